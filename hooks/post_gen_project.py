@@ -1,0 +1,83 @@
+"""Shape the rendered project to the chosen answers, then print the next steps.
+
+Cookiecutter runs this file inside the new project folder. Each ``remove_*`` function does
+one thing and can be imported and called on its own (the template's tests do).
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+# Rendered by cookiecutter; read through tojson so quotes in answers cannot break the file.
+ANSWERS_JSON = r"""{{ {
+    "package_name": cookiecutter.package_name,
+    "model_type": cookiecutter.model_type,
+    "license": cookiecutter.license,
+    "github_actions": cookiecutter.github_actions,
+} | tojson }}"""
+
+# Paths (relative to the project root) that only one model type uses.
+VARIANT_PATHS = {
+    "cnn": [
+        "src/{package}/data/image_sources.py",
+        "src/{package}/models/lenet5net.py",
+        "src/{package}/configs/data/digits.yaml",
+        "src/{package}/configs/model/lenet5.yaml",
+        "tests/test_image_ops.py",
+        "tests/test_lenet5net.py",
+    ],
+    "rnn": [
+        "src/{package}/data/text_sources.py",
+        "src/{package}/models/lstmnet.py",
+        "src/{package}/configs/data/digit_sentences.yaml",
+        "src/{package}/configs/model/lstm.yaml",
+        "tests/test_text_ops.py",
+        "tests/test_lstmnet.py",
+    ],
+}
+
+
+def remove_other_variants(root: Path, model_type: str, package: str) -> None:
+    """Deletes the files of every model type but `model_type`."""
+    for variant, paths in VARIANT_PATHS.items():
+        if variant == model_type:
+            continue
+        for path in paths:
+            (root / path.format(package=package)).unlink()
+
+
+def write_license(root: Path, license_name: str) -> None:
+    """Moves the chosen license text to LICENSE and drops the others."""
+    licenses = root / "licenses"
+    shutil.move(licenses / f"{license_name}.txt", root / "LICENSE")
+    shutil.rmtree(licenses)
+
+
+def remove_github_actions(root: Path) -> None:
+    """Deletes the GitHub Actions workflow."""
+    shutil.rmtree(root / ".github")
+
+
+def print_next_steps(root: Path, package: str) -> None:
+    print(
+        f"\nCreated {root.name}. Next steps:\n"
+        f"  cd {root.name}\n"
+        "  make train   # sets up .venv, preprocesses, trains, evaluates and exports\n"
+        "  make test    # runs the project's own tests\n"
+        f"  make help    # every target; {package}-train --help for every config value\n"
+    )
+
+
+def main() -> None:
+    answers = json.loads(ANSWERS_JSON)
+    root = Path.cwd()
+    package = answers["package_name"]
+    remove_other_variants(root, answers["model_type"], package)
+    write_license(root, answers["license"])
+    if not answers["github_actions"]:
+        remove_github_actions(root)
+    print_next_steps(root, package)
+
+
+if __name__ == "__main__":
+    main()

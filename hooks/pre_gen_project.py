@@ -1,0 +1,78 @@
+"""Validate the answers before anything is rendered.
+
+Cookiecutter runs this file after rendering it with the user's answers. On a bad answer it
+prints what was wrong and what to type instead, and exits 1; cookiecutter then deletes the
+half-made project folder, so nothing is left behind.
+"""
+
+import json
+import keyword
+import re
+import sys
+
+ANSWERS_JSON = r"""{{ {
+    "project_slug": cookiecutter.project_slug,
+    "package_name": cookiecutter.package_name,
+    "model_type": cookiecutter.model_type,
+    "license": cookiecutter.license,
+    "version": cookiecutter.version,
+    "author_email": cookiecutter.author_email,
+} | tojson }}"""
+
+MODEL_TYPES = ("cnn", "rnn")
+LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
+SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
+VERSION_PATTERN = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.post|\.dev)?\d*$")
+
+
+def check_answers(answers: dict) -> list[str]:
+    """Returns one message per bad answer; an empty list means all answers are good."""
+    errors = []
+    package_name = answers["package_name"]
+    if not PACKAGE_PATTERN.match(package_name) or keyword.iskeyword(package_name):
+        errors.append(
+            f"package_name {package_name!r} is not a valid Python package name: it must be a "
+            "lowercase identifier (letters, digits and '_', not starting with a digit) and not "
+            "a Python keyword. Example: my_tf_project"
+        )
+    slug = answers["project_slug"]
+    if not SLUG_PATTERN.match(slug) or slug.endswith("."):
+        errors.append(
+            f"project_slug {slug!r} is not a safe folder name: use letters, digits, '_', '-' "
+            "and '.', starting with a letter or digit. Example: my_tf_project"
+        )
+    if answers["model_type"] not in MODEL_TYPES:
+        errors.append(
+            f"model_type {answers['model_type']!r} is not supported: choose one of "
+            f"{', '.join(MODEL_TYPES)}. Example: model_type=cnn"
+        )
+    if answers["license"] not in LICENSES:
+        errors.append(
+            f"license {answers['license']!r} is not supported: choose one of "
+            f"{', '.join(LICENSES)}. Example: license=MIT"
+        )
+    if not VERSION_PATTERN.match(answers["version"]):
+        errors.append(f"version {answers['version']!r} is not a PEP 440 version. Example: 0.1.0")
+    if "@" not in answers["author_email"]:
+        errors.append(
+            f"author_email {answers['author_email']!r} is not an e-mail address. "
+            "Example: you@example.com"
+        )
+    return errors
+
+
+def main() -> None:
+    errors = check_answers(json.loads(ANSWERS_JSON))
+    if errors:
+        for message in errors:
+            print(f"ERROR: {message}", file=sys.stderr)
+        print(
+            "Nothing was generated; run cookiecutter again with a corrected answer.",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

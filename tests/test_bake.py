@@ -1,0 +1,247 @@
+"""Bakes every supported variant and checks it as a user would; bad answers fail cleanly.
+
+make test            # or: .venv/bin/python -m pytest tests
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+PACKAGE = "my_tf_project"
+SOURCE = f"src/{PACKAGE}"
+
+COMMON_FILES = {
+    ".gitignore",
+    ".pre-commit-config.yaml",
+    "LICENSE",
+    "Makefile",
+    "README.md",
+    "pyproject.toml",
+    f"{SOURCE}/__init__.py",
+    f"{SOURCE}/config.py",
+    f"{SOURCE}/configs/__init__.py",
+    f"{SOURCE}/configs/config.yaml",
+    f"{SOURCE}/configs/data/synthetic.yaml",
+    f"{SOURCE}/configs/distribute/auto.yaml",
+    f"{SOURCE}/configs/distribute/mirrored.yaml",
+    f"{SOURCE}/configs/distribute/one_device.yaml",
+    f"{SOURCE}/configs/experiment/smoke.yaml",
+    f"{SOURCE}/configs/train/default.yaml",
+    f"{SOURCE}/data/__init__.py",
+    f"{SOURCE}/data/data_loader.py",
+    f"{SOURCE}/data/input_ops.py",
+    f"{SOURCE}/data/preprocess_data.py",
+    f"{SOURCE}/distribute.py",
+    f"{SOURCE}/eval.py",
+    f"{SOURCE}/export.py",
+    f"{SOURCE}/model.py",
+    f"{SOURCE}/models/__init__.py",
+    f"{SOURCE}/runs.py",
+    f"{SOURCE}/train.py",
+    "tests/conftest.py",
+    "tests/test_config.py",
+    "tests/test_data_loader.py",
+    "tests/test_distribute.py",
+    "tests/test_end_to_end.py",
+    "tests/test_eval_export.py",
+    "tests/test_model.py",
+    "tests/test_preprocess_data.py",
+    "tests/test_train.py",
+}
+VARIANT_FILES = {
+    "cnn": {
+        f"{SOURCE}/configs/data/digits.yaml",
+        f"{SOURCE}/configs/model/lenet5.yaml",
+        f"{SOURCE}/data/image_sources.py",
+        f"{SOURCE}/models/lenet5net.py",
+        "tests/test_image_ops.py",
+        "tests/test_lenet5net.py",
+    },
+    "rnn": {
+        f"{SOURCE}/configs/data/digit_sentences.yaml",
+        f"{SOURCE}/configs/model/lstm.yaml",
+        f"{SOURCE}/data/text_sources.py",
+        f"{SOURCE}/models/lstmnet.py",
+        "tests/test_text_ops.py",
+        "tests/test_lstmnet.py",
+    },
+}
+GITHUB_FILES = {".github/workflows/ci.yml"}
+
+VARIANTS = {
+    "cnn": {"model_type": "cnn"},
+    "rnn-apache-no-actions": {
+        "model_type": "rnn",
+        "license": "Apache-2.0",
+        "github_actions": False,
+    },
+}
+
+
+@pytest.fixture(scope="session", params=list(VARIANTS))
+def baked(request, cookies_session):
+    """(answers, project path) of one supported variant, baked once per session."""
+    answers = VARIANTS[request.param]
+    result = cookies_session.bake(extra_context=answers)
+    assert result.exception is None, result.exception
+    assert result.exit_code == 0
+    return answers, Path(result.project_path)
+
+
+def project_files(project: Path) -> set[str]:
+    """Paths of the project's files, without what running its tests or git adds."""
+    caches = {"__pycache__", ".pytest_cache", ".ruff_cache", ".git"}
+    outputs = {"runs", "data"}  # top-level folders that training writes
+    files = set()
+    for path in project.rglob("*"):
+        parts = path.relative_to(project).parts
+        if path.is_file() and not caches & set(parts) and parts[0] not in outputs:
+            files.add("/".join(parts))
+    return files
+
+
+def test_the_file_set_is_exactly_the_variants(baked):
+    answers, project = baked
+    expected = COMMON_FILES | VARIANT_FILES[answers["model_type"]]
+    if answers.get("github_actions", True):
+        expected |= GITHUB_FILES
+    assert project_files(project) == expected
+
+
+def test_no_template_syntax_survives(baked):
+    _, project = baked
+    for relative in project_files(project):
+        text = (project / relative).read_text(encoding="utf-8")
+        for marker in ("{{ cookiecutter", "{{cookiecutter", "{%", "cookiecutter."):
+            assert marker not in text, f"{relative} still holds {marker!r}"
+
+
+def test_license_and_metadata_follow_the_answers(baked):
+    answers, project = baked
+    license_text = (project / "LICENSE").read_text()
+    metadata = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    if answers.get("license") == "Apache-2.0":
+        assert "Apache License" in license_text and metadata["license"] == "Apache-2.0"
+    else:
+        assert license_text.startswith("MIT License") and metadata["license"] == "MIT"
+    assert "Your Name" in license_text
+    assert metadata["authors"] == [{"name": "Your Name", "email": "you@example.com"}]
+    commands = ("preprocess", "train", "eval", "export")
+    assert sorted(metadata["scripts"]) == sorted(f"{PACKAGE}-{name}" for name in commands)
+
+
+@pytest.mark.parametrize("command", [["ruff", "check", "."], ["black", "--check", "."]])
+def test_baked_code_is_lint_clean(baked, command):
+    _, project = baked
+    result = subprocess.run(
+        [str(BIN / command[0]), *command[1:]], cwd=project, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_pre_commit_hooks_pass_offline(baked):
+    _, project = baked
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env["PRE_COMMIT_HOME"] = str(project.parent / ".pre-commit-home")
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "-A"],
+        [str(BIN / "pre-commit"), "run", "--all-files"],
+    ):
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_baked_project_tests_pass(baked):
+    _, project = baked
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+BAD_ANSWERS = {
+    "package-with-dash": ({"package_name": "my-pkg"}, "package_name 'my-pkg'"),
+    "package-keyword": ({"package_name": "class"}, "package_name 'class'"),
+    "package-leading-digit": ({"package_name": "1abc"}, "package_name '1abc'"),
+    "package-uppercase": ({"package_name": "MyPkg"}, "package_name 'MyPkg'"),
+    "slug-with-space": ({"project_slug": "my project!"}, "project_slug 'my project!'"),
+    "slug-with-colon": ({"project_slug": "my:project"}, "project_slug 'my:project'"),
+    "bad-version": ({"version": "one"}, "version 'one'"),
+}
+
+
+@pytest.mark.parametrize("answers, message", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+def test_bad_answers_fail_in_the_hook_and_leave_nothing(tmp_path, capfd, answers, message):
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(ROOT),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"package_name": "ok_name", **answers},
+        )
+    error_output = capfd.readouterr().err
+    assert message in error_output and "Example:" in error_output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unknown_model_type_is_refused_and_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError, match="model_type"):
+        cookiecutter(
+            str(ROOT),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"model_type": "transformer"},
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def load_hook(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pre_gen_hook_refuses_unsupported_choices_itself():
+    check_answers = load_hook("pre_gen_project").check_answers
+    good = {
+        "project_slug": "ok",
+        "package_name": "ok",
+        "model_type": "cnn",
+        "license": "MIT",
+        "version": "0.1.0",
+        "author_email": "a@b.c",
+    }
+    assert check_answers(good) == []
+    errors = check_answers({**good, "model_type": "transformer", "license": "GPL"})
+    assert len(errors) == 2
+    assert "model_type 'transformer'" in errors[0] and "cnn, rnn" in errors[0]
+    assert "license 'GPL'" in errors[1]
+
+
+def test_post_gen_hook_removes_the_other_variant(tmp_path):
+    hook = load_hook("post_gen_project")
+    for paths in hook.VARIANT_PATHS.values():
+        for path in paths:
+            (tmp_path / path.format(package="pkg")).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path.format(package="pkg")).write_text("")
+    hook.remove_other_variants(tmp_path, "rnn", "pkg")
+    assert (tmp_path / "src/pkg/models/lstmnet.py").exists()
+    assert not (tmp_path / "src/pkg/models/lenet5net.py").exists()

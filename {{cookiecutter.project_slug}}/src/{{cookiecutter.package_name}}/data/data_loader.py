@@ -1,0 +1,101 @@
+"""TFRecord shards -> a batched, shuffled, prefetched tf.data.Dataset.
+
+Dataset plumbing only; what happens to one example is input_ops' job. Used by train, eval
+and export; try it on its own with:
+
+    python -c "from {{ cookiecutter.package_name }}.data import data_loader; help(data_loader.load_split)"
+"""
+
+import os
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from . import input_ops
+
+
+def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
+    """Returns the shard paths of one split, checking that each one exists."""
+    names = sorted(metadata["shards"][split])
+    paths = [os.path.join(records_dir, name) for name in names]
+    missing = [path for path in paths if not tf.io.gfile.exists(path)]
+    if missing:
+        raise FileNotFoundError(
+            f"{len(missing)} TFRecord shard(s) of the {split} split are missing, e.g. "
+            f"{missing[0]}. Delete {records_dir} and run preprocess again."
+        )
+    return paths
+
+
+def load_split(
+    records_dir: str,
+    split: str,
+    metadata: dict,
+    example_fn: Callable[[tf.Tensor], tf.Tensor],
+    batch_size: int,
+    *,
+    training: bool,
+    seed: int | None = None,
+    cache: bool = True,
+    shuffle_buffer: int = 10000,
+    deterministic: bool = True,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Reads one split as (model inputs, int32 labels) batches.
+
+    Args:
+        records_dir: where preprocess_data wrote the shards.
+        split: "train", "validation" or "test".
+        metadata: the records' metadata.json content.
+        example_fn: raw input bytes -> model input (input_ops.make_example_fn).
+        batch_size: examples per batch (per replica when input_context is given).
+        training: shuffle, repeat forever and drop the last partial batch.
+        seed: shuffle seed; the same seed gives the same order.
+        cache: keep decoded examples in memory after the first pass.
+        shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
+        deterministic: keep the order of parallel reads and maps reproducible.
+        input_context: from strategy.distribute_datasets_from_function; with several input
+            pipelines each one reads its own subset of the shards.
+
+    Returns:
+        A dataset of known cardinality when not training.
+    """
+    paths = list_shards(records_dir, split, metadata)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        paths = paths[input_context.input_pipeline_id :: input_context.num_input_pipelines]
+    count = sum(metadata["shards"][split][os.path.basename(path)] for path in paths)
+
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=len(paths),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+    def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        raw_input, label = input_ops.parse_example(serialized)
+        return example_fn(raw_input), label
+
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if cache:
+        dataset = dataset.cache()
+    if training:
+        dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed)
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def read_raw_examples(
+    records_dir: str, split: str, metadata: dict, limit: int
+) -> tuple[list[bytes], list[int]]:
+    """Returns up to `limit` raw inputs and labels of a split, in file order."""
+    dataset = tf.data.TFRecordDataset(list_shards(records_dir, split, metadata))
+    dataset = dataset.map(input_ops.parse_example).take(limit)
+    raw_inputs, labels = [], []
+    for raw_input, label in dataset.as_numpy_iterator():
+        raw_inputs.append(raw_input)
+        labels.append(int(label))
+    return raw_inputs, labels

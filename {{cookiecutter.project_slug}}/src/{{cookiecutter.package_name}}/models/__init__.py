@@ -1,0 +1,16 @@
+"""Model builders by name: ``model=<name>`` picks one, model.py calls it.
+
+A builder is a plain function that takes the data's shape arguments and its own options and
+returns a functional keras.Model whose last layer, named "logits", gives unnormalised scores.
+To add a model, write ``models/mynet.py`` with ``build_mynet(...)``, add it here and add
+``configs/model/mynet.yaml``.
+"""
+{% if cookiecutter.model_type == "cnn" %}
+from .lenet5net import build_lenet5
+
+MODELS = {"lenet5": build_lenet5}
+{%- else %}
+from .lstmnet import build_lstm
+
+MODELS = {"lstm": build_lstm}
+{%- endif %}

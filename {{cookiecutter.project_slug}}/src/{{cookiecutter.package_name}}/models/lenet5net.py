@@ -1,0 +1,59 @@
+"""LeNet-5 (LeCun et al., 1998), with ReLU and max pooling instead of tanh and subsampling.
+
+Print its summary:
+
+    python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5((32, 32, 1), 10).summary()"
+"""
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers
+
+MIN_INPUT_SIZE = 16
+
+
+def build_lenet5(
+    input_shape: Sequence[int],
+    num_classes: int,
+    activation: str = "relu",
+    dropout_rate: float = 0.0,
+) -> keras.Model:
+    """Builds LeNet-5: two convolution + pooling blocks, then three dense layers.
+
+    Args:
+        input_shape: (height, width, channels) of the normalised images, at least 16x16.
+        num_classes: number of output classes.
+        activation: activation of the hidden layers.
+        dropout_rate: dropout before each of the last two dense layers; 0 turns it off.
+
+    Returns:
+        A functional keras.Model from float images to float32 logits.
+    """
+    height, width, _ = input_shape
+    if min(height, width) < MIN_INPUT_SIZE:
+        raise ValueError(
+            f"LeNet-5 needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got "
+            f"{height}x{width}. Set data.image_size=[32,32]."
+        )
+
+    # === Inputs ===
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+
+    # === Feature extractor ===
+    x = layers.Conv2D(6, 5, activation=activation, name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(16, 5, activation=activation, name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+
+    # === Classifier ===
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(120, activation=activation, name="fc1")(x)
+    x = layers.Dropout(dropout_rate, name="dropout1")(x)
+    x = layers.Dense(84, activation=activation, name="fc2")(x)
+    x = layers.Dropout(dropout_rate, name="dropout2")(x)
+    # float32 logits even under a mixed-precision policy, for a stable softmax and loss.
+    outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
+
+    # === Functional Model ===
+    return keras.Model(inputs, outputs, name="lenet5")

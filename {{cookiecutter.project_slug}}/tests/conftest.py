@@ -1,0 +1,58 @@
+"""Shared fixtures: a real config shrunk to a few steps on tiny data under tmp_path."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+
+from {{ cookiecutter.package_name }}.config import register_configs
+
+PACKAGE = "{{ cookiecutter.package_name }}"
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """Returns cfg(*overrides): the project's config with experiment=smoke, in tmp_path."""
+
+    def make(*overrides: str) -> DictConfig:
+        register_configs()
+        with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
+            return compose(
+                config_name="config",
+                overrides=[
+                    "experiment=smoke",
+                    f"run_dir={tmp_path / 'run'}",
+                    f"data.records_dir={tmp_path / 'records'}",
+                    *overrides,
+                ],
+            )
+
+    return make
+
+
+@pytest.fixture
+def run_module(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Returns run(module, *overrides): `python -m <package>.<module>` in tmp_path."""
+    source_dir = Path(__file__).resolve().parents[1] / "src"
+
+    def run(module: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(source_dir), os.environ.get("PYTHONPATH", "")]),
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

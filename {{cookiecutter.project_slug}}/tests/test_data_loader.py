@@ -1,0 +1,80 @@
+import os
+
+import pytest
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+
+
+@pytest.fixture
+def records(make_config):
+    cfg = make_config("data.num_shards=2")
+    metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
+    example_fn = input_ops.make_example_fn(metadata, cfg.data.records_dir)
+    return cfg.data.records_dir, metadata, example_fn
+
+
+def model_input_shape(metadata):
+    return metadata.get("input_shape") or [metadata["sequence_length"]]
+
+
+def test_evaluation_dataset_has_every_example_once(records):
+    records_dir, metadata, example_fn = records
+    dataset = data_loader.load_split(records_dir, "test", metadata, example_fn, 8, training=False)
+    count = metadata["counts"]["test"]["total"]
+    assert dataset.cardinality().numpy() == -(-count // 8)
+    inputs, labels = next(iter(dataset))
+    assert inputs.shape[1:] == model_input_shape(metadata)
+    assert labels.dtype == tf.int32
+    assert sum(int(batch_labels.shape[0]) for _, batch_labels in dataset) == count
+
+
+def test_training_dataset_repeats_full_batches_in_seeded_order(records):
+    records_dir, metadata, example_fn = records
+
+    def first_labels(seed):
+        dataset = data_loader.load_split(
+            records_dir, "train", metadata, example_fn, 16, training=True, seed=seed
+        )
+        batches = list(dataset.take(40).as_numpy_iterator())
+        assert all(labels.shape == (16,) for _, labels in batches)
+        return [labels.tolist() for _, labels in batches]
+
+    assert metadata["counts"]["train"]["total"] < 40 * 16
+    assert first_labels(1) == first_labels(1)
+    assert first_labels(1) != first_labels(2)
+
+
+def test_input_pipelines_read_disjoint_shards(records):
+    records_dir, metadata, example_fn = records
+    seen = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(
+            num_input_pipelines=2, input_pipeline_id=pipeline, num_replicas_in_sync=2
+        )
+        dataset = data_loader.load_split(
+            records_dir,
+            "train",
+            metadata,
+            lambda raw: raw,
+            4,
+            training=False,
+            input_context=context,
+        )
+        seen.append({raw for batch, _ in dataset.as_numpy_iterator() for raw in batch})
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert len(seen[0] | seen[1]) == metadata["counts"]["train"]["total"]
+
+
+def test_missing_shard_is_reported(records):
+    records_dir, metadata, example_fn = records
+    os.remove(os.path.join(records_dir, sorted(metadata["shards"]["test"])[0]))
+    with pytest.raises(FileNotFoundError, match="run preprocess again"):
+        data_loader.load_split(records_dir, "test", metadata, example_fn, 8, training=False)
+
+
+def test_read_raw_examples_returns_inputs_and_labels(records):
+    records_dir, metadata, _ = records
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, 5)
+    assert len(raw_inputs) == 5 and all(isinstance(raw, bytes) for raw in raw_inputs)
+    assert all(0 <= label < metadata["num_classes"] for label in labels)

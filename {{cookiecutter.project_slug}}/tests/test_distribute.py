@@ -1,0 +1,47 @@
+import pytest
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }} import distribute
+
+
+def test_one_device_strategy():
+    strategy = distribute.build_strategy("one_device")
+    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
+    assert strategy.num_replicas_in_sync == 1
+
+
+def test_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="one_device"):
+        distribute.build_strategy("parameter_server")
+
+
+@pytest.mark.parametrize(
+    "value, expected", [(True, True), (False, False), ("auto", distribute.has_gpu())]
+)
+def test_switches(value, expected):
+    assert distribute.resolve_switch(value, "train.jit_compile") is expected
+
+
+def test_bad_switch_is_refused():
+    with pytest.raises(ValueError, match="auto, true or false"):
+        distribute.resolve_switch("sometimes", "train.jit_compile")
+
+
+def test_mixed_precision_policy():
+    assert distribute.mixed_precision_policy(False) == "float32"
+    expected = "mixed_float16" if distribute.has_gpu() else "mixed_bfloat16"
+    assert distribute.mixed_precision_policy(True) == expected
+
+
+@pytest.mark.slow
+def test_mirrored_training_on_two_logical_cpus(run_module, tmp_path):
+    result = run_module(
+        "train",
+        "experiment=smoke",
+        "distribute=mirrored",
+        "distribute.logical_cpus=2",
+        f"run_dir={tmp_path / 'run'}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "MirroredStrategy with 2 replica(s)" in result.stderr
+    assert "Done: 2 epochs" in result.stderr

@@ -1,0 +1,40 @@
+"""The commands a user runs, each in its own process: preprocess, train, eval, export."""
+
+import json
+
+import pytest
+import tensorflow as tf
+
+
+@pytest.mark.slow
+def test_commands_preprocess_train_evaluate_export(run_module, tmp_path):
+    common = ["experiment=smoke", f"data.records_dir={tmp_path / 'records'}"]
+    run_dir = f"run_dir={tmp_path / 'run'}"
+    for module, overrides in [
+        ("data.preprocess_data", common),
+        ("train", [*common, run_dir]),
+        ("eval", [run_dir]),
+        ("export", [run_dir]),
+    ]:
+        result = run_module(module, *overrides)
+        assert result.returncode == 0, f"{module}:\n{result.stderr}"
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    classifier = tf.saved_model.load(str(tmp_path / "run" / "export" / "1"))
+    assert "serving_default" in classifier.signatures
+
+
+@pytest.mark.parametrize(
+    "module, overrides, message",
+    [
+        ("eval", ["run_dir=missing"], "is not a run directory"),
+        ("train", ["experiment=smoke", "data.name=nowhere"], "not a data source"),
+        ("train", ["train.epochs=many"], "epochs"),
+    ],
+    ids=["eval-without-run", "unknown-source", "bad-type"],
+)
+def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, message):
+    result = run_module(module, *overrides)
+    assert result.returncode == 1
+    assert message in result.stderr

@@ -1,0 +1,91 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }} import export as export_lib
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops
+from {{ cookiecutter.package_name }}.eval import evaluate
+from {{ cookiecutter.package_name }}.train import train
+
+
+@pytest.fixture
+def trained_run(make_config):
+    cfg = make_config()
+    train(cfg)
+    return cfg
+
+
+def test_evaluate_writes_metrics(trained_run):
+    metrics = evaluate(trained_run.run_dir)
+    on_disk = json.loads(Path(trained_run.run_dir, "metrics.json").read_text())
+    assert on_disk["accuracy"] == metrics["accuracy"] and 0.0 <= metrics["accuracy"] <= 1.0
+    assert np.isfinite(metrics["loss"])
+    metadata = runs.load_metadata(trained_run.run_dir)
+    assert list(metrics["per_class"]) == metadata["class_names"]
+    supports = [counts["support"] for counts in metrics["per_class"].values()]
+    assert supports == list(metadata["counts"]["test"]["per_class"].values())
+    correct = sum(counts["correct"] for counts in metrics["per_class"].values())
+    assert np.isclose(metrics["accuracy"], correct / metrics["num_examples"])
+
+
+def test_evaluate_without_a_run_explains(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        evaluate(tmp_path / "nowhere")
+
+
+def test_export_serves_raw_inputs_like_the_keras_model(trained_run):
+    run_dir = trained_run.run_dir
+    path = export_lib.export(run_dir)
+    assert path == Path(run_dir) / "export" / "1"
+    assert export_lib.export(run_dir).name == "2"
+
+    metadata = runs.load_metadata(run_dir)
+    raw_inputs, _ = data_loader.read_raw_examples(
+        trained_run.data.records_dir, "test", metadata, 6
+    )
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    outputs = serve(export_lib.serving_inputs(raw_inputs, metadata))
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (6, metadata["num_classes"])
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    names = [name.decode() for name in outputs["class_name"].numpy()]
+    assert names == [metadata["class_names"][i] for i in outputs["class_id"].numpy()]
+{%- if cookiecutter.model_type == "cnn" %}
+
+    loaded = tf.saved_model.load(str(path))
+    from_bytes = loaded.signatures["serve_bytes"](image_bytes=tf.constant(raw_inputs))
+    np.testing.assert_allclose(from_bytes["probabilities"], probabilities, atol=1e-5)
+{%- else %}
+
+    unseen = serve(tf.constant(["never seen words", ""]))
+    assert unseen["probabilities"].shape == (2, metadata["num_classes"])
+{%- endif %}
+
+
+def test_export_check_catches_a_model_that_differs(trained_run):
+    run_dir = trained_run.run_dir
+    path = export_lib.export(run_dir)
+    metadata = runs.load_metadata(run_dir)
+    untrained = model_lib.build_model(trained_run.model, metadata)
+    raw_inputs, _ = data_loader.read_raw_examples(
+        trained_run.data.records_dir, "test", metadata, 8
+    )
+    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
+    with pytest.raises(ValueError, match="differs from the Keras model"):
+        export_lib.check_export(path, untrained, example_fn, raw_inputs, metadata, 1e-5)
+
+
+def test_a_failed_export_leaves_nothing(trained_run, monkeypatch):
+    def broken_check(*args, **kwargs):
+        raise ValueError("differs")
+
+    monkeypatch.setattr(export_lib, "check_export", broken_check)
+    with pytest.raises(ValueError):
+        export_lib.export(trained_run.run_dir)
+    assert os.listdir(os.path.join(trained_run.run_dir, "export")) == []

@@ -1,0 +1,62 @@
+import numpy as np
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }}.data import input_ops
+
+
+def make_image(height=10, width=14, channels=1, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(height, width, channels)).astype(np.uint8)
+
+
+def test_example_round_trip_eagerly_and_in_map():
+    serialized = input_ops.serialize_example(b"\x89PNG...", 7)
+    raw, label = input_ops.parse_example(tf.constant(serialized))
+    assert raw.numpy() == b"\x89PNG..." and label.numpy() == 7 and label.dtype == tf.int32
+
+    mapped = tf.data.Dataset.from_tensors(serialized).map(input_ops.parse_example)
+    raw_in_map, label_in_map = next(iter(mapped))
+    assert raw_in_map.numpy() == raw.numpy() and label_in_map.numpy() == 7
+
+
+def test_decode_image_is_lossless_eagerly_and_in_map():
+    image = make_image(channels=3)
+    encoded = input_ops.encode_png(image)
+    np.testing.assert_array_equal(input_ops.decode_image(encoded, 3).numpy(), image)
+
+    mapped = tf.data.Dataset.from_tensors(encoded).map(lambda b: input_ops.decode_image(b, 3))
+    decoded = next(iter(mapped))
+    assert decoded.shape.as_list() == [10, 14, 3]
+    np.testing.assert_array_equal(decoded.numpy(), image)
+
+
+def test_prepare_images_resizes_and_normalises():
+    image = np.full((8, 8, 1), 255, np.uint8)
+    prepared = input_ops.prepare_images(image, [32, 32], mean=[0.5], std=[0.25])
+    assert prepared.shape == (32, 32, 1) and prepared.dtype == tf.float32
+    np.testing.assert_allclose(prepared.numpy(), 2.0, rtol=1e-6)
+
+
+def test_prepare_images_gives_the_same_per_image_as_per_batch_and_in_map():
+    images = np.stack([make_image(seed=seed) for seed in range(3)])
+    batch = input_ops.prepare_images(images, [20, 28], [0.4], [0.3]).numpy()
+    single = input_ops.prepare_images(images[1], [20, 28], [0.4], [0.3]).numpy()
+    mapped = tf.data.Dataset.from_tensor_slices(images).map(
+        lambda image: input_ops.prepare_images(image, [20, 28], [0.4], [0.3])
+    )
+    np.testing.assert_allclose(batch[1], single, atol=1e-6)
+    np.testing.assert_allclose(list(mapped.as_numpy_iterator())[2], batch[2], atol=1e-6)
+
+
+def test_example_fn_turns_png_bytes_into_model_inputs():
+    metadata = {
+        "input_shape": [32, 32, 1],
+        "normalization": {"mean": [0.0], "std": [1.0]},
+    }
+    example_fn = input_ops.make_example_fn(metadata, "unused")
+    encoded = input_ops.encode_png(make_image())
+    eager = example_fn(tf.constant(encoded))
+    in_map = next(iter(tf.data.Dataset.from_tensors(encoded).map(example_fn)))
+    assert eager.shape == (32, 32, 1)
+    np.testing.assert_allclose(eager.numpy(), in_map.numpy())
+    assert float(tf.reduce_min(eager)) >= 0.0 and float(tf.reduce_max(eager)) <= 1.0

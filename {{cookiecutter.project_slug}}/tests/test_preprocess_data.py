@@ -1,0 +1,108 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.data import preprocess_data
+
+
+def test_preprocess_writes_shards_and_metadata(make_config):
+    cfg = make_config("data.num_shards=3")
+    metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
+    records_dir = cfg.data.records_dir
+
+    on_disk = json.loads(Path(records_dir, "metadata.json").read_text())
+    assert on_disk == metadata
+    assert sum(metadata["counts"][split]["total"] for split in preprocess_data.SPLITS) == (
+        cfg.data.num_examples
+    )
+    for split in preprocess_data.SPLITS:
+        shards = metadata["shards"][split]
+        assert len(shards) == 3
+        assert sum(shards.values()) == metadata["counts"][split]["total"]
+        assert max(shards.values()) - min(shards.values()) <= 1
+        assert sum(metadata["counts"][split]["per_class"].values()) == sum(shards.values())
+    assert sorted(metadata["counts"]["train"]["per_class"]) == sorted(metadata["class_names"])
+    assert not [name for name in os.listdir(records_dir) if name.endswith(".tmp")]
+
+
+def test_split_is_stratified_and_seeded():
+    labels = np.repeat(np.arange(4), 50)
+    first = preprocess_data.split_indices(labels, 0.1, 0.2, seed=1)
+    again = preprocess_data.split_indices(labels, 0.1, 0.2, seed=1)
+    other = preprocess_data.split_indices(labels, 0.1, 0.2, seed=2)
+
+    for split in first:
+        np.testing.assert_array_equal(first[split], again[split])
+    assert not np.array_equal(first["test"], other["test"])
+    assert len(first["test"]) == 40 and len(first["validation"]) == 20
+    assert np.bincount(labels[first["test"]]).tolist() == [10, 10, 10, 10]
+    all_indices = np.concatenate(list(first.values()))
+    assert sorted(all_indices.tolist()) == list(range(200))
+
+
+@pytest.mark.parametrize(
+    "fractions, message",
+    [((0.0, 0.1), "validation_fraction"), ((0.5, 0.5), "leave examples")],
+    ids=["zero-validation", "nothing-left"],
+)
+def test_bad_fractions_are_refused(fractions, message):
+    with pytest.raises(ValueError, match=message):
+        preprocess_data.split_indices(np.arange(100) % 2, *fractions, seed=0)
+
+
+def test_too_few_examples_per_class_is_explained():
+    with pytest.raises(ValueError, match="smallest classes"):
+        preprocess_data.split_indices(np.array([0, 0, 0, 0, 1]), 0.2, 0.2, seed=0)
+
+
+def test_ensure_preprocessed_reuses_then_rebuilds(make_config):
+    cfg = make_config()
+    first = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    shard = os.path.join(cfg.data.records_dir, sorted(first["shards"]["train"])[0])
+    written_at = os.path.getmtime(shard)
+
+    assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == first
+    assert os.path.getmtime(shard) == written_at
+
+    changed = make_config("data.num_shards=1")
+    rebuilt = preprocess_data.ensure_preprocessed(changed.data, changed.seed)
+    assert rebuilt["fingerprint"] != first["fingerprint"]
+    assert not os.path.exists(shard)
+    tfrecords = [n for n in os.listdir(cfg.data.records_dir) if n.endswith(".tfrecord")]
+    assert len(tfrecords) == 3
+
+
+def test_loader_only_keys_do_not_change_the_fingerprint(make_config):
+    cfg = make_config()
+    assert preprocess_data.fingerprint(cfg.data, 0) == preprocess_data.fingerprint(
+        make_config("data.cache=false", "data.shuffle_buffer=7").data, 0
+    )
+    assert preprocess_data.fingerprint(cfg.data, 0) != preprocess_data.fingerprint(cfg.data, 1)
+
+
+def test_unknown_source_lists_the_known_ones(make_config):
+    cfg = make_config("data.name=nowhere")
+    with pytest.raises(ValueError, match="synthetic"):
+        preprocess_data.preprocess(cfg.data, cfg.seed)
+
+
+def test_default_source_preprocesses(make_config):
+    cfg = make_config("~experiment", "data.num_shards=1")
+    metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
+{%- if cookiecutter.model_type == "cnn" %}
+    assert sum(count["total"] for count in metadata["counts"].values()) == 1797
+    assert metadata["raw_shape"] == [8, 8, 1]
+    assert metadata["input_shape"] == [32, 32, 1]
+    assert metadata["class_names"] == [str(digit) for digit in range(10)]
+{%- else %}
+    assert sum(count["total"] for count in metadata["counts"].values()) == cfg.data.num_examples
+    assert metadata["class_names"] == ["even", "odd"]
+    vocabulary = Path(cfg.data.records_dir, "vocab.txt").read_text().split()
+    assert vocabulary[:2] == ["[PAD]", "[UNK]"]
+    assert sorted(vocabulary[2:]) == sorted(
+        ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    )
+{%- endif %}
