@@ -19,10 +19,6 @@ class DataConfig:
     """Where the examples come from and how they are split and fed."""
 
     name: str = MISSING
-    path: str | None = None
-    test_path: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
     records_dir: str = "data/records/${.name}"
     num_examples: int = 0
     num_shards: int = 2

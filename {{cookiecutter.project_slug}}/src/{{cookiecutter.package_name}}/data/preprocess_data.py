@@ -83,7 +83,7 @@ def load_source(data_cfg: DictConfig, seed: int) -> tuple[list[bytes], np.ndarra
     raw_inputs, labels, class_names = SOURCES[data_cfg.name](data_cfg, seed)
     labels = np.asarray(labels, dtype=np.int64)
     if not raw_inputs:
-        raise ValueError(f"data={data_cfg.name!r} produced no examples; check data.path.")
+        raise ValueError(f"data={data_cfg.name!r} produced no examples; check its config.")
     counts = np.bincount(labels, minlength=len(class_names))
     empty = [name for name, count in zip(class_names, counts, strict=True) if count == 0]
     if empty:
