@@ -16,6 +16,8 @@ from cookiecutter.main import cookiecutter
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# Real data sets beside the checkout; the baked projects' tests that read them skip without.
+SHARED_DATA = ROOT.parent / "shared" / "data"
 PACKAGE = "my_tf_project"
 SOURCE = f"src/{PACKAGE}"
 
@@ -26,6 +28,7 @@ COMMON_FILES = {
     "Makefile",
     "README.md",
     "pyproject.toml",
+    "scripts/benchmark_input.py",
     f"{SOURCE}/__init__.py",
     f"{SOURCE}/config.py",
     f"{SOURCE}/configs/__init__.py",
@@ -40,6 +43,7 @@ COMMON_FILES = {
     f"{SOURCE}/data/data_loader.py",
     f"{SOURCE}/data/input_ops.py",
     f"{SOURCE}/data/preprocess_data.py",
+    f"{SOURCE}/data/sources.py",
     f"{SOURCE}/distribute.py",
     f"{SOURCE}/eval.py",
     f"{SOURCE}/export.py",
@@ -59,19 +63,28 @@ COMMON_FILES = {
 }
 VARIANT_FILES = {
     "cnn": {
+        f"{SOURCE}/configs/data/cifar10.yaml",
         f"{SOURCE}/configs/data/digits.yaml",
+        f"{SOURCE}/configs/data/fashion_mnist.yaml",
+        f"{SOURCE}/configs/data/image_folder.yaml",
+        f"{SOURCE}/configs/data/mnist.yaml",
         f"{SOURCE}/configs/model/lenet5.yaml",
         f"{SOURCE}/data/image_sources.py",
         f"{SOURCE}/models/lenet5net.py",
         "tests/test_image_ops.py",
+        "tests/test_image_sources.py",
         "tests/test_lenet5net.py",
     },
     "rnn": {
+        f"{SOURCE}/configs/data/csv.yaml",
         f"{SOURCE}/configs/data/digit_sentences.yaml",
+        f"{SOURCE}/configs/data/imdb.yaml",
+        f"{SOURCE}/configs/data/text_folder.yaml",
         f"{SOURCE}/configs/model/lstm.yaml",
         f"{SOURCE}/data/text_sources.py",
         f"{SOURCE}/models/lstmnet.py",
         "tests/test_text_ops.py",
+        "tests/test_text_sources.py",
         "tests/test_lstmnet.py",
     },
 }
@@ -163,7 +176,7 @@ def test_pre_commit_hooks_pass_offline(baked):
 
 def test_baked_project_tests_pass(baked):
     _, project = baked
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "SHARED_DATA_DIR": str(SHARED_DATA)}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,

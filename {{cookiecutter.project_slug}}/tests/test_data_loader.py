@@ -9,9 +9,9 @@ from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preproc
 @pytest.fixture
 def records(make_config):
     cfg = make_config("data.num_shards=2")
-    metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
-    example_fn = input_ops.make_example_fn(metadata, cfg.data.records_dir)
-    return cfg.data.records_dir, metadata, example_fn
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    example_fn = input_ops.make_example_fn(metadata, records_dir)
+    return records_dir, metadata, example_fn
 
 
 def model_input_shape(metadata):
@@ -78,3 +78,49 @@ def test_read_raw_examples_returns_inputs_and_labels(records):
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, 5)
     assert len(raw_inputs) == 5 and all(isinstance(raw, bytes) for raw in raw_inputs)
     assert all(0 <= label < metadata["num_classes"] for label in labels)
+
+
+@pytest.mark.parametrize("cache", ["memory", "file", "none"])
+def test_every_cache_mode_gives_the_same_examples(records, cache):
+    records_dir, metadata, example_fn = records
+
+    def labels(cache_mode):
+        dataset = data_loader.load_split(
+            records_dir, "validation", metadata, example_fn, 8, training=False, cache=cache_mode
+        )
+        return [batch.tolist() for _, batch in dataset.as_numpy_iterator()]
+
+    assert labels(cache) == labels("none")
+    assert labels(cache) == labels(cache)  # a second pass reads the cache
+
+
+def test_unknown_cache_mode_is_refused(records):
+    records_dir, metadata, example_fn = records
+    with pytest.raises(ValueError, match="data.cache"):
+        data_loader.load_split(
+            records_dir, "test", metadata, example_fn, 8, training=False, cache="disk"
+        )
+
+
+def test_augmentation_changes_training_examples_only(records):
+    records_dir, metadata, example_fn = records
+
+    def first_batch(training, augment_fn):
+        dataset = data_loader.load_split(
+            records_dir,
+            "train",
+            metadata,
+            example_fn,
+            4,
+            training=training,
+            seed=0,
+            shuffle_buffer=1,
+            augment_fn=augment_fn,
+        )
+        return next(iter(dataset))[0].numpy()
+
+    def shift(inputs):
+        return inputs + 1
+
+    assert (first_batch(True, shift) == first_batch(True, None) + 1).all()
+    assert (first_batch(False, shift) == first_batch(False, None)).all()

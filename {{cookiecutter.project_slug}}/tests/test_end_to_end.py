@@ -1,6 +1,10 @@
 """The commands a user runs, each in its own process: preprocess, train, eval, export."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import tensorflow as tf
@@ -38,3 +42,18 @@ def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, 
     result = run_module(module, *overrides)
     assert result.returncode == 1
     assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_the_input_benchmark_runs(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_input.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--data", "synthetic", "--steps", "3", "experiment=smoke"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(script.parents[1] / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "synthetic" in result.stdout and "x)" in result.stdout

@@ -9,7 +9,7 @@ import tensorflow as tf
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
@@ -47,10 +47,11 @@ def test_export_serves_raw_inputs_like_the_keras_model(trained_run):
 
     metadata = runs.load_metadata(run_dir)
     raw_inputs, _ = data_loader.read_raw_examples(
-        trained_run.data.records_dir, "test", metadata, 6
+        preprocess_data.records_path(trained_run.data, trained_run.seed), "test", metadata, 6
     )
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    outputs = serve(export_lib.serving_inputs(raw_inputs, metadata))
+    (batch,) = export_lib.serving_batches(raw_inputs, metadata)
+    outputs = serve(batch)
     probabilities = outputs["probabilities"].numpy()
     assert probabilities.shape == (6, metadata["num_classes"])
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
@@ -74,7 +75,7 @@ def test_export_check_catches_a_model_that_differs(trained_run):
     metadata = runs.load_metadata(run_dir)
     untrained = model_lib.build_model(trained_run.model, metadata)
     raw_inputs, _ = data_loader.read_raw_examples(
-        trained_run.data.records_dir, "test", metadata, 8
+        preprocess_data.records_path(trained_run.data, trained_run.seed), "test", metadata, 8
     )
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     with pytest.raises(ValueError, match="differs from the Keras model"):
@@ -89,3 +90,8 @@ def test_a_failed_export_leaves_nothing(trained_run, monkeypatch):
     with pytest.raises(ValueError):
         export_lib.export(trained_run.run_dir)
     assert os.listdir(os.path.join(trained_run.run_dir, "export")) == []
+
+
+def test_evaluating_on_data_with_other_classes_is_refused(trained_run):
+    with pytest.raises(ValueError, match="Evaluate it on data with the same classes"):
+        evaluate(trained_run.run_dir, ["data.name={{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"])

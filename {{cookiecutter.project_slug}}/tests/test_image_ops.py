@@ -60,3 +60,43 @@ def test_example_fn_turns_png_bytes_into_model_inputs():
     assert eager.shape == (32, 32, 1)
     np.testing.assert_allclose(eager.numpy(), in_map.numpy())
     assert float(tf.reduce_min(eager)) >= 0.0 and float(tf.reduce_max(eager)) <= 1.0
+
+
+def test_decode_image_converts_channels_eagerly_and_in_map():
+    gray = make_image(channels=1)
+    rgba = np.concatenate([make_image(channels=3), np.full((10, 14, 1), 255, np.uint8)], -1)
+    as_rgb = input_ops.decode_image(input_ops.encode_png(gray), 3).numpy()
+    np.testing.assert_array_equal(as_rgb, np.repeat(gray, 3, axis=-1))
+    mapped = tf.data.Dataset.from_tensors(input_ops.encode_png(rgba)).map(
+        lambda encoded: input_ops.decode_image(encoded, 1)
+    )
+    as_gray = next(iter(mapped)).numpy()
+    expected = tf.image.rgb_to_grayscale(rgba[..., :3]).numpy()
+    np.testing.assert_array_equal(as_gray, expected)
+
+
+def test_augment_image_eagerly_and_in_map():
+    image = tf.constant(np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1))
+    unchanged = input_ops.augment_image(image)
+    np.testing.assert_array_equal(unchanged, image)
+
+    tf.random.set_seed(0)
+    results = [input_ops.augment_image(image, crop_padding=2, flip=True) for _ in range(8)]
+    assert all(result.shape == (8, 8, 1) for result in results)
+    assert any(not np.array_equal(result, image) for result in results)
+    brightened = input_ops.augment_image(image[:, :1] * 0 + 1.0, brightness=0.5)
+    assert 0.5 <= float(brightened[0, 0, 0]) <= 1.5
+
+    mapped = tf.data.Dataset.from_tensors(image).map(
+        lambda item: input_ops.augment_image(item, crop_padding=2, flip=True, brightness=0.1)
+    )
+    assert next(iter(mapped)).shape == (8, 8, 1)
+
+
+def test_augment_fn_follows_the_config():
+    assert input_ops.make_augment_fn({"augment": {"crop_padding": 0, "flip": False}}) is None
+    augment = input_ops.make_augment_fn(
+        {"augment": {"crop_padding": 0, "flip": False, "brightness": 0.2}}
+    )
+    shifted = augment(tf.zeros([4, 4, 1]))
+    assert shifted.shape == (4, 4, 1) and float(tf.reduce_max(tf.abs(shifted))) <= 0.2

@@ -8,7 +8,7 @@ from {{ cookiecutter.package_name }}.data import preprocess_data
 
 def test_build_model_uses_the_data_shapes(make_config):
     cfg = make_config()
-    metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
+    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     model = model_lib.build_model(cfg.model, metadata)
     assert model.output_shape == (None, metadata["num_classes"])
     assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"

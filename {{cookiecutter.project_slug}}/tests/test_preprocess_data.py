@@ -11,7 +11,8 @@ from {{ cookiecutter.package_name }}.data import preprocess_data
 def test_preprocess_writes_shards_and_metadata(make_config):
     cfg = make_config("data.num_shards=3")
     metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
-    records_dir = cfg.data.records_dir
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    assert Path(records_dir).parent == Path(cfg.data.records_dir)
 
     on_disk = json.loads(Path(records_dir, "metadata.json").read_text())
     assert on_disk == metadata
@@ -58,27 +59,46 @@ def test_too_few_examples_per_class_is_explained():
         preprocess_data.split_indices(np.array([0, 0, 0, 0, 1]), 0.2, 0.2, seed=0)
 
 
-def test_ensure_preprocessed_reuses_then_rebuilds(make_config):
+def test_ensure_preprocessed_reuses_and_a_change_writes_elsewhere(make_config):
     cfg = make_config()
-    first = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    shard = os.path.join(cfg.data.records_dir, sorted(first["shards"]["train"])[0])
+    records_dir, first = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    shard = os.path.join(records_dir, sorted(first["shards"]["train"])[0])
     written_at = os.path.getmtime(shard)
 
-    assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == first
+    assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == (records_dir, first)
     assert os.path.getmtime(shard) == written_at
 
     changed = make_config("data.num_shards=1")
-    rebuilt = preprocess_data.ensure_preprocessed(changed.data, changed.seed)
-    assert rebuilt["fingerprint"] != first["fingerprint"]
-    assert not os.path.exists(shard)
-    tfrecords = [n for n in os.listdir(cfg.data.records_dir) if n.endswith(".tfrecord")]
-    assert len(tfrecords) == 3
+    changed_dir, rebuilt = preprocess_data.ensure_preprocessed(changed.data, changed.seed)
+    assert changed_dir != records_dir and rebuilt["fingerprint"] != first["fingerprint"]
+    assert os.path.getmtime(shard) == written_at  # the first records are still there
+    assert len([n for n in os.listdir(changed_dir) if n.endswith(".tfrecord")]) == 3
+
+
+def test_records_of_another_config_are_refused(make_config):
+    cfg = make_config()
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    preprocess_data.write_json(
+        os.path.join(records_dir, "metadata.json"), {**metadata, "fingerprint": "0" * 64}
+    )
+    with pytest.raises(ValueError, match="holds TFRecords of another data config"):
+        preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+
+
+def test_an_interrupted_preprocess_is_redone(make_config):
+    cfg = make_config()
+    records_dir, _ = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    os.remove(os.path.join(records_dir, "metadata.json"))
+    Path(records_dir, "train-00000-of-00002.tfrecord.tmp").write_bytes(b"half")
+    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    assert metadata["counts"]["train"]["total"] > 0
+    assert not [name for name in os.listdir(records_dir) if name.endswith(".tmp")]
 
 
 def test_loader_only_keys_do_not_change_the_fingerprint(make_config):
     cfg = make_config()
     assert preprocess_data.fingerprint(cfg.data, 0) == preprocess_data.fingerprint(
-        make_config("data.cache=false", "data.shuffle_buffer=7").data, 0
+        make_config("data.cache=none", "data.shuffle_buffer=7").data, 0
     )
     assert preprocess_data.fingerprint(cfg.data, 0) != preprocess_data.fingerprint(cfg.data, 1)
 
@@ -100,7 +120,8 @@ def test_default_source_preprocesses(make_config):
 {%- else %}
     assert sum(count["total"] for count in metadata["counts"].values()) == cfg.data.num_examples
     assert metadata["class_names"] == ["even", "odd"]
-    vocabulary = Path(cfg.data.records_dir, "vocab.txt").read_text().split()
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    vocabulary = Path(records_dir, "vocab.txt").read_text().split()
     assert vocabulary[:2] == ["[PAD]", "[UNK]"]
     assert sorted(vocabulary[2:]) == sorted(
         ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]

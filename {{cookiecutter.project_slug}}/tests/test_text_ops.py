@@ -9,19 +9,20 @@ def write_vocabulary(tmp_path, words):
     return path
 
 
-def test_standardize_lowercases_and_drops_punctuation():
-    texts = tf.constant(["Hello, World!", "ÉTÉ déjà-vu"])
+def test_standardize_lowercases_drops_punctuation_and_folds_long_numbers():
+    texts = tf.constant(["Hello, World!", "ÉTÉ déjà-vu", "Call 0800123 for 2 £1500"])
     assert input_ops.standardize_text(texts).numpy().tolist() == [
         b"hello  world ",
         "été déjà vu".encode(),
+        "call 000 for 2 £000".encode(),
     ]
 
 
 def test_tokenize_pads_truncates_and_maps_unknown_words(tmp_path):
     table = input_ops.make_vocabulary_table(write_vocabulary(tmp_path, ["one", "two"]))
-    ids = input_ops.tokenize(tf.constant(["Two one", "one two zebra one two"]), table, 4)
+    ids = input_ops.tokenize(tf.constant(["Two one", "one two zebra one two", "?!"]), table, 4)
     assert ids.dtype == tf.int32
-    assert ids.numpy().tolist() == [[3, 2, 0, 0], [2, 3, 1, 2]]
+    assert ids.numpy().tolist() == [[3, 2, 0, 0], [2, 3, 1, 2], [1, 0, 0, 0]]
 
 
 def test_tokenize_is_the_same_for_one_text_a_batch_and_in_map(tmp_path):

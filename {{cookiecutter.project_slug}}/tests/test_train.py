@@ -52,3 +52,8 @@ def test_resuming_on_other_data_is_refused(make_config):
 def test_a_diverging_loss_stops_the_run(make_config):
     with pytest.raises(FloatingPointError, match="step"):
         train(make_config("train.learning_rate=inf", "train.optimizer=sgd"))
+
+
+def test_a_bad_loop_setting_is_refused_before_anything_runs(make_config):
+    with pytest.raises(ValueError, match="train.batch_size=0 must be at least 1"):
+        train(make_config("train.batch_size=0"))

@@ -13,26 +13,44 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+{% if cookiecutter.model_type == "cnn" %}
+@dataclass
+class AugmentConfig:
+    """Random training-time image changes (input_ops.augment_image); all off by default."""
 
+    crop_padding: int = 0
+    flip: bool = False
+    brightness: float = 0.0
+
+{% endif %}
 @dataclass
 class DataConfig:
-    """Where the examples come from and how they are split and fed."""
+    """Where the examples come from, how they are split, and how they are fed."""
 
     name: str = MISSING
-    records_dir: str = "data/records/${.name}"
+    path: str | None = None
+    test_path: str | None = None
+{%- if cookiecutter.model_type == "rnn" %}
+    text_column: str = "text"
+    label_column: str = "label"
+{%- endif %}
+    download_dir: str | None = None
+    records_dir: str = "data/records"
     num_examples: int = 0
     num_shards: int = 2
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
+    skip_invalid: bool = False
 {%- if cookiecutter.model_type == "cnn" %}
     image_size: list[int] = field(default_factory=lambda: [32, 32])
-    channels: int = 1
+    channels: int | None = None
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 {%- else %}
     sequence_length: int = 32
     max_vocab_size: int = 20000
     min_word_count: int = 1
 {%- endif %}
-    cache: bool = True
+    cache: str = "memory"
     shuffle_buffer: int = 10000
 
 {% if cookiecutter.model_type == "cnn" %}
@@ -42,7 +60,7 @@ class ModelConfig:
 
     name: str = "lenet5"
     activation: str = "relu"
-    dropout_rate: float = 0.0
+    dropout_rate: float = 0.3
 {%- else %}
 @dataclass
 class ModelConfig:
@@ -54,6 +72,7 @@ class ModelConfig:
     cell: str = "lstm"
     bidirectional: bool = True
     num_layers: int = 1
+    pooling: str = "last"
     dropout_rate: float = 0.2
 {%- endif %}
 
@@ -69,7 +88,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
-    deterministic: bool = False
+    deterministic: bool = True
     mixed_precision: Any = "auto"
     jit_compile: Any = "auto"
     keep_checkpoints: int = 3

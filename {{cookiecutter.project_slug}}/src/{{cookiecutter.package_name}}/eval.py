@@ -104,23 +104,24 @@ def evaluate(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict:
     run_dir = Path(run_dir)
     cfg = runs.load_config(run_dir, overrides)
     metadata = runs.load_metadata(run_dir)
-    records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    records_dir, records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     if records["class_names"] != metadata["class_names"]:
         raise ValueError(
-            f"The test data has the classes {records['class_names']}, but the model of "
-            f"{run_dir} was trained on {metadata['class_names']}."
+            f"The test data ({records_dir}) has the classes {records['class_names']}, but the "
+            f"model of {run_dir} was trained on {metadata['class_names']}. Evaluate it on data "
+            "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
     checkpoint = runs.restore_model(model, run_dir)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     dataset = data_loader.load_split(
-        cfg.data.records_dir,
+        records_dir,
         "test",
         records,
         example_fn,
         cfg.train.batch_size,
         training=False,
-        cache=False,
+        cache="none",
     )
     num_classes = metadata["num_classes"]
     eval_step = make_eval_step(tf.distribute.get_strategy(), model, num_classes)

@@ -100,14 +100,17 @@ class Classifier(tf.Module):
         }
 
 
-def serving_inputs(raw_inputs: Sequence[bytes], metadata: dict) -> tf.Tensor:
-    """Raw test examples as serving_default takes them."""
+def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tensor]:
+    """Raw test examples as serving_default takes them, in batches it can take."""
 {%- if cookiecutter.model_type == "cnn" %}
     channels = metadata["input_shape"][-1]
-    return tf.stack([input_ops.decode_image(raw, channels) for raw in raw_inputs])
+    images = [input_ops.decode_image(raw, channels) for raw in raw_inputs]
+    if None in metadata["raw_shape"]:  # images of several sizes: one batch each
+        return [image[tf.newaxis] for image in images]
+    return [tf.stack(images)]
 {%- else %}
     del metadata
-    return tf.constant(list(raw_inputs))
+    return [tf.constant(list(raw_inputs))]
 {%- endif %}
 
 
@@ -127,8 +130,9 @@ def check_export(
     Raises:
         ValueError: when outputs differ by more than `tolerance` or class ids disagree.
     """
-    loaded = tf.saved_model.load(str(export_path))
-    outputs = loaded.signatures["serving_default"](serving_inputs(raw_inputs, metadata))
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+    batches = [serve(batch) for batch in serving_batches(raw_inputs, metadata)]
+    outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
     model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
     difference = float(np.max(np.abs(outputs["probabilities"].numpy() - expected)))
@@ -171,9 +175,9 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
 
     classifier = Classifier(model, metadata, assets)
     tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
-    records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    records_dir, records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     raw_inputs, _ = data_loader.read_raw_examples(
-        cfg.data.records_dir, "test", records, cfg.export.check_examples
+        records_dir, "test", records, cfg.export.check_examples
     )
     example_fn = input_ops.make_example_fn(metadata, assets)
     try:

@@ -41,6 +41,7 @@ def setup_logging(log_file: Path | None = None) -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler._from_runs = True
         root.addHandler(handler)
+    logging.getLogger("absl").setLevel(logging.WARNING)  # tf.distribute's per-epoch chatter
 
 
 @contextlib.contextmanager
@@ -78,6 +79,12 @@ def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictConfi
             "Train into it first, e.g. `train run_dir=...`."
         )
     saved = OmegaConf.load(path)
+    groups = [item for item in overrides if OmegaConf.is_dict(saved.get(item.split("=")[0]))]
+    if groups:
+        raise ValueError(
+            f"{groups} would replace a whole config group of the trained run; override single "
+            "values instead, e.g. data.test_path=... (the run's config.yaml holds the rest)."
+        )
     return OmegaConf.merge(
         OmegaConf.structured(Config), saved, OmegaConf.from_dotlist(list(overrides))
     )

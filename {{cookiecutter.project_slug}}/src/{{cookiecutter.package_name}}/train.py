@@ -57,6 +57,9 @@ def train(cfg: DictConfig) -> dict:
         The final metrics: train and validation loss and accuracy, epochs, steps,
         the run directory and the latest checkpoint.
     """
+    for key in ("epochs", "batch_size", "log_every_steps", "keep_checkpoints"):
+        if cfg.train[key] < 1:
+            raise ValueError(f"train.{key}={cfg.train[key]} must be at least 1.")
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.setup_logging(run_dir / "train.log")
@@ -64,8 +67,8 @@ def train(cfg: DictConfig) -> dict:
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = distribute.build_strategy(**cfg.distribute)
-    metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    runs.copy_assets(cfg.data.records_dir, metadata, run_dir)
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    runs.copy_assets(records_dir, metadata, run_dir)
     runs.save_config(cfg, run_dir)
 
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
@@ -74,13 +77,16 @@ def train(cfg: DictConfig) -> dict:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
     plan = Plan(cfg.train.epochs, steps_per_epoch, global_batch_size)
 
-    train_data, validation_data = make_datasets(cfg, metadata, strategy, plan, run_dir)
+    train_data, validation_data = make_datasets(
+        cfg, records_dir, metadata, strategy, plan, run_dir
+    )
     state = build_state(cfg, metadata, strategy, plan, run_dir)
     return fit(cfg, state, strategy, plan, train_data, validation_data, metadata)
 
 
 def make_datasets(
     cfg: DictConfig,
+    records_dir: str,
     metadata: dict,
     strategy: tf.distribute.Strategy,
     plan: Plan,
@@ -91,11 +97,12 @@ def make_datasets(
     Each input pipeline (one per worker) reads its own shards and batches for its replicas.
     """
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
+    augment_fn = input_ops.make_augment_fn(cfg.data)
 
     def dataset_fn(split: str, training: bool) -> Callable:
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
             return data_loader.load_split(
-                cfg.data.records_dir,
+                records_dir,
                 split,
                 metadata,
                 example_fn,
@@ -103,6 +110,7 @@ def make_datasets(
                 training=training,
                 seed=cfg.seed,
                 cache=cfg.data.cache,
+                augment_fn=augment_fn,
                 shuffle_buffer=cfg.data.shuffle_buffer,
                 deterministic=cfg.train.deterministic or not training,
                 input_context=input_context,

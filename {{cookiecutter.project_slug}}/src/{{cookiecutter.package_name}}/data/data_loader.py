@@ -13,6 +13,8 @@ import tensorflow as tf
 
 from . import input_ops
 
+CACHE_MODES = ("memory", "file", "none")
+
 
 def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
     """Returns the shard paths of one split, checking that each one exists."""
@@ -36,7 +38,8 @@ def load_split(
     *,
     training: bool,
     seed: int | None = None,
-    cache: bool = True,
+    cache: str = "memory",
+    augment_fn: Callable[[tf.Tensor], tf.Tensor] | None = None,
     shuffle_buffer: int = 10000,
     deterministic: bool = True,
     input_context: tf.distribute.InputContext | None = None,
@@ -51,7 +54,10 @@ def load_split(
         batch_size: examples per batch (per replica when input_context is given).
         training: shuffle, repeat forever and drop the last partial batch.
         seed: shuffle seed; the same seed gives the same order.
-        cache: keep decoded examples in memory after the first pass.
+        cache: "memory" keeps decoded examples in memory after the first pass, "file" in
+            files next to the records (for data larger than memory), "none" decodes each time.
+        augment_fn: random changes applied to each decoded training example (after the
+            cache, so they differ every epoch).
         shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
         deterministic: keep the order of parallel reads and maps reproducible.
         input_context: from strategy.distribute_datasets_from_function; with several input
@@ -79,11 +85,22 @@ def load_split(
         return example_fn(raw_input), label
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    if cache:
+    if cache not in CACHE_MODES:
+        raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
+    if cache == "memory":
         dataset = dataset.cache()
+    elif cache == "file":
+        pipeline = input_context.input_pipeline_id if input_context else 0
+        dataset = dataset.cache(os.path.join(records_dir, f"cache-{split}-{pipeline}"))
     if training:
         dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed)
         dataset = dataset.repeat()
+        if augment_fn is not None:
+            dataset = dataset.map(
+                lambda inputs, label: (augment_fn(inputs), label),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic,
+            )
     dataset = dataset.batch(batch_size, drop_remainder=training)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -8,9 +8,9 @@ Every op works eagerly and inside ``tf.data.Dataset.map`` (tests/ checks both):
 """
 
 {% if cookiecutter.model_type == "cnn" -%}
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 {%- else -%}
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 {%- endif %}
 from pathlib import Path
 
@@ -47,11 +47,31 @@ def encode_png(image: tf.Tensor) -> bytes:
     return tf.io.encode_png(image).numpy()
 
 
-def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """Decodes PNG/JPEG/BMP/GIF bytes into a uint8 [height, width, channels] image."""
-    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """Converts a uint8 image with 1 to 4 channels to `channels` (1 or 3), dropping alpha.
+
+    Grayscale images pass through unchanged, so no rounding touches them.
+    """
+    colour = tf.shape(image)[-1] >= 3
+    if channels == 1:
+        image = tf.cond(
+            colour, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1]
+        )
+    else:
+        image = tf.cond(
+            colour, lambda: image[..., :3], lambda: tf.image.grayscale_to_rgb(image[..., :1])
+        )
     image.set_shape([None, None, channels])
     return image
+
+
+def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
+    """Decodes PNG/JPEG/BMP/GIF bytes into a uint8 [height, width, channels] image.
+
+    Any number of stored channels is accepted; GIFs give their first frame.
+    """
+    image = tf.io.decode_image(encoded, expand_animations=False)
+    return to_channels(image, channels)
 
 
 def prepare_images(
@@ -76,6 +96,39 @@ def prepare_images(
     return (images - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
+def augment_image(
+    image: tf.Tensor,
+    crop_padding: int = 0,
+    flip: bool = False,
+    brightness: float = 0.0,
+) -> tf.Tensor:
+    """Random training-time changes to one prepared (resized, normalised) image.
+
+    Args:
+        image: float32 [height, width, channels].
+        crop_padding: pad by this many pixels (edge values) and crop back at random; 0 is off.
+        flip: flip left-right half of the time (not for digits or text!).
+        brightness: add a random offset in [-brightness, brightness] (normalised units).
+    """
+    if crop_padding:
+        shape = tf.shape(image)
+        padding = [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]]
+        image = tf.image.random_crop(tf.pad(image, padding, mode="SYMMETRIC"), shape)
+    if flip:
+        image = tf.image.random_flip_left_right(image)
+    if brightness:
+        image = image + tf.random.uniform([], -brightness, brightness)
+    return image
+
+
+def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor], tf.Tensor] | None:
+    """The training-time augmentation of data.augment, or None when it is all off."""
+    options = dict(data_cfg["augment"])
+    if not any(options.values()):
+        return None
+    return lambda image: augment_image(image, **options)
+
+
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (encoded image) into the model's input."""
     del assets_dir  # images need nothing beyond the metadata
@@ -96,9 +149,14 @@ VOCABULARY_FILE = "vocab.txt"
 
 
 def standardize_text(texts: tf.Tensor) -> tf.Tensor:
-    """Lower-cases UTF-8 text and replaces punctuation with spaces."""
+    """Lower-cases UTF-8 text, replaces punctuation with spaces and long numbers with "000".
+
+    Numbers of three or more digits (phone numbers, codes, amounts) would each be a word of
+    their own, seen once; as one shared word they carry what they have in common.
+    """
     texts = tf.strings.lower(texts, encoding="utf-8")
-    return tf.strings.regex_replace(texts, r"\p{P}", " ")
+    texts = tf.strings.regex_replace(texts, r"\p{P}", " ")
+    return tf.strings.regex_replace(texts, r"\d{3,}", "000")
 
 
 def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
@@ -133,13 +191,21 @@ def tokenize(
         sequence_length: length of every output sequence.
 
     Returns:
-        int32 ids of shape texts.shape + [sequence_length].
+        int32 ids of shape texts.shape + [sequence_length]. A text without words (say, only
+        punctuation) becomes one out-of-vocabulary word, so no sequence is all padding.
     """
     words = split_words(tf.reshape(texts, [-1]))
     ids = words.with_flat_values(table.lookup(words.flat_values))
     ids = ids.to_tensor(default_value=0, shape=[None, sequence_length])
+    no_words = tf.reduce_all(ids == 0, axis=-1, keepdims=True)
+    ids = tf.where(no_words, tf.one_hot([0], sequence_length, dtype=ids.dtype), ids)
     output_shape = tf.concat([tf.shape(texts), [sequence_length]], axis=0)
     return tf.reshape(tf.cast(ids, tf.int32), output_shape)
+
+
+def make_augment_fn(data_cfg: Mapping) -> None:
+    """Text is not augmented; the hook is here so that train.py treats both variants alike."""
+    del data_cfg
 
 
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:

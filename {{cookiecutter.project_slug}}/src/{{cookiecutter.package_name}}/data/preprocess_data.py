@@ -11,6 +11,7 @@ the config changes. train, eval and export call `ensure_preprocessed` themselves
 """
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -23,25 +24,68 @@ from sklearn.model_selection import train_test_split
 
 from .. import runs
 from ..config import register_configs
-from . import input_ops
+from . import input_ops, sources
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, summarize
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 METADATA_FILE = "metadata.json"
 # Keys that change how records are read, not what they hold: no rebuild when they change.
-LOADER_ONLY_KEYS = ("records_dir", "cache", "shuffle_buffer")
+LOADER_ONLY_KEYS = ("records_dir", "download_dir", "cache", "shuffle_buffer", "augment")
+
+
+def input_files(path: str | None) -> list:
+    """(path, size, modification time) of every file under `path`, for the fingerprint."""
+    if not path or not tf.io.gfile.exists(path):
+        return []
+    if not tf.io.gfile.isdir(path):
+        stat = tf.io.gfile.stat(path)
+        return [[path, stat.length, stat.mtime_nsec]]
+    files = []
+    for folder, _, names in tf.io.gfile.walk(path):
+        for name in names:
+            file_path = os.path.join(folder, name)
+            stat = tf.io.gfile.stat(file_path)
+            files.append([os.path.relpath(file_path, path), stat.length, stat.mtime_nsec])
+    return sorted(files)
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
-    """Returns a hash of everything that decides the content of the records."""
+    """Returns a hash of everything that decides the content of the records.
+
+    That is the data config (but the keys that only change how records are read), the seed
+    that splits the data, the size and modification time of every input file, and the code
+    that writes and decodes the records (input_ops and the sources), so that editing, say,
+    the text standardisation never pairs new code with a stale vocabulary.
+    """
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:
         data.pop(key, None)
-    blob = json.dumps({"data": data, "seed": seed, "format": FORMAT_VERSION}, sort_keys=True)
+    inputs = [input_files(data_cfg.get("path")), input_files(data_cfg.get("test_path"))]
+    content = {
+        "data": data,
+        "seed": seed,
+        "format": FORMAT_VERSION,
+        "inputs": inputs,
+        "code": [
+            inspect.getsource(module) for module in (input_ops, inspect.getmodule(summarize))
+        ],
+    }
+    blob = json.dumps(content, sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def records_path(data_cfg: DictConfig, seed: int) -> str:
+    """Where the records of this data config live: data.records_dir/<name>-<fingerprint>.
+
+    Each data config (and each version of its input files) gets a folder of its own, so a
+    change never overwrites records that another run still uses.
+    """
+    return os.path.join(
+        data_cfg.records_dir, f"{data_cfg.name}-{fingerprint(data_cfg, seed)[:12]}"
+    )
 
 
 def read_metadata(records_dir: str) -> dict | None:
@@ -60,35 +104,30 @@ def write_json(path: str, content: dict) -> None:
     tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
-def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> dict:
-    """Returns the metadata of the records for `data_cfg`, writing them first if needed."""
-    metadata = read_metadata(data_cfg.records_dir)
-    if metadata is not None and metadata["fingerprint"] == fingerprint(data_cfg, seed):
-        log.info("Reusing the records in %s", data_cfg.records_dir)
-        return metadata
-    if metadata is not None:
-        log.info(
-            "The data config changed since %s was written: rebuilding it", data_cfg.records_dir
+def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
+    """Returns (records dir, metadata) for `data_cfg`, writing the records first if needed."""
+    records_dir = records_path(data_cfg, seed)
+    metadata = read_metadata(records_dir)
+    if metadata is None:
+        return records_dir, preprocess(data_cfg, seed)
+    if metadata["fingerprint"] != fingerprint(data_cfg, seed):
+        raise ValueError(
+            f"{records_dir} holds TFRecords of another data config (source "
+            f"{metadata['source']!r}, fingerprint {metadata['fingerprint'][:12]}). Delete the "
+            "folder, or point data.records_dir somewhere else, and run again."
         )
-    return preprocess(data_cfg, seed)
+    log.info("Reusing the records in %s", records_dir)
+    return records_dir, metadata
 
 
-def load_source(data_cfg: DictConfig, seed: int) -> tuple[list[bytes], np.ndarray, list[str]]:
+def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
     """Runs the source named by data.name and checks that every class has examples."""
     if data_cfg.name not in SOURCES:
         raise ValueError(
             f"data={data_cfg.name!r} is not a data source of this project. "
             f"Choose one of: {', '.join(sorted(SOURCES))}, e.g. data={next(iter(SOURCES))}."
         )
-    raw_inputs, labels, class_names = SOURCES[data_cfg.name](data_cfg, seed)
-    labels = np.asarray(labels, dtype=np.int64)
-    if not raw_inputs:
-        raise ValueError(f"data={data_cfg.name!r} produced no examples; check its config.")
-    counts = np.bincount(labels, minlength=len(class_names))
-    empty = [name for name, count in zip(class_names, counts, strict=True) if count == 0]
-    if empty:
-        raise ValueError(f"data={data_cfg.name!r} has no examples of the classes {empty}.")
-    return raw_inputs, labels, class_names
+    return sources.check_examples(SOURCES[data_cfg.name](data_cfg, seed), data_cfg.name)
 
 
 def split_indices(
@@ -98,8 +137,11 @@ def split_indices(
 
     The same labels, fractions and seed always give the same split.
     """
-    for key, fraction in (("validation", validation_fraction), ("test", test_fraction)):
-        if not 0.0 < fraction < 1.0:
+    checks = [("validation", validation_fraction, 0.0)]
+    if test_fraction:  # 0 when the source gives its own test split
+        checks.append(("test", test_fraction, 0.0))
+    for key, fraction, low in checks:
+        if not low < fraction < 1.0:
             raise ValueError(f"data.{key}_fraction={fraction} must be between 0 and 1, e.g. 0.1.")
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(
@@ -108,9 +150,11 @@ def split_indices(
         )
     indices = np.arange(len(labels))
     try:
-        rest, test = train_test_split(
-            indices, test_size=test_fraction, stratify=labels, random_state=seed
-        )
+        rest, test = indices, indices[:0]
+        if test_fraction:
+            rest, test = train_test_split(
+                indices, test_size=test_fraction, stratify=labels, random_state=seed
+            )
         train, validation = train_test_split(
             rest,
             test_size=validation_fraction / (1.0 - test_fraction),
@@ -152,39 +196,58 @@ def write_shards(
 
 
 def clear_records(records_dir: str) -> None:
-    """Removes the metadata first, then every shard, so no stale file survives a rebuild."""
+    """Removes the metadata first, then every other file, so nothing stale survives."""
     metadata_path = os.path.join(records_dir, METADATA_FILE)
     if tf.io.gfile.exists(metadata_path):
         tf.io.gfile.remove(metadata_path)
-    for path in tf.io.gfile.glob(os.path.join(records_dir, "*.tfrecord*")):
-        tf.io.gfile.remove(path)
+    for name in tf.io.gfile.listdir(records_dir):
+        path = os.path.join(records_dir, name)
+        if not tf.io.gfile.isdir(path):
+            tf.io.gfile.remove(path)
+
+
+def split_examples(examples: sources.RawExamples, data_cfg: DictConfig, seed: int) -> dict:
+    """The train / validation / test parts, each as (raw inputs, labels)."""
+    labels = np.asarray(examples.labels, dtype=np.int64)
+    test_fraction = 0.0 if examples.test else data_cfg.test_fraction
+    indices = split_indices(labels, data_cfg.validation_fraction, test_fraction, seed)
+    parts = {
+        split: ([examples.inputs[i] for i in index], labels[index])
+        for split, index in indices.items()
+    }
+    if examples.test:
+        parts["test"] = (examples.test.inputs, np.asarray(examples.test.labels, dtype=np.int64))
+    return parts
 
 
 def preprocess(data_cfg: DictConfig, seed: int) -> dict:
     """Writes the records and metadata.json for `data_cfg` and returns the metadata."""
-    records_dir = data_cfg.records_dir
-    raw_inputs, labels, class_names = load_source(data_cfg, seed)
-    splits = split_indices(labels, data_cfg.validation_fraction, data_cfg.test_fraction, seed)
+    examples = load_source(data_cfg, seed)
+    parts = split_examples(examples, data_cfg, seed)
+    records_dir = records_path(data_cfg, seed)
     tf.io.gfile.makedirs(records_dir)
     clear_records(records_dir)
-    train_inputs = [raw_inputs[index] for index in splits["train"]]
+    class_names = examples.class_names
     metadata = {
         "source": data_cfg.name,
         "fingerprint": fingerprint(data_cfg, seed),
         "class_names": class_names,
         "num_classes": len(class_names),
-        **summarize(train_inputs, data_cfg, records_dir),
+        **summarize(parts["train"][0], data_cfg, records_dir),
         "counts": {},
         "shards": {},
     }
-    for split, indices in splits.items():
-        examples = [
-            input_ops.serialize_example(raw_inputs[index], int(labels[index])) for index in indices
+    for split, (inputs, labels) in parts.items():
+        serialized = [
+            input_ops.serialize_example(raw, int(label))
+            for raw, label in zip(inputs, labels, strict=True)
         ]
-        metadata["shards"][split] = write_shards(records_dir, split, examples, data_cfg.num_shards)
-        per_class = np.bincount(labels[indices], minlength=len(class_names))
+        metadata["shards"][split] = write_shards(
+            records_dir, split, serialized, data_cfg.num_shards
+        )
+        per_class = np.bincount(labels, minlength=len(class_names))
         metadata["counts"][split] = {
-            "total": int(len(indices)),
+            "total": len(labels),
             "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
         }
     write_json(os.path.join(records_dir, METADATA_FILE), metadata)

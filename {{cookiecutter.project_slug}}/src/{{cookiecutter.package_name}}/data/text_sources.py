@@ -1,11 +1,17 @@
-"""Text sources: each returns raw examples for preprocess_data; nothing is downloaded.
+"""Text sources for preprocess_data: each returns RawExamples of UTF-8 text.
 
-A source is a function ``(data_cfg, seed) -> (raw_inputs, labels, class_names)`` where each
-raw input is UTF-8 text and each label an index into ``class_names``.
+For example:
 
-    {{ cookiecutter.package_name }}-preprocess data=digit_sentences
+    {{ cookiecutter.package_name }}-preprocess data=digit_sentences                    # generated
+    {{ cookiecutter.package_name }}-preprocess data=csv data.path=sms.csv data.text_column=text data.label_column=label
+    {{ cookiecutter.package_name }}-preprocess data=text_folder data.path=texts/       # texts/<class>/<file>.txt
+    {{ cookiecutter.package_name }}-preprocess data=imdb                               # downloaded once, cached
 """
 
+import csv
+import io
+import json
+import logging
 import os
 from collections import Counter
 
@@ -14,10 +20,19 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 from . import input_ops
+from .sources import (
+    RawExamples,
+    fetch_archive,
+    list_class_files,
+    map_test_labels,
+    read_file,
+    require_path,
+)
 
-RawExamples = tuple[list[bytes], list[int], list[str]]
+log = logging.getLogger(__name__)
 
 DIGIT_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
+KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
 def digit_sentences(data_cfg: DictConfig, seed: int) -> RawExamples:
@@ -35,7 +50,7 @@ def digit_sentences(data_cfg: DictConfig, seed: int) -> RawExamples:
         sentence = " ".join(DIGIT_WORDS[digit] for digit in digits)
         raw_inputs.append(sentence.encode("utf-8"))
         labels.append(label)
-    return raw_inputs, labels, class_names
+    return RawExamples(raw_inputs, labels, class_names)
 
 
 def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
@@ -50,10 +65,153 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
         words.insert(int(rng.integers(0, len(words) + 1)), class_names[label].title())
         raw_inputs.append(" ".join(words).encode("utf-8"))
         labels.append(label)
-    return raw_inputs, labels, class_names
+    return RawExamples(raw_inputs, labels, class_names)
 
 
-SOURCES = {"digit_sentences": digit_sentences, "synthetic": synthetic}
+def check_texts(texts: list[str], names: list[str], skip_invalid: bool) -> list[int]:
+    """Indices of the usable texts; empty ones are an error unless data.skip_invalid=true."""
+    empty = [name for name, text in zip(names, texts, strict=True) if not text.strip()]
+    if empty and not skip_invalid:
+        raise ValueError(
+            f"{len(empty)} example(s) have an empty text: {', '.join(empty[:20])}"
+            f"{' ...' if len(empty) > 20 else ''}. Fill or remove them, or set "
+            "data.skip_invalid=true to leave them out."
+        )
+    if empty:
+        log.warning("Leaving out %d empty text(s): %s", len(empty), ", ".join(empty[:20]))
+    return [index for index, text in enumerate(texts) if text.strip()]
+
+
+def read_csv(path: str, text_column: str, label_column: str, key: str) -> tuple[list, list]:
+    """Reads the text and label columns of a CSV file with a header row.
+
+    The delimiter is sniffed (comma, semicolon, tab, pipe); UTF-8 with or without a byte-order
+    mark; quoted fields may hold delimiters and newlines (RFC 4180).
+
+    Returns:
+        The texts and labels (as strings), and names like "sms.csv row 12" for messages.
+    """
+    require_path(path, key, "data/my_texts.csv")
+    try:
+        content = read_file(path).decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{key}={path} is not UTF-8 text ({error}); save it as UTF-8.") from error
+    try:
+        dialect = csv.Sniffer().sniff(content[:65536], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
+    columns = reader.fieldnames or []
+    for column_key, column in (
+        ("data.text_column", text_column),
+        ("data.label_column", label_column),
+    ):
+        if column not in columns:
+            raise ValueError(
+                f"{key}={path} has no column {column!r}; its columns are {columns}. "
+                f"Set {column_key} to one of them, e.g. {column_key}={columns[0] if columns else 'text'}."
+            )
+    texts, labels, names = [], [], []
+    for row in reader:
+        texts.append(row[text_column] or "")
+        labels.append((row[label_column] or "").strip())
+        names.append(f"{os.path.basename(path)} row {reader.line_num}")
+    missing = [name for name, label in zip(names, labels, strict=True) if not label]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} row(s) have no {label_column!r} label: {', '.join(missing[:20])}. "
+            "Label or remove them."
+        )
+    return texts, labels, names
+
+
+def texts_to_examples(
+    texts: list[str], labels: list[str], names: list[str], class_names: list[str], skip: bool
+) -> RawExamples:
+    keep = check_texts(texts, names, skip)
+    index = {name: position for position, name in enumerate(class_names)}
+    return RawExamples(
+        [texts[i].encode("utf-8") for i in keep], [index[labels[i]] for i in keep], class_names
+    )
+
+
+def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:
+    """The user's CSV: data.path with data.text_column and data.label_column; data.test_path."""
+    columns = (data_cfg.text_column, data_cfg.label_column)
+    texts, labels, names = read_csv(data_cfg.path, *columns, key="data.path")
+    class_names = sorted(set(labels))
+    examples = texts_to_examples(texts, labels, names, class_names, data_cfg.skip_invalid)
+    if data_cfg.test_path:
+        test_texts, test_labels, test_names = read_csv(
+            data_cfg.test_path, *columns, key="data.test_path"
+        )
+        test_classes = sorted(set(test_labels))
+        map_test_labels(test_classes, list(range(len(test_classes))), class_names)
+        examples.test = texts_to_examples(
+            test_texts, test_labels, test_names, class_names, data_cfg.skip_invalid
+        )
+    return examples
+
+
+def read_text_folder(root: str, key: str, skip_invalid: bool) -> tuple[list, list, list]:
+    paths, labels, class_names = list_class_files(root, (".txt",), key=key)
+    texts = []
+    for path in paths:
+        try:
+            texts.append(read_file(path).decode("utf-8-sig"))
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from error
+    keep = check_texts(texts, paths, skip_invalid)
+    return [texts[i].encode("utf-8") for i in keep], [labels[i] for i in keep], class_names
+
+
+def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
+    """The user's texts: data.path/<class_name>/<example>.txt; data.test_path alike."""
+    inputs, labels, class_names = read_text_folder(
+        data_cfg.path, "data.path", data_cfg.skip_invalid
+    )
+    examples = RawExamples(inputs, labels, class_names)
+    if data_cfg.test_path:
+        test_inputs, test_labels, test_classes = read_text_folder(
+            data_cfg.test_path, "data.test_path", data_cfg.skip_invalid
+        )
+        test_labels = map_test_labels(test_classes, test_labels, class_names)
+        examples.test = RawExamples(test_inputs, test_labels, class_names)
+    return examples
+
+
+def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
+    """IMDB movie reviews (25,000 + 25,000, negative/positive), from Keras' imdb.npz.
+
+    The archive holds word ids; the reviews are turned back into text with its word index,
+    so they go through the same tokenisation as any other text.
+    """
+    archive_path = fetch_archive("imdb.npz", KERAS_DATASETS + "imdb.npz", data_cfg.download_dir)
+    index_path = fetch_archive(
+        "imdb_word_index.json", KERAS_DATASETS + "imdb_word_index.json", data_cfg.download_dir
+    )
+    with open(index_path) as index_file:
+        words = {index + 3: word for word, index in json.load(index_file).items()}
+    splits = []
+    with np.load(archive_path, allow_pickle=True) as archive:
+        for part in ("train", "test"):
+            texts = [
+                " ".join(words[i] for i in sequence if i in words).encode("utf-8")
+                for sequence in archive[f"x_{part}"]
+            ]
+            labels = [int(label) for label in archive[f"y_{part}"]]
+            splits.append(RawExamples(texts, labels, ["negative", "positive"]))
+    splits[0].test = splits[1]
+    return splits[0]
+
+
+SOURCES = {
+    "digit_sentences": digit_sentences,
+    "synthetic": synthetic,
+    "csv": csv_source,
+    "text_folder": text_folder,
+    "imdb": imdb,
+}
 
 
 def build_vocabulary(train_texts: list[bytes], max_size: int, min_count: int) -> list[str]:

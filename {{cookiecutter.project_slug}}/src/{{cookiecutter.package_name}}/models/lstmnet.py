@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}
+POOLING = ("last", "mean")
 
 
 def build_lstm(
@@ -20,6 +21,7 @@ def build_lstm(
     cell: str = "lstm",
     bidirectional: bool = True,
     num_layers: int = 1,
+    pooling: str = "last",
     dropout_rate: float = 0.2,
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
@@ -33,6 +35,8 @@ def build_lstm(
         cell: "lstm" or "gru".
         bidirectional: read each sequence both ways.
         num_layers: recurrent layers stacked on each other.
+        pooling: what the classifier sees: "last", the final state of the last recurrent
+            layer, or "mean", the average of its outputs over the words (padding excluded).
         dropout_rate: dropout before the classifier; 0 turns it off.
 
     Returns:
@@ -42,6 +46,10 @@ def build_lstm(
         raise ValueError(
             f"model.cell={cell!r} is not supported; choose one of "
             f"{', '.join(RECURRENT_LAYERS)}, e.g. model.cell=gru."
+        )
+    if pooling not in POOLING:
+        raise ValueError(
+            f"model.pooling={pooling!r} is not supported; choose one of {', '.join(POOLING)}."
         )
     if num_layers < 1:
         raise ValueError(f"model.num_layers={num_layers} must be at least 1.")
@@ -53,11 +61,15 @@ def build_lstm(
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
     for index in range(1, num_layers + 1):
         recurrent = RECURRENT_LAYERS[cell](
-            units, return_sequences=index < num_layers, name=f"{cell}_{index}"
+            units,
+            return_sequences=index < num_layers or pooling == "mean",
+            name=f"{cell}_{index}",
         )
         if bidirectional:
             recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
         x = recurrent(x)
+    if pooling == "mean":
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
 
     # === Classifier ===
     x = layers.Dropout(dropout_rate, name="dropout")(x)

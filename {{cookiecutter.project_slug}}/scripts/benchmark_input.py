@@ -1,0 +1,123 @@
+"""Is the input pipeline fast enough? Examples/s of each data source against the training step.
+
+For each data source this measures, in the same process:
+  - the training step alone, on one batch held in memory (what training can consume);
+  - the input pipeline alone (TFRecords -> tf.data, as train.py builds it): reading and
+    decoding every batch, and the training pipeline once its cache is filled;
+and prints their ratio: above 1, the pipeline outruns the model and is not the bottleneck.
+
+    python scripts/benchmark_input.py                                   # the offline sources
+    python scripts/benchmark_input.py --data {{ "image_folder,data.path=imgs/" if cookiecutter.model_type == "cnn" else "csv,data.path=sms.csv" }} --steps 300
+"""
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import tensorflow as tf
+from hydra import compose, initialize_config_module
+
+from {{ cookiecutter.package_name }} import distribute, runs, train
+from {{ cookiecutter.package_name }}.config import register_configs
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+
+DEFAULT_SOURCES = [{{ '"digits", "synthetic"' if cookiecutter.model_type == "cnn" else '"digit_sentences", "synthetic"' }}]
+
+
+def examples_per_second(step, steps: int, batch_size: int) -> float:
+    """Runs `step` a few times to warm up, then `steps` times; returns examples/s."""
+    for _ in range(5):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch_size / (time.perf_counter() - start)
+
+
+def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> dict:
+    """Measures one data source; returns examples/s of the step and of the pipeline."""
+    name, *source_overrides = source.split(",")
+    with initialize_config_module(config_module="{{ cookiecutter.package_name }}.configs", version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                f"data={name}",
+                f"run_dir={work_dir / name}",
+                *source_overrides,
+                *overrides,
+            ],
+        )
+    runs.setup_logging()
+    strategy = distribute.build_strategy(**cfg.distribute)
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    run_dir = Path(cfg.run_dir)
+    runs.copy_assets(records_dir, metadata, run_dir)
+    batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
+    plan = train.Plan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
+
+    def pipeline(training: bool, cache: str) -> tf.data.Dataset:
+        return data_loader.load_split(
+            records_dir,
+            "train",
+            metadata,
+            input_ops.make_example_fn(metadata, runs.assets_dir(run_dir)),
+            batch_size,
+            training=training,
+            seed=cfg.seed,
+            cache=cache,
+            augment_fn=input_ops.make_augment_fn(cfg.data),
+            shuffle_buffer=cfg.data.shuffle_buffer,
+        )
+
+    # Decoding: every batch read from the shards and decoded, nothing cached.
+    uncached = iter(pipeline(False, "none").repeat())
+    decoding = examples_per_second(lambda: next(uncached), steps, batch_size)
+    # Cached: the training pipeline (shuffle, augmentation) once its cache is filled.
+    training = iter(pipeline(True, cfg.data.cache))
+    for _ in range(metadata["counts"]["train"]["total"] // batch_size + 1):
+        next(training)
+    cached = examples_per_second(lambda: next(training), steps, batch_size)
+
+    state = train.build_state(cfg, metadata, strategy, plan, run_dir)
+    jit_compile = distribute.resolve_switch(cfg.train.jit_compile, "train.jit_compile")
+    train_step = train.make_train_step(strategy, state, batch_size, jit_compile)
+    batch = next(iter(pipeline(False, "none")))
+    in_memory = iter(
+        strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
+    )
+    consumed = examples_per_second(lambda: train_step(in_memory), steps, batch_size)
+    return {"source": name, "step": consumed, "decoding": decoding, "cached": cached}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--data",
+        action="append",
+        help="a source, with its overrides after commas (repeatable); default: "
+        + ", ".join(DEFAULT_SOURCES),
+    )
+    parser.add_argument("--steps", type=int, default=200, help="batches timed per measurement")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides for every source")
+    args = parser.parse_args()
+    register_configs()
+    rows = []
+    with tempfile.TemporaryDirectory() as work_dir:
+        for source in args.data or DEFAULT_SOURCES:
+            rows.append(benchmark(source, args.overrides, args.steps, Path(work_dir)))
+    print(
+        f"\n{'source':<16}{'train step':>11}{'pipeline, decoding':>20}{'cached':>18}"
+        "\n" + " " * 27 + "examples/s (ratio to the train step)"
+    )
+    for row in rows:
+        print(
+            f"{row['source']:<16}{row['step']:>11.0f}"
+            f"{row['decoding']:>12.0f} ({row['decoding'] / row['step']:4.1f}x)"
+            f"{row['cached']:>10.0f} ({row['cached'] / row['step']:4.1f}x)"
+        )
+    print("A ratio above 1x: the input pipeline outruns the training step.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""What every data source shares: its result type and the file helpers they read with.
+
+A source is a function ``(data_cfg, seed) -> RawExamples``; the sources of this project are
+in {{ "image_sources.py" if cookiecutter.model_type == "cnn" else "text_sources.py" }}. Paths go through tf.io.gfile, so ``gs://`` and other
+remote paths work like local ones. Inspect a folder as preprocess_data would with:
+
+    python -c "from {{ cookiecutter.package_name }}.data import sources; print(sources.list_class_files('PATH', ('.png',))[2])"
+"""
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RawExamples:
+    """Raw inputs (encoded images or UTF-8 text) and their labels.
+
+    Attributes:
+        inputs: one bytes object per example.
+        labels: index of each example's class in `class_names`.
+        class_names: the classes, in a stable order.
+        test: a test split given by the source (e.g. data.test_path); None to split one off.
+    """
+
+    inputs: list[bytes]
+    labels: list[int]
+    class_names: list[str]
+    test: "RawExamples | None" = None
+
+
+def require_path(path: str | None, key: str, example: str) -> str:
+    """Returns `path`, or explains that the config must name an existing one."""
+    if not path:
+        raise ValueError(f"{key} is not set. Point it at your data, e.g. {key}={example}")
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{key}={path} does not exist. Check the path, e.g. {example}")
+    return path
+
+
+def list_class_files(
+    root: str, extensions: Sequence[str], key: str = "data.path"
+) -> tuple[list[str], list[int], list[str]]:
+    """Lists the files of a folder with one sub-folder per class.
+
+    Args:
+        root: a folder such as ``imgs/`` holding ``imgs/cat/001.png``, ``imgs/dog/002.png``.
+        extensions: lower-case file endings to take, e.g. (".png", ".jpg").
+        key: the config key that named `root`, for messages.
+
+    Returns:
+        File paths, their class indices, and the class names (sorted folder names).
+    """
+    require_path(root, key, f"data/my_{'images' if '.png' in extensions else 'texts'}")
+    if not tf.io.gfile.isdir(root):
+        raise ValueError(
+            f"{key}={root} is a file; it must be a folder with one sub-folder per class."
+        )
+    class_names = sorted(
+        name.rstrip("/")
+        for name in tf.io.gfile.listdir(root)
+        if tf.io.gfile.isdir(os.path.join(root, name)) and not name.startswith(".")
+    )
+    example = f"{root.rstrip('/')}/<class_name>/<file>{extensions[0]}"
+    if not class_names:
+        raise ValueError(
+            f"{key}={root} has no class sub-folders. Expected {example}, "
+            f"e.g. {root.rstrip('/')}/cat/001{extensions[0]}."
+        )
+    paths, labels, empty = [], [], []
+    for label, name in enumerate(class_names):
+        folder = os.path.join(root, name)
+        files = sorted(
+            os.path.join(folder, file_name)
+            for file_name in tf.io.gfile.listdir(folder)
+            if file_name.lower().endswith(tuple(extensions))
+        )
+        if not files:
+            empty.append(name)
+        paths.extend(files)
+        labels.extend([label] * len(files))
+    if empty:
+        raise ValueError(
+            f"{key}={root}: the class folder(s) {empty} hold no {'/'.join(extensions)} files. "
+            f"Add examples or remove the folder(s). Expected {example}."
+        )
+    return paths, labels, class_names
+
+
+def read_file(path: str) -> bytes:
+    with tf.io.gfile.GFile(path, "rb") as opened:
+        return opened.read()
+
+
+def map_test_labels(
+    test_class_names: Sequence[str], test_labels: Sequence[int], class_names: Sequence[str]
+) -> list[int]:
+    """Re-indexes a given test split's labels into the training classes.
+
+    Raises:
+        ValueError: when the test split has a class the training data has not.
+    """
+    unseen = sorted(set(test_class_names) - set(class_names))
+    if unseen:
+        raise ValueError(
+            f"data.test_path has the label(s) {unseen}, which the training data (data.path) "
+            f"does not have; its classes are {list(class_names)}. Add training examples of "
+            "them or remove them from the test data."
+        )
+    index = {name: position for position, name in enumerate(class_names)}
+    return [index[test_class_names[label]] for label in test_labels]
+
+
+def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
+    """Returns the local path of a data set archive, downloading it the first time only.
+
+    The archive is cached in ``<download_dir or ~/.keras>/datasets/<file_name>``; once there,
+    nothing is downloaded again.
+    """
+    cache_dir = os.path.expanduser(download_dir) if download_dir else None
+    try:
+        return keras.utils.get_file(file_name, origin=origin, cache_dir=cache_dir)
+    except Exception as error:
+        target = os.path.join(cache_dir or "~/.keras", "datasets", file_name)
+        raise RuntimeError(
+            f"Could not download {origin} ({error}). Without network access, copy the file to "
+            f"{target} and run again."
+        ) from error
+
+
+def check_examples(examples: RawExamples, source: str) -> RawExamples:
+    """Checks that a source gave examples of every class, in its train (and test) data."""
+    for part, name in ((examples, "training"), (examples.test, "test")):
+        if part is None:
+            continue
+        if not part.inputs:
+            raise ValueError(f"data={source} gave no {name} examples; check data.path.")
+        counts = np.bincount(part.labels, minlength=len(examples.class_names))
+        empty = [cls for cls, count in zip(examples.class_names, counts, strict=True) if not count]
+        if empty and part is examples:
+            raise ValueError(
+                f"data={source} has no {name} examples of the class(es) {empty}; add some."
+            )
+    return examples
