@@ -48,6 +48,7 @@ COMMON_FILES = {
     f"{SOURCE}/eval.py",
     f"{SOURCE}/export.py",
     f"{SOURCE}/model.py",
+    f"{SOURCE}/predict.py",
     f"{SOURCE}/models/__init__.py",
     f"{SOURCE}/runs.py",
     f"{SOURCE}/train.py",
@@ -58,6 +59,7 @@ COMMON_FILES = {
     "tests/test_end_to_end.py",
     "tests/test_eval_export.py",
     "tests/test_model.py",
+    "tests/test_predict.py",
     "tests/test_preprocess_data.py",
     "tests/test_train.py",
 }
@@ -148,7 +150,7 @@ def test_license_and_metadata_follow_the_answers(baked):
         assert license_text.startswith("MIT License") and metadata["license"] == "MIT"
     assert "Your Name" in license_text
     assert metadata["authors"] == [{"name": "Your Name", "email": "you@example.com"}]
-    commands = ("preprocess", "train", "eval", "export")
+    commands = ("preprocess", "train", "eval", "export", "predict")
     assert sorted(metadata["scripts"]) == sorted(f"{PACKAGE}-{name}" for name in commands)
 
 

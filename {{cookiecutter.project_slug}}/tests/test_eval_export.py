@@ -95,3 +95,46 @@ def test_a_failed_export_leaves_nothing(trained_run, monkeypatch):
 def test_evaluating_on_data_with_other_classes_is_refused(trained_run):
     with pytest.raises(ValueError, match="Evaluate it on data with the same classes"):
         evaluate(trained_run.run_dir, ["data.name={{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"])
+
+
+def test_keras_and_tflite_files_are_written_and_checked(trained_run):
+    path = export_lib.export(trained_run.run_dir, ["export.keras=true", "export.tflite=true"])
+    assert (path / "model.keras").stat().st_size > 0
+    assert (path / "model.tflite").stat().st_size > 0
+    assert (path / "assets" / "class_names.txt").read_text().split("\n")[:-1] == (
+        runs.load_metadata(trained_run.run_dir)["class_names"]
+    )
+
+
+def test_an_export_broken_after_saving_is_detected_and_removed(trained_run, monkeypatch):
+    save = tf.saved_model.save
+
+    def save_then_lose_the_assets(module, path, signatures):
+        save(module, path, signatures=signatures)
+        for asset in Path(path, "assets").iterdir():
+            asset.unlink()
+
+    monkeypatch.setattr(export_lib.tf.saved_model, "save", save_then_lose_the_assets)
+    with pytest.raises(ValueError, match="could not be reloaded"):
+        export_lib.export(trained_run.run_dir)
+    assert os.listdir(os.path.join(trained_run.run_dir, "export")) == []
+{%- if cookiecutter.model_type == "cnn" %}
+
+
+def test_serve_bytes_takes_images_of_another_size(make_config):
+    cfg = make_config("train.epochs=4", "train.max_steps_per_epoch=10")
+    train(cfg)
+    path = export_lib.export(cfg.run_dir)
+    metadata = runs.load_metadata(cfg.run_dir)
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    raw_inputs, _ = data_loader.read_raw_examples(records_dir, "test", metadata, 24)
+    (images,) = export_lib.serving_batches(raw_inputs, metadata)
+    larger = tf.cast(tf.image.resize(images, [30, 36], method="nearest"), tf.uint8)
+    encoded = [input_ops.encode_png(image) for image in larger]
+
+    loaded = tf.saved_model.load(str(path))
+    from_files = loaded.signatures["serve_bytes"](image_bytes=tf.constant(encoded))
+    resized = tf.cast(tf.round(tf.image.resize(larger, images.shape[1:3])), tf.uint8)
+    from_arrays = loaded.signatures["serving_default"](images=resized)
+    np.testing.assert_array_equal(from_files["class_id"], from_arrays["class_id"])
+{%- endif %}

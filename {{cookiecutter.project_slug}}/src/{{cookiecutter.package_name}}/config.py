@@ -111,6 +111,9 @@ class ExportConfig:
     version: int | None = None
     check_examples: int = 64
     tolerance: float = 1e-5
+    tflite: bool = False
+    tflite_tolerance: float = 1e-3
+    keras: bool = False
 
 
 @dataclass

@@ -16,6 +16,7 @@ examples before it is moved into place; a failed check leaves nothing behind.
 
 import logging
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,16 @@ from .data import data_loader, input_ops, preprocess_data
 log = logging.getLogger(__name__)
 
 EXPORT_DIR = "export"
+CLASS_NAMES_FILE = "class_names.txt"
+TFLITE_FILE = "model.tflite"
+KERAS_FILE = "model.keras"
+
+
+def write_class_names(class_names: Sequence[str], assets_dir: Path) -> Path:
+    """Writes one class name per line (line number = class id) for the export's assets."""
+    path = assets_dir / CLASS_NAMES_FILE
+    path.write_text("".join(f"{name}\n" for name in class_names), encoding="utf-8")
+    return path
 
 
 class Classifier(tf.Module):
@@ -41,7 +52,17 @@ class Classifier(tf.Module):
     def __init__(self, model: keras.Model, metadata: dict, assets_dir: Path) -> None:
         super().__init__(name="classifier")
         self.model = model
-        self.class_names = tf.constant(metadata["class_names"])
+        # id -> name, read from assets/class_names.txt, which travels with the SavedModel.
+        self.class_names = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                str(write_class_names(metadata["class_names"], assets_dir)),
+                key_dtype=tf.int64,
+                key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+                value_dtype=tf.string,
+                value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+            ),
+            default_value="",
+        )
 {%- if cookiecutter.model_type == "cnn" %}
         channels = metadata["input_shape"][-1]
         image_size = metadata["input_shape"][:2]
@@ -96,7 +117,7 @@ class Classifier(tf.Module):
         return {
             "probabilities": probabilities,
             "class_id": class_id,
-            "class_name": tf.gather(self.class_names, class_id),
+            "class_name": self.class_names.lookup(tf.cast(class_id, tf.int64)),
         }
 
 
@@ -130,26 +151,83 @@ def check_export(
     Raises:
         ValueError: when outputs differ by more than `tolerance` or class ids disagree.
     """
-    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
-    batches = [serve(batch) for batch in serving_batches(raw_inputs, metadata)]
+    try:
+        serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
+        batches = [serve(batch) for batch in serving_batches(raw_inputs, metadata)]
+    except (tf.errors.OpError, OSError, ValueError) as error:
+        raise ValueError(
+            f"The export could not be reloaded and run ({str(error).splitlines()[0]}); "
+            "it was not kept."
+        ) from error
     outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
     model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
-    difference = float(np.max(np.abs(outputs["probabilities"].numpy() - expected)))
-    same_classes = np.array_equal(outputs["class_id"].numpy(), expected.argmax(axis=-1))
-    if difference > tolerance or not same_classes:
-        raise ValueError(
-            f"The reloaded export differs from the Keras model (largest difference "
-            f"{difference:.2e}, tolerance {tolerance:.0e}, same classes: {same_classes}); "
-            "it was not kept."
-        )
-    return difference
+    names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
+    if names != [metadata["class_names"][i] for i in outputs["class_id"].numpy()]:
+        raise ValueError("The reloaded export names its classes wrongly; it was not kept.")
+    return compare(outputs["probabilities"].numpy(), expected, tolerance, "The reloaded export")
 
 
 def next_version(export_root: Path) -> int:
     """One more than the highest numbered version under `export_root` (1 for the first)."""
     versions = [int(path.name) for path in export_root.glob("*") if path.name.isdigit()]
     return max(versions, default=0) + 1
+
+
+def compare(outputs: np.ndarray, expected: np.ndarray, tolerance: float, what: str) -> float:
+    """Checks probabilities against the Keras model's: within `tolerance`, same classes."""
+    difference = float(np.max(np.abs(outputs - expected)))
+    same_classes = np.array_equal(outputs.argmax(axis=-1), expected.argmax(axis=-1))
+    if difference > tolerance or not same_classes:
+        raise ValueError(
+            f"{what} differs from the Keras model (largest difference {difference:.2e}, "
+            f"tolerance {tolerance:.0e}, same classes: {same_classes}); it was not kept."
+        )
+    return difference
+
+
+def write_keras(model: keras.Model, path: Path, model_inputs: tf.Tensor, tolerance: float) -> None:
+    """Saves a .keras file for further training in Keras, checked by reloading it."""
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
+    outputs = tf.nn.softmax(reloaded(model_inputs, training=False), axis=-1).numpy()
+    compare(outputs, expected, tolerance, f"The reloaded {path.name}")
+
+
+def write_tflite(
+    model: keras.Model, path: Path, model_inputs: tf.Tensor, tolerance: float
+) -> None:
+    """Converts the model to TFLite from a Keras export archive and checks it example by example.
+
+    TFLite takes the model's inputs ({{ "normalised images" if cookiecutter.model_type == "cnn" else "word ids" }}): the preprocessing of input_ops
+    stays with the client. Converting from a plain SavedModel can silently give NaNs, hence
+    the Keras export archive, and the check.
+    """
+    with tempfile.TemporaryDirectory() as archive:
+        model.export(archive, verbose=False)
+        try:
+            content = tf.lite.TFLiteConverter.from_saved_model(archive).convert()
+        except Exception as error:
+            raise ValueError(
+                f"This model cannot be converted to TFLite ({str(error).splitlines()[0]}); "
+                "export without export.tflite=true."
+            ) from error
+    interpreter = tf.lite.Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    (input_detail,) = interpreter.get_input_details()
+    (output_detail,) = interpreter.get_output_details()
+    logits = []
+    for example in model_inputs.numpy():
+        interpreter.set_tensor(
+            input_detail["index"], example[np.newaxis].astype(input_detail["dtype"])
+        )
+        interpreter.invoke()
+        logits.append(interpreter.get_tensor(output_detail["index"])[0])
+    outputs = tf.nn.softmax(np.stack(logits), axis=-1).numpy()
+    expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
+    compare(outputs, expected, tolerance, "The TFLite model")
+    path.write_bytes(content)
 
 
 def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
@@ -173,17 +251,33 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
     staging_path = export_root / f".staging-{version}"
     shutil.rmtree(staging_path, ignore_errors=True)
 
-    classifier = Classifier(model, metadata, assets)
-    tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
     records_dir, records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     raw_inputs, _ = data_loader.read_raw_examples(
         records_dir, "test", records, cfg.export.check_examples
     )
     example_fn = input_ops.make_example_fn(metadata, assets)
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     try:
+        classifier = Classifier(model, metadata, assets)
+        tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
         difference = check_export(
             staging_path, model, example_fn, raw_inputs, metadata, cfg.export.tolerance
         )
+        if cfg.export.keras:
+            write_keras(model, staging_path / KERAS_FILE, model_inputs, cfg.export.tolerance)
+        if cfg.export.tflite:
+{%- if cookiecutter.model_type == "rnn" %}
+            # TFLite needs the recurrent loops unrolled: the same net and weights, unrolled.
+            unrolled = model_lib.build_model(cfg.model, metadata, unroll=True)
+            unrolled.set_weights(model.get_weights())
+            write_tflite(
+                unrolled, staging_path / TFLITE_FILE, model_inputs, cfg.export.tflite_tolerance
+            )
+{%- else %}
+            write_tflite(
+                model, staging_path / TFLITE_FILE, model_inputs, cfg.export.tflite_tolerance
+            )
+{%- endif %}
     except Exception:
         shutil.rmtree(staging_path, ignore_errors=True)
         raise

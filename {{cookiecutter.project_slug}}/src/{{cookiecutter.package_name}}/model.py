@@ -19,9 +19,12 @@ OPTIMIZERS = {
 LR_SCHEDULES = ("constant", "cosine")
 
 
-def build_model(model_cfg: Mapping, metadata: dict) -> keras.Model:
-    """Calls the builder named by model.name with the data's shapes and the model options."""
-    options = dict(model_cfg)
+def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> keras.Model:
+    """Calls the builder named by model.name with the data's shapes and the model options.
+
+    `extra_options` go to the builder too (export passes unroll=True for TFLite).
+    """
+    options = {**model_cfg, **extra_options}
     name = options.pop("name")
     if name not in MODELS:
         raise ValueError(

@@ -23,6 +23,7 @@ def build_lstm(
     num_layers: int = 1,
     pooling: str = "last",
     dropout_rate: float = 0.2,
+    unroll: bool = False,
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
 
@@ -38,6 +39,7 @@ def build_lstm(
         pooling: what the classifier sees: "last", the final state of the last recurrent
             layer, or "mean", the average of its outputs over the words (padding excluded).
         dropout_rate: dropout before the classifier; 0 turns it off.
+        unroll: unroll the recurrent loops (for TFLite conversion; needs the same weights).
 
     Returns:
         A functional keras.Model from int32 word ids to float32 logits.
@@ -63,6 +65,7 @@ def build_lstm(
         recurrent = RECURRENT_LAYERS[cell](
             units,
             return_sequences=index < num_layers or pooling == "mean",
+            unroll=unroll,
             name=f"{cell}_{index}",
         )
         if bidirectional:
