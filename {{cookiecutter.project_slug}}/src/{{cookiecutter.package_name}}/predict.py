@@ -35,8 +35,10 @@ USAGE = __doc__.split("\n\n")[1]
 {%- if cookiecutter.model_type == "cnn" %}
 KEYS = ("export_dir", "inputs", "output", "batch_size")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+SIGNATURE, SIGNATURE_INPUT = "serve_bytes", "image_bytes"  # encoded files of any size
 {%- else %}
 KEYS = ("export_dir", "inputs", "output", "batch_size", "column", "label_column")
+SIGNATURE, SIGNATURE_INPUT = "serving_default", "texts"
 {%- endif %}
 
 
@@ -79,13 +81,6 @@ def read_inputs(options: dict) -> tuple[list[str], list[bytes], list[str | None]
     labels = [os.path.basename(os.path.dirname(path)) for path in paths]
     return paths, images, labels
 
-
-def classify(export_dir: str, inputs: list[bytes], batch_size: int) -> list[tuple[str, float]]:
-    """(class name, probability) of each input, through the serve_bytes signature."""
-    serve = tf.saved_model.load(export_dir).signatures["serve_bytes"]
-    results = []
-    for start in range(0, len(inputs), batch_size):
-        outputs = serve(image_bytes=tf.constant(inputs[start : start + batch_size]))
 {%- else %}
 def read_inputs(options: dict) -> tuple[list[str], list[bytes], list[str | None]]:
     """Names, UTF-8 texts and (with label_column) labels of the inputs."""
@@ -110,14 +105,15 @@ def read_inputs(options: dict) -> tuple[list[str], list[bytes], list[str | None]
     ]
     return names, texts, labels
 
+{%- endif %}
+
 
 def classify(export_dir: str, inputs: list[bytes], batch_size: int) -> list[tuple[str, float]]:
-    """(class name, probability) of each input, through the serving_default signature."""
-    serve = tf.saved_model.load(export_dir).signatures["serving_default"]
+    """(class name, probability) of each input, through the export's raw-input signature."""
+    serve = tf.saved_model.load(export_dir).signatures[SIGNATURE]
     results = []
     for start in range(0, len(inputs), batch_size):
-        outputs = serve(texts=tf.constant(inputs[start : start + batch_size]))
-{%- endif %}
+        outputs = serve(**{SIGNATURE_INPUT: tf.constant(inputs[start : start + batch_size])})
         names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
         probabilities = tf.reduce_max(outputs["probabilities"], axis=-1).numpy()
         results.extend(zip(names, probabilities.tolist(), strict=True))
