@@ -78,8 +78,9 @@ def test_export_check_catches_a_model_that_differs(trained_run):
         preprocess_data.records_path(trained_run.data, trained_run.seed), "test", metadata, 8
     )
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     with pytest.raises(ValueError, match="differs from the Keras model"):
-        export_lib.check_export(path, untrained, example_fn, raw_inputs, metadata, 1e-5)
+        export_lib.check_export(path, untrained, raw_inputs, model_inputs, metadata, 1e-5)
 
 
 def test_a_failed_export_leaves_nothing(trained_run, monkeypatch):

@@ -138,12 +138,15 @@ def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tens
 def check_export(
     export_path: Path,
     model: keras.Model,
-    example_fn: object,
     raw_inputs: Sequence[bytes],
+    model_inputs: tf.Tensor,
     metadata: dict,
     tolerance: float,
 ) -> float:
     """Reloads the SavedModel and compares it with the Keras model on raw examples.
+
+    The export gets `raw_inputs`; the Keras model gets the same examples as `model_inputs`,
+    prepared by the training pipeline's input_ops.
 
     Returns:
         The largest absolute difference of the probabilities.
@@ -160,7 +163,6 @@ def check_export(
             "it was not kept."
         ) from error
     outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
     names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
     if names != [metadata["class_names"][i] for i in outputs["class_id"].numpy()]:
@@ -261,7 +263,7 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
         classifier = Classifier(model, metadata, assets)
         tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
         difference = check_export(
-            staging_path, model, example_fn, raw_inputs, metadata, cfg.export.tolerance
+            staging_path, model, raw_inputs, model_inputs, metadata, cfg.export.tolerance
         )
         if cfg.export.keras:
             write_keras(model, staging_path / KERAS_FILE, model_inputs, cfg.export.tolerance)

@@ -77,14 +77,15 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def records_path(data_cfg: DictConfig, seed: int) -> str:
+def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> str:
     """Where the records of this data config live: data.records_dir/<name>-<fingerprint>.
 
     Each data config (and each version of its input files) gets a folder of its own, so a
     change never overwrites records that another run still uses.
     """
     return os.path.join(
-        data_cfg.records_dir, f"{data_cfg.name}-{fingerprint(data_cfg, seed)[:12]}"
+        data_cfg.records_dir,
+        f"{data_cfg.name}-{(data_fingerprint or fingerprint(data_cfg, seed))[:12]}",
     )
 
 
@@ -106,11 +107,12 @@ def write_json(path: str, content: dict) -> None:
 
 def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
     """Returns (records dir, metadata) for `data_cfg`, writing the records first if needed."""
-    records_dir = records_path(data_cfg, seed)
+    data_fingerprint = fingerprint(data_cfg, seed)
+    records_dir = records_path(data_cfg, seed, data_fingerprint)
     metadata = read_metadata(records_dir)
     if metadata is None:
         return records_dir, preprocess(data_cfg, seed)
-    if metadata["fingerprint"] != fingerprint(data_cfg, seed):
+    if metadata["fingerprint"] != data_fingerprint:
         raise ValueError(
             f"{records_dir} holds TFRecords of another data config (source "
             f"{metadata['source']!r}, fingerprint {metadata['fingerprint'][:12]}). Delete the "
@@ -224,13 +226,14 @@ def preprocess(data_cfg: DictConfig, seed: int) -> dict:
     """Writes the records and metadata.json for `data_cfg` and returns the metadata."""
     examples = load_source(data_cfg, seed)
     parts = split_examples(examples, data_cfg, seed)
-    records_dir = records_path(data_cfg, seed)
+    data_fingerprint = fingerprint(data_cfg, seed)
+    records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
     clear_records(records_dir)
     class_names = examples.class_names
     metadata = {
         "source": data_cfg.name,
-        "fingerprint": fingerprint(data_cfg, seed),
+        "fingerprint": data_fingerprint,
         "class_names": class_names,
         "num_classes": len(class_names),
         **summarize(parts["train"][0], data_cfg, records_dir),
