@@ -1,5 +1,7 @@
+import numpy as np
 import pytest
 import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }} import distribute
 
@@ -45,3 +47,34 @@ def test_mirrored_training_on_two_logical_cpus(run_module, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "MirroredStrategy with 2 replica(s)" in result.stderr
     assert "Done: 2 epochs" in result.stderr
+
+
+@pytest.mark.slow
+def test_mirrored_training_matches_one_device(run_module, tmp_path):
+    """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32.
+
+    Dropout is off: its random masks are drawn per replica, so they cannot match.
+    """
+    common = [
+        "experiment=smoke",
+        "train.log_every_steps=1",
+        "train.deterministic=true",
+        "model.dropout_rate=0",
+    ]
+    runs = {
+        "one_device": ["distribute=one_device", "train.batch_size=32"],
+        "mirrored": ["distribute=mirrored", "distribute.logical_cpus=2", "train.batch_size=16"],
+    }
+    curves = {}
+    for name, overrides in runs.items():
+        result = run_module("train", *common, *overrides, f"run_dir={tmp_path / name}")
+        assert result.returncode == 0, result.stderr
+        accumulator = EventAccumulator(
+            str(tmp_path / name / "tensorboard" / "train"), size_guidance={"tensors": 0}
+        )
+        accumulator.Reload()
+        curves[name] = [
+            float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors("loss")
+        ]
+    assert len(curves["mirrored"]) == len(curves["one_device"]) == 10
+    np.testing.assert_allclose(curves["mirrored"], curves["one_device"], rtol=1e-3)

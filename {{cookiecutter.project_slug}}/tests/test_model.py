@@ -21,25 +21,47 @@ def test_unknown_model_is_refused():
 
 @pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
 def test_optimizers(name):
-    optimizer = model_lib.build_optimizer(name, 0.1, total_steps=10)
+    optimizer = model_lib.build_optimizer(name, 0.1, clip_norm=1.0)
     assert np.isclose(float(np.asarray(optimizer.learning_rate)), 0.1)
+    assert optimizer.global_clipnorm == 1.0
 
 
-def test_cosine_schedule_decays_to_zero():
-    optimizer = model_lib.build_optimizer("adam", 0.1, "cosine", total_steps=10)
-    schedule = optimizer._learning_rate
-    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    schedule = model_lib.build_schedule(0.1, "cosine", total_steps=10)
     assert np.isclose(float(schedule(0)), 0.1) and np.isclose(float(schedule(10)), 0.0)
+    warm = model_lib.build_schedule(0.1, "cosine", total_steps=12, warmup_steps=2)
+    rates = [float(warm(step)) for step in range(13)]
+    assert rates[0] == 0.0 and np.isclose(rates[1], 0.05) and np.isclose(rates[2], 0.1)
+    assert rates[2:] == sorted(rates[2:], reverse=True) and np.isclose(rates[12], 0.0)
+
+
+def test_step_schedule_and_constant():
+    schedule = model_lib.build_schedule(0.1, "step", 100, decay_steps=10, decay_rate=0.5)
+    assert [round(float(schedule(step)), 6) for step in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
+    assert model_lib.build_schedule(0.1, "constant", 100) == 0.1
 
 
 @pytest.mark.parametrize(
-    "arguments, message",
-    [(("rmsprop", 0.1), "train.optimizer"), (("adam", 0.1, "linear"), "train.lr_schedule")],
+    "build, message",
+    [
+        (lambda: model_lib.build_optimizer("rmsprop", 0.1), "train.optimizer"),
+        (lambda: model_lib.build_schedule(0.1, "linear", 10), "train.lr_schedule"),
+    ],
     ids=["optimizer", "schedule"],
 )
-def test_unknown_optimizer_or_schedule_is_refused(arguments, message):
+def test_unknown_optimizer_or_schedule_is_refused(build, message):
     with pytest.raises(ValueError, match=message):
-        model_lib.build_optimizer(*arguments)
+        build()
+
+
+def test_weight_penalty_covers_kernels_not_biases():
+    inputs = keras.Input((2,))
+    model = keras.Model(
+        inputs, keras.layers.Dense(1, kernel_initializer="ones", bias_initializer="ones")(inputs)
+    )
+    assert float(model_lib.weight_penalty(model, 0.0, 0.0)) == 0.0
+    assert np.isclose(float(model_lib.weight_penalty(model, 0.5, 0.0)), 1.0)
+    assert np.isclose(float(model_lib.weight_penalty(model, 0.0, 0.25)), 0.5)
 
 
 def test_loss_is_per_example():

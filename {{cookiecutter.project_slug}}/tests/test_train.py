@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.train import train
 
 
@@ -57,3 +59,17 @@ def test_a_diverging_loss_stops_the_run(make_config):
 def test_a_bad_loop_setting_is_refused_before_anything_runs(make_config):
     with pytest.raises(ValueError, match="train.batch_size=0 must be at least 1"):
         train(make_config("train.batch_size=0"))
+
+
+def test_weight_penalties_shrink_the_kernels(make_config, tmp_path):
+    def kernel_norm(cfg):
+        train(cfg)
+        model = model_lib.build_model(cfg.model, runs.load_metadata(cfg.run_dir))
+        runs.restore_model(model, cfg.run_dir)
+        return float(model_lib.weight_penalty(model, 0.0, 1.0))
+
+    plain = kernel_norm(make_config("train.epochs=1", "train.clip_norm=0.5"))
+    penalised = kernel_norm(
+        make_config("train.epochs=1", "train.l2=1.0", f"run_dir={tmp_path / 'penalised'}")
+    )
+    assert penalised < plain

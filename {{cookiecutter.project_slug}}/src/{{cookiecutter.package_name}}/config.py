@@ -87,7 +87,13 @@ class TrainConfig:
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    lr_decay_steps: int = 1000
+    lr_decay_rate: float = 0.5
     weight_decay: float = 0.0
+    clip_norm: float | None = None
+    l1: float = 0.0
+    l2: float = 0.0
     deterministic: bool = True
     mixed_precision: Any = "auto"
     jit_compile: Any = "auto"

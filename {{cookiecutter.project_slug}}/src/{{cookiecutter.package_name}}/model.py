@@ -8,6 +8,7 @@ Try it:
 from collections.abc import Mapping
 
 import keras
+import tensorflow as tf
 
 from .models import MODELS
 
@@ -16,7 +17,7 @@ OPTIMIZERS = {
     "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
     "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9),
 }
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> keras.Model:
@@ -34,35 +35,79 @@ def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> 
     return MODELS[name](num_classes=metadata["num_classes"], **metadata["model_inputs"], **options)
 
 
-def build_optimizer(
-    name: str,
+def build_schedule(
     learning_rate: float,
-    lr_schedule: str = "constant",
-    weight_decay: float = 0.0,
-    total_steps: int = 1,
-) -> keras.optimizers.Optimizer:
-    """Returns the optimizer named by train.optimizer with its learning-rate schedule.
+    lr_schedule: str,
+    total_steps: int,
+    warmup_steps: int = 0,
+    decay_steps: int = 1000,
+    decay_rate: float = 0.5,
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """The learning rate, or its schedule over the optimizer's steps.
 
     Args:
-        name: "adam", "adamw" or "sgd" (with momentum 0.9).
-        learning_rate: the initial learning rate.
-        lr_schedule: "constant", or "cosine" to decay to 0 over `total_steps`.
-        weight_decay: decoupled weight decay (adamw only).
+        learning_rate: the initial (constant, step) or peak (cosine) learning rate.
+        lr_schedule: "constant"; "cosine": linear warm-up from 0 over `warmup_steps`, then
+            cosine decay to 0 at `total_steps`; "step": times `decay_rate` every `decay_steps`.
         total_steps: training steps of the whole run.
+        warmup_steps: warm-up steps of the cosine schedule.
+        decay_steps, decay_rate: the step schedule.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(
-            f"train.optimizer={name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}."
-        )
     if lr_schedule not in LR_SCHEDULES:
         raise ValueError(
             f"train.lr_schedule={lr_schedule!r} is not supported; choose one of "
             f"{', '.join(LR_SCHEDULES)}."
         )
-    rate = learning_rate
+    if lr_schedule == "cosine" and warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(
+            0.0,
+            max(total_steps - warmup_steps, 1),
+            warmup_target=learning_rate,
+            warmup_steps=warmup_steps,
+        )
     if lr_schedule == "cosine":
-        rate = keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1))
-    return OPTIMIZERS[name](rate, weight_decay)
+        return keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1))
+    if lr_schedule == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            learning_rate, max(decay_steps, 1), decay_rate, staircase=True
+        )
+    return learning_rate
+
+
+def build_optimizer(
+    name: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+    weight_decay: float = 0.0,
+    clip_norm: float | None = None,
+) -> keras.optimizers.Optimizer:
+    """Returns the optimizer named by train.optimizer.
+
+    Args:
+        name: "adam", "adamw" or "sgd" (with momentum 0.9).
+        learning_rate: a rate or a schedule (`build_schedule`).
+        weight_decay: decoupled weight decay (adamw only).
+        clip_norm: when set, gradients are scaled down to this global norm.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(
+            f"train.optimizer={name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}."
+        )
+    optimizer = OPTIMIZERS[name](learning_rate, weight_decay)
+    optimizer.global_clipnorm = clip_norm
+    return optimizer
+
+
+def weight_penalty(model: keras.Model, l1: float, l2: float) -> tf.Tensor:
+    """l1 * sum|w| + l2 * sum w^2 over the kernels (matrices) of every layer; biases are free."""
+    kernels = [weight for weight in model.trainable_weights if len(weight.shape) >= 2]
+    penalty = tf.constant(0.0)
+    if l1:
+        penalty += l1 * tf.add_n([tf.reduce_sum(tf.abs(tf.cast(k, tf.float32))) for k in kernels])
+    if l2:
+        penalty += l2 * tf.add_n(
+            [tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels]
+        )
+    return penalty
 
 
 def build_loss() -> keras.losses.Loss:

@@ -138,12 +138,16 @@ def build_state(
     try:
         with strategy.scope():
             model = model_lib.build_model(cfg.model, metadata)
-            optimizer = model_lib.build_optimizer(
-                cfg.train.optimizer,
+            schedule = model_lib.build_schedule(
                 cfg.train.learning_rate,
                 cfg.train.lr_schedule,
-                cfg.train.weight_decay,
                 total_steps=plan.epochs * plan.steps_per_epoch,
+                warmup_steps=cfg.train.warmup_steps,
+                decay_steps=cfg.train.lr_decay_steps,
+                decay_rate=cfg.train.lr_decay_rate,
+            )
+            optimizer = model_lib.build_optimizer(
+                cfg.train.optimizer, schedule, cfg.train.weight_decay, cfg.train.clip_norm
             )
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -168,6 +172,8 @@ def make_train_step(
     state: TrainState,
     global_batch_size: int,
     jit_compile: bool,
+    l1: float = 0.0,
+    l2: float = 0.0,
 ) -> Callable[[Iterator], None]:
     """Returns a tf.function that runs one synchronous step on every replica."""
     model, optimizer, metrics = state.model, state.optimizer, state.metrics
@@ -182,6 +188,9 @@ def make_train_step(
             )
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            if l1 or l2:
+                penalty = model_lib.weight_penalty(model, l1, l2)
+                loss += tf.nn.scale_regularization_loss(penalty)
             scaled_loss = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled_loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
@@ -244,7 +253,9 @@ def fit(
     """The loop: train an epoch, validate, write summaries, save a checkpoint; repeat."""
     run_dir = Path(cfg.run_dir)
     jit_compile = distribute.resolve_switch(cfg.train.jit_compile, "train.jit_compile")
-    train_step = make_train_step(strategy, state, plan.global_batch_size, jit_compile)
+    train_step = make_train_step(
+        strategy, state, plan.global_batch_size, jit_compile, cfg.train.l1, cfg.train.l2
+    )
     eval_step = make_eval_step(strategy, state.model, metadata["num_classes"])
     writers = {
         name: tf.summary.create_file_writer(str(run_dir / "tensorboard" / name))
