@@ -135,18 +135,22 @@ def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tens
 {%- endif %}
 
 
+def keras_probabilities(model: keras.Model, model_inputs: tf.Tensor) -> np.ndarray:
+    """What every check compares with: the Keras model's class probabilities."""
+    return tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
+
+
 def check_export(
     export_path: Path,
-    model: keras.Model,
     raw_inputs: Sequence[bytes],
-    model_inputs: tf.Tensor,
+    expected: np.ndarray,
     metadata: dict,
     tolerance: float,
 ) -> float:
     """Reloads the SavedModel and compares it with the Keras model on raw examples.
 
-    The export gets `raw_inputs`; the Keras model gets the same examples as `model_inputs`,
-    prepared by the training pipeline's input_ops.
+    The export gets `raw_inputs`; `expected` holds the Keras model's probabilities for the
+    same examples, prepared by the training pipeline's input_ops (`keras_probabilities`).
 
     Returns:
         The largest absolute difference of the probabilities.
@@ -163,7 +167,6 @@ def check_export(
             "it was not kept."
         ) from error
     outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
-    expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
     names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
     if names != [metadata["class_names"][i] for i in outputs["class_id"].numpy()]:
         raise ValueError("The reloaded export names its classes wrongly; it was not kept.")
@@ -188,17 +191,25 @@ def compare(outputs: np.ndarray, expected: np.ndarray, tolerance: float, what: s
     return difference
 
 
-def write_keras(model: keras.Model, path: Path, model_inputs: tf.Tensor, tolerance: float) -> None:
+def write_keras(
+    model: keras.Model,
+    path: Path,
+    model_inputs: tf.Tensor,
+    expected: np.ndarray,
+    tolerance: float,
+) -> None:
     """Saves a .keras file for further training in Keras, checked by reloading it."""
     model.save(path)
-    reloaded = keras.saving.load_model(path)
-    expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
-    outputs = tf.nn.softmax(reloaded(model_inputs, training=False), axis=-1).numpy()
+    outputs = keras_probabilities(keras.saving.load_model(path), model_inputs)
     compare(outputs, expected, tolerance, f"The reloaded {path.name}")
 
 
 def write_tflite(
-    model: keras.Model, path: Path, model_inputs: tf.Tensor, tolerance: float
+    model: keras.Model,
+    path: Path,
+    model_inputs: tf.Tensor,
+    expected: np.ndarray,
+    tolerance: float,
 ) -> None:
     """Converts the model to TFLite from a Keras export archive and checks it example by example.
 
@@ -227,7 +238,6 @@ def write_tflite(
         interpreter.invoke()
         logits.append(interpreter.get_tensor(output_detail["index"])[0])
     outputs = tf.nn.softmax(np.stack(logits), axis=-1).numpy()
-    expected = tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
     compare(outputs, expected, tolerance, "The TFLite model")
     path.write_bytes(content)
 
@@ -259,27 +269,32 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
     )
     example_fn = input_ops.make_example_fn(metadata, assets)
     model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    expected = keras_probabilities(model, model_inputs)
     try:
         classifier = Classifier(model, metadata, assets)
         tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
         difference = check_export(
-            staging_path, model, raw_inputs, model_inputs, metadata, cfg.export.tolerance
+            staging_path, raw_inputs, expected, metadata, cfg.export.tolerance
         )
         if cfg.export.keras:
-            write_keras(model, staging_path / KERAS_FILE, model_inputs, cfg.export.tolerance)
+            write_keras(
+                model, staging_path / KERAS_FILE, model_inputs, expected, cfg.export.tolerance
+            )
         if cfg.export.tflite:
 {%- if cookiecutter.model_type == "rnn" %}
             # TFLite needs the recurrent loops unrolled: the same net and weights, unrolled.
-            unrolled = model_lib.build_model(cfg.model, metadata, unroll=True)
-            unrolled.set_weights(model.get_weights())
-            write_tflite(
-                unrolled, staging_path / TFLITE_FILE, model_inputs, cfg.export.tflite_tolerance
-            )
+            convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
+            convertible.set_weights(model.get_weights())
 {%- else %}
-            write_tflite(
-                model, staging_path / TFLITE_FILE, model_inputs, cfg.export.tflite_tolerance
-            )
+            convertible = model
 {%- endif %}
+            write_tflite(
+                convertible,
+                staging_path / TFLITE_FILE,
+                model_inputs,
+                expected,
+                cfg.export.tflite_tolerance,
+            )
     except Exception:
         shutil.rmtree(staging_path, ignore_errors=True)
         raise

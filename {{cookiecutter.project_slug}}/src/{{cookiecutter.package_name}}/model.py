@@ -99,15 +99,12 @@ def build_optimizer(
 
 def weight_penalty(model: keras.Model, l1: float, l2: float) -> tf.Tensor:
     """l1 * sum|w| + l2 * sum w^2 over the kernels (matrices) of every layer; biases are free."""
-    kernels = [weight for weight in model.trainable_weights if len(weight.shape) >= 2]
-    penalty = tf.constant(0.0)
-    if l1:
-        penalty += l1 * tf.add_n([tf.reduce_sum(tf.abs(tf.cast(k, tf.float32))) for k in kernels])
-    if l2:
-        penalty += l2 * tf.add_n(
-            [tf.reduce_sum(tf.square(tf.cast(k, tf.float32))) for k in kernels]
-        )
-    return penalty
+    kernels = [
+        tf.cast(weight, tf.float32) for weight in model.trainable_weights if len(weight.shape) >= 2
+    ]
+    return tf.add_n(
+        [tf.reduce_sum(l1 * tf.abs(kernel) + l2 * tf.square(kernel)) for kernel in kernels]
+    )
 
 
 def build_loss() -> keras.losses.Loss:

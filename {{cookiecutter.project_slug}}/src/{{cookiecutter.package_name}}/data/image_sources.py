@@ -26,6 +26,7 @@ from .sources import (
     list_class_files,
     map_test_labels,
     read_file,
+    with_test_split,
 )
 
 log = logging.getLogger(__name__)
@@ -105,11 +106,6 @@ def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
         test_inputs, test_labels = read_image_files(test_paths, test_labels, data_cfg.skip_invalid)
         examples.test = RawExamples(test_inputs, test_labels, class_names)
     return examples
-
-
-def with_test_split(train: RawExamples, test: RawExamples) -> RawExamples:
-    train.test = test
-    return train
 
 
 def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:

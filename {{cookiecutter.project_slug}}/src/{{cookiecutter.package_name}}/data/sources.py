@@ -99,14 +99,8 @@ def read_file(path: str) -> bytes:
         return opened.read()
 
 
-def map_test_labels(
-    test_class_names: Sequence[str], test_labels: Sequence[int], class_names: Sequence[str]
-) -> list[int]:
-    """Re-indexes a given test split's labels into the training classes.
-
-    Raises:
-        ValueError: when the test split has a class the training data has not.
-    """
+def check_test_classes(test_class_names: Sequence[str], class_names: Sequence[str]) -> None:
+    """Raises ValueError when a given test split has a class the training data has not."""
     unseen = sorted(set(test_class_names) - set(class_names))
     if unseen:
         raise ValueError(
@@ -114,8 +108,21 @@ def map_test_labels(
             f"does not have; its classes are {list(class_names)}. Add training examples of "
             "them or remove them from the test data."
         )
+
+
+def map_test_labels(
+    test_class_names: Sequence[str], test_labels: Sequence[int], class_names: Sequence[str]
+) -> list[int]:
+    """Re-indexes a given test split's labels into the training classes (checked first)."""
+    check_test_classes(test_class_names, class_names)
     index = {name: position for position, name in enumerate(class_names)}
     return [index[test_class_names[label]] for label in test_labels]
+
+
+def with_test_split(train: RawExamples, test: RawExamples) -> RawExamples:
+    """`train`, carrying `test` as the source's own test split."""
+    train.test = test
+    return train
 
 
 def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:

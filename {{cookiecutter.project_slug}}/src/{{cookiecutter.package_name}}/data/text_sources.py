@@ -22,11 +22,13 @@ from omegaconf import DictConfig
 from . import input_ops
 from .sources import (
     RawExamples,
+    check_test_classes,
     fetch_archive,
     list_class_files,
     map_test_labels,
     read_file,
     require_path,
+    with_test_split,
 )
 
 log = logging.getLogger(__name__)
@@ -145,8 +147,7 @@ def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:
         test_texts, test_labels, test_names = read_csv(
             data_cfg.test_path, *columns, key="data.test_path"
         )
-        test_classes = sorted(set(test_labels))
-        map_test_labels(test_classes, list(range(len(test_classes))), class_names)
+        check_test_classes(set(test_labels), class_names)
         examples.test = texts_to_examples(
             test_texts, test_labels, test_names, class_names, data_cfg.skip_invalid
         )
@@ -201,8 +202,7 @@ def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
             ]
             labels = [int(label) for label in archive[f"y_{part}"]]
             splits.append(RawExamples(texts, labels, ["negative", "positive"]))
-    splits[0].test = splits[1]
-    return splits[0]
+    return with_test_split(*splits)
 
 
 SOURCES = {
