@@ -45,6 +45,34 @@ def test_training_dataset_repeats_full_batches_in_seeded_order(records):
     assert first_labels(1) != first_labels(2)
 
 
+def test_training_stream_starts_anywhere_as_if_uninterrupted(records):
+    """What a resumed run reads: the same examples, augmented the same way, as without a stop."""
+    records_dir, metadata, example_fn = records
+    count = metadata["counts"]["train"]["total"]
+
+    def noise(inputs, seed):
+        return tf.cast(inputs, tf.float32) + tf.random.stateless_uniform([], seed)
+
+    def stream(start_example):
+        dataset = data_loader.load_split(
+            records_dir,
+            "train",
+            metadata,
+            example_fn,
+            1,
+            training=True,
+            seed=3,
+            shuffle_buffer=8,
+            augment_fn=noise,
+            start_example=start_example,
+        )
+        return [(x.tolist(), y.tolist()) for x, y in dataset.take(count).as_numpy_iterator()]
+
+    whole = stream(0)[count // 2 :] + stream(count)[: count // 2]
+    assert stream(count // 2) == whole  # resumed mid-pass, across the next pass' start
+    assert stream(count) != stream(0)  # each pass has an order (and augmentation) of its own
+
+
 def test_input_pipelines_read_disjoint_shards(records):
     records_dir, metadata, example_fn = records
     seen = []
@@ -119,7 +147,7 @@ def test_augmentation_changes_training_examples_only(records):
         )
         return next(iter(dataset))[0].numpy()
 
-    def shift(inputs):
+    def shift(inputs, seed):
         return inputs + 1
 
     assert (first_batch(True, shift) == first_batch(True, None) + 1).all()

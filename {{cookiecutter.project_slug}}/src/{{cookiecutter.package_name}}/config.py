@@ -98,7 +98,16 @@ class TrainConfig:
     mixed_precision: Any = "auto"
     jit_compile: Any = "auto"
     keep_checkpoints: int = 3
+    checkpoint_every_steps: int = 0
+    validate_every_steps: int = 0
+    validation_steps: int = 10
+    monitor: str = "val_accuracy"
+    patience: int = 0
+    min_delta: float = 0.0
+    init_from: str | None = None
+    init_partial: bool = False
     log_every_steps: int = 10
+    histogram_every_steps: int = 0
 
 
 @dataclass
@@ -108,6 +117,8 @@ class DistributeConfig:
     name: str = "auto"
     devices: list[str] | None = None
     logical_cpus: int = 0
+    communication: str = "auto"
+    tpu: str | None = None
 
 
 @dataclass

@@ -78,7 +78,6 @@ def build_optimizer(
     name: str,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
     weight_decay: float = 0.0,
-    clip_norm: float | None = None,
 ) -> keras.optimizers.Optimizer:
     """Returns the optimizer named by train.optimizer.
 
@@ -86,15 +85,15 @@ def build_optimizer(
         name: "adam", "adamw" or "sgd" (with momentum 0.9).
         learning_rate: a rate or a schedule (`build_schedule`).
         weight_decay: decoupled weight decay (adamw only).
-        clip_norm: when set, gradients are scaled down to this global norm.
+
+    Gradient clipping (train.clip_norm) is the training step's job: it clips the gradient of
+    the whole global batch, where a Keras optimizer would clip each replica's part.
     """
     if name not in OPTIMIZERS:
         raise ValueError(
             f"train.optimizer={name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}."
         )
-    optimizer = OPTIMIZERS[name](learning_rate, weight_decay)
-    optimizer.global_clipnorm = clip_norm
-    return optimizer
+    return OPTIMIZERS[name](learning_rate, weight_decay)
 
 
 def weight_penalty(model: keras.Model, l1: float, l2: float) -> tf.Tensor:
@@ -117,4 +116,5 @@ def build_metrics() -> dict[str, keras.metrics.Metric]:
     return {
         "loss": keras.metrics.Mean(name="loss"),
         "accuracy": keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+        "gradient_norm": keras.metrics.Mean(name="gradient_norm"),
     }

@@ -34,7 +34,10 @@ def setup_logging(log_file: Path | None = None) -> None:
     for handler in [h for h in root.handlers if getattr(h, "_from_runs", False)]:
         root.removeHandler(handler)
         handler.close()
-    handlers = [logging.StreamHandler(sys.stderr)]
+    console = logging.StreamHandler(sys.stderr)
+    if sys.stdout.isatty():  # the progress bar shows these; the log file keeps them
+        console.addFilter(lambda record: not getattr(record, "progress", False))
+    handlers = [console]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
     for handler in handlers:

@@ -3,42 +3,39 @@
     {{ cookiecutter.package_name }}-train                                  # default data, model and loop
     {{ cookiecutter.package_name }}-train train.epochs=5 run_dir=runs/exp1
     {{ cookiecutter.package_name }}-train experiment=smoke distribute=mirrored distribute.logical_cpus=2
+    {{ cookiecutter.package_name }}-train train.init_from=runs/exp1 train.init_partial=true run_dir=runs/exp2
     python -m {{ cookiecutter.package_name }}.train --cfg job              # print the resolved config
 
-Training into a run directory that has checkpoints resumes from the latest one.
+Training into a run directory that has checkpoints resumes from the latest one, at the step
+(and data position) where it was saved.
 """
 
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import hydra
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from . import distribute, runs
+from . import checkpoints as checkpoints_lib
+from . import distribute, runs, summaries
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops, preprocess_data
 from .eval import make_eval_step, run_evaluation
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainState:
-    """Everything the loop updates, created under the strategy's scope."""
-
-    model: keras.Model
-    optimizer: keras.optimizers.Optimizer
-    metrics: dict[str, keras.metrics.Metric]
-    epoch: tf.Variable
-    manager: tf.train.CheckpointManager
+AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "validation_steps")
+AT_LEAST_ZERO = ("checkpoint_every_steps", "validate_every_steps", "histogram_every_steps")
+{%- if cookiecutter.model_type == "cnn" %}
+INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
+{%- endif %}
 
 
 @dataclass
@@ -50,23 +47,45 @@ class Plan:
     global_batch_size: int
 
 
+@dataclass
+class TrainState:
+    """Everything the loop updates (created under the strategy's scope) and its checkpoints."""
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    metrics: dict[str, keras.metrics.Metric]
+    epoch: tf.Variable  # completed epochs
+    best_value: tf.Variable  # of train.monitor; NaN until the first full validation
+    epochs_without_improvement: tf.Variable
+    checkpoints: checkpoints_lib.Checkpoints
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+
+@dataclass
+class Datasets:
+    train: tf.distribute.DistributedDataset
+    validation: tf.distribute.DistributedDataset
+    validation_subset: tf.distribute.DistributedDataset
+
+
 def train(cfg: DictConfig) -> dict:
     """Trains the model of `cfg` into cfg.run_dir, resuming from its latest checkpoint.
 
     Returns:
-        The final metrics: train and validation loss and accuracy, epochs, steps,
-        the run directory and the latest checkpoint.
+        The final metrics (train and validation loss and accuracy), epochs, steps, the best
+        value of train.monitor, the run directory and the latest and best checkpoints.
     """
-    for key in ("epochs", "batch_size", "log_every_steps", "keep_checkpoints"):
-        if cfg.train[key] < 1:
-            raise ValueError(f"train.{key}={cfg.train[key]} must be at least 1.")
+    check_loop_settings(cfg.train)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.setup_logging(run_dir / "train.log")
-    keras.utils.set_random_seed(cfg.seed)
+    strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
+    keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow; the data order too
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = distribute.build_strategy(**cfg.distribute)
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     runs.copy_assets(records_dir, metadata, run_dir)
     runs.save_config(cfg, run_dir)
@@ -77,11 +96,20 @@ def train(cfg: DictConfig) -> dict:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
     plan = Plan(cfg.train.epochs, steps_per_epoch, global_batch_size)
 
-    train_data, validation_data = make_datasets(
-        cfg, records_dir, metadata, strategy, plan, run_dir
-    )
     state = build_state(cfg, metadata, strategy, plan, run_dir)
-    return fit(cfg, state, strategy, plan, train_data, validation_data, metadata)
+    datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, run_dir, state.step)
+    loop = Loop(cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir)
+    return loop.run()
+
+
+def check_loop_settings(train_cfg: DictConfig) -> None:
+    for key in AT_LEAST_ONE:
+        if train_cfg[key] < 1:
+            raise ValueError(f"train.{key}={train_cfg[key]} must be at least 1.")
+    for key in AT_LEAST_ZERO:
+        if train_cfg[key] < 0:
+            raise ValueError(f"train.{key}={train_cfg[key]} must be 0 (off) or more.")
+    checkpoints_lib.check_monitor(train_cfg.monitor)
 
 
 def make_datasets(
@@ -91,16 +119,19 @@ def make_datasets(
     strategy: tf.distribute.Strategy,
     plan: Plan,
     run_dir: Path,
-) -> tuple[tf.distribute.DistributedDataset, tf.distribute.DistributedDataset]:
-    """The distributed train (shuffled, repeated) and validation datasets.
+    start_step: int = 0,
+) -> Datasets:
+    """The distributed train stream and the validation split (whole, and its first batches).
 
-    Each input pipeline (one per worker) reads its own shards and batches for its replicas.
+    Each input pipeline (one per worker) reads its own shards and batches for its replicas. The
+    train stream starts where `start_step` steps of training left it.
     """
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     augment_fn = input_ops.make_augment_fn(cfg.data)
 
-    def dataset_fn(split: str, training: bool) -> Callable:
+    def dataset_fn(split: str, training: bool, take: int = -1) -> Callable:
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+            examples_fed = start_step * plan.global_batch_size
             return data_loader.load_split(
                 records_dir,
                 split,
@@ -114,13 +145,18 @@ def make_datasets(
                 shuffle_buffer=cfg.data.shuffle_buffer,
                 deterministic=cfg.train.deterministic or not training,
                 input_context=input_context,
-            )
+                start_example=examples_fed // input_context.num_input_pipelines,
+            ).take(take)
 
         return make
 
-    return (
-        strategy.distribute_datasets_from_function(dataset_fn("train", training=True)),
-        strategy.distribute_datasets_from_function(dataset_fn("validation", training=False)),
+    distribute_fn = strategy.distribute_datasets_from_function
+    return Datasets(
+        train=distribute_fn(dataset_fn("train", training=True)),
+        validation=distribute_fn(dataset_fn("validation", training=False)),
+        validation_subset=distribute_fn(
+            dataset_fn("validation", training=False, take=cfg.train.validation_steps)
+        ),
     )
 
 
@@ -131,7 +167,7 @@ def build_state(
     plan: Plan,
     run_dir: Path,
 ) -> TrainState:
-    """Builds model, optimizer and metrics under the strategy and restores the latest checkpoint."""
+    """Builds model, optimizer and metrics under the strategy; resumes or warm-starts them."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
@@ -147,24 +183,40 @@ def build_state(
                 decay_rate=cfg.train.lr_decay_rate,
             )
             optimizer = model_lib.build_optimizer(
-                cfg.train.optimizer, schedule, cfg.train.weight_decay, cfg.train.clip_norm
+                cfg.train.optimizer, schedule, cfg.train.weight_decay
             )
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(model.trainable_variables)
             metrics = model_lib.build_metrics()
             epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
+            waited = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_waited")
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch)
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(runs.checkpoints_dir(run_dir)), max_to_keep=cfg.train.keep_checkpoints
+    checkpoints = checkpoints_lib.make_checkpoints(
+        runs.checkpoints_dir(run_dir),
+        cfg.train.keep_checkpoints,
+        model=model,
+        optimizer=optimizer,
+        epoch=epoch,
+        best_value=best_value,
+        epochs_without_improvement=waited,
     )
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log.info("Resuming from %s at epoch %d", manager.latest_checkpoint, epoch.numpy())
-    return TrainState(model, optimizer, metrics, epoch, manager)
+    latest = checkpoints_lib.restore_latest(checkpoints)
+    if latest:
+        log.info("Resuming from %s at step %d", latest, int(optimizer.iterations.numpy()))
+    elif cfg.train.init_from:
+        checkpoints_lib.warm_start(
+            model,
+            str(cfg.train.init_from),
+            cfg.train.init_partial,
+            lambda source_run: model_lib.build_model(
+                runs.load_config(source_run).model, runs.load_metadata(source_run)
+            ),
+        )
+    return TrainState(model, optimizer, metrics, epoch, best_value, waited, checkpoints)
 
 
 def make_train_step(
@@ -172,14 +224,19 @@ def make_train_step(
     state: TrainState,
     global_batch_size: int,
     jit_compile: bool,
+    clip_norm: float | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
-) -> Callable[[Iterator], None]:
-    """Returns a tf.function that runs one synchronous step on every replica."""
+) -> Callable[[Iterator, bool], tuple[tf.Tensor, list | None]]:
+    """Returns a tf.function that runs one synchronous step on every replica.
+
+    step(iterator, with_gradients) -> (the step's mean loss, its gradients or None).
+    """
     model, optimizer, metrics = state.model, state.optimizer, state.metrics
+    variables = model.trainable_variables
     loss_fn = model_lib.build_loss()
 
-    def replica_step(inputs: tf.Tensor, labels: tf.Tensor) -> None:
+    def replica_step(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
             per_example_loss = loss_fn(labels, logits)
@@ -192,132 +249,346 @@ def make_train_step(
                 penalty = model_lib.weight_penalty(model, l1, l2)
                 loss += tf.nn.scale_regularization_loss(penalty)
             scaled_loss = optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(gradients, model.trainable_variables, strict=True))
+        # The gradient of the whole global batch, summed over replicas once here so that it is
+        # clipped and measured whole (Keras would clip each replica's part).
+        local_gradients = tape.gradient(scaled_loss, variables)
+        context = tf.distribute.get_replica_context()
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, local_gradients)
+        loss_scale = optimizer.scale_loss(tf.constant(1.0))  # > 1 with float16 loss scaling
+        norm = tf.linalg.global_norm(gradients)
+        if clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, clip_norm * loss_scale, norm)
+        # The optimizer sums over replicas again: give each replica an equal share.
+        shares = [scale(gradient, 1 / context.num_replicas_in_sync) for gradient in gradients]
+        optimizer.apply_gradients(zip(shares, variables, strict=True))
         metrics["loss"].update_state(per_example_loss)
         metrics["accuracy"].update_state(labels, logits)
+        metrics["gradient_norm"].update_state(norm / loss_scale)
+        return loss, [scale(gradient, 1 / loss_scale) for gradient in gradients]
 
     if jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
-    def train_step(iterator: Iterator) -> None:
-        strategy.run(replica_step, args=next(iterator))
+    def train_step(iterator: Iterator, with_gradients: bool) -> tuple[tf.Tensor, list | None]:
+        loss, gradients = strategy.run(replica_step, args=next(iterator))
+        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        if not with_gradients:
+            return loss, None
+        # Equal on every replica (all-reduced): take them once.
+        return loss, [strategy.experimental_local_results(g)[0] for g in gradients]
 
     return train_step
 
 
-def train_epoch(
-    train_step: Callable,
-    iterator: Iterator,
-    state: TrainState,
-    plan: Plan,
-    writer: tf.summary.SummaryWriter,
-    log_every_steps: int,
-) -> dict:
-    """Runs one epoch of steps with a progress bar; logs scalars every `log_every_steps`."""
-    for metric in state.metrics.values():
-        metric.reset_state()
-    progbar = keras.utils.Progbar(
-        plan.steps_per_epoch, verbose=1 if sys.stdout.isatty() else 0, unit_name="step"
-    )
-    start = time.perf_counter()
-    values = {}
-    for step in range(1, plan.steps_per_epoch + 1):
-        train_step(iterator)
-        if step % log_every_steps and step != plan.steps_per_epoch:
-            progbar.update(step)
-            continue
-        values = {name: float(metric.result()) for name, metric in state.metrics.items()}
-        values["examples_per_second"] = (
-            step * plan.global_batch_size / (time.perf_counter() - start)
+def scale(gradient: tf.Tensor | tf.IndexedSlices, factor: float) -> tf.Tensor | tf.IndexedSlices:
+    """gradient * factor, keeping sparse (embedding) gradients sparse."""
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values * factor, gradient.indices, gradient.dense_shape)
+    return gradient * factor
+
+
+@dataclass
+class Loop:
+    """The training loop: train_loop_begin, then per epoch train steps, validation and a save,
+    then train_loop_end. Every "every N steps" action hangs off one place: after_step."""
+
+    cfg: DictConfig
+    state: TrainState
+    strategy: tf.distribute.Strategy
+    plan: Plan
+    datasets: Datasets
+    metadata: dict
+    records_dir: str
+    run_dir: Path
+    writers: dict = field(default_factory=dict)
+    pending_losses: list = field(default_factory=list)  # (step, loss tensor), not yet checked
+    last_train_values: dict = field(default_factory=dict)
+    epoch_start: tuple[float, int] = (0.0, 0)  # (time, step in epoch) of the epoch's start
+
+    def run(self) -> dict:
+        train_cfg = self.cfg.train
+        jit_compile = distribute.resolve_switch(train_cfg.jit_compile, "train.jit_compile")
+        self.train_step = make_train_step(
+            self.strategy,
+            self.state,
+            self.plan.global_batch_size,
+            jit_compile,
+            train_cfg.clip_norm,
+            train_cfg.l1,
+            train_cfg.l2,
         )
-        global_step = int(state.optimizer.iterations.numpy())
-        with writer.as_default(step=global_step):
+        self.eval_step = make_eval_step(
+            self.strategy, self.state.model, self.metadata["num_classes"]
+        )
+        self.train_loop_begin()
+        validation = None
+        try:
+            for epoch in range(int(self.state.epoch.numpy()), self.plan.epochs):
+                if self.stopped_early():
+                    break
+                train_values = self.train_epoch(epoch)
+                validation = self.end_epoch(epoch, train_values)
+        finally:
+            for writer in self.writers.values():
+                writer.close()
+        return self.train_loop_end(validation)
+
+    # === Begin and end ===
+
+    def train_loop_begin(self) -> None:
+        """Opens the writers; writes the config, hparams and (first run) the inputs and graph."""
+        tensorboard_dir = self.run_dir / "tensorboard"
+        self.writers = {
+            name: tf.summary.create_file_writer(str(tensorboard_dir / name))
+            for name in ("train", "validation")
+        }
+        self.writers["hparams"] = tf.summary.create_file_writer(str(tensorboard_dir))
+        step = self.state.step
+        with self.writers["train"].as_default():
+            summaries.write_config(OmegaConf.to_yaml(self.cfg, resolve=True), step)
+{%- if cookiecutter.model_type == "cnn" %}
+            summaries.write_inputs(self.sample_inputs(), step)
+{%- endif %}
+        if step == 0:
+            config = OmegaConf.to_container(self.cfg, resolve=True)
+            with self.writers["hparams"].as_default():
+                summaries.write_hparams(summaries.flat_hparams(config), self.run_dir.name)
+            tf.summary.trace_on(graph=True)
+        self.iterator = iter(self.datasets.train)
+{%- if cookiecutter.model_type == "cnn" %}
+
+    def sample_inputs(self) -> tf.Tensor:
+        """The first training examples as the model sees them (augmented as in training)."""
+        example_fn = input_ops.make_example_fn(self.metadata, runs.assets_dir(self.run_dir))
+        dataset = data_loader.load_split(
+            self.records_dir,
+            "train",
+            self.metadata,
+            example_fn,
+            INPUT_GRID_SIZE,
+            training=True,
+            seed=self.cfg.seed,
+            cache="none",
+            augment_fn=input_ops.make_augment_fn(self.cfg.data),
+            shuffle_buffer=1,
+        )
+        return next(iter(dataset))[0]
+{%- endif %}
+
+    def train_loop_end(self, validation: dict | None) -> dict:
+        """The result of train(), logged as one line{{ "; the embedding for the Projector" if cookiecutter.model_type == "rnn" else "" }}."""
+        if validation is None:  # nothing left to train: report the checkpoint as it is
+            validation = run_evaluation(
+                self.eval_step, self.datasets.validation, self.metadata["num_classes"]
+            )
+{%- if cookiecutter.model_type == "rnn" %}
+        summaries.write_embedding_projector(
+            self.run_dir / "tensorboard" / "train",
+            self.state.model.get_layer("embedding"),
+            runs.assets_dir(self.run_dir) / input_ops.VOCABULARY_FILE,
+        )
+{%- endif %}
+        state, monitor = self.state, self.cfg.train.monitor
+        result = {
+            "epochs": int(state.epoch.numpy()),
+            "steps": state.step,
+            "loss": self.last_train_values.get("loss"),
+            "accuracy": self.last_train_values.get("accuracy"),
+            "val_loss": validation["loss"],
+            "val_accuracy": validation["accuracy"],
+            f"best_{monitor}": float(state.best_value.numpy()),
+            "run_dir": str(self.run_dir),
+            "checkpoint": state.checkpoints.latest.latest_checkpoint,
+            "best_checkpoint": state.checkpoints.best.latest_checkpoint,
+        }
+        log.info(
+            "Done: %d epochs, %d steps, val_accuracy %.4f; best %s %.4f in %s; latest in %s",
+            result["epochs"],
+            result["steps"],
+            result["val_accuracy"],
+            monitor,
+            result[f"best_{monitor}"],
+            result["best_checkpoint"],
+            result["checkpoint"],
+        )
+        return result
+
+    # === Training ===
+
+    def train_epoch(self, epoch: int) -> dict:
+        """Runs the epoch's remaining steps with a progress bar."""
+        for metric in self.state.metrics.values():
+            metric.reset_state()
+        plan, train_cfg = self.plan, self.cfg.train
+        progbar = keras.utils.Progbar(
+            plan.steps_per_epoch, verbose=1 if sys.stdout.isatty() else 0, unit_name="step"
+        )
+        first = self.state.step - epoch * plan.steps_per_epoch + 1  # > 1 when resumed mid-epoch
+        self.epoch_start = (time.perf_counter(), first - 1)
+        for step_in_epoch in range(first, plan.steps_per_epoch + 1):
+            step = epoch * plan.steps_per_epoch + step_in_epoch
+            histograms = is_due(step, train_cfg.histogram_every_steps)
+            loss, gradients = self.train_step(self.iterator, histograms)
+            self.pending_losses.append((step, loss))
+            if step == 1 and epoch == 0:
+                with self.writers["train"].as_default():
+                    summaries.write_graph_trace(step)
+            last = step_in_epoch == plan.steps_per_epoch
+            self.after_step(epoch, step, step_in_epoch, last, gradients, progbar)
+        return self.last_train_values
+
+    def after_step(
+        self,
+        epoch: int,
+        step: int,
+        step_in_epoch: int,
+        last: bool,
+        gradients: list | None,
+        progbar: keras.utils.Progbar,
+    ) -> None:
+        """Logging, histograms, stepwise validation and step checkpoints, each when due."""
+        train_cfg = self.cfg.train
+        if is_due(step, train_cfg.log_every_steps) or last:
+            self.check_finite()
+            values = self.log_progress(epoch, step, step_in_epoch)
+            progbar.update(step_in_epoch, values=list(values.items()))
+        else:
+            progbar.update(step_in_epoch)
+        if gradients is not None:
+            with self.writers["train"].as_default():
+                summaries.write_histograms(self.state.model.trainable_variables, gradients, step)
+        if is_due(step, train_cfg.validate_every_steps):
+            self.validation_step(step)
+        if is_due(step, train_cfg.checkpoint_every_steps) and not last:
+            self.check_finite()
+            self.state.checkpoints.latest.save(checkpoint_number=step)
+
+    def log_progress(self, epoch: int, step: int, step_in_epoch: int) -> dict:
+        """Writes the training scalars and a progress line; returns the running metrics."""
+        values = {name: float(metric.result()) for name, metric in self.state.metrics.items()}
+        start_time, start_step = self.epoch_start
+        values["examples_per_second"] = (
+            (step_in_epoch - start_step)
+            * self.plan.global_batch_size
+            / (time.perf_counter() - start_time)
+        )
+        with self.writers["train"].as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(name, value)
-            tf.summary.scalar("learning_rate", float(np.asarray(state.optimizer.learning_rate)))
-        progbar.update(step, values=list(values.items()))
-    return values
-
-
-def fit(
-    cfg: DictConfig,
-    state: TrainState,
-    strategy: tf.distribute.Strategy,
-    plan: Plan,
-    train_data: tf.distribute.DistributedDataset,
-    validation_data: tf.distribute.DistributedDataset,
-    metadata: dict,
-) -> dict:
-    """The loop: train an epoch, validate, write summaries, save a checkpoint; repeat."""
-    run_dir = Path(cfg.run_dir)
-    jit_compile = distribute.resolve_switch(cfg.train.jit_compile, "train.jit_compile")
-    train_step = make_train_step(
-        strategy, state, plan.global_batch_size, jit_compile, cfg.train.l1, cfg.train.l2
-    )
-    eval_step = make_eval_step(strategy, state.model, metadata["num_classes"])
-    writers = {
-        name: tf.summary.create_file_writer(str(run_dir / "tensorboard" / name))
-        for name in ("train", "validation")
-    }
-    iterator = iter(train_data)
-    train_values, validation = {}, None
-    for epoch in range(int(state.epoch.numpy()), plan.epochs):
-        train_values = train_epoch(
-            train_step, iterator, state, plan, writers["train"], cfg.train.log_every_steps
+            learning_rate = float(np.asarray(self.state.optimizer.learning_rate))
+            tf.summary.scalar("learning_rate", learning_rate)
+        log.info(
+            "epoch %d/%d step %d/%d - %s",
+            epoch + 1,
+            self.plan.epochs,
+            step_in_epoch,
+            self.plan.steps_per_epoch,
+            " - ".join(f"{name} {value:.4g}" for name, value in values.items()),
+            extra={"progress": True},
         )
-        if not np.isfinite(train_values["loss"]):
+        self.last_train_values = values
+        return values
+
+    def check_finite(self) -> None:
+        """Stops the run, naming the first step whose loss was NaN or infinite.
+
+        Called before anything is saved, so no checkpoint ever holds the broken weights.
+        """
+        if not self.pending_losses:
+            return
+        losses = tf.stack([loss for _, loss in self.pending_losses]).numpy()
+        bad = np.flatnonzero(~np.isfinite(losses))
+        steps = [step for step, _ in self.pending_losses]
+        self.pending_losses = []
+        if bad.size:
             raise FloatingPointError(
-                f"The training loss became {train_values['loss']} in epoch {epoch + 1} "
-                f"(step {int(state.optimizer.iterations.numpy())}); nothing was saved for it. "
-                "Lower train.learning_rate or check the data."
+                f"The training loss became {losses[bad[0]]} at step {steps[bad[0]]}; the run "
+                "stopped and saved nothing after it. Lower train.learning_rate, set "
+                "train.clip_norm, or check the data."
             )
-        validation = run_evaluation(eval_step, validation_data, metadata["num_classes"])
-        global_step = int(state.optimizer.iterations.numpy())
-        with writers["validation"].as_default(step=global_step):
+
+    # === Validation ===
+
+    def validation_step(self, step: int) -> None:
+        """Stepwise validation on the first train.validation_steps batches of the split."""
+        subset = run_evaluation(
+            self.eval_step, self.datasets.validation_subset, self.metadata["num_classes"]
+        )
+        with self.writers["validation"].as_default(step=step):
+            tf.summary.scalar("subset_loss", subset["loss"])
+            tf.summary.scalar("subset_accuracy", subset["accuracy"])
+        log.info(
+            "step %d - validation subset of %d examples - loss %.4f - accuracy %.4f",
+            step,
+            subset["num_examples"],
+            subset["loss"],
+            subset["accuracy"],
+        )
+
+    def end_epoch(self, epoch: int, train_values: dict) -> dict:
+        """Full validation, the best checkpoint, then the epoch's checkpoint."""
+        self.check_finite()
+        state, train_cfg = self.state, self.cfg.train
+        step = state.step
+        validation = run_evaluation(
+            self.eval_step, self.datasets.validation, self.metadata["num_classes"]
+        )
+        with self.writers["validation"].as_default(step=step):
             tf.summary.scalar("loss", validation["loss"])
             tf.summary.scalar("accuracy", validation["accuracy"])
+            summaries.write_confusion(
+                validation["confusion_matrix"], self.metadata["class_names"], step
+            )
+        monitored = validation[train_cfg.monitor.removeprefix("val_")]
+        best = float(state.best_value.numpy())
+        improved = checkpoints_lib.is_improvement(
+            train_cfg.monitor, monitored, best, train_cfg.min_delta
+        )
         state.epoch.assign(epoch + 1)
-        state.manager.save(checkpoint_number=global_step)
+        if improved:
+            state.best_value.assign(monitored)
+            state.epochs_without_improvement.assign(0)
+            checkpoints_lib.save_best(
+                state.checkpoints,
+                step,
+                {"metric": train_cfg.monitor, "value": monitored, "epoch": epoch + 1},
+            )
+        else:
+            state.epochs_without_improvement.assign_add(1)
+        state.checkpoints.latest.save(checkpoint_number=step)
         log.info(
             "epoch %d/%d - loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f"
-            " - %.0f examples/s",
+            " - %.0f examples/s%s",
             epoch + 1,
-            plan.epochs,
+            self.plan.epochs,
             train_values["loss"],
             train_values["accuracy"],
             validation["loss"],
             validation["accuracy"],
             train_values["examples_per_second"],
+            f" - best {train_cfg.monitor} so far" if improved else "",
         )
-    for writer in writers.values():
-        writer.close()
-    if validation is None:
-        validation = run_evaluation(eval_step, validation_data, metadata["num_classes"])
-    return summarize_run(state, train_values, validation, run_dir)
+        return validation
+
+    def stopped_early(self) -> bool:
+        """True (and logged) once train.monitor has not improved for train.patience epochs."""
+        patience = self.cfg.train.patience
+        waited = int(self.state.epochs_without_improvement.numpy())
+        if not patience or waited < patience:
+            return False
+        log.info(
+            "Early stopping: %s has not improved for %d epochs (best %.4f)",
+            self.cfg.train.monitor,
+            waited,
+            float(self.state.best_value.numpy()),
+        )
+        return True
 
 
-def summarize_run(state: TrainState, train_values: dict, validation: dict, run_dir: Path) -> dict:
-    """The result of train(): logged as one line and returned."""
-    result = {
-        "epochs": int(state.epoch.numpy()),
-        "steps": int(state.optimizer.iterations.numpy()),
-        "loss": train_values.get("loss"),
-        "accuracy": train_values.get("accuracy"),
-        "val_loss": validation["loss"],
-        "val_accuracy": validation["accuracy"],
-        "run_dir": str(run_dir),
-        "checkpoint": state.manager.latest_checkpoint,
-    }
-    log.info(
-        "Done: %d epochs, %d steps, val_accuracy %.4f; checkpoints in %s",
-        result["epochs"],
-        result["steps"],
-        result["val_accuracy"],
-        runs.checkpoints_dir(run_dir),
-    )
-    return result
+def is_due(step: int, every: int) -> bool:
+    """Whether an action configured as "every `every` steps" (0: never) runs at `step`."""
+    return bool(every) and step % every == 0
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

@@ -39,10 +39,11 @@ def load_split(
     training: bool,
     seed: int | None = None,
     cache: str = "memory",
-    augment_fn: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     shuffle_buffer: int = 10000,
     deterministic: bool = True,
     input_context: tf.distribute.InputContext | None = None,
+    start_example: int = 0,
 ) -> tf.data.Dataset:
     """Reads one split as (model inputs, int32 labels) batches.
 
@@ -52,16 +53,20 @@ def load_split(
         metadata: the records' metadata.json content.
         example_fn: raw input bytes -> model input (input_ops.make_example_fn).
         batch_size: examples per batch (per replica when input_context is given).
-        training: shuffle, repeat forever and drop the last partial batch.
-        seed: shuffle seed; the same seed gives the same order.
+        training: an endless stream of shuffled passes over the split, without partial
+            batches; pass p is shuffled with seed (seed, p), so the stream is a pure
+            function of the seed.
+        seed: shuffle and augmentation seed; the same seed gives the same stream.
         cache: "memory" keeps decoded examples in memory after the first pass, "file" in
             files next to the records (for data larger than memory), "none" decodes each time.
-        augment_fn: random changes applied to each decoded training example (after the
-            cache, so they differ every epoch).
+        augment_fn: fn(example, seed) applied to each decoded training example after the
+            cache, with a seed of its own per pass and position, so they differ every pass.
         shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
         deterministic: keep the order of parallel reads and maps reproducible.
         input_context: from strategy.distribute_datasets_from_function; with several input
             pipelines each one reads its own subset of the shards.
+        start_example: training only: start the stream here, e.g. after the examples this
+            input pipeline fed before a resume. Costs a skip within one cached pass.
 
     Returns:
         A dataset of known cardinality when not training.
@@ -93,16 +98,51 @@ def load_split(
         pipeline = input_context.input_pipeline_id if input_context else 0
         dataset = dataset.cache(os.path.join(records_dir, f"cache-{split}-{pipeline}"))
     if training:
-        dataset = dataset.shuffle(min(shuffle_buffer, count), seed=seed)
-        dataset = dataset.repeat()
-        if augment_fn is not None:
-            dataset = dataset.map(
-                lambda inputs, label: (augment_fn(inputs), label),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=deterministic,
-            )
+        dataset = training_stream(
+            dataset,
+            count,
+            seed or 0,
+            min(shuffle_buffer, count),
+            start_example,
+            augment_fn,
+            deterministic,
+        )
     dataset = dataset.batch(batch_size, drop_remainder=training)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def training_stream(
+    examples: tf.data.Dataset,
+    count: int,
+    seed: int,
+    shuffle_buffer: int,
+    start_example: int = 0,
+    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    deterministic: bool = True,
+) -> tf.data.Dataset:
+    """Endless shuffled passes over `examples` that can start at any position.
+
+    Pass p is shuffled with a seed made of (seed, p) and example i of it is augmented with the
+    seed [pass seed, i]: nothing depends on an iterator's history, so a resumed run that
+    starts at `start_example` sees exactly what an uninterrupted run would have seen.
+    """
+    start_pass, skip = divmod(start_example, count)
+    skip = tf.constant(skip, tf.int64)
+
+    def one_pass(pass_index: tf.Tensor) -> tf.data.Dataset:
+        pass_seed = seed * 1_000_003 + pass_index
+        shuffled = examples.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=False)
+        shuffled = shuffled.enumerate().skip(tf.where(pass_index == start_pass, skip, 0))
+        return shuffled.map(lambda index, example: (tf.stack([pass_seed, index]), example))
+
+    stream = tf.data.Dataset.counter(start_pass).flat_map(one_pass)
+    if augment_fn is None:
+        return stream.map(lambda example_seed, example: example)
+    return stream.map(
+        lambda example_seed, example: (augment_fn(example[0], example_seed), example[1]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
 
 
 def read_raw_examples(

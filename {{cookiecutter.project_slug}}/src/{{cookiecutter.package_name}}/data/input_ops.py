@@ -98,35 +98,49 @@ def prepare_images(
 
 def augment_image(
     image: tf.Tensor,
+    seed: tf.Tensor,
     crop_padding: int = 0,
     flip: bool = False,
     brightness: float = 0.0,
 ) -> tf.Tensor:
     """Random training-time changes to one prepared (resized, normalised) image.
 
+    The changes are a pure function of `seed` (stateless random ops), so the same example at
+    the same point of training is changed the same way after a resume.
+
     Args:
         image: float32 [height, width, channels].
+        seed: int [2], e.g. [data pass seed, example index]; data_loader gives each one its own.
         crop_padding: pad by this many pixels (edge values) and crop back at random; 0 is off.
         flip: flip left-right half of the time (not for digits or text!).
         brightness: add a random offset in [-brightness, brightness] (normalised units).
     """
+    crop_seed, flip_seed, brightness_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=3)
+    )
     if crop_padding:
         shape = tf.shape(image)
         padding = [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]]
-        image = tf.image.random_crop(tf.pad(image, padding, mode="SYMMETRIC"), shape)
+        image = tf.image.stateless_random_crop(
+            tf.pad(image, padding, mode="SYMMETRIC"), shape, crop_seed
+        )
     if flip:
-        image = tf.image.random_flip_left_right(image)
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     if brightness:
-        image = image + tf.random.uniform([], -brightness, brightness)
+        image = image + tf.random.stateless_uniform([], brightness_seed, -brightness, brightness)
     return image
 
 
-def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor], tf.Tensor] | None:
-    """The training-time augmentation of data.augment, or None when it is all off."""
+def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
+    """The training-time augmentation of data.augment, or None when it is all off.
+
+    Returns:
+        fn(image, seed) -> image, or None.
+    """
     options = dict(data_cfg["augment"])
     if not any(options.values()):
         return None
-    return lambda image: augment_image(image, **options)
+    return lambda image, seed: augment_image(image, seed, **options)
 
 
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:

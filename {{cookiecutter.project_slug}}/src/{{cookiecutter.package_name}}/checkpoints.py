@@ -1,0 +1,210 @@
+"""Checkpoints of a run: the latest ones, the best one, and warm starts from other runs.
+
+    run_dir/checkpoints/ckpt-<step>.*        the latest train.keep_checkpoints (model, optimizer,
+                                             epoch, early-stopping state)
+    run_dir/checkpoints/best/ckpt-<step>.*   the best by train.monitor, and best.json
+
+A save writes the checkpoint's files first and then replaces the small `checkpoint` file that
+names the latest one (TensorFlow writes it to a temporary file and renames it), so a crash
+during a save leaves the previous checkpoint as the latest, complete and readable.
+
+Warm start, e.g. fine-tuning a run's weights on other classes:
+
+    {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
+"""
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import runs
+
+log = logging.getLogger(__name__)
+
+BEST_DIR = "best"
+BEST_FILE = "best.json"
+MONITORS = {"val_accuracy": "max", "val_loss": "min"}
+
+
+@dataclass
+class Checkpoints:
+    """One tf.train.Checkpoint, saved as the latest N and as the best one."""
+
+    checkpoint: tf.train.Checkpoint
+    latest: tf.train.CheckpointManager
+    best: tf.train.CheckpointManager
+
+
+def make_checkpoints(directory: str | Path, keep: int, **objects: object) -> Checkpoints:
+    """Managers of `objects` (model=..., optimizer=..., ...) in directory and directory/best."""
+    checkpoint = tf.train.Checkpoint(**objects)
+    return Checkpoints(
+        checkpoint,
+        tf.train.CheckpointManager(checkpoint, str(directory), max_to_keep=keep),
+        tf.train.CheckpointManager(checkpoint, os.path.join(directory, BEST_DIR), max_to_keep=1),
+    )
+
+
+def restore_latest(checkpoints: Checkpoints) -> str | None:
+    """Restores the latest checkpoint, if there is one; returns its path."""
+    latest = checkpoints.latest.latest_checkpoint
+    if latest:
+        checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
+    return latest
+
+
+def check_monitor(monitor: str) -> None:
+    if monitor not in MONITORS:
+        raise ValueError(
+            f"train.monitor={monitor!r} is not supported; choose one of {', '.join(MONITORS)}."
+        )
+
+
+def is_improvement(monitor: str, value: float, best: float, min_delta: float) -> bool:
+    """Whether `value` of `monitor` beats `best` (NaN: nothing yet) by more than min_delta."""
+    if np.isnan(best):
+        return True
+    if MONITORS[monitor] == "max":
+        return value > best + min_delta
+    return value < best - min_delta
+
+
+def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
+    """Saves the best checkpoint, then best.json (metric, value, epoch, step, path) beside it."""
+    path = checkpoints.best.save(checkpoint_number=step)
+    record = {**record, "step": step, "checkpoint": path}
+    best_file = os.path.join(checkpoints.best.directory, BEST_FILE)
+    with tf.io.gfile.GFile(best_file + ".tmp", "w") as file:
+        file.write(json.dumps(record, indent=2) + "\n")
+    tf.io.gfile.rename(best_file + ".tmp", best_file, overwrite=True)
+    return path
+
+
+# === Warm start ===
+
+
+def warm_start(
+    model: keras.Model,
+    source: str,
+    partial: bool,
+    build_model: Callable[[Path], keras.Model],
+) -> dict[str, list[str]]:
+    """Loads the weights of `source` into the layers of `model` that match by name.
+
+    Args:
+        model: the freshly built model to start from.
+        source: a run directory, a checkpoint (prefix or directory), a .keras file, or a
+            .weights.h5 file saved from a model of the same architecture.
+        partial: skip layers whose weight shapes differ instead of refusing the source.
+        build_model: run directory -> its (untrained) model, to restore a checkpoint into.
+
+    Returns:
+        {"loaded": layer names, "not_loaded": "name (why)" entries}; both are logged.
+    """
+    if source.endswith(".weights.h5"):
+        report = load_weights_file(model, source, partial)
+    else:
+        report = copy_layers(source_model(source, build_model), model, partial)
+    if not report["loaded"]:
+        raise ValueError(
+            f"train.init_from={source} has no layer that fits this model "
+            f"({'; '.join(report['not_loaded'])}). Check that it is a model of this project."
+        )
+    log.info(
+        "Warm start from %s: loaded %s; not loaded: %s",
+        source,
+        ", ".join(report["loaded"]),
+        "; ".join(report["not_loaded"]) or "none",
+    )
+    return report
+
+
+def source_model(source: str, build_model: Callable[[Path], keras.Model]) -> keras.Model:
+    """The model of a .keras file, or of a run's checkpoint with its weights restored."""
+    if source.endswith(".keras"):
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"train.init_from={source} does not exist.")
+        return keras.saving.load_model(source, compile=False)
+    checkpoint_path, run_dir = find_checkpoint(source)
+    model = build_model(run_dir)
+    tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
+    return model
+
+
+def find_checkpoint(source: str) -> tuple[str, Path]:
+    """(checkpoint prefix, run directory) of a run dir, a checkpoint dir or a prefix."""
+    path = Path(source)
+    if (path / runs.CONFIG_FILE).exists():
+        path = runs.checkpoints_dir(path)
+    prefix = tf.train.latest_checkpoint(str(path)) if path.is_dir() else source
+    if prefix is None or not tf.io.gfile.exists(prefix + ".index"):
+        raise FileNotFoundError(
+            f"train.init_from={source} is not a run directory, checkpoint, .keras or "
+            ".weights.h5 file. Give e.g. runs/<name>, runs/<name>/checkpoints/ckpt-100 or "
+            "model.keras."
+        )
+    for run_dir in Path(prefix).resolve().parents:
+        if (run_dir / runs.CONFIG_FILE).exists():
+            return prefix, run_dir
+    raise FileNotFoundError(
+        f"{prefix} is not inside a run directory (no {runs.CONFIG_FILE} above it), so its "
+        "model cannot be rebuilt. Point train.init_from at a checkpoint of a run."
+    )
+
+
+def copy_layers(source: keras.Model, target: keras.Model, partial: bool) -> dict[str, list[str]]:
+    """Copies the weights of every layer of `target` that `source` has with the same shapes."""
+    source_layers = {layer.name: layer for layer in source.layers}
+    loaded, not_loaded, mismatched = [], [], []
+    for layer in target.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if layer.name not in source_layers:
+            not_loaded.append(f"{layer.name} (not in the source)")
+            continue
+        source_weights = source_layers[layer.name].get_weights()
+        shapes = [w.shape for w in weights]
+        source_shapes = [w.shape for w in source_weights]
+        if shapes != source_shapes:
+            mismatched.append(f"{layer.name} (source {source_shapes}, here {shapes})")
+            continue
+        layer.set_weights(source_weights)
+        loaded.append(layer.name)
+    if mismatched and not partial:
+        raise ValueError(
+            f"train.init_from: the shapes of {'; '.join(mismatched)} differ. Set "
+            "train.init_partial=true to load the other layers and keep these freshly "
+            "initialised (e.g. a new output layer for other classes)."
+        )
+    return {"loaded": loaded, "not_loaded": not_loaded + mismatched}
+
+
+def load_weights_file(model: keras.Model, path: str, partial: bool) -> dict[str, list[str]]:
+    """Loads a .weights.h5 file with Keras (layers match by their path in the model)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"train.init_from={path} does not exist.")
+    before = {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}
+    try:
+        model.load_weights(path, skip_mismatch=partial)
+    except ValueError as error:
+        raise ValueError(
+            f"train.init_from={path} does not fit this model: {error} Set "
+            "train.init_partial=true to skip the layers that differ."
+        ) from error
+    loaded, not_loaded = [], []
+    for layer in model.layers:
+        if layer.name in before:
+            changed = any(
+                not np.array_equal(old, new)
+                for old, new in zip(before[layer.name], layer.get_weights(), strict=True)
+            )
+            (loaded if changed else not_loaded).append(layer.name)
+    return {"loaded": loaded, "not_loaded": [f"{name} (skipped by Keras)" for name in not_loaded]}
