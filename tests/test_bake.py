@@ -65,7 +65,10 @@ COMMON_FILES = {
     "tests/test_model.py",
     "tests/test_predict.py",
     "tests/test_preprocess_data.py",
+    "tests/test_resume.py",
+    "tests/test_summaries.py",
     "tests/test_train.py",
+    "tests/test_warm_start.py",
 }
 VARIANT_FILES = {
     "cnn": {

@@ -26,37 +26,38 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+def smoke_config(tmp_path: Path, *overrides: str) -> DictConfig:
+    """The project's config with experiment=smoke, its run and records in tmp_path."""
+    register_configs()
+    with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
+        return compose(
+            config_name="config",
+            overrides=[
+                "experiment=smoke",
+                f"run_dir={tmp_path / 'run'}",
+                f"data.records_dir={tmp_path / 'records'}",
+                *overrides,
+            ],
+        )
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
-    """Returns cfg(*overrides): the project's config with experiment=smoke, in tmp_path."""
-
-    def make(*overrides: str) -> DictConfig:
-        register_configs()
-        with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
-            return compose(
-                config_name="config",
-                overrides=[
-                    "experiment=smoke",
-                    f"run_dir={tmp_path / 'run'}",
-                    f"data.records_dir={tmp_path / 'records'}",
-                    *overrides,
-                ],
-            )
-
-    return make
+    """Returns cfg(*overrides): smoke_config in this test's tmp_path."""
+    return lambda *overrides: smoke_config(tmp_path, *overrides)
 
 
 @pytest.fixture
 def run_module(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Returns run(module, *overrides): `python -m <package>.<module>` in tmp_path."""
     source_dir = Path(__file__).resolve().parents[1] / "src"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(source_dir), os.environ.get("PYTHONPATH", "")]),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
 
     def run(module: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(source_dir), os.environ.get("PYTHONPATH", "")]),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
         return subprocess.run(
             [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides],
             cwd=tmp_path,
@@ -66,4 +67,5 @@ def run_module(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
             timeout=timeout,
         )
 
+    run.env = env  # for tests that start a process of their own
     return run

@@ -81,7 +81,8 @@ def test_augment_image_eagerly_and_in_map():
     np.testing.assert_array_equal(unchanged, image)
 
     results = [
-        input_ops.augment_image(image, [7, index], crop_padding=2, flip=True) for index in range(8)
+        input_ops.augment_image(image, tf.constant([7, i], tf.int64), crop_padding=2, flip=True)
+        for i in range(8)
     ]
     assert all(result.shape == (8, 8, 1) for result in results)
     assert any(not np.array_equal(result, image) for result in results)
@@ -89,7 +90,8 @@ def test_augment_image_eagerly_and_in_map():
     assert 0.5 <= float(brightened[0, 0, 0]) <= 1.5
 
     def augment(index, item):
-        return input_ops.augment_image(item, [7, index], crop_padding=2, flip=True)
+        seed = tf.stack([tf.constant(7, tf.int64), index])
+        return input_ops.augment_image(item, seed, crop_padding=2, flip=True)
 
     mapped = tf.data.Dataset.from_tensors(image).repeat(8).enumerate().map(augment)
     for eager, in_map in zip(results, mapped, strict=True):

@@ -14,6 +14,19 @@ def test_build_model_uses_the_data_shapes(make_config):
     assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"
 
 
+def test_mixed_precision_computes_in_bfloat16_with_float32_logits(make_config):
+    cfg = make_config()
+    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        model = model_lib.build_model(cfg.model, metadata)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert {layer.compute_dtype for layer in model.layers[1:-1]} == {"bfloat16"}
+    assert model.get_layer("logits").compute_dtype == "float32"
+    assert {weight.dtype for weight in model.trainable_weights} == {"float32"}  # master weights
+
+
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="not a model of this project"):
         model_lib.build_model({"name": "resnet"}, {"num_classes": 2, "model_inputs": {}})

@@ -91,7 +91,7 @@ def confusion_table(confusion: np.ndarray, class_names: Sequence[str]) -> str:
 
 def write_confusion(confusion: np.ndarray, class_names: Sequence[str], step: int) -> None:
     tf.summary.image("confusion_matrix", confusion_image(confusion), step=step)
-    tf.summary.text("confusion_matrix", confusion_table(confusion, class_names), step=step)
+    tf.summary.text("confusion_matrix_table", confusion_table(confusion, class_names), step=step)
 
 
 def write_graph_trace(step: int) -> None:

@@ -110,6 +110,12 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
         if train_cfg[key] < 0:
             raise ValueError(f"train.{key}={train_cfg[key]} must be 0 (off) or more.")
     checkpoints_lib.check_monitor(train_cfg.monitor)
+    if train_cfg.jit_compile is True and train_cfg.deterministic:
+        raise ValueError(
+            "train.jit_compile=true cannot run with train.deterministic=true: XLA has no "
+            "deterministic kernel for some gradients (e.g. MaxPool). Set "
+            "train.deterministic=false to compile with XLA."
+        )
 
 
 def make_datasets(
@@ -169,6 +175,7 @@ def build_state(
 ) -> TrainState:
     """Builds model, optimizer and metrics under the strategy; resumes or warm-starts them."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
+    log.info("Dtype policy %s", policy)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
@@ -199,6 +206,10 @@ def build_state(
         runs.checkpoints_dir(run_dir),
         cfg.train.keep_checkpoints,
         model=model,
+        # The model's non-trainable variables hold Keras' random seed states (dropout masks),
+        # which tf.train.Checkpoint does not reach through the model: without them a resumed
+        # run would draw other masks than an uninterrupted one.
+        random_states=model.non_trainable_variables,
         optimizer=optimizer,
         epoch=epoch,
         best_value=best_value,
@@ -308,7 +319,10 @@ class Loop:
 
     def run(self) -> dict:
         train_cfg = self.cfg.train
-        jit_compile = distribute.resolve_switch(train_cfg.jit_compile, "train.jit_compile")
+        # auto: XLA on a GPU, unless the run must be deterministic (see check_loop_settings).
+        jit_compile = distribute.resolve_switch(train_cfg.jit_compile, "train.jit_compile") and (
+            train_cfg.jit_compile is True or not train_cfg.deterministic
+        )
         self.train_step = make_train_step(
             self.strategy,
             self.state,

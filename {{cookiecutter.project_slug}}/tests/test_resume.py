@@ -1,0 +1,75 @@
+"""Kill-and-resume: a run killed with SIGKILL and restarted ends where an uninterrupted one does."""
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs
+
+# 12 steps per epoch on the smoke data, a checkpoint every 5 steps; dropout stays on, so the
+# random state must be restored too{{ ", and so does augmentation" if cookiecutter.model_type == "cnn" else "" }}.
+OVERRIDES = [
+    "experiment=smoke",
+    "train.epochs=8",
+    "train.max_steps_per_epoch=null",
+    "train.checkpoint_every_steps=5",
+    "train.deterministic=true",
+{%- if cookiecutter.model_type == "cnn" %}
+    "data.augment.crop_padding=2",
+    "data.augment.brightness=0.1",
+{%- endif %}
+]
+PLANNED_STEPS = 8 * 12
+
+
+def final_weights(run_dir):
+    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
+    runs.restore_model(model, run_dir)
+    return model.get_weights()
+
+
+def kill_after_first_checkpoint(process, run_dir, timeout=120):
+    """SIGKILLs the training process as soon as its first checkpoint is complete."""
+    index = run_dir / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + timeout
+    while not index.exists():
+        if process.poll() is not None:
+            pytest.fail(f"training ended (rc {process.returncode}) before its first checkpoint")
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("no checkpoint within the time limit")
+        time.sleep(0.01)
+    finished_already = process.poll() is not None
+    process.kill()
+    process.wait(timeout=30)
+    assert not finished_already, "the run finished before it could be killed; give it more steps"
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
+    uninterrupted = run_module("train", *OVERRIDES, f"run_dir={tmp_path / 'whole'}")
+    assert uninterrupted.returncode == 0, uninterrupted.stderr
+
+    run_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.train", *OVERRIDES]
+    process = subprocess.Popen(
+        [*command, f"run_dir={run_dir}"],
+        cwd=tmp_path,
+        env=run_module.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    kill_after_first_checkpoint(process, run_dir)
+    resumed = run_module("train", *OVERRIDES, f"run_dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming from" in resumed.stderr
+    assert f"Done: 8 epochs, {PLANNED_STEPS} steps" in resumed.stderr
+
+    for whole, killed in zip(
+        final_weights(tmp_path / "whole"), final_weights(run_dir), strict=True
+    ):
+        np.testing.assert_array_equal(whole, killed)

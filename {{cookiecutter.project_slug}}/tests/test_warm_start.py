@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }} import checkpoints, runs
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }}.train import train
+
+
+@pytest.fixture
+def source_run(make_config, tmp_path):
+    """A trained run to start from, and a function that builds fresh models like it."""
+    cfg = make_config("train.epochs=1", f"run_dir={tmp_path / 'source'}")
+    train(cfg)
+    metadata = runs.load_metadata(cfg.run_dir)
+
+    def build(num_classes=metadata["num_classes"]):
+        return model_lib.build_model(cfg.model, {**metadata, "num_classes": num_classes})
+
+    trained = build()
+    runs.restore_model(trained, cfg.run_dir)
+    return cfg.run_dir, build, trained
+
+
+def build_from_run(run_dir):
+    return model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
+
+
+def weighted_layers(model):
+    return [layer.name for layer in model.layers if layer.get_weights()]
+
+
+def assert_same_weights(model, other, layers):
+    for name in layers:
+        for mine, theirs in zip(
+            model.get_layer(name).get_weights(), other.get_layer(name).get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("source", ["run_dir", "checkpoint", ".keras", ".weights.h5"])
+def test_warm_start_loads_every_layer_of_the_same_model(source_run, tmp_path, source):
+    run_dir, build, trained = source_run
+    paths = {
+        "run_dir": run_dir,
+        "checkpoint": str(Path(run_dir, "checkpoints", "ckpt-5")),
+        ".keras": str(tmp_path / "model.keras"),
+        ".weights.h5": str(tmp_path / "model.weights.h5"),
+    }
+    trained.save(paths[".keras"])
+    trained.save_weights(paths[".weights.h5"])
+
+    model = build()
+    report = checkpoints.warm_start(model, paths[source], False, build_from_run)
+    assert report["loaded"] == weighted_layers(model) and report["not_loaded"] == []
+    assert_same_weights(model, trained, report["loaded"])
+
+
+def test_a_shape_mismatch_is_refused_unless_partial(source_run):
+    run_dir, build, trained = source_run
+    model = build(num_classes=7)  # e.g. fine-tuning on other classes
+    with pytest.raises(ValueError, match=r"logits .*differ.*train.init_partial=true"):
+        checkpoints.warm_start(model, run_dir, False, build_from_run)
+
+    report = checkpoints.warm_start(model, run_dir, True, build_from_run)
+    assert report["loaded"] == weighted_layers(model)[:-1]
+    assert report["not_loaded"][0].startswith("logits (source [")
+    assert_same_weights(model, trained, report["loaded"])
+
+
+def test_train_warm_starts_from_init_from(source_run, make_config):
+    run_dir, _, _ = source_run
+    cfg = make_config("train.epochs=1", f"train.init_from={run_dir}")
+    train(cfg)
+    log = Path(cfg.run_dir, "train.log").read_text()
+    assert f"Warm start from {run_dir}: loaded " in log and "not loaded: none" in log
+
+    train(make_config("train.epochs=2", f"train.init_from={run_dir}"))  # resumes instead
+    assert Path(cfg.run_dir, "train.log").read_text().count("Warm start") == 1
+
+
+def test_a_source_that_is_not_a_model_is_refused(source_run, tmp_path):
+    _, build, _ = source_run
+    with pytest.raises(FileNotFoundError, match="is not a run directory, checkpoint"):
+        checkpoints.warm_start(build(), str(tmp_path), False, build_from_run)
