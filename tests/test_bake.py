@@ -29,6 +29,7 @@ COMMON_FILES = {
     "README.md",
     "pyproject.toml",
     "scripts/benchmark_input.py",
+    "scripts/benchmark_train.py",
     f"{SOURCE}/__init__.py",
     f"{SOURCE}/config.py",
     f"{SOURCE}/configs/__init__.py",

@@ -44,16 +44,30 @@ def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, 
     assert message in result.stderr
 
 
-@pytest.mark.slow
-def test_the_input_benchmark_runs(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_input.py"
-    result = subprocess.run(
-        [sys.executable, str(script), "--data", "synthetic", "--steps", "3", "experiment=smoke"],
-        cwd=tmp_path,
+def run_script(name, *arguments, cwd):
+    script = Path(__file__).resolve().parents[1] / "scripts" / name
+    return subprocess.run(
+        [sys.executable, str(script), *arguments],
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(script.parents[1] / "src")},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.slow
+def test_the_input_benchmark_runs(tmp_path):
+    arguments = ["--data", "synthetic", "--steps", "3", "experiment=smoke"]
+    result = run_script("benchmark_input.py", *arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "synthetic" in result.stdout and "x)" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_precision_benchmark_runs(tmp_path):
+    result = run_script("benchmark_train.py", "--steps", "3", "experiment=smoke", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[-4:]] == ["float32", "mixed", "xla", "mixed"]
+    assert lines[-4].endswith("1.00x")

@@ -57,8 +57,7 @@ def write_histograms(
         name = variable.path if hasattr(variable, "path") else variable.name
         tf.summary.histogram(f"weights/{name}", variable, step=step)
         if gradients is not None:
-            gradient = tf.convert_to_tensor(gradients[index])  # embeddings' are sparse
-            tf.summary.histogram(f"gradients/{name}", gradient, step=step)
+            tf.summary.histogram(f"gradients/{name}", gradients[index], step=step)
 
 
 def confusion_image(confusion: np.ndarray, cell_pixels: int = 0) -> np.ndarray:

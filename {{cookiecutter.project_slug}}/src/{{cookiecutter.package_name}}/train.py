@@ -261,21 +261,23 @@ def make_train_step(
                 loss += tf.nn.scale_regularization_loss(penalty)
             scaled_loss = optimizer.scale_loss(loss)
         # The gradient of the whole global batch, summed over replicas once here so that it is
-        # clipped and measured whole (Keras would clip each replica's part).
+        # clipped and measured whole (Keras would clip each replica's part). Dense, because
+        # Keras' Adam squares a sparse (embedding) gradient row by row, duplicates apart.
         local_gradients = tape.gradient(scaled_loss, variables)
         context = tf.distribute.get_replica_context()
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, local_gradients)
+        gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
         loss_scale = optimizer.scale_loss(tf.constant(1.0))  # > 1 with float16 loss scaling
         norm = tf.linalg.global_norm(gradients)
         if clip_norm:
             gradients, _ = tf.clip_by_global_norm(gradients, clip_norm * loss_scale, norm)
         # The optimizer sums over replicas again: give each replica an equal share.
-        shares = [scale(gradient, 1 / context.num_replicas_in_sync) for gradient in gradients]
+        shares = [gradient / context.num_replicas_in_sync for gradient in gradients]
         optimizer.apply_gradients(zip(shares, variables, strict=True))
         metrics["loss"].update_state(per_example_loss)
         metrics["accuracy"].update_state(labels, logits)
         metrics["gradient_norm"].update_state(norm / loss_scale)
-        return loss, [scale(gradient, 1 / loss_scale) for gradient in gradients]
+        return loss, [gradient / loss_scale for gradient in gradients]
 
     if jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
@@ -290,13 +292,6 @@ def make_train_step(
         return loss, [strategy.experimental_local_results(g)[0] for g in gradients]
 
     return train_step
-
-
-def scale(gradient: tf.Tensor | tf.IndexedSlices, factor: float) -> tf.Tensor | tf.IndexedSlices:
-    """gradient * factor, keeping sparse (embedding) gradients sparse."""
-    if isinstance(gradient, tf.IndexedSlices):
-        return tf.IndexedSlices(gradient.values * factor, gradient.indices, gradient.dense_shape)
-    return gradient * factor
 
 
 @dataclass
