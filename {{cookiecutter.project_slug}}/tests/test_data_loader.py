@@ -45,32 +45,47 @@ def test_training_dataset_repeats_full_batches_in_seeded_order(records):
     assert first_labels(1) != first_labels(2)
 
 
+def training_batches(records, count, batch_size=1, **options):
+    """The first `count` batches of the train stream, as lists."""
+    records_dir, metadata, example_fn = records
+    dataset = data_loader.load_split(
+        records_dir, "train", metadata, example_fn, batch_size, training=True, **options
+    )
+    return [(x.tolist(), y.tolist()) for x, y in dataset.take(count).as_numpy_iterator()]
+
+
 def test_training_stream_starts_anywhere_as_if_uninterrupted(records):
     """What a resumed run reads: the same examples, augmented the same way, as without a stop."""
-    records_dir, metadata, example_fn = records
-    count = metadata["counts"]["train"]["total"]
+    count = records[1]["counts"]["train"]["total"]
 
     def noise(inputs, seed):
         return tf.cast(inputs, tf.float32) + tf.random.stateless_uniform([], seed)
 
-    def stream(start_example):
-        dataset = data_loader.load_split(
-            records_dir,
-            "train",
-            metadata,
-            example_fn,
-            1,
-            training=True,
-            seed=3,
-            shuffle_buffer=8,
-            augment_fn=noise,
-            start_example=start_example,
-        )
-        return [(x.tolist(), y.tolist()) for x, y in dataset.take(count).as_numpy_iterator()]
+    def stream(examples_fed):
+        options = {"seed": 3, "shuffle_buffer": 8, "augment_fn": noise}
+        return training_batches(records, count, examples_fed=examples_fed, **options)
 
     whole = stream(0)[count // 2 :] + stream(count)[: count // 2]
     assert stream(count // 2) == whole  # resumed mid-pass, across the next pass' start
     assert stream(count) != stream(0)  # each pass has an order (and augmentation) of its own
+
+
+def test_shard_policies(records):
+    def labels(policy, pipelines, index, count=6):
+        context = tf.distribute.InputContext(pipelines, index, pipelines)
+        batches = training_batches(
+            records, count, 4, seed=1, input_context=context, shard_policy=policy
+        )
+        return [batch_labels for _, batch_labels in batches]
+
+    # data: the pipelines take turns over the one stream, batch by batch.
+    single = labels("data", 1, 0, count=12)
+    assert labels("data", 2, 0) == single[0::2] and labels("data", 2, 1) == single[1::2]
+    # file: each pipeline reads its own shard file; too few files is refused with the fix.
+    assert labels("file", 2, 0) != labels("file", 2, 1)
+    with pytest.raises(ValueError, match="data.num_shards=3 or more, or set data.shard_policy"):
+        labels("file", 3, 0)
+    assert data_loader.resolve_shard_policy("auto", "train", 2, 3) == "data"
 
 
 def test_input_pipelines_read_disjoint_shards(records):

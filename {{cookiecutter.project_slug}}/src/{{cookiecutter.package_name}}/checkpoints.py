@@ -52,9 +52,12 @@ def make_checkpoints(directory: str | Path, keep: int, **objects: object) -> Che
     )
 
 
-def restore_latest(checkpoints: Checkpoints) -> str | None:
-    """Restores the latest checkpoint, if there is one; returns its path."""
-    latest = checkpoints.latest.latest_checkpoint
+def restore_latest(checkpoints: Checkpoints, directory: str | Path) -> str | None:
+    """Restores the latest checkpoint in `directory`, if there is one; returns its path.
+
+    `directory` is where the chief saves; other workers save to a directory of their own.
+    """
+    latest = tf.train.latest_checkpoint(str(directory))
     if latest:
         checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
     return latest

@@ -52,6 +52,7 @@ class DataConfig:
 {%- endif %}
     cache: str = "memory"
     shuffle_buffer: int = 10000
+    shard_policy: str = "auto"
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
@@ -118,6 +119,7 @@ class DistributeConfig:
     devices: list[str] | None = None
     logical_cpus: int = 0
     communication: str = "auto"
+    worker_timeout_s: int = 300
     tpu: str | None = None
 
 

@@ -69,6 +69,7 @@ def build_strategy(
     devices: Sequence[str] | None = None,
     logical_cpus: int = 0,
     communication: str = "auto",
+    worker_timeout_s: int = 300,
     tpu: str | None = None,
 ) -> tf.distribute.Strategy:
     """Returns the strategy named by distribute.name. Call it before any other TensorFlow op.
@@ -80,6 +81,7 @@ def build_strategy(
         devices: devices for "mirrored"; None takes every GPU, or every logical CPU.
         logical_cpus: when above 1, split the CPU into this many logical devices first.
         communication: the all-reduce between workers of "multi_worker": auto, ring or nccl.
+        worker_timeout_s: "multi_worker": a collective op waiting longer for a peer fails.
         tpu: the TPU's name or grpc:// address for "tpu"; None finds the local one.
     """
     if name not in STRATEGIES:
@@ -89,7 +91,7 @@ def build_strategy(
     if logical_cpus > 1:
         split_cpu(logical_cpus)
     if name == "multi_worker":
-        strategy = multi_worker_strategy(communication)
+        strategy = multi_worker_strategy(communication, worker_timeout_s)
     elif name == "tpu":
         strategy = tpu_strategy(tpu)
     else:
@@ -111,7 +113,7 @@ def local_strategy(name: str, devices: Sequence[str] | None) -> tf.distribute.St
     return tf.distribute.MirroredStrategy(list(devices or gpus or cpus))
 
 
-def multi_worker_strategy(communication: str) -> tf.distribute.Strategy:
+def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy over the cluster that TF_CONFIG describes."""
     if communication not in COMMUNICATIONS:
         raise ValueError(
@@ -131,7 +133,7 @@ def multi_worker_strategy(communication: str) -> tf.distribute.Strategy:
         ) from error
     log.info("Worker %s %s of %d", task.get("type"), task.get("index"), len(workers))
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=COMMUNICATIONS[communication]
+        implementation=COMMUNICATIONS[communication], timeout_seconds=timeout_s or None
     )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 

@@ -9,7 +9,9 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -44,7 +46,9 @@ def setup_logging(log_file: Path | None = None) -> None:
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         handler._from_runs = True
         root.addHandler(handler)
-    logging.getLogger("absl").setLevel(logging.WARNING)  # tf.distribute's per-epoch chatter
+    # tf.distribute's chatter: per epoch (absl) and per collective op (tensorflow)
+    for name in ("absl", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @contextlib.contextmanager
@@ -91,6 +95,22 @@ def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictConfi
     return OmegaConf.merge(
         OmegaConf.structured(Config), saved, OmegaConf.from_dotlist(list(overrides))
     )
+
+
+@contextlib.contextmanager
+def worker_dir(run_dir: str | Path, chief: bool) -> Iterator[Path]:
+    """Where this process writes: the run directory for the chief (and for any single-process
+    run), else a temporary directory that is deleted at the end (multi-worker saves need every
+    worker to write, but only the chief's files are kept)."""
+    if chief:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        yield Path(run_dir)
+        return
+    path = Path(tempfile.mkdtemp(prefix="worker-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def assets_dir(run_dir: str | Path) -> Path:

@@ -134,7 +134,8 @@ def write_embedding_projector(
     log_dir = Path(log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     weights = np.asarray(keras.ops.convert_to_numpy(embedding.embeddings))
-    words = Path(vocabulary_path).read_text(encoding="utf-8").splitlines()
+    with tf.io.gfile.GFile(str(vocabulary_path)) as vocabulary_file:
+        words = vocabulary_file.read().splitlines()
     if len(words) != weights.shape[0]:
         raise ValueError(
             f"The embedding has {weights.shape[0]} rows but {vocabulary_path} has "

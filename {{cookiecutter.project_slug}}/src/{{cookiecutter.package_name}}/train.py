@@ -10,7 +10,11 @@ Training into a run directory that has checkpoints resumes from the latest one, 
 (and data position) where it was saved.
 """
 
+import hashlib
 import logging
+{%- if cookiecutter.model_type == "rnn" %}
+import os
+{%- endif %}
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +33,7 @@ from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops, preprocess_data
 from .eval import make_eval_step, run_evaluation
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "validation_steps")
@@ -74,21 +79,50 @@ class Datasets:
 def train(cfg: DictConfig) -> dict:
     """Trains the model of `cfg` into cfg.run_dir, resuming from its latest checkpoint.
 
+    With distribute=multi_worker every worker runs this; the chief writes the run directory,
+    the others a temporary directory of their own that they delete at the end.
+
     Returns:
         The final metrics (train and validation loss and accuracy), epochs, steps, the best
-        value of train.monitor, the run directory and the latest and best checkpoints.
+        value of train.monitor, the run directory, the latest and best checkpoints and a
+        digest of the final weights.
     """
     check_loop_settings(cfg.train)
+    runs.setup_logging()
+    multi_worker = cfg.distribute.name == "multi_worker"
+    watchdog = Watchdog(cfg.distribute.worker_timeout_s) if multi_worker else None
+    try:
+        strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
+        chief = distribute.is_chief(strategy)
+        with runs.worker_dir(cfg.run_dir, chief) as write_dir:
+            return train_in(cfg, strategy, write_dir, watchdog.beat if watchdog else None)
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
+
+
+def train_in(
+    cfg: DictConfig,
+    strategy: tf.distribute.Strategy,
+    write_dir: Path,
+    beat: Callable[[], None] | None = None,
+) -> dict:
+    """train() once the strategy is up: checkpoints and summaries go to `write_dir`."""
     run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    runs.setup_logging(run_dir / "train.log")
-    strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
+    chief = write_dir == run_dir
+    runs.setup_logging(write_dir / "train.log")
     keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow; the data order too
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
-    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    runs.copy_assets(records_dir, metadata, run_dir)
-    runs.save_config(cfg, run_dir)
+    if chief:
+        records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+        runs.copy_assets(records_dir, metadata, run_dir)
+        runs.save_config(cfg, run_dir)
+    else:
+        timeout_s = cfg.distribute.worker_timeout_s
+        records_dir, metadata = preprocess_data.wait_for_records(
+            cfg.data, cfg.seed, timeout_s, beat or (lambda: None)
+        )
 
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     steps_per_epoch = max(1, metadata["counts"]["train"]["total"] // global_batch_size)
@@ -96,9 +130,11 @@ def train(cfg: DictConfig) -> dict:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
     plan = Plan(cfg.train.epochs, steps_per_epoch, global_batch_size)
 
-    state = build_state(cfg, metadata, strategy, plan, run_dir)
-    datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, run_dir, state.step)
-    loop = Loop(cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir)
+    state = build_state(cfg, metadata, strategy, plan, write_dir)
+    datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, state.step)
+    loop = Loop(cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir, write_dir)
+    if beat is not None:
+        loop.beat = beat
     return loop.run()
 
 
@@ -124,20 +160,18 @@ def make_datasets(
     metadata: dict,
     strategy: tf.distribute.Strategy,
     plan: Plan,
-    run_dir: Path,
     start_step: int = 0,
 ) -> Datasets:
     """The distributed train stream and the validation split (whole, and its first batches).
 
-    Each input pipeline (one per worker) reads its own shards and batches for its replicas. The
-    train stream starts where `start_step` steps of training left it.
+    Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
+    batches for its replicas. The train stream starts where `start_step` steps left it.
     """
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
+    example_fn = input_ops.make_example_fn(metadata, records_dir)
     augment_fn = input_ops.make_augment_fn(cfg.data)
 
     def dataset_fn(split: str, training: bool, take: int = -1) -> Callable:
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
-            examples_fed = start_step * plan.global_batch_size
             return data_loader.load_split(
                 records_dir,
                 split,
@@ -151,7 +185,8 @@ def make_datasets(
                 shuffle_buffer=cfg.data.shuffle_buffer,
                 deterministic=cfg.train.deterministic or not training,
                 input_context=input_context,
-                start_example=examples_fed // input_context.num_input_pipelines,
+                shard_policy=cfg.data.shard_policy,
+                examples_fed=start_step * plan.global_batch_size,
             ).take(take)
 
         return make
@@ -171,9 +206,13 @@ def build_state(
     metadata: dict,
     strategy: tf.distribute.Strategy,
     plan: Plan,
-    run_dir: Path,
+    write_dir: Path,
 ) -> TrainState:
-    """Builds model, optimizer and metrics under the strategy; resumes or warm-starts them."""
+    """Builds model, optimizer and metrics under the strategy; resumes or warm-starts them.
+
+    Checkpoints are written to `write_dir` and resumed from cfg.run_dir (the same but on
+    workers other than the chief).
+    """
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     log.info("Dtype policy %s", policy)
     previous_policy = keras.mixed_precision.global_policy()
@@ -203,7 +242,7 @@ def build_state(
         keras.mixed_precision.set_global_policy(previous_policy)
 
     checkpoints = checkpoints_lib.make_checkpoints(
-        runs.checkpoints_dir(run_dir),
+        runs.checkpoints_dir(write_dir),
         cfg.train.keep_checkpoints,
         model=model,
         # The model's non-trainable variables hold Keras' random seed states (dropout masks),
@@ -215,7 +254,7 @@ def build_state(
         best_value=best_value,
         epochs_without_improvement=waited,
     )
-    latest = checkpoints_lib.restore_latest(checkpoints)
+    latest = checkpoints_lib.restore_latest(checkpoints, runs.checkpoints_dir(cfg.run_dir))
     if latest:
         log.info("Resuming from %s at step %d", latest, int(optimizer.iterations.numpy()))
     elif cfg.train.init_from:
@@ -307,6 +346,8 @@ class Loop:
     metadata: dict
     records_dir: str
     run_dir: Path
+    write_dir: Path  # run_dir, but on workers other than the chief
+    beat: Callable[[], None] = lambda: None  # tells the watchdog that training progresses
     writers: dict = field(default_factory=dict)
     pending_losses: list = field(default_factory=list)  # (step, loss tensor), not yet checked
     last_train_values: dict = field(default_factory=dict)
@@ -347,7 +388,7 @@ class Loop:
 
     def train_loop_begin(self) -> None:
         """Opens the writers; writes the config, hparams and (first run) the inputs and graph."""
-        tensorboard_dir = self.run_dir / "tensorboard"
+        tensorboard_dir = self.write_dir / "tensorboard"
         self.writers = {
             name: tf.summary.create_file_writer(str(tensorboard_dir / name))
             for name in ("train", "validation")
@@ -369,7 +410,7 @@ class Loop:
 
     def sample_inputs(self) -> tf.Tensor:
         """The first training examples as the model sees them (augmented as in training)."""
-        example_fn = input_ops.make_example_fn(self.metadata, runs.assets_dir(self.run_dir))
+        example_fn = input_ops.make_example_fn(self.metadata, self.records_dir)
         dataset = data_loader.load_split(
             self.records_dir,
             "train",
@@ -393,9 +434,9 @@ class Loop:
             )
 {%- if cookiecutter.model_type == "rnn" %}
         summaries.write_embedding_projector(
-            self.run_dir / "tensorboard" / "train",
+            self.write_dir / "tensorboard" / "train",
             self.state.model.get_layer("embedding"),
-            runs.assets_dir(self.run_dir) / input_ops.VOCABULARY_FILE,
+            os.path.join(self.records_dir, input_ops.VOCABULARY_FILE),
         )
 {%- endif %}
         state, monitor = self.state, self.cfg.train.monitor
@@ -410,9 +451,11 @@ class Loop:
             "run_dir": str(self.run_dir),
             "checkpoint": state.checkpoints.latest.latest_checkpoint,
             "best_checkpoint": state.checkpoints.best.latest_checkpoint,
+            "weights_digest": weights_digest(state.model),
         }
         log.info(
-            "Done: %d epochs, %d steps, val_accuracy %.4f; best %s %.4f in %s; latest in %s",
+            "Done: %d epochs, %d steps, val_accuracy %.4f; best %s %.4f in %s; latest in %s; "
+            "weights %s",
             result["epochs"],
             result["steps"],
             result["val_accuracy"],
@@ -420,6 +463,7 @@ class Loop:
             result[f"best_{monitor}"],
             result["best_checkpoint"],
             result["checkpoint"],
+            result["weights_digest"],
         )
         return result
 
@@ -440,6 +484,7 @@ class Loop:
             histograms = is_due(step, train_cfg.histogram_every_steps)
             loss, gradients = self.train_step(self.iterator, histograms)
             self.pending_losses.append((step, loss))
+            self.beat()
             if step == 1 and epoch == 0:
                 with self.writers["train"].as_default():
                     summaries.write_graph_trace(step)
@@ -543,6 +588,7 @@ class Loop:
         validation = run_evaluation(
             self.eval_step, self.datasets.validation, self.metadata["num_classes"]
         )
+        self.beat()
         with self.writers["validation"].as_default(step=step):
             tf.summary.scalar("loss", validation["loss"])
             tf.summary.scalar("accuracy", validation["accuracy"])
@@ -593,6 +639,14 @@ class Loop:
             float(self.state.best_value.numpy()),
         )
         return True
+
+
+def weights_digest(model: keras.Model) -> str:
+    """A short SHA-256 of every weight: equal digests, equal models (e.g. across workers)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def is_due(step: int, every: int) -> bool:

@@ -14,6 +14,7 @@ import tensorflow as tf
 from . import input_ops
 
 CACHE_MODES = ("memory", "file", "none")
+SHARD_POLICIES = ("auto", "file", "data")
 
 
 def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
@@ -43,7 +44,8 @@ def load_split(
     shuffle_buffer: int = 10000,
     deterministic: bool = True,
     input_context: tf.distribute.InputContext | None = None,
-    start_example: int = 0,
+    shard_policy: str = "auto",
+    examples_fed: int = 0,
 ) -> tf.data.Dataset:
     """Reads one split as (model inputs, int32 labels) batches.
 
@@ -64,16 +66,23 @@ def load_split(
         shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
         deterministic: keep the order of parallel reads and maps reproducible.
         input_context: from strategy.distribute_datasets_from_function; with several input
-            pipelines each one reads its own subset of the shards.
-        start_example: training only: start the stream here, e.g. after the examples this
-            input pipeline fed before a resume. Costs a skip within one cached pass.
+            pipelines (one per worker) each one reads its part of the split.
+        shard_policy: how the pipelines split the data: "file" (each reads its own shard
+            files; needs at least as many files as pipelines), "data" (each reads every file
+            and keeps its own batches: the global batch is exactly that of one pipeline),
+            "auto" (file when there are enough files, else data).
+        examples_fed: training only: examples that all pipelines together fed before, e.g.
+            before a resume; the stream starts after them (a skip within one cached pass).
 
     Returns:
         A dataset of known cardinality when not training.
     """
     paths = list_shards(records_dir, split, metadata)
-    if input_context is not None and input_context.num_input_pipelines > 1:
-        paths = paths[input_context.input_pipeline_id :: input_context.num_input_pipelines]
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    pipeline_id = input_context.input_pipeline_id if input_context else 0
+    by_file = resolve_shard_policy(shard_policy, split, len(paths), pipelines) == "file"
+    if by_file:
+        paths = paths[pipeline_id::pipelines]
     count = sum(metadata["shards"][split][os.path.basename(path)] for path in paths)
 
     dataset = tf.data.Dataset.from_tensor_slices(paths)
@@ -95,20 +104,38 @@ def load_split(
     if cache == "memory":
         dataset = dataset.cache()
     elif cache == "file":
-        pipeline = input_context.input_pipeline_id if input_context else 0
-        dataset = dataset.cache(os.path.join(records_dir, f"cache-{split}-{pipeline}"))
+        dataset = dataset.cache(os.path.join(records_dir, f"cache-{split}-{pipeline_id}"))
     if training:
         dataset = training_stream(
             dataset,
             count,
             seed or 0,
             min(shuffle_buffer, count),
-            start_example,
+            examples_fed // pipelines if by_file else examples_fed,
             augment_fn,
             deterministic,
         )
     dataset = dataset.batch(batch_size, drop_remainder=training)
+    if pipelines > 1 and not by_file:
+        dataset = dataset.shard(pipelines, pipeline_id)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def resolve_shard_policy(policy: str, split: str, num_files: int, pipelines: int) -> str:
+    """Returns "file" or "data" for data.shard_policy; "file" needs a file per pipeline."""
+    if policy not in SHARD_POLICIES:
+        raise ValueError(
+            f"data.shard_policy={policy!r} must be one of {', '.join(SHARD_POLICIES)}."
+        )
+    if policy == "auto":
+        return "file" if num_files >= pipelines else "data"
+    if policy == "file" and num_files < pipelines:
+        raise ValueError(
+            f"The {split} split has {num_files} TFRecord file(s) for {pipelines} workers; "
+            "data.shard_policy=file gives each worker files of its own. Preprocess with "
+            f"data.num_shards={pipelines} or more, or set data.shard_policy=data."
+        )
+    return policy
 
 
 def training_stream(

@@ -10,6 +10,7 @@ Every op works eagerly and inside ``tf.data.Dataset.map`` (tests/ checks both):
 {% if cookiecutter.model_type == "cnn" -%}
 from collections.abc import Callable, Mapping, Sequence
 {%- else -%}
+import os
 from collections.abc import Callable, Mapping
 {%- endif %}
 from pathlib import Path
@@ -224,7 +225,7 @@ def make_augment_fn(data_cfg: Mapping) -> None:
 
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (UTF-8 text) into the model's input."""
-    table = make_vocabulary_table(Path(assets_dir) / VOCABULARY_FILE)
+    table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))  # or gs://
     sequence_length = metadata["sequence_length"]
 
     def example_fn(text: tf.Tensor) -> tf.Tensor:

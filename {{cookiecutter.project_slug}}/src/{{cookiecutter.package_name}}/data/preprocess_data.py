@@ -15,6 +15,8 @@ import inspect
 import json
 import logging
 import os
+import time
+from collections.abc import Callable
 
 import hydra
 import numpy as np
@@ -33,7 +35,14 @@ FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 METADATA_FILE = "metadata.json"
 # Keys that change how records are read, not what they hold: no rebuild when they change.
-LOADER_ONLY_KEYS = ("records_dir", "download_dir", "cache", "shuffle_buffer", "augment")
+LOADER_ONLY_KEYS = (
+    "records_dir",
+    "download_dir",
+    "cache",
+    "shuffle_buffer",
+    "shard_policy",
+    "augment",
+)
 
 
 def input_files(path: str | None) -> list:
@@ -119,6 +128,26 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
             "folder, or point data.records_dir somewhere else, and run again."
         )
     log.info("Reusing the records in %s", records_dir)
+    return records_dir, metadata
+
+
+def wait_for_records(
+    data_cfg: DictConfig, seed: int, timeout_s: float, beat: Callable[[], None]
+) -> tuple[str, dict]:
+    """(records dir, metadata) once another process (the chief worker) has written them.
+
+    Calls `beat` about once a second while it waits, to show it is alive.
+    """
+    records_dir = records_path(data_cfg, seed)
+    deadline = time.monotonic() + timeout_s
+    while (metadata := read_metadata(records_dir)) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"No records appeared in {records_dir} within {timeout_s:.0f} s; the chief "
+                "worker writes them. Run preprocess before starting the workers."
+            )
+        beat()
+        time.sleep(1.0)
     return records_dir, metadata
 
 
