@@ -24,20 +24,29 @@ SETTINGS = {
     "float32": ["train.mixed_precision=false", "train.jit_compile=false"],
     "mixed": ["train.mixed_precision=true", "train.jit_compile=false"],
     "xla": ["train.mixed_precision=false", "train.jit_compile=true"],
-    "mixed + xla": ["train.mixed_precision=true", "train.jit_compile=true"],
+    "mixed+xla": ["train.mixed_precision=true", "train.jit_compile=true"],
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=200, help="steps timed per setting")
+    parser.add_argument(
+        "--settings",
+        default=",".join(SETTINGS),
+        help=f"comma-separated, float32 first (default: {','.join(SETTINGS)})",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data=...")
     args = parser.parse_args()
+    chosen = args.settings.split(",")
+    if chosen[0] != "float32" or not set(chosen) <= set(SETTINGS):
+        parser.error(f"--settings: float32 first, then any of {', '.join(SETTINGS)}")
     register_configs()
     runs.setup_logging()
     speeds = {}
     with tempfile.TemporaryDirectory() as work_dir:
-        for name, setting in SETTINGS.items():
+        for name in chosen:
+            setting = SETTINGS[name]
             with initialize_config_module(
                 config_module="{{ cookiecutter.package_name }}.configs", version_base="1.3"
             ):
