@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -150,7 +151,12 @@ def test_a_killed_worker_is_restarted_and_the_job_finishes(run_module, tmp_path)
 
 @pytest.mark.slow
 def test_a_worker_whose_peer_never_comes_stops(run_module, tmp_path):
-    cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}  # worker 1 never starts
+    ports = []
+    for _ in range(2):  # free ports; worker 1 never starts
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     env = {
         **run_module.env,
         "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}),

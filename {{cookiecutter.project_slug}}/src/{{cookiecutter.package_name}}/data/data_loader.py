@@ -159,17 +159,23 @@ def training_stream(
     def one_pass(pass_index: tf.Tensor) -> tf.data.Dataset:
         pass_seed = seed * 1_000_003 + pass_index
         shuffled = examples.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=False)
-        shuffled = shuffled.enumerate().skip(tf.where(pass_index == start_pass, skip, 0))
-        return shuffled.map(lambda index, example: (tf.stack([pass_seed, index]), example))
+        first = tf.where(pass_index == start_pass, skip, 0)
+        if augment_fn is None:
+            return shuffled.skip(first)
+        return (
+            shuffled.enumerate()
+            .skip(first)
+            .map(
+                lambda index, example: (
+                    augment_fn(example[0], tf.stack([pass_seed, index])),
+                    example[1],
+                ),
+                num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=deterministic,
+            )
+        )
 
-    stream = tf.data.Dataset.counter(start_pass).flat_map(one_pass)
-    if augment_fn is None:
-        return stream.map(lambda example_seed, example: example)
-    return stream.map(
-        lambda example_seed, example: (augment_fn(example[0], example_seed), example[1]),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
+    return tf.data.Dataset.counter(start_pass).flat_map(one_pass)
 
 
 def read_raw_examples(
