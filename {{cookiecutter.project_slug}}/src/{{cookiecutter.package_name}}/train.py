@@ -213,34 +213,12 @@ def build_state(
     Checkpoints are written to `write_dir` and resumed from cfg.run_dir (the same but on
     workers other than the chief).
     """
-    policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
-    log.info("Dtype policy %s", policy)
-    previous_policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        with strategy.scope():
-            model = model_lib.build_model(cfg.model, metadata)
-            schedule = model_lib.build_schedule(
-                cfg.train.learning_rate,
-                cfg.train.lr_schedule,
-                total_steps=plan.epochs * plan.steps_per_epoch,
-                warmup_steps=cfg.train.warmup_steps,
-                decay_steps=cfg.train.lr_decay_steps,
-                decay_rate=cfg.train.lr_decay_rate,
-            )
-            optimizer = model_lib.build_optimizer(
-                cfg.train.optimizer, schedule, cfg.train.weight_decay
-            )
-            if policy == "mixed_float16":
-                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-            optimizer.build(model.trainable_variables)
-            metrics = model_lib.build_metrics()
-            epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-            best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
-            waited = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_waited")
-    finally:
-        keras.mixed_precision.set_global_policy(previous_policy)
-
+    model, optimizer = build_model_and_optimizer(cfg, metadata, strategy, plan)
+    with strategy.scope():
+        metrics = model_lib.build_metrics()
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
+        waited = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_waited")
     checkpoints = checkpoints_lib.make_checkpoints(
         runs.checkpoints_dir(write_dir),
         cfg.train.keep_checkpoints,
@@ -267,6 +245,36 @@ def build_state(
             ),
         )
     return TrainState(model, optimizer, metrics, epoch, best_value, waited, checkpoints)
+
+
+def build_model_and_optimizer(
+    cfg: DictConfig, metadata: dict, strategy: tf.distribute.Strategy, plan: Plan
+) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    """The model in train.mixed_precision's dtype policy, and its built optimizer."""
+    policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
+    log.info("Dtype policy %s", policy)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with strategy.scope():
+            model = model_lib.build_model(cfg.model, metadata)
+            schedule = model_lib.build_schedule(
+                cfg.train.learning_rate,
+                cfg.train.lr_schedule,
+                total_steps=plan.epochs * plan.steps_per_epoch,
+                warmup_steps=cfg.train.warmup_steps,
+                decay_steps=cfg.train.lr_decay_steps,
+                decay_rate=cfg.train.lr_decay_rate,
+            )
+            optimizer = model_lib.build_optimizer(
+                cfg.train.optimizer, schedule, cfg.train.weight_decay
+            )
+            if policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(model.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return model, optimizer
 
 
 def make_train_step(
