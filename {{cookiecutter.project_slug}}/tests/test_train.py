@@ -8,6 +8,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
 
@@ -64,6 +65,12 @@ def test_step_checkpoints_and_the_best_checkpoint(make_config):
     assert best["metric"] == "val_accuracy" and best["value"] == result["best_val_accuracy"]
     assert best["checkpoint"] == result["best_checkpoint"]
     assert best["step"] in (5, 10) and os.path.exists(best["checkpoint"] + ".index")
+
+    # eval and export load the best with checkpoint=best
+    assert evaluate(cfg.run_dir, ["checkpoint=best"])["checkpoint"] == best["checkpoint"]
+    assert evaluate(cfg.run_dir)["checkpoint"] == result["checkpoint"]
+    with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
+        evaluate(cfg.run_dir, ["checkpoint=first"])
 
 
 def test_early_stopping_stops_and_stays_stopped(make_config):

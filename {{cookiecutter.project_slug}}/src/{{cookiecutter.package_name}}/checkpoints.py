@@ -28,7 +28,7 @@ from . import runs
 
 log = logging.getLogger(__name__)
 
-BEST_DIR = "best"
+BEST_DIR = runs.BEST_DIR
 BEST_FILE = "best.json"
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 

@@ -141,6 +141,7 @@ class Config:
 
     seed: int = 42
     run_dir: str = "runs/${model.name}-${data.name}"
+    checkpoint: str = "latest"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

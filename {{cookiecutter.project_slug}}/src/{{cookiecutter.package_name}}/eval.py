@@ -1,7 +1,7 @@
-"""Evaluate a run directory's latest checkpoint on the test split; writes metrics.json.
+"""Evaluate a run directory's latest (or best) checkpoint on the test split; writes metrics.json.
 
     {{ cookiecutter.package_name }}-eval run_dir=runs/{{ "lenet5-digits" if cookiecutter.model_type == "cnn" else "lstm-digit_sentences" }}
-    python -m {{ cookiecutter.package_name }}.eval run_dir=DIR
+    python -m {{ cookiecutter.package_name }}.eval run_dir=DIR checkpoint=best   # the best by train.monitor
 
 The config, data assets and weights all come from the run directory; key=value overrides
 given here are applied on top of the run's saved config.
@@ -92,7 +92,8 @@ def per_class_report(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
 
 
 def evaluate(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict:
-    """Evaluates the latest checkpoint of `run_dir` on the test split.
+    """Evaluates the latest (or, with checkpoint=best, the best) checkpoint of `run_dir` on the
+    test split.
 
     Args:
         run_dir: a run directory written by train.
@@ -112,7 +113,7 @@ def evaluate(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict:
             "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint = runs.restore_model(model, run_dir)
+    checkpoint = runs.restore_model(model, run_dir, cfg.checkpoint)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     dataset = data_loader.load_split(
         records_dir,

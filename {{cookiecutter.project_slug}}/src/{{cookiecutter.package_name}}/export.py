@@ -243,7 +243,7 @@ def write_tflite(
 
 
 def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
-    """Exports the latest checkpoint of `run_dir` and checks the export by reloading it.
+    """Exports the latest (or best) checkpoint of `run_dir`; checks it by reloading it.
 
     Returns:
         The export directory, run_dir/export/<version>.
@@ -252,7 +252,7 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
     cfg = runs.load_config(run_dir, overrides)
     metadata = runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
-    runs.restore_model(model, run_dir)
+    checkpoint = runs.restore_model(model, run_dir, cfg.checkpoint)
     assets = runs.assets_dir(run_dir)
 
     export_root = run_dir / EXPORT_DIR
@@ -300,9 +300,10 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
         raise
     staging_path.rename(final_path)
     log.info(
-        "Exported %s; reloaded it and matched the Keras model on %d test examples "
+        "Exported %s from %s; reloaded it and matched the Keras model on %d test examples "
         "(largest difference %.1e)",
         final_path,
+        checkpoint,
         len(raw_inputs),
         difference,
     )

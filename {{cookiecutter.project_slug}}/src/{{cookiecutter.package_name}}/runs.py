@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 ASSETS_DIR = "assets"
 CHECKPOINTS_DIR = "checkpoints"
+BEST_DIR = "best"  # under checkpoints/: the best checkpoint by train.monitor
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -150,13 +151,16 @@ def checkpoints_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS_DIR
 
 
-def restore_model(model: object, run_dir: str | Path) -> str:
-    """Restores the model weights of the latest checkpoint of a run; returns its path."""
-    latest = tf.train.latest_checkpoint(str(checkpoints_dir(run_dir)))
-    if latest is None:
+def restore_model(model: object, run_dir: str | Path, which: str = "latest") -> str:
+    """Restores the model weights of a run's latest (or best) checkpoint; returns its path."""
+    if which not in ("latest", "best"):
+        raise ValueError(f"checkpoint={which!r} must be latest or best.")
+    directory = checkpoints_dir(run_dir) / (BEST_DIR if which == "best" else "")
+    path = tf.train.latest_checkpoint(str(directory))
+    if path is None:
         raise FileNotFoundError(
-            f"{checkpoints_dir(run_dir)} holds no checkpoint: train into run_dir={run_dir} first."
+            f"{directory} holds no checkpoint: train into run_dir={run_dir} first."
         )
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    log.info("Restored %s", latest)
-    return latest
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    log.info("Restored %s", path)
+    return path
