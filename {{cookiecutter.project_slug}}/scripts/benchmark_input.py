@@ -92,8 +92,9 @@ def train_step_speed(
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     plan = train.Plan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
     state = train.build_state(cfg, metadata, strategy, plan, run_dir)
-    jit_compile = distribute.resolve_switch(cfg.train.jit_compile, "train.jit_compile")
-    train_step = train.make_train_step(strategy, state, batch_size, jit_compile)
+    train_step = train.make_train_step(
+        strategy, state, batch_size, train.use_jit_compile(cfg.train)
+    )
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     dataset = data_loader.load_split(
         records_dir, "train", metadata, example_fn, batch_size, training=False, cache="none"

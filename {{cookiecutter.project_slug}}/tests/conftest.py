@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,28 @@ def shared_data(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (set SHARED_DATA_DIR to the shared data folder)")
     return path
+
+
+def wait_for_first_checkpoint(
+    process: subprocess.Popen,
+    run_dir: Path,
+    timeout: float = 240,
+    output: Callable[[], str] = lambda: "",
+) -> None:
+    """Returns as soon as run_dir's first checkpoint is complete; fails the test when
+    `process` ends first or nothing comes within `timeout` seconds (then kills it)."""
+    index = Path(run_dir) / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + timeout
+    while not index.exists():
+        if process.poll() is not None:
+            pytest.fail(
+                f"the process ended (rc {process.returncode}) before its first checkpoint\n"
+                + output()[-5000:]
+            )
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("no checkpoint within the time limit")
+        time.sleep(0.01)
 
 
 def smoke_config(tmp_path: Path, *overrides: str) -> DictConfig:

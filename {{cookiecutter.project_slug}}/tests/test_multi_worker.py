@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import wait_for_first_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "launch_local.py"
@@ -131,11 +132,7 @@ def test_a_killed_worker_is_restarted_and_the_job_finishes(run_module, tmp_path)
     reader = threading.Thread(target=lambda: lines.extend(launcher.stdout), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 240
-        while not (run_dir / "checkpoints" / "checkpoint").exists():
-            assert launcher.poll() is None, "".join(lines)[-5000:]
-            assert time.monotonic() < deadline, "no checkpoint in time"
-            time.sleep(0.01)
+        wait_for_first_checkpoint(launcher, run_dir, 240, output=lambda: "".join(lines))
         pid = int(re.search(r"worker 1 started \(pid (\d+)", "".join(lines)).group(1))
         os.kill(pid, signal.SIGKILL)
         assert launcher.wait(timeout=300) == 0, "".join(lines)[-5000:]

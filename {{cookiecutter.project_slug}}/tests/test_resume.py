@@ -2,10 +2,10 @@
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
+from conftest import wait_for_first_checkpoint
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
@@ -34,15 +34,7 @@ def final_weights(run_dir):
 
 def kill_after_first_checkpoint(process, run_dir, timeout=120):
     """SIGKILLs the training process as soon as its first checkpoint is complete."""
-    index = run_dir / "checkpoints" / "checkpoint"
-    deadline = time.monotonic() + timeout
-    while not index.exists():
-        if process.poll() is not None:
-            pytest.fail(f"training ended (rc {process.returncode}) before its first checkpoint")
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("no checkpoint within the time limit")
-        time.sleep(0.01)
+    wait_for_first_checkpoint(process, run_dir, timeout)
     finished_already = process.poll() is not None
     process.kill()
     process.wait(timeout=30)

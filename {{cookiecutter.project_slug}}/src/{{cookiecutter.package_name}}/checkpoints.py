@@ -13,7 +13,6 @@ Warm start, e.g. fine-tuning a run's weights on other classes:
     {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
 """
 
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -25,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import runs
+from .data import preprocess_data
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +83,7 @@ def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
     """Saves the best checkpoint, then best.json (metric, value, epoch, step, path) beside it."""
     path = checkpoints.best.save(checkpoint_number=step)
     record = {**record, "step": step, "checkpoint": path}
-    best_file = os.path.join(checkpoints.best.directory, BEST_FILE)
-    with tf.io.gfile.GFile(best_file + ".tmp", "w") as file:
-        file.write(json.dumps(record, indent=2) + "\n")
-    tf.io.gfile.rename(best_file + ".tmp", best_file, overwrite=True)
+    preprocess_data.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
     return path
 
 

@@ -10,8 +10,8 @@ the confusion matrix (as a picture and as a table) of every full validation.
 from collections.abc import Mapping, Sequence{% if cookiecutter.model_type == "rnn" %}
 from pathlib import Path{% endif %}
 
-{% if cookiecutter.model_type == "rnn" %}import keras
-{% endif %}import numpy as np
+import keras
+import numpy as np
 import tensorflow as tf{% if cookiecutter.model_type == "rnn" %}
 from tensorboard.plugins import projector{% endif %}
 from tensorboard.plugins.hparams import api as hparams_api
@@ -50,14 +50,13 @@ def write_hparams(hparams: Mapping[str, bool | int | float | str], run_name: str
 
 
 def write_histograms(
-    variables: Sequence[tf.Variable], gradients: Sequence[tf.Tensor] | None, step: int
+    variables: Sequence[keras.Variable], gradients: Sequence[tf.Tensor] | None, step: int
 ) -> None:
     """Histograms of every weight and, when given, of its gradient."""
     for index, variable in enumerate(variables):
-        name = variable.path if hasattr(variable, "path") else variable.name
-        tf.summary.histogram(f"weights/{name}", variable, step=step)
+        tf.summary.histogram(f"weights/{variable.path}", variable, step=step)
         if gradients is not None:
-            tf.summary.histogram(f"gradients/{name}", gradients[index], step=step)
+            tf.summary.histogram(f"gradients/{variable.path}", gradients[index], step=step)
 
 
 def confusion_image(confusion: np.ndarray, cell_pixels: int = 0) -> np.ndarray:

@@ -91,11 +91,12 @@ def train(cfg: DictConfig) -> dict:
     runs.setup_logging()
     multi_worker = cfg.distribute.name == "multi_worker"
     watchdog = Watchdog(cfg.distribute.worker_timeout_s) if multi_worker else None
+    beat = watchdog.beat if watchdog else lambda: None
     try:
         strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
         chief = distribute.is_chief(strategy)
         with runs.worker_dir(cfg.run_dir, chief) as write_dir:
-            return train_in(cfg, strategy, write_dir, watchdog.beat if watchdog else None)
+            return train_in(cfg, strategy, write_dir, beat)
     finally:
         if watchdog is not None:
             watchdog.stop()
@@ -105,9 +106,10 @@ def train_in(
     cfg: DictConfig,
     strategy: tf.distribute.Strategy,
     write_dir: Path,
-    beat: Callable[[], None] | None = None,
+    beat: Callable[[], None],
 ) -> dict:
-    """train() once the strategy is up: checkpoints and summaries go to `write_dir`."""
+    """train() once the strategy is up: checkpoints and summaries go to `write_dir`; `beat`
+    is called as training progresses (it feeds the multi-worker watchdog)."""
     run_dir = Path(cfg.run_dir)
     chief = write_dir == run_dir
     runs.setup_logging(write_dir / "train.log")
@@ -121,7 +123,7 @@ def train_in(
     else:
         timeout_s = cfg.distribute.worker_timeout_s
         records_dir, metadata = preprocess_data.wait_for_records(
-            cfg.data, cfg.seed, timeout_s, beat or (lambda: None)
+            cfg.data, cfg.seed, timeout_s, beat
         )
 
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
@@ -132,9 +134,9 @@ def train_in(
 
     state = build_state(cfg, metadata, strategy, plan, write_dir)
     datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, state.step)
-    loop = Loop(cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir, write_dir)
-    if beat is not None:
-        loop.beat = beat
+    loop = Loop(
+        cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir, write_dir, beat
+    )
     return loop.run()
 
 
@@ -152,6 +154,13 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
             "deterministic kernel for some gradients (e.g. MaxPool). Set "
             "train.deterministic=false to compile with XLA."
         )
+
+
+def use_jit_compile(train_cfg: DictConfig) -> bool:
+    """train.jit_compile as a bool: `auto` is XLA on a GPU, unless the run must be
+    deterministic (XLA has no deterministic MaxPool gradient; see check_loop_settings)."""
+    wanted = distribute.resolve_switch(train_cfg.jit_compile, "train.jit_compile")
+    return wanted and (train_cfg.jit_compile is True or not train_cfg.deterministic)
 
 
 def make_datasets(
@@ -355,7 +364,7 @@ class Loop:
     records_dir: str
     run_dir: Path
     write_dir: Path  # run_dir, but on workers other than the chief
-    beat: Callable[[], None] = lambda: None  # tells the watchdog that training progresses
+    beat: Callable[[], None]  # tells the watchdog that training progresses
     writers: dict = field(default_factory=dict)
     pending_losses: list = field(default_factory=list)  # (step, loss tensor), not yet checked
     last_train_values: dict = field(default_factory=dict)
@@ -363,15 +372,11 @@ class Loop:
 
     def run(self) -> dict:
         train_cfg = self.cfg.train
-        # auto: XLA on a GPU, unless the run must be deterministic (see check_loop_settings).
-        jit_compile = distribute.resolve_switch(train_cfg.jit_compile, "train.jit_compile") and (
-            train_cfg.jit_compile is True or not train_cfg.deterministic
-        )
         self.train_step = make_train_step(
             self.strategy,
             self.state,
             self.plan.global_batch_size,
-            jit_compile,
+            use_jit_compile(train_cfg),
             train_cfg.clip_norm,
             train_cfg.l1,
             train_cfg.l2,
