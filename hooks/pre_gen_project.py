@@ -17,6 +17,9 @@ ANSWERS_JSON = r"""{{ {
     "license": cookiecutter.license,
     "version": cookiecutter.version,
     "author_email": cookiecutter.author_email,
+    "project_name": cookiecutter.project_name,
+    "description": cookiecutter.description,
+    "author_name": cookiecutter.author_name,
 } | tojson }}"""
 
 MODEL_TYPES = ("cnn", "rnn")
@@ -24,6 +27,9 @@ LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 VERSION_PATTERN = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.post|\.dev)?\d*$")
+# Free-text answers: the templates escape them for Python and TOML, but they must stay one line.
+TEXT_ANSWERS = ("project_name", "description", "author_name", "author_email")
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def check_answers(answers: dict) -> list[str]:
@@ -59,6 +65,12 @@ def check_answers(answers: dict) -> list[str]:
             f"author_email {answers['author_email']!r} is not an e-mail address. "
             "Example: you@example.com"
         )
+    for name in TEXT_ANSWERS:
+        if CONTROL_CHARACTER.search(answers.get(name, "")):
+            errors.append(
+                f"{name} {answers[name]!r} holds a line break or another control character: "
+                f'type it as one line of text. Example: {name}="A digit classifier"'
+            )
     return errors
 
 

@@ -3,14 +3,18 @@
 make test            # or: .venv/bin/python -m pytest tests
 """
 
+import ast
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
+import black
 import pytest
+import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
@@ -36,6 +40,7 @@ COMMON_FILES = {
     "deploy/kubernetes/tfjob.yaml",
     "deploy/vertex_ai.md",
     f"{SOURCE}/__init__.py",
+    f"{SOURCE}/callbacks.py",
     f"{SOURCE}/config.py",
     f"{SOURCE}/configs/__init__.py",
     f"{SOURCE}/configs/config.yaml",
@@ -45,7 +50,14 @@ COMMON_FILES = {
     f"{SOURCE}/configs/distribute/multi_worker.yaml",
     f"{SOURCE}/configs/distribute/one_device.yaml",
     f"{SOURCE}/configs/distribute/tpu.yaml",
+    f"{SOURCE}/configs/eval.yaml",
     f"{SOURCE}/configs/experiment/smoke.yaml",
+    f"{SOURCE}/configs/export.yaml",
+    f"{SOURCE}/configs/hparams_search/optuna.yaml",
+    f"{SOURCE}/configs/logger/csv.yaml",
+    f"{SOURCE}/configs/logger/mlflow.yaml",
+    f"{SOURCE}/configs/logger/tensorboard.yaml",
+    f"{SOURCE}/configs/predict.yaml",
     f"{SOURCE}/configs/train/default.yaml",
     f"{SOURCE}/data/__init__.py",
     f"{SOURCE}/data/data_loader.py",
@@ -58,13 +70,17 @@ COMMON_FILES = {
     f"{SOURCE}/export.py",
     f"{SOURCE}/model.py",
     f"{SOURCE}/predict.py",
+    f"{SOURCE}/report.py",
     f"{SOURCE}/models/__init__.py",
     f"{SOURCE}/runs.py",
+    f"{SOURCE}/runs_table.py",
     f"{SOURCE}/summaries.py",
     f"{SOURCE}/train.py",
     f"{SOURCE}/watchdog.py",
     "tests/conftest.py",
+    "tests/test_callbacks.py",
     "tests/test_config.py",
+    "tests/test_data_faults.py",
     "tests/test_data_loader.py",
     "tests/test_deploy.py",
     "tests/test_distribute.py",
@@ -74,7 +90,10 @@ COMMON_FILES = {
     "tests/test_multi_worker.py",
     "tests/test_predict.py",
     "tests/test_preprocess_data.py",
+    "tests/test_report.py",
     "tests/test_resume.py",
+    "tests/test_runs.py",
+    "tests/test_runs_table.py",
     "tests/test_summaries.py",
     "tests/test_train.py",
     "tests/test_warm_start.py",
@@ -166,7 +185,7 @@ def test_license_and_metadata_follow_the_answers(baked):
         assert license_text.startswith("MIT License") and metadata["license"] == "MIT"
     assert "Your Name" in license_text
     assert metadata["authors"] == [{"name": "Your Name", "email": "you@example.com"}]
-    commands = ("preprocess", "train", "eval", "export", "predict")
+    commands = ("preprocess", "train", "eval", "export", "predict", "runs")
     assert sorted(metadata["scripts"]) == sorted(f"{PACKAGE}-{name}" for name in commands)
 
 
@@ -215,6 +234,8 @@ BAD_ANSWERS = {
     "slug-with-space": ({"project_slug": "my project!"}, "project_slug 'my project!'"),
     "slug-with-colon": ({"project_slug": "my:project"}, "project_slug 'my:project'"),
     "bad-version": ({"version": "one"}, "version 'one'"),
+    "description-two-lines": ({"description": "two\nlines"}, "description 'two\\nlines'"),
+    "author-with-tab": ({"author_name": "A\tB"}, "author_name 'A\\tB'"),
 }
 
 
@@ -230,6 +251,75 @@ def test_bad_answers_fail_in_the_hook_and_leave_nothing(tmp_path, capfd, answers
     error_output = capfd.readouterr().err
     assert message in error_output and "Example:" in error_output
     assert list(tmp_path.iterdir()) == []
+
+
+# Answers that once broke the bake: each must land verbatim in pyproject.toml, the package
+# docstring, README and LICENSE, and leave code that compiles, parses and is lint-clean.
+HOSTILE_ANSWERS = {
+    "description-ends-in-quote": {"description": 'A net that says "hi"'},
+    "description-ends-in-backslash": {"description": "Paths like C:\\data\\"},
+    "description-holds-triple-quotes": {"description": "Holds ''' and \"\"\" and \\n inside"},
+    "description-non-ascii-and-emoji": {"description": "Zürich digits, naïve café 🚀"},
+    "korean-project-name": {
+        "project_name": "손글씨 숫자 인식",
+        "project_slug": "hangul_digits",
+        "package_name": "hangul_digits",
+    },
+    "author-apostrophe-and-quotes": {
+        "author_name": 'Bob O\'Brien "The Net"',
+        "author_email": "o'brien@example.com",
+    },
+}
+
+
+def bake_answers(tmp_path: Path, answers: dict) -> tuple[dict, Path]:
+    """(every answer, project path) of a bake with `answers` over the defaults."""
+    defaults = json.loads((ROOT / "cookiecutter.json").read_text(encoding="utf-8"))
+    context = {**defaults, "package_name": PACKAGE, **answers}
+    project = cookiecutter(
+        str(ROOT), no_input=True, output_dir=str(tmp_path), extra_context=answers
+    )
+    return context, Path(project)
+
+
+@pytest.mark.parametrize("answers", HOSTILE_ANSWERS.values(), ids=HOSTILE_ANSWERS.keys())
+def test_hostile_answers_land_verbatim_and_the_bake_stays_valid(tmp_path, answers):
+    context, project = bake_answers(tmp_path, answers)
+    metadata = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert metadata["description"] == context["description"]
+    author = {"name": context["author_name"], "email": context["author_email"]}
+    assert metadata["authors"] == [author]
+    init = project / "src" / context["package_name"] / "__init__.py"
+    tree = compile(init.read_text(encoding="utf-8"), str(init), "exec", ast.PyCF_ONLY_AST)
+    docstring = ast.get_docstring(tree, clean=False)
+    assert docstring.strip() == f"{context['project_name']}: {context['description']}".strip()
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(f"# {context['project_name']}\n")
+    assert context["author_name"] in (project / "LICENSE").read_text(encoding="utf-8")
+    for path in [*project.rglob("*.yaml"), *project.rglob("*.yml")]:
+        list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+    for command in (["ruff", "check", "."], ["black", "--check", "."]):
+        result = subprocess.run(
+            [str(BIN / command[0]), *command[1:]], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+NASTY_TEXTS = ['"', "'", "\\", '"\'"', "'''", '"""', "a\\", 'x"', "\t\n\x7f", "손글씨 🚀", " pad "]
+
+
+@pytest.mark.parametrize("text", NASTY_TEXTS)
+def test_escape_filters_round_trip_and_are_black_stable(text):
+    spec = importlib.util.spec_from_file_location("escape_filters", ROOT / "local_extensions.py")
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+    mode = black.Mode(line_length=99)
+    assert tomllib.loads(f"value = {filters.toml_string(text)}")["value"] == text
+    assert ast.literal_eval(filters.py_string(text)) == text
+    docstring = filters.py_docstring("A: " + text)
+    assert ast.literal_eval(docstring).strip() == ("A: " + text).strip()
+    for source in (f"X = {filters.py_string(text)}\n", f"{docstring}\n"):
+        assert black.format_str(source, mode=mode) == source
 
 
 def test_unknown_model_type_is_refused_and_leaves_nothing(tmp_path):

@@ -6,7 +6,7 @@
 Preprocesses once, then starts every worker as `python -m {{ cookiecutter.package_name }}.train
 distribute=multi_worker <overrides>` with its own TF_CONFIG (free ports chosen now), and
 streams their output with a `[worker i]` prefix. Worker 0 is the chief: it alone writes the
-run directory. When a worker fails, all are stopped; with --max-restarts left, all are
+run directory (run_dir=, default a new runs/multi_worker/<date>_<time>). When a worker fails, all are stopped; with --max-restarts left, all are
 started again and resume from the latest checkpoint (MultiWorkerMirroredStrategy cannot take
 one new worker into a running group). Returns the chief's exit status.
 """
@@ -98,6 +98,11 @@ def wait(workers: list[subprocess.Popen]) -> int:
 
 def run(count: int, overrides: list[str], max_restarts: int) -> int:
     """Preprocesses, then runs the workers until they succeed or restarts are used up."""
+    if not any(item.startswith("run_dir=") for item in overrides):
+        # Every worker, and every restart, must use one folder: pick a new dated one now.
+        stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
+        overrides = [*overrides, f"run_dir=runs/multi_worker/{stamp}"]
+        say(f"training into {overrides[-1]}")
     preprocess = subprocess.run(
         [sys.executable, "-m", f"{PACKAGE}.data.preprocess_data", *overrides], check=False
     )

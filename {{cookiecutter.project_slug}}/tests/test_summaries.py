@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 from conftest import smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from {{ cookiecutter.package_name }} import {% if cookiecutter.model_type == "rnn" %}runs, {% endif %}summaries
 from {{ cookiecutter.package_name }}.train import train
@@ -55,13 +56,25 @@ def test_validation_summaries(trained_run):
     assert {"loss", "accuracy", "confusion_matrix", "confusion_matrix_table"} <= tags
     assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
     assert [event.step for event in events.Tensors("subset_accuracy")] == [3, 6, 9]
-    picture = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)
-    assert picture[0] != b""  # width, height, then the encoded PNG
+    width, height, png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)
+    picture = tf.io.decode_png(png).numpy()
+    assert picture.shape == (int(height), int(width), 3)
+    assert (picture == 0).all(axis=-1).any()  # black ink: the class names and counts
 
 
 def test_hparams_summaries(trained_run):
-    tags = set(read_events(trained_run).Tags()["tensors"])
+    events = read_events(trained_run)
+    tags = set(events.Tags()["tensors"])
     assert {"_hparams_/experiment", "_hparams_/session_start_info"} <= tags
+    content = events.SummaryMetadata("_hparams_/experiment").plugin_data.content
+    infos = hparams_metadata.parse_experiment_plugin_data(content).hparam_infos
+    names = [info.name for info in infos]
+    assert "train.learning_rate" in names and "model.dropout_rate" in names
+    assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & set(names)
+    # TensorBoard lists hparams by `differs`, then by name, and ticks the first five.
+    listed = sorted(infos, key=lambda info: (not info.differs, info.name))
+    assert all(summaries.is_leading_hparam(info.name) for info in listed[:5])
+    assert [info.name for info in infos if info.differs][:2] == ["model.name", "data.name"]
 {%- if cookiecutter.model_type == "rnn" %}
 
 
@@ -77,20 +90,85 @@ def test_embedding_projector_files(trained_run):
 {%- endif %}
 
 
-def test_confusion_picture_and_table():
+def test_confusion_picture_cells():
     confusion = np.array([[3, 1], [0, 4]])
-    picture = summaries.confusion_image(confusion, cell_pixels=4)
-    assert picture.shape == (1, 8, 8, 3) and picture.dtype == np.uint8
-    assert picture[0, 6, 6].tolist() == [8, 48, 107]  # all of class 1 predicted as 1
-    assert picture[0, 1, 6].tolist() == [193, 203, 218]  # a quarter of class 0 as 1
-    table = summaries.confusion_table(confusion, ["cat", "dog"])
+    picture = summaries.confusion_image(confusion, ["cat", "dog"], scale=1)
+    assert picture.dtype == np.uint8 and picture.shape[0] == 1 and picture.shape[3] == 3
+    # Cells are 16 pixels wide below 100 counts; the last row and column are grid lines.
+    assert picture[0, -2, -2].tolist() == [8, 48, 107]  # all of dog predicted as dog
+    assert picture[0, -2 - 16, -2].tolist() == [193, 203, 218]  # a quarter of cat as dog
+    assert picture[0, -1, -2].tolist() == [200, 200, 200]
+    bigger = summaries.confusion_image(confusion, ["cat", "dog"], scale=2)
+    assert bigger.shape == (1, 2 * picture.shape[1], 2 * picture.shape[2], 3)
+
+
+def test_confusion_picture_shows_the_class_names():
+    confusion = np.array([[3, 1], [0, 4]])
+    cat_dog = summaries.confusion_image(confusion, ["cat", "dog"], scale=1)[0]
+    cat_cow = summaries.confusion_image(confusion, ["cat", "cow"], scale=1)[0]
+    assert cat_dog.shape == cat_cow.shape
+    cells = np.s_[-33:, -33:]  # the 2 x 2 cells of 16 pixels and their grid lines
+    assert (cat_dog[cells] == cat_cow[cells]).all()
+    assert (cat_dog != cat_cow).any()  # the labels of row and column 1 differ
+    longer = summaries.confusion_image(confusion, ["cat", "dachshund"], scale=1)[0]
+    assert longer.shape[0] > cat_dog.shape[0]  # room for the longer name
+
+
+def test_confusion_picture_shows_the_counts():
+    confusion = np.array([[3, 1], [0, 4]])
+    ones = summaries.confusion_image(confusion, ["cat", "dog"], scale=1)[0]
+    tens = summaries.confusion_image(10 * confusion, ["cat", "dog"], scale=1)[0]
+    assert ones.shape == tens.shape  # the same shares: the same colours and layout
+    changed = np.argwhere((ones != tens).any(axis=-1))
+    assert changed.size and (changed >= np.array(ones.shape[:2]) - 33).all()  # only in cells
+
+
+def test_confusion_table():
+    table = summaries.confusion_table(np.array([[3, 1], [0, 4]]), ["cat", "dog"])
     assert table.splitlines()[2:] == ["| cat | 3 | 1 |", "| dog | 0 | 4 |"]
 
 
-def test_flat_hparams():
-    config = {"seed": 1, "train": {"epochs": 2, "clip_norm": None, "devices": ["/cpu:0"]}}
-    assert summaries.flat_hparams(config) == {
+def test_text_mask():
+    mask = summaries.text_mask("Hi!")
+    assert mask.shape == (8, 6 * 3 - 1) and mask.dtype == bool
+    assert mask[:7, 0].all() and not mask[:, 5].any()  # H's left stroke, then a gap
+    assert (summaries.text_mask("é") == summaries.text_mask("?")).all()
+
+
+def test_flat_hparams_order_and_exclusions():
+    config = {
         "seed": 1,
-        "train.epochs": 2,
-        "train.devices": "['/cpu:0']",
+        "run_dir": "runs/x",
+        "runs_root": "runs",
+        "data": {
+            "name": "digits",
+            "path": "imgs/",
+            "records_dir": "data/records",
+            "image_size": [32, 32],
+            "cache": "memory",
+            "num_shards": 2,
+        },
+        "model": {"activation": "relu", "name": "lenet5", "dropout_rate": 0.3},
+        "train": {
+            "epochs": 2,
+            "clip_norm": None,
+            "learning_rate": 0.001,
+            "log_every_steps": 10,
+            "checkpoint_every_steps": 0,
+            "batch_size": 64,
+            "resume": "latest",
+        },
+        "distribute": {"name": "auto", "devices": ["/cpu:0"]},
+        "export": {"version": 3},
     }
+    assert list(summaries.flat_hparams(config).items()) == [
+        ("model.name", "lenet5"),
+        ("data.name", "digits"),
+        ("train.learning_rate", 0.001),
+        ("train.batch_size", 64),
+        ("train.epochs", 2),
+        ("model.dropout_rate", 0.3),
+        ("model.activation", "relu"),
+        ("seed", 1),
+        ("data.image_size", "[32, 32]"),
+    ]

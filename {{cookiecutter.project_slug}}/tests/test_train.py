@@ -67,10 +67,10 @@ def test_step_checkpoints_and_the_best_checkpoint(make_config):
     assert best["step"] in (5, 10) and os.path.exists(best["checkpoint"] + ".index")
 
     # eval and export load the best with checkpoint=best
-    assert evaluate(cfg.run_dir, ["checkpoint=best"])["checkpoint"] == best["checkpoint"]
+    assert evaluate(cfg.run_dir, "best")["checkpoint"] == best["checkpoint"]
     assert evaluate(cfg.run_dir)["checkpoint"] == result["checkpoint"]
     with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
-        evaluate(cfg.run_dir, ["checkpoint=first"])
+        evaluate(cfg.run_dir, "first")
 
 
 def test_early_stopping_stops_and_stays_stopped(make_config):

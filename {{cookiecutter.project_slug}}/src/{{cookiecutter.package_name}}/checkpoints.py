@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from . import runs
-from .data import preprocess_data
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +82,7 @@ def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
     """Saves the best checkpoint, then best.json (metric, value, epoch, step, path) beside it."""
     path = checkpoints.best.save(checkpoint_number=step)
     record = {**record, "step": step, "checkpoint": path}
-    preprocess_data.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
+    runs.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
     return path
 
 

@@ -105,6 +105,7 @@ class TrainConfig:
     monitor: str = "val_accuracy"
     patience: int = 0
     min_delta: float = 0.0
+    resume: str | None = None
     init_from: str | None = None
     init_partial: bool = False
     log_every_steps: int = 10
@@ -137,15 +138,42 @@ class ExportConfig:
 
 @dataclass
 class Config:
-    """The whole config of one run."""
+    """The whole config of one training run."""
 
     seed: int = 42
-    run_dir: str = "runs/${model.name}-${data.name}"
-    checkpoint: str = "latest"
+    run_dir: str | None = None  # null: a new dated folder under runs_root/<model>-<data>/
+    runs_root: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
+
+
+@dataclass
+class TestDataConfig:
+    """Other test data for eval: the rest of the data config comes from the run."""
+
+    test_path: str | None = None
+
+
+@dataclass
+class EvalConfig:
+    """What eval reads: a run (a path, or `latest`) and one of its checkpoints."""
+
+    run_dir: str = "latest"
+    runs_root: str = "runs"
+    checkpoint: str = "latest"
+    batch_size: int | None = None
+    data: TestDataConfig = field(default_factory=TestDataConfig)
+
+
+@dataclass
+class ExportCommandConfig:
+    """What export reads (a run and one of its checkpoints) and writes."""
+
+    run_dir: str = "latest"
+    runs_root: str = "runs"
+    checkpoint: str = "latest"
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
@@ -153,6 +181,8 @@ def register_configs() -> None:
     """Registers the schemas that the YAML files under configs/ extend."""
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
+    store.store(name="base_eval", node=EvalConfig)
+    store.store(name="base_export", node=ExportCommandConfig)
     store.store(group="data", name="base_data", node=DataConfig)
     store.store(group="model", name="base_model", node=ModelConfig)
     store.store(group="train", name="base_train", node=TrainConfig)

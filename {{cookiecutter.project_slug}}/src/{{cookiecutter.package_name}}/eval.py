@@ -1,14 +1,16 @@
-"""Evaluate a run directory's latest (or best) checkpoint on the test split; writes metrics.json.
+"""Evaluate a run's latest (or best) checkpoint on its test split; writes metrics.json and report.md.
 
-    {{ cookiecutter.package_name }}-eval run_dir=runs/{{ "lenet5-digits" if cookiecutter.model_type == "cnn" else "lstm-digit_sentences" }}
-    python -m {{ cookiecutter.package_name }}.eval run_dir=DIR checkpoint=best   # the best by train.monitor
+    {{ cookiecutter.package_name }}-eval                                  # the newest run: runs/latest
+    {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best # the best by train.monitor
+    {{ cookiecutter.package_name }}-eval data.test_path=other_test_data/  # other test data, same classes
 
-The config, data assets and weights all come from the run directory; key=value overrides
-given here are applied on top of the run's saved config.
+The config, data assets and weights all come from the run directory (configs/eval.yaml lists
+this command's own few options); training overrides given to it are ignored with a note.
 """
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,15 +19,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
+from sklearn.metrics import confusion_matrix
 
 from . import model as model_lib
-from . import runs
+from . import report, runs
 from .config import register_configs
-from .data import data_loader, input_ops, preprocess_data
+from .data import data_loader, input_ops
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "batch_size", "data.test_path")
 
 
 def make_eval_step(
@@ -76,36 +80,65 @@ def run_evaluation(eval_step: Callable, dataset: tf.data.Dataset, num_classes: i
     }
 
 
-def per_class_report(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
-    """Per class: examples (support), correct predictions, predictions and accuracy."""
-    report = {}
-    for index, name in enumerate(class_names):
-        support = int(confusion[index].sum())
-        correct = int(confusion[index, index])
-        report[name] = {
-            "support": support,
-            "correct": correct,
-            "predicted": int(confusion[:, index].sum()),
-            "accuracy": correct / support if support else None,
-        }
-    return report
+def predict_test_split(
+    model: keras.Model,
+    records_dir: str,
+    records: dict,
+    example_fn: Callable[[tf.Tensor], tf.Tensor],
+    batch_size: int,
+) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+    """(raw inputs, labels, probabilities) of every test example, in file order."""
+    shards = data_loader.list_shards(records_dir, "test", records)
+    dataset = (
+        tf.data.TFRecordDataset(shards)
+        .map(input_ops.parse_example)
+        .map(lambda raw, label: (example_fn(raw), label, raw), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    predict = tf.function(lambda inputs: tf.nn.softmax(model(inputs, training=False), axis=-1))
+    raw_inputs, labels, probabilities = [], [], []
+    for inputs, batch_labels, raws in dataset:
+        probabilities.append(predict(inputs).numpy())
+        labels.append(batch_labels.numpy())
+        raw_inputs.extend(raws.numpy())
+    if not raw_inputs:
+        raise ValueError(f"The test split of {records_dir} is empty: there is nothing to evaluate.")
+    return raw_inputs, np.concatenate(labels), np.concatenate(probabilities).astype(np.float64)
 
 
-def evaluate(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict:
-    """Evaluates the latest (or, with checkpoint=best, the best) checkpoint of `run_dir` on the
-    test split.
+def readable_inputs(raw_inputs: Sequence[bytes], metadata: dict) -> list:
+    """Raw test inputs as a person looks at them in report.md."""
+{%- if cookiecutter.model_type == "cnn" %}
+    channels = metadata["input_shape"][-1]
+    return [input_ops.decode_image(raw, channels).numpy() for raw in raw_inputs]
+{%- else %}
+    del metadata
+    return [raw.decode("utf-8", errors="replace") for raw in raw_inputs]
+{%- endif %}
+
+
+def evaluate(
+    run_dir: str | Path,
+    checkpoint: str = "latest",
+    test_path: str | None = None,
+    batch_size: int | None = None,
+) -> dict:
+    """Evaluates the latest (or best) checkpoint of `run_dir` on its test split.
 
     Args:
         run_dir: a run directory written by train.
-        overrides: key=value overrides applied to the run's saved config.
+        checkpoint: latest, or best (by the run's train.monitor).
+        test_path: other test data, read with the run's data config; None: the run's own.
+        batch_size: None: the run's train.batch_size.
 
     Returns:
         The metrics, also written to run_dir/metrics.json.
     """
     run_dir = Path(run_dir)
-    cfg = runs.load_config(run_dir, overrides)
+    cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
-    records_dir, records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    records_dir, records = runs.run_records(cfg, metadata, test_path)
     if records["class_names"] != metadata["class_names"]:
         raise ValueError(
             f"The test data ({records_dir}) has the classes {records['class_names']}, but the "
@@ -113,49 +146,65 @@ def evaluate(run_dir: str | Path, overrides: Sequence[str] = ()) -> dict:
             "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint = runs.restore_model(model, run_dir, cfg.checkpoint)
+    checkpoint_path = runs.restore_model(model, run_dir, checkpoint)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
-    dataset = data_loader.load_split(
-        records_dir,
-        "test",
-        records,
-        example_fn,
-        cfg.train.batch_size,
-        training=False,
-        cache="none",
+    raw_inputs, labels, probabilities = predict_test_split(
+        model, records_dir, records, example_fn, batch_size or cfg.train.batch_size
     )
-    num_classes = metadata["num_classes"]
-    eval_step = make_eval_step(tf.distribute.get_strategy(), model, num_classes)
-    results = run_evaluation(eval_step, dataset, num_classes)
+    class_names = metadata["class_names"]
+    predictions = probabilities.argmax(axis=-1)
+    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
+    scores = report.classification_metrics(labels, predictions, class_names)
+    for index, name in enumerate(class_names):
+        scores["per_class"][name]["correct"] = int(confusion[index, index])
+    true_probabilities = probabilities[np.arange(len(labels)), labels]
     metrics = {
-        "accuracy": results["accuracy"],
-        "loss": results["loss"],
-        "num_examples": results["num_examples"],
-        "per_class": per_class_report(results["confusion_matrix"], metadata["class_names"]),
-        "confusion_matrix": results["confusion_matrix"].tolist(),
-        "checkpoint": checkpoint,
+        "accuracy": scores["accuracy"],
+        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
+        "macro_f1": scores["macro_f1"],
+        "weighted_f1": scores["weighted_f1"],
+        "num_examples": len(labels),
+        "per_class": scores["per_class"],
+        "confusion_matrix": confusion.tolist(),
+        "checkpoint": checkpoint_path,
+        "test_data": test_path or "the run's test split",
     }
-    preprocess_data.write_json(str(run_dir / METRICS_FILE), metrics)
+    runs.write_json(run_dir / METRICS_FILE, metrics)
+    wrong = report.most_confident_errors(raw_inputs, labels, probabilities, class_names)
+    for example in wrong:
+        (example["input"],) = readable_inputs([example["input"]], metadata)
+    report_file = report.write_report(run_dir, metrics, confusion, class_names, wrong)
     log.info(
-        "Test accuracy %.4f, loss %.4f on %d examples; wrote %s",
+        "Test accuracy %.4f, macro F1 %.4f, loss %.4f on %d examples; wrote %s and %s\n%s",
         metrics["accuracy"],
+        metrics["macro_f1"],
         metrics["loss"],
         metrics["num_examples"],
         run_dir / METRICS_FILE,
+        report_file,
+        report.format_table(scores),
     )
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="config")
+@hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def _main(cfg: DictConfig) -> None:
     runs.setup_logging()
     with runs.exit_on_user_error():
-        metrics = evaluate(cfg.run_dir, runs.command_line_overrides())
-    print(json.dumps({key: metrics[key] for key in ("accuracy", "loss", "per_class")}, indent=2))
+        metrics = evaluate(
+            runs.resolve_run_dir(cfg.run_dir, cfg.runs_root),
+            cfg.checkpoint,
+            cfg.data.test_path,
+            cfg.batch_size,
+        )
+    summary = ("accuracy", "macro_f1", "weighted_f1", "loss", "num_examples")
+    print(json.dumps({key: metrics[key] for key in summary}, indent=2))
 
 
 def main() -> None:
-    """Console script: {{ cookiecutter.package_name }}-eval run_dir=DIR [key=value ...]"""
+    """Console script: {{ cookiecutter.package_name }}-eval [run_dir=DIR|latest] [checkpoint=best]"""
+    runs.setup_logging()
+    sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()
 

@@ -1,6 +1,7 @@
 """Export a run as a SavedModel that takes raw inputs, in TensorFlow Serving's layout.
 
-    {{ cookiecutter.package_name }}-export run_dir=runs/{{ "lenet5-digits" if cookiecutter.model_type == "cnn" else "lstm-digit_sentences" }}     # writes run_dir/export/<version>/
+    {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<version>/
+    {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best export.tflite=true
     python -m {{ cookiecutter.package_name }}.export run_dir=DIR export.version=3
 
 {%- if cookiecutter.model_type == "cnn" %}
@@ -16,6 +17,7 @@ examples before it is moved into place; a failed check leaves nothing behind.
 
 import logging
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,12 +26,12 @@ import hydra
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from . import model as model_lib
 from . import runs
-from .config import register_configs
-from .data import data_loader, input_ops, preprocess_data
+from .config import ExportConfig, register_configs
+from .data import data_loader, input_ops
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ EXPORT_DIR = "export"
 CLASS_NAMES_FILE = "class_names.txt"
 TFLITE_FILE = "model.tflite"
 KERAS_FILE = "model.keras"
+KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "export")
 
 
 def write_class_names(class_names: Sequence[str], assets_dir: Path) -> Path:
@@ -242,30 +245,36 @@ def write_tflite(
     path.write_bytes(content)
 
 
-def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
+def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -> Path:
     """Exports the latest (or best) checkpoint of `run_dir`; checks it by reloading it.
+
+    Args:
+        run_dir: a run directory written by train.
+        checkpoint: latest, or best (by the run's train.monitor).
+        **options: values of the export config (config.ExportConfig), e.g. tflite=True.
 
     Returns:
         The export directory, run_dir/export/<version>.
     """
     run_dir = Path(run_dir)
-    cfg = runs.load_config(run_dir, overrides)
+    options = OmegaConf.merge(OmegaConf.structured(ExportConfig), options)
+    cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint = runs.restore_model(model, run_dir, cfg.checkpoint)
+    checkpoint_path = runs.restore_model(model, run_dir, checkpoint)
     assets = runs.assets_dir(run_dir)
 
     export_root = run_dir / EXPORT_DIR
-    version = cfg.export.version or next_version(export_root)
+    version = options.version or next_version(export_root)
     final_path = export_root / str(version)
     if final_path.exists():
         raise FileExistsError(f"{final_path} exists; choose another export.version.")
     staging_path = export_root / f".staging-{version}"
     shutil.rmtree(staging_path, ignore_errors=True)
 
-    records_dir, records = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    records_dir, records = runs.run_records(cfg, metadata)
     raw_inputs, _ = data_loader.read_raw_examples(
-        records_dir, "test", records, cfg.export.check_examples
+        records_dir, "test", records, options.check_examples
     )
     example_fn = input_ops.make_example_fn(metadata, assets)
     model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
@@ -273,14 +282,12 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
     try:
         classifier = Classifier(model, metadata, assets)
         tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
-        difference = check_export(
-            staging_path, raw_inputs, expected, metadata, cfg.export.tolerance
-        )
-        if cfg.export.keras:
+        difference = check_export(staging_path, raw_inputs, expected, metadata, options.tolerance)
+        if options.keras:
             write_keras(
-                model, staging_path / KERAS_FILE, model_inputs, expected, cfg.export.tolerance
+                model, staging_path / KERAS_FILE, model_inputs, expected, options.tolerance
             )
-        if cfg.export.tflite:
+        if options.tflite:
 {%- if cookiecutter.model_type == "rnn" %}
             # TFLite needs the recurrent loops unrolled: the same net and weights, unrolled.
             convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
@@ -293,7 +300,7 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
                 staging_path / TFLITE_FILE,
                 model_inputs,
                 expected,
-                cfg.export.tflite_tolerance,
+                options.tflite_tolerance,
             )
     except Exception:
         shutil.rmtree(staging_path, ignore_errors=True)
@@ -303,22 +310,25 @@ def export(run_dir: str | Path, overrides: Sequence[str] = ()) -> Path:
         "Exported %s from %s; reloaded it and matched the Keras model on %d test examples "
         "(largest difference %.1e)",
         final_path,
-        checkpoint,
+        checkpoint_path,
         len(raw_inputs),
         difference,
     )
     return final_path
 
 
-@hydra.main(version_base="1.3", config_path="configs", config_name="config")
+@hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def _main(cfg: DictConfig) -> None:
     runs.setup_logging()
     with runs.exit_on_user_error():
-        print(export(cfg.run_dir, runs.command_line_overrides()))
+        run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
+        print(export(run_dir, cfg.checkpoint, **cfg.export))
 
 
 def main() -> None:
-    """Console script: {{ cookiecutter.package_name }}-export run_dir=DIR [key=value ...]"""
+    """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [export.tflite=true]"""
+    runs.setup_logging()
+    sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()
 

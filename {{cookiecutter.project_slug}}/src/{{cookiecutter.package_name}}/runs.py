@@ -6,24 +6,48 @@ metrics.json and export/. Eval and export need nothing but the run directory.
 """
 
 import contextlib
+import datetime
+import fnmatch
 import json
 import logging
 import os
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import tensorflow as tf
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from .config import Config
+from .data import preprocess_data
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
+RESULT_FILE = "result.json"  # what train returned, with its start and end times
+LOCK_FILE = "lock"
+LATEST = "latest"  # runs_root/latest and runs_root/<model>-<data>/latest name the newest run
+# What a resume may change: when to log, validate and save, where things are, the devices.
+RESUMABLE_KEYS = (
+    "run_dir",
+    "runs_root",
+    "train.resume",
+    "train.log_every_steps",
+    "train.histogram_every_steps",
+    "train.checkpoint_every_steps",
+    "train.validate_every_steps",
+    "train.validation_steps",
+    "train.keep_checkpoints",
+    "train.patience",
+    "train.jit_compile",
+    "data.records_dir",
+    "distribute.*",
+    "logger.*",
+    "callbacks",
+)
 ASSETS_DIR = "assets"
 CHECKPOINTS_DIR = "checkpoints"
 BEST_DIR = "best"  # under checkpoints/: the best checkpoint by train.monitor
@@ -59,43 +83,204 @@ def exit_on_user_error() -> Iterator[None]:
         yield
     except (
         ValueError,
-        FileNotFoundError,
-        FileExistsError,
+        OSError,  # FileNotFoundError, PermissionError, a full disk, ...
         FloatingPointError,
         RuntimeError,
+        tf.errors.PermissionDeniedError,
+        tf.errors.ResourceExhaustedError,
     ) as error:
         log.error("%s", error)
         sys.exit(1)
 
 
-def command_line_overrides() -> list[str]:
-    """The key=value overrides given to the running Hydra command, but run_dir."""
-    overrides = HydraConfig.get().overrides.task
-    return [item for item in overrides if not item.lstrip("+~").startswith("run_dir=")]
+def keep_known_overrides(arguments: Sequence[str], known: Sequence[str]) -> list[str]:
+    """The command-line arguments a command with the config keys `known` can use.
+
+    eval and export run after train with the same ARGS (make train ARGS=...); a training
+    override such as data=synthetic or train.epochs=5 means nothing to them, so it is dropped
+    with one log line instead of failing the command. Flags (--help, -m) and hydra.* stay.
+    """
+    kept, ignored = [], []
+    for argument in arguments:
+        key = argument.split("=", 1)[0].lstrip("+~")
+        flag = argument.startswith("-") or "=" not in argument or key.split(".")[0] == "hydra"
+        usable = any(key == name or key.startswith(name + ".") for name in known)
+        (kept if flag or usable else ignored).append(argument)
+    if ignored:
+        log.info("Ignoring %s: this command takes %s", " ".join(ignored), ", ".join(known))
+    return kept
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
-    OmegaConf.save(cfg, run_dir / CONFIG_FILE, resolve=True)
+    """Writes the resolved config as run_dir/config.yaml, atomically."""
+    write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def load_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """Loads a run's resolved config, applies key=value overrides, checks it against the schema."""
+def write_text(path: Path, text: str) -> None:
+    """Writes a temporary file and renames it, so a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_json(path: str | Path, content: dict) -> None:
+    """Writes JSON atomically (temporary file, then rename); also on gs:// and other
+    tf.io.gfile file systems."""
+    temporary = f"{path}.tmp"
+    with tf.io.gfile.GFile(temporary, "w") as json_file:
+        json.dump(content, json_file, indent=2)
+    tf.io.gfile.rename(temporary, str(path), overwrite=True)
+
+
+def load_config(run_dir: str | Path) -> DictConfig:
+    """Loads a run's resolved training config, checked against the schema."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(
             f"{path} does not exist: run_dir={run_dir} is not a run directory. "
-            "Train into it first, e.g. `train run_dir=...`."
+            "Train first, or give the folder of a run (e.g. run_dir=runs/<model>-<data>/<date>)."
         )
-    saved = OmegaConf.load(path)
-    groups = [item for item in overrides if OmegaConf.is_dict(saved.get(item.split("=")[0]))]
-    if groups:
-        raise ValueError(
-            f"{groups} would replace a whole config group of the trained run; override single "
-            "values instead, e.g. data.test_path=... (the run's config.yaml holds the rest)."
+    return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path))
+
+
+# === Which run ===
+
+
+def resolve_run_dir(run_dir: str | Path, runs_root: str | Path = "runs") -> Path:
+    """The run directory named by `run_dir`: a path, a `latest` pointer file, or `latest`
+    (the newest run under runs_root)."""
+    path = Path(runs_root) / LATEST if str(run_dir) == LATEST else Path(run_dir)
+    if path.is_file():
+        target = (path.parent / path.read_text(encoding="utf-8").strip()).resolve()
+        log.info("%s names %s", path, target)
+        return target
+    if str(run_dir) == LATEST:
+        raise FileNotFoundError(
+            f"run_dir=latest: {path} does not exist, so there is no run yet. Train first, or "
+            "give run_dir=DIR (runs_root=DIR for runs kept elsewhere)."
         )
-    return OmegaConf.merge(
-        OmegaConf.structured(Config), saved, OmegaConf.from_dotlist(list(overrides))
-    )
+    return path
+
+
+def new_run_dir(runs_root: str | Path, group: str) -> Path:
+    """Creates runs_root/group/<date>_<time> (a suffix when two runs start in one second)."""
+    parent = Path(runs_root) / group
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    for attempt in range(1, 1000):
+        path = parent / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"Could not create a new run folder in {parent}.")
+
+
+def point_latest_at(run_dir: Path, runs_root: str | Path) -> None:
+    """Writes the `latest` pointers: runs_root/latest and, beside the run, its group's."""
+    run_dir = run_dir.resolve()
+    for pointer in {Path(runs_root).resolve() / LATEST, run_dir.parent / LATEST}:
+        if pointer.parent in run_dir.parents:
+            pointer.parent.mkdir(parents=True, exist_ok=True)
+            write_text(pointer, os.path.relpath(run_dir, pointer.parent) + "\n")
+
+
+def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, object, object]]:
+    """(key, saved value, new value) of every key that a resume may not change.
+
+    A resume may raise train.epochs and change what only decides when to log, validate or
+    save, where the run and the records are, and the distribution strategy.
+    """
+    old_values, new_values = flat(saved), flat(new)
+    differences = []
+    for key in sorted(old_values.keys() | new_values.keys()):
+        old, value = old_values.get(key, "<absent>"), new_values.get(key, "<absent>")
+        if old == value or any(fnmatch.fnmatchcase(key, free) for free in RESUMABLE_KEYS):
+            continue
+        if key == "train.epochs" and isinstance(old, int) and value > old:
+            continue
+        differences.append((key, old, value))
+    return differences
+
+
+def flat(cfg: DictConfig) -> dict[str, object]:
+    """{"train.learning_rate": 0.001, ...}: every leaf of a config, by its dotted key."""
+    values = {}
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{prefix}{key}.")
+        else:
+            values[prefix[:-1]] = node
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return values
+
+
+# === Locks ===
+
+
+class RunLock:
+    """An exclusive lock on a run directory: run_dir/lock holds host, PID and start time.
+
+    Taken before anything is written into the run, released at exit. A lock left by a
+    process of this host that no longer runs is taken over (logged); any other lock stops
+    the second process at once. A lock needs a file system where creating a file is atomic
+    (local disks, not every network file system).
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK_FILE
+        self.owner = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+
+    def __enter__(self) -> "RunLock":
+        for _ in range(2):
+            try:
+                with open(self.path, "x", encoding="utf-8") as lock_file:
+                    json.dump(self.owner, lock_file)
+                return self
+            except FileExistsError:
+                holder = self.read_holder()
+                if not self.is_stale(holder):
+                    raise RuntimeError(
+                        f"{self.path.parent} is in use by another training (PID "
+                        f"{holder.get('pid')} on {holder.get('host')}, since "
+                        f"{holder.get('started')}). Wait for it to end, or train into another "
+                        f"run_dir. If no such process runs, delete {self.path}."
+                    ) from None
+                log.warning("Taking over %s, left by PID %s, which has ended", self.path, holder)
+                self.path.unlink(missing_ok=True)
+        raise RuntimeError(f"Could not take the lock {self.path}; another process took it.")
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.read_holder() == self.owner:
+            self.path.unlink(missing_ok=True)
+
+    def read_holder(self) -> dict:
+        try:
+            return json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def is_stale(self, holder: dict) -> bool:
+        """A lock of a process of this host that has ended (or an empty, unreadable one)."""
+        if not holder:
+            return True
+        if holder.get("host") != self.owner["host"]:
+            return False
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (OSError, ValueError, KeyError):
+            return False
+        return False
 
 
 @contextlib.contextmanager
@@ -118,25 +303,29 @@ def assets_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / ASSETS_DIR
 
 
-def copy_assets(records_dir: str, metadata: dict, run_dir: Path) -> None:
-    """Copies metadata.json (and the vocabulary) into the run, the first time only.
-
-    Resuming a run on records of another data config would silently change the meaning of
-    the inputs, so that is refused.
-    """
-    target = assets_dir(run_dir)
-    saved = load_metadata(run_dir) if (target / "metadata.json").exists() else None
-    if saved is not None:
+def check_assets(records_dir: str, metadata: dict, run_dir: Path) -> None:
+    """Refuses to resume a run on records of other data: that would silently change the
+    meaning of the inputs. Writes nothing."""
+    if (assets_dir(run_dir) / "metadata.json").exists():
+        saved = load_metadata(run_dir)
         if saved["fingerprint"] != metadata["fingerprint"]:
             raise ValueError(
                 f"{run_dir} was trained on other data (its assets/metadata.json differs from "
-                f"{records_dir}). Train into a new run_dir, or restore the data config."
+                f"{records_dir}): the data files changed. Train a new run (leave out run_dir), "
+                "or restore the data."
             )
+
+
+def copy_assets(records_dir: str, run_dir: Path) -> None:
+    """Copies metadata.json (and the vocabulary) into a new run; the records stay."""
+    target = assets_dir(run_dir)
+    if (target / "metadata.json").exists():
         return
     target.mkdir(parents=True, exist_ok=True)
     for name in tf.io.gfile.listdir(records_dir):
-        if not name.endswith((".tfrecord", ".tmp")):
-            tf.io.gfile.copy(os.path.join(records_dir, name), str(target / name), overwrite=True)
+        source = os.path.join(records_dir, name)
+        if not name.endswith((".tfrecord", ".tmp")) and not tf.io.gfile.isdir(source):
+            tf.io.gfile.copy(source, str(target / name), overwrite=True)
 
 
 def load_metadata(run_dir: str | Path) -> dict:
@@ -152,15 +341,46 @@ def checkpoints_dir(run_dir: str | Path) -> Path:
 
 
 def restore_model(model: object, run_dir: str | Path, which: str = "latest") -> str:
-    """Restores the model weights of a run's latest (or best) checkpoint; returns its path."""
+    """Restores the model weights of a run's latest (or best) checkpoint; returns its path.
+
+    A training beside it may replace that checkpoint while it is read: then the next one
+    the `checkpoint` file names is read instead.
+    """
     if which not in ("latest", "best"):
         raise ValueError(f"checkpoint={which!r} must be latest or best.")
     directory = checkpoints_dir(run_dir) / (BEST_DIR if which == "best" else "")
-    path = tf.train.latest_checkpoint(str(directory))
-    if path is None:
-        raise FileNotFoundError(
-            f"{directory} holds no checkpoint: train into run_dir={run_dir} first."
-        )
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    log.info("Restored %s", path)
-    return path
+    for attempt in range(3):
+        path = tf.train.latest_checkpoint(str(directory))
+        if path is None:
+            raise FileNotFoundError(
+                f"{directory} holds no checkpoint: train into run_dir={run_dir} first."
+            )
+        try:
+            tf.train.Checkpoint(model=model).restore(path).expect_partial()
+        except (tf.errors.NotFoundError, tf.errors.DataLossError):
+            if attempt == 2:
+                raise
+            continue
+        log.info("Restored %s", path)
+        return path
+    raise AssertionError("unreachable")
+
+
+def run_records(cfg: DictConfig, metadata: dict, test_path: str | None = None) -> tuple[str, dict]:
+    """(records dir, their metadata) of the data a run was trained on.
+
+    They are found by the run's data fingerprint, without reading the data files again, so
+    eval and export work after the data folder has moved. Only when they are gone are they
+    written again from the data config. With `test_path`, the records of that other test data,
+    preprocessed with the run's data config.
+    """
+    data_cfg = cfg.data
+    if test_path is None:
+        records_dir = preprocess_data.records_path(data_cfg, cfg.seed, metadata["fingerprint"])
+        records = preprocess_data.read_metadata(records_dir)
+        if records is not None and records["fingerprint"] == metadata["fingerprint"]:
+            return records_dir, records
+        log.info("The records of this run are gone from %s; writing them again", records_dir)
+    else:
+        data_cfg = OmegaConf.merge(data_cfg, {"test_path": test_path})
+    return preprocess_data.ensure_preprocessed(data_cfg, cfg.seed)

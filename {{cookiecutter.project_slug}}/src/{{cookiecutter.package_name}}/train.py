@@ -2,15 +2,22 @@
 
     {{ cookiecutter.package_name }}-train                                  # default data, model and loop
     {{ cookiecutter.package_name }}-train train.epochs=5 run_dir=runs/exp1
+    {{ cookiecutter.package_name }}-train train.resume=latest train.epochs=10            # train on
+    {{ cookiecutter.package_name }}-train -m train.learning_rate=1e-3,3e-3 model.dropout_rate=0.1,0.3
     {{ cookiecutter.package_name }}-train experiment=smoke distribute=mirrored distribute.logical_cpus=2
     {{ cookiecutter.package_name }}-train train.init_from=runs/exp1 train.init_partial=true run_dir=runs/exp2
     python -m {{ cookiecutter.package_name }}.train --cfg job              # print the resolved config
 
-Training into a run directory that has checkpoints resumes from the latest one, at the step
-(and data position) where it was saved.
+Every run gets a new folder runs/<model>-<data>/<date>_<time>/ (runs/latest names the newest).
+train.resume=latest (or run_dir= of an existing run) trains on in a run, from its latest
+checkpoint at the step and data position where it was saved, when the config is the same but
+for more epochs and when to log or save.
 """
 
+import contextlib
+import datetime
 import hashlib
+import json
 import logging
 {%- if cookiecutter.model_type == "rnn" %}
 import os
@@ -25,6 +32,8 @@ import hydra
 import keras
 import numpy as np
 import tensorflow as tf
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoints as checkpoints_lib
@@ -77,10 +86,14 @@ class Datasets:
 
 
 def train(cfg: DictConfig) -> dict:
-    """Trains the model of `cfg` into cfg.run_dir, resuming from its latest checkpoint.
+    """Trains the model of `cfg` into a new run directory, or on in an existing one.
 
-    With distribute=multi_worker every worker runs this; the chief writes the run directory,
-    the others a temporary directory of their own that they delete at the end.
+    Without run_dir (and train.resume) every call makes a new dated folder under
+    runs_root/<model>-<data>/. An existing run (run_dir=DIR with a config.yaml, or
+    train.resume=DIR|latest) is resumed only when its config equals this one but for what a
+    resume may change (runs.RESUMABLE_KEYS, more epochs); nothing is written into it before
+    that check passes, and it stays locked while it trains. With distribute=multi_worker every
+    worker runs this; the chief writes the run directory, the others a temporary one.
 
     Returns:
         The final metrics (train and validation loss and accuracy), epochs, steps, the best
@@ -94,12 +107,102 @@ def train(cfg: DictConfig) -> dict:
     beat = watchdog.beat if watchdog else lambda: None
     try:
         strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
-        chief = distribute.is_chief(strategy)
-        with runs.worker_dir(cfg.run_dir, chief) as write_dir:
-            return train_in(cfg, strategy, write_dir, beat)
+        if not distribute.is_chief(strategy):
+            with runs.worker_dir(cfg.run_dir, chief=False) as write_dir:
+                return train_in(cfg, strategy, write_dir, beat)
+        run_dir, resuming = choose_run_dir(cfg)
+        cfg.run_dir = str(run_dir)
+        with runs.RunLock(run_dir), removed_when_left_empty(run_dir):
+            if resuming:
+                check_resumable(cfg, run_dir)
+                finished = finished_result(cfg, run_dir)
+                if finished is not None:
+                    return finished
+            return train_in(cfg, strategy, run_dir, beat)
     finally:
         if watchdog is not None:
             watchdog.stop()
+
+
+def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
+    """(run directory, whether it is a run to resume); creates the folder of a new run."""
+    if cfg.train.resume:
+        run_dir = runs.resolve_run_dir(cfg.train.resume, cfg.runs_root)
+        if cfg.run_dir and Path(cfg.run_dir).resolve() != run_dir.resolve():
+            raise ValueError(
+                f"train.resume={cfg.train.resume} and run_dir={cfg.run_dir} name two runs; "
+                "give one of them."
+            )
+        if not (run_dir / runs.CONFIG_FILE).exists():
+            raise FileNotFoundError(
+                f"train.resume={cfg.train.resume}: {run_dir} is not a run (no "
+                f"{runs.CONFIG_FILE}). Give the folder of a run, e.g. runs/<model>-<data>/<date>."
+            )
+        return run_dir, True
+    if cfg.run_dir:
+        run_dir = Path(cfg.run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise NotADirectoryError(f"run_dir={run_dir} is a file; give a folder.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir, (run_dir / runs.CONFIG_FILE).exists()
+    if cfg.distribute.name == "multi_worker":
+        raise ValueError(
+            "distribute=multi_worker needs run_dir=DIR, one folder for every worker "
+            "(scripts/launch_local.py picks one when it is not given)."
+        )
+    return runs.new_run_dir(cfg.runs_root, f"{cfg.model.name}-{cfg.data.name}"), False
+
+
+def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuses, naming every key, a config that differs from the run's in more than a
+    resume may change (runs.RESUMABLE_KEYS; train.epochs may grow)."""
+    differences = runs.config_differences(runs.load_config(run_dir), cfg)
+    if differences:
+        listed = "\n".join(
+            f"  {key}: {old!r} in the run, {new!r} now" for key, old, new in differences
+        )
+        raise ValueError(
+            f"{run_dir} was trained with another config, so it cannot be resumed with this "
+            f"one:\n{listed}\nTrain a new run instead (leave out run_dir and train.resume), "
+            f"or start a new run from its weights with train.init_from={run_dir}."
+        )
+
+
+def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """The saved result of a run that has nothing left to train (its latest checkpoint is at
+    train.epochs, or early stopping ended it), else None. Reads, writes nothing."""
+    latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(run_dir)))
+    if latest is None:
+        return None
+    reader = tf.train.load_checkpoint(latest)
+    epochs = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    waited = int(reader.get_tensor("epochs_without_improvement/.ATTRIBUTES/VARIABLE_VALUE"))
+    stopped = bool(cfg.train.patience) and waited >= cfg.train.patience
+    if epochs < cfg.train.epochs and not stopped:
+        return None
+    log.info(
+        "%s has trained %d epochs%s: nothing to do. Raise train.epochs to train on, or "
+        "leave out run_dir for a new run.",
+        run_dir,
+        epochs,
+        " and stopped early" if stopped else f" of train.epochs={cfg.train.epochs}",
+    )
+    result_file = run_dir / runs.RESULT_FILE
+    saved = json.loads(result_file.read_text()) if result_file.exists() else {}
+    return {**saved, "epochs": epochs, "run_dir": str(run_dir), "checkpoint": latest}
+
+
+@contextlib.contextmanager
+def removed_when_left_empty(run_dir: Path) -> Iterator[None]:
+    """Removes the run folder when training failed before writing anything into it."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if not any(path.name != runs.LOCK_FILE for path in run_dir.iterdir()):
+                (run_dir / runs.LOCK_FILE).unlink(missing_ok=True)
+                run_dir.rmdir()
+        raise
 
 
 def train_in(
@@ -108,23 +211,28 @@ def train_in(
     write_dir: Path,
     beat: Callable[[], None],
 ) -> dict:
-    """train() once the strategy is up: checkpoints and summaries go to `write_dir`; `beat`
-    is called as training progresses (it feeds the multi-worker watchdog)."""
+    """train() once the strategy is up and the run accepted: checkpoints and summaries go to
+    `write_dir`; `beat` is called as training progresses (it feeds the multi-worker watchdog)."""
     run_dir = Path(cfg.run_dir)
     chief = write_dir == run_dir
-    runs.setup_logging(write_dir / "train.log")
+    started = datetime.datetime.now().isoformat(timespec="seconds")
+    keras.backend.clear_session()  # a sweep trains several models in one process
     keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow; the data order too
     if cfg.train.deterministic:
         tf.config.experimental.enable_op_determinism()
     if chief:
         records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-        runs.copy_assets(records_dir, metadata, run_dir)
+        runs.check_assets(records_dir, metadata, run_dir)
+        runs.copy_assets(records_dir, run_dir)
         runs.save_config(cfg, run_dir)
+        runs.point_latest_at(run_dir, cfg.runs_root)
     else:
         timeout_s = cfg.distribute.worker_timeout_s
         records_dir, metadata = preprocess_data.wait_for_records(
             cfg.data, cfg.seed, timeout_s, beat
         )
+    runs.setup_logging(write_dir / "train.log")
+    log.info("Run directory %s", run_dir)
 
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     steps_per_epoch = max(1, metadata["counts"]["train"]["total"] // global_batch_size)
@@ -137,7 +245,13 @@ def train_in(
     loop = Loop(
         cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir, write_dir, beat
     )
-    return loop.run()
+    result = loop.run()
+    if chief:
+        finished = datetime.datetime.now().isoformat(timespec="seconds")
+        runs.write_json(
+            run_dir / runs.RESULT_FILE, {**result, "started": started, "finished": finished}
+        )
+    return result
 
 
 def check_loop_settings(train_cfg: DictConfig) -> None:
@@ -668,9 +782,14 @@ def is_due(step: int, every: int) -> bool:
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
-def _main(cfg: DictConfig) -> None:
+def _main(cfg: DictConfig) -> float:
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode == RunMode.MULTIRUN and not cfg.run_dir:
+        cfg.run_dir = hydra_config.runtime.output_dir  # the job's folder in the sweep folder
     with runs.exit_on_user_error():
-        train(cfg)
+        result = train(cfg)
+    # What a sweeper (hparams_search=optuna) optimises: the best value of train.monitor.
+    return result.get(f"best_{cfg.train.monitor}", float("nan"))
 
 
 def main() -> None:

@@ -1,0 +1,206 @@
+"""A user's second hour: a new folder per run, resume only on purpose, the Makefile's commands
+with any ARGS, sweeps. Each test is a step a user takes after the first `make train`."""
+
+import csv
+import hashlib
+import io
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.train import train
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file below `folder`, by relative path."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@pytest.fixture
+def in_tmp_path(tmp_path, monkeypatch):
+    """Runs the test with tmp_path as the working directory, where runs/ is made."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def first_run(make_config, in_tmp_path):
+    """One finished smoke run in a new dated folder under runs/ (train without run_dir)."""
+    result = train(make_config("run_dir=null"))
+    return Path(result["run_dir"]), result
+
+
+def test_each_training_run_gets_a_new_folder_and_trains(first_run, make_config):
+    run_dir, result = first_run
+    assert run_dir.parent == Path("runs") / run_dir.parent.name  # runs/<model>-<data>/
+    assert runs.resolve_run_dir("latest") == run_dir.resolve()
+    assert runs.resolve_run_dir(run_dir.parent / "latest") == run_dir.resolve()
+    before = file_digests(run_dir)
+
+    second = train(make_config("run_dir=null", "train.learning_rate=0.01"))
+    second_dir = Path(second["run_dir"])
+    assert second_dir != run_dir and second_dir.parent == run_dir.parent
+    assert second["steps"] == result["steps"] > 0  # it trained, from scratch
+    assert second["weights_digest"] != result["weights_digest"]
+    assert OmegaConf.load(second_dir / "config.yaml").train.learning_rate == 0.01
+    assert file_digests(run_dir) == before  # the first run is untouched
+    assert runs.resolve_run_dir("latest") == second_dir.resolve()
+    saved = json.loads((second_dir / runs.RESULT_FILE).read_text())
+    assert saved["weights_digest"] == second["weights_digest"] and saved["finished"]
+
+
+def test_resuming_with_another_config_is_refused_and_changes_nothing(first_run, make_config):
+    run_dir, _ = first_run
+    before = file_digests(run_dir)
+    for way in (f"run_dir={run_dir}", "train.resume=latest"):
+        cfg = make_config(way, "train.learning_rate=0.01", "model.dropout_rate=0.5")
+        if way.startswith("train.resume"):
+            cfg.run_dir = None
+        with pytest.raises(ValueError) as refused:
+            train(cfg)
+        message = str(refused.value)
+        assert "train.learning_rate: 0.001 in the run, 0.01 now" in message
+        assert "model.dropout_rate" in message and "0.5 now" in message
+        assert "train.init_from=" in message and "new run" in message
+        assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
+
+
+def test_a_finished_run_asked_again_does_nothing(first_run, make_config):
+    run_dir, result = first_run
+    before = file_digests(run_dir)
+    again = train(make_config("run_dir=null", "train.resume=latest"))
+    assert again["epochs"] == result["epochs"]
+    assert Path(again["run_dir"]).resolve() == run_dir.resolve()
+    assert file_digests(run_dir) == before
+
+
+def test_resume_with_more_epochs_trains_on_in_the_same_folder(first_run, make_config):
+    run_dir, result = first_run
+    epochs = result["epochs"] + 1
+    resumed = train(make_config("run_dir=null", f"train.resume={run_dir}", f"train.epochs={epochs}"))
+    assert Path(resumed["run_dir"]).resolve() == run_dir.resolve()
+    assert resumed["epochs"] == epochs
+    assert resumed["steps"] == result["steps"] * epochs // result["epochs"]
+    assert OmegaConf.load(run_dir / "config.yaml").train.epochs == epochs
+    assert len(list(run_dir.parent.iterdir())) == 2  # the run and the `latest` pointer
+
+
+def test_resume_of_something_that_is_not_a_run_explains(make_config, in_tmp_path):
+    with pytest.raises(FileNotFoundError, match="no config.yaml"):
+        train(make_config("run_dir=null", f"train.resume={in_tmp_path}"))
+    with pytest.raises(FileNotFoundError, match="there is no run yet"):
+        train(make_config("run_dir=null", "train.resume=latest"))
+
+
+def test_a_locked_run_is_refused_at_once(first_run, make_config):
+    run_dir, _ = first_run
+    with runs.RunLock(run_dir):
+        before = file_digests(run_dir)
+        with pytest.raises(RuntimeError, match="in use by another training"):
+            train(make_config("run_dir=null", "train.resume=latest", "train.epochs=3"))
+        assert file_digests(run_dir) == before
+    assert not (run_dir / runs.LOCK_FILE).exists()
+
+
+def test_a_stale_lock_of_an_ended_process_is_taken_over(tmp_path):
+    ended = subprocess.run(["python", "-c", "import os; print(os.getpid())"], capture_output=True)
+    lock = runs.RunLock(tmp_path)
+    stale = {**lock.owner, "pid": int(ended.stdout)}
+    (tmp_path / runs.LOCK_FILE).write_text(json.dumps(stale))
+    with lock:
+        assert json.loads((tmp_path / runs.LOCK_FILE).read_text()) == lock.owner
+    assert not (tmp_path / runs.LOCK_FILE).exists()
+
+
+def make_train_commands(args: str) -> list[list[str]]:
+    """The commands `make train ARGS=...` runs, read from the Makefile (make -n), each as
+    `python -m <package>.<module>`."""
+    dry_run = subprocess.run(
+        ["make", "-n", "-o", "install", "train", f"ARGS={args}"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    modules = {
+        "preprocess": "data.preprocess_data",
+        "train": "train",
+        "eval": "eval",
+        "export": "export",
+    }
+    commands = []
+    for line in dry_run.stdout.splitlines():
+        program, *arguments = shlex.split(line)
+        command = Path(program).name.rsplit("-", 1)[-1]
+        commands.append([modules[command], *arguments])
+    return commands
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args", ["experiment=smoke", "data=synthetic train.epochs=1 train.max_steps_per_epoch=3"]
+)
+def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path, args):
+    commands = make_train_commands(f"{args} data.records_dir={tmp_path / 'records'}")
+    assert [command[0] for command in commands] == [
+        "data.preprocess_data",
+        "train",
+        "eval",
+        "export",
+    ]
+    for module, *arguments in commands:
+        result = run_module(module, *arguments)
+        assert result.returncode == 0, f"{module} {arguments}:\n{result.stderr[-3000:]}"
+    run_dir = runs.resolve_run_dir(tmp_path / "runs" / "latest")
+    assert json.loads((run_dir / "metrics.json").read_text())["num_examples"] > 0
+    assert (run_dir / "export" / "1" / "saved_model.pb").exists()
+    assert "Ignoring" in result.stderr or "data=" not in args  # told, not failed
+
+
+@pytest.mark.slow
+def test_a_multirun_gives_every_job_its_own_run(run_module, tmp_path):
+    result = run_module(
+        "train", "-m", "experiment=smoke", "train.epochs=1", "train.learning_rate=0.001,0.01"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted((tmp_path / "runs").glob("*/multirun/*/[0-9]*"))
+    assert [job.name for job in jobs] == ["0", "1"]
+    rates = [OmegaConf.load(job / "config.yaml").train.learning_rate for job in jobs]
+    assert rates == [0.001, 0.01]
+    for job in jobs:
+        assert json.loads((job / runs.RESULT_FILE).read_text())["steps"] > 0
+        assert (job / "checkpoints" / "checkpoint").exists()
+
+    table = run_module("runs_table", str(tmp_path / "runs"), "--format", "csv")
+    assert table.returncode == 0, table.stderr
+    rows = list(csv.DictReader(io.StringIO(table.stdout)))
+    assert sorted(float(row["train.learning_rate"]) for row in rows) == [0.001, 0.01]
+
+
+@pytest.mark.slow
+def test_an_optuna_search_runs_its_trials_as_runs(run_module, tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    result = run_module(
+        "train",
+        "-m",
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "experiment=smoke",
+        "train.epochs=1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted((tmp_path / "runs").glob("*/multirun/*/[0-9]*"))
+    assert len(jobs) == 2
+    best = next((tmp_path / "runs").glob("*/multirun/*/optimization_results.yaml"))
+    assert "best_value" in best.read_text()
