@@ -105,3 +105,63 @@ def test_augment_fn_follows_the_config():
     )
     shifted = augment(tf.zeros([4, 4, 1]), tf.constant([1, 2]))
     assert shifted.shape == (4, 4, 1) and float(tf.reduce_max(tf.abs(shifted))) <= 0.2
+
+
+def with_orientation(jpeg: bytes, orientation: int, byte_order: str) -> bytes:
+    """JPEG bytes with an Exif block (after the JFIF one) of two tags, the last the orientation."""
+    order = "little" if byte_order == "II" else "big"
+
+    def number(value, size):
+        return value.to_bytes(size, order)
+
+    make = number(0x010F, 2) + number(2, 2) + number(4, 4) + number(0, 4)
+    orientation_tag = number(0x0112, 2) + number(3, 2) + number(1, 4) + number(orientation, 2)
+    tiff = byte_order.encode() + number(42, 2) + number(8, 4)
+    payload = b"Exif\0\0" + tiff + number(2, 2) + make + orientation_tag + b"\0\0" + b"\0" * 4
+    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    after_jfif = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:after_jfif] + app1 + jpeg[after_jfif:]
+
+
+UPRIGHT = {  # Exif orientation -> how to show the stored pixels (numpy, rows first)
+    1: lambda image: image,
+    2: lambda image: image[:, ::-1],
+    3: lambda image: image[::-1, ::-1],
+    4: lambda image: image[::-1],
+    5: lambda image: image.transpose(1, 0, 2),
+    6: lambda image: np.rot90(image, -1),  # a quarter turn clockwise
+    7: lambda image: np.rot90(image, 2).transpose(1, 0, 2),
+    8: lambda image: np.rot90(image, 1),
+}
+
+
+def test_decode_image_turns_photos_upright_eagerly_in_map_and_served():
+    jpeg = tf.io.encode_jpeg(make_image(6, 10, 3)).numpy()
+    stored = tf.io.decode_jpeg(jpeg).numpy()
+    cases = [(order, orientation) for order in ("II", "MM") for orientation in UPRIGHT]
+    photos = [with_orientation(jpeg, orientation, order) for order, orientation in cases]
+    mapped = tf.data.Dataset.from_tensor_slices(photos).map(
+        lambda encoded: input_ops.decode_image(encoded, 3)
+    )
+    serve_bytes = tf.function(  # decodes as export.py's serve_bytes does
+        lambda batch: tf.map_fn(
+            lambda encoded: input_ops.decode_image(encoded, 3),
+            batch,
+            fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+        ),
+        input_signature=[tf.TensorSpec([None], tf.string)],
+    )
+    for (_, orientation), photo, in_map in zip(cases, photos, mapped, strict=True):
+        expected = UPRIGHT[orientation](stored)
+        assert int(input_ops.exif_orientation(photo)) == orientation
+        np.testing.assert_array_equal(input_ops.decode_image(photo, 3), expected)
+        np.testing.assert_array_equal(in_map, expected)
+        np.testing.assert_array_equal(serve_bytes(tf.constant([photo]))[0], expected)
+
+
+def test_images_without_exif_orientation_stay_as_stored():
+    image = make_image(channels=3)
+    formats = (input_ops.encode_png(image), tf.io.encode_jpeg(image).numpy(), b"", b"\xff\xd8")
+    for encoded in formats:
+        assert int(input_ops.exif_orientation(encoded)) == 1
+    np.testing.assert_array_equal(input_ops.decode_image(input_ops.encode_png(image), 3), image)

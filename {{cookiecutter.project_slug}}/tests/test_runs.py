@@ -88,7 +88,9 @@ def test_a_finished_run_asked_again_does_nothing(first_run, make_config):
 def test_resume_with_more_epochs_trains_on_in_the_same_folder(first_run, make_config):
     run_dir, result = first_run
     epochs = result["epochs"] + 1
-    resumed = train(make_config("run_dir=null", f"train.resume={run_dir}", f"train.epochs={epochs}"))
+    resumed = train(
+        make_config("run_dir=null", f"train.resume={run_dir}", f"train.epochs={epochs}")
+    )
     assert Path(resumed["run_dir"]).resolve() == run_dir.resolve()
     assert resumed["epochs"] == epochs
     assert resumed["steps"] == result["steps"] * epochs // result["epochs"]

@@ -103,7 +103,9 @@ def predict_test_split(
         labels.append(batch_labels.numpy())
         raw_inputs.extend(raws.numpy())
     if not raw_inputs:
-        raise ValueError(f"The test split of {records_dir} is empty: there is nothing to evaluate.")
+        raise ValueError(
+            f"The test split of {records_dir} is empty: there is nothing to evaluate."
+        )
     return raw_inputs, np.concatenate(labels), np.concatenate(probabilities).astype(np.float64)
 
 

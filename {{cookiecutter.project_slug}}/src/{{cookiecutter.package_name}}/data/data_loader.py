@@ -6,14 +6,23 @@ and export; try it on its own with:
     python -c "from {{ cookiecutter.package_name }}.data import data_loader; help(data_loader.load_split)"
 """
 
+import contextlib
+import logging
 import os
+import re
+import socket
+import uuid
 from collections.abc import Callable
 
 import tensorflow as tf
 
 from . import input_ops
 
+log = logging.getLogger(__name__)
+
 CACHE_MODES = ("memory", "file", "none")
+# <split>-<pipeline>-<host>-<pid>-<token>, then TensorFlow's ".index", "_0.lockfile", ...
+CACHE_NAME = re.compile(r"[a-z]+-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}[._]")
 SHARD_POLICIES = ("auto", "file", "data")
 
 
@@ -60,7 +69,8 @@ def load_split(
             function of the seed.
         seed: shuffle and augmentation seed; the same seed gives the same stream.
         cache: "memory" keeps decoded examples in memory after the first pass, "file" in
-            files next to the records (for data larger than memory), "none" decodes each time.
+            files of this process' own (for data larger than memory; see cache_path),
+            "none" decodes each time.
         augment_fn: fn(example, seed) applied to each decoded training example after the
             cache, with a seed of its own per pass and position, so they differ every pass.
         shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
@@ -104,7 +114,7 @@ def load_split(
     if cache == "memory":
         dataset = dataset.cache()
     elif cache == "file":
-        dataset = dataset.cache(os.path.join(records_dir, f"cache-{split}-{pipeline_id}"))
+        dataset = dataset.cache(cache_path(records_dir, f"{split}-{pipeline_id}"))
     if training:
         dataset = training_stream(
             dataset,
@@ -119,6 +129,49 @@ def load_split(
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def cache_path(records_dir: str, name: str) -> str:
+    """A new cache file prefix, <records root>/cache/<records folder>/<name>-<host>-<pid>-<token>.
+
+    The cache sits beside the records folder, not in it (a run copies that folder's files into
+    its assets), and no two datasets share one, so concurrent runs never collide. The files
+    that ended processes of this host left behind (a killed run's lockfile too) are removed.
+    """
+    records_dir = records_dir.rstrip("/")
+    cache_dir = os.path.join(os.path.dirname(records_dir), "cache", os.path.basename(records_dir))
+    tf.io.gfile.makedirs(cache_dir)
+    remove_stale_cache_files(cache_dir)
+    owner = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    return os.path.join(cache_dir, f"{name}-{owner}")
+
+
+def remove_stale_cache_files(cache_dir: str) -> None:
+    """Removes the cache files in `cache_dir` of processes of this host that have ended."""
+    host = socket.gethostname()
+    stale = [
+        name
+        for name in tf.io.gfile.listdir(cache_dir)
+        if (match := CACHE_NAME.match(name))
+        and match["host"] == host
+        and not process_alive(int(match["pid"]))
+    ]
+    if stale:
+        log.info("Removing %d stale cache file(s) of ended runs from %s", len(stale), cache_dir)
+    for name in stale:
+        with contextlib.suppress(tf.errors.NotFoundError):  # another run removed it first
+            tf.io.gfile.remove(os.path.join(cache_dir, name))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host with this id is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # running, as another user
+        return True
+    return True
 
 
 def resolve_shard_policy(policy: str, split: str, num_files: int, pipelines: int) -> str:

@@ -6,8 +6,9 @@ For example:
     {{ cookiecutter.package_name }}-preprocess data=image_folder data.path=imgs/    # imgs/<class>/<file>.png
     {{ cookiecutter.package_name }}-preprocess data=mnist                           # downloaded once, cached
 
-Images of any size, grayscale or colour, are stored as encoded files; input_ops decodes them
-and resizes them to data.image_size, in training and in the exported model alike.
+Images of any size, grayscale or colour, are stored as encoded files; input_ops decodes them,
+turns photos upright by their Exif orientation and resizes them to data.image_size, in
+training and in the exported model alike.
 """
 
 import gzip
@@ -22,6 +23,7 @@ from omegaconf import DictConfig
 from . import input_ops
 from .sources import (
     RawExamples,
+    error_reason,
     fetch_archive,
     list_class_files,
     map_test_labels,
@@ -31,7 +33,7 @@ from .sources import (
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
@@ -79,7 +81,7 @@ def read_image_files(
             encoded = read_file(path)
             tf.io.decode_image(encoded, expand_animations=False)
         except (tf.errors.OpError, OSError) as error:
-            bad.append(f"{path} ({str(error).splitlines()[0][:80]})")
+            bad.append(f"{path} ({error_reason(error)})")
             continue
         inputs.append(encoded)
         kept_labels.append(label)
@@ -94,7 +96,10 @@ def read_image_files(
 
 
 def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """The user's images: data.path/<class_name>/<image>, optional data.test_path alike."""
+    """The user's images: data.path/<class_name>/[<sub-folders>/]<image>; data.test_path alike.
+
+    PNG, JPEG, BMP, GIF and WebP files are read; others are named in a warning and left out.
+    """
     paths, labels, class_names = list_class_files(data_cfg.path, IMAGE_EXTENSIONS)
     inputs, labels = read_image_files(paths, labels, data_cfg.skip_invalid)
     examples = RawExamples(inputs, labels, class_names)
@@ -186,7 +191,7 @@ def image_statistics(train_inputs: list[bytes]) -> dict:
     """One parallel pass over the training images: sizes, colour, pixel sums."""
 
     def describe(encoded: tf.Tensor) -> dict:
-        native = tf.io.decode_image(encoded, expand_animations=False)
+        native = input_ops.decode_upright(encoded)
         rgb = tf.cast(input_ops.to_channels(native, 3), tf.float64) / 255.0
         gray = tf.cast(input_ops.to_channels(native, 1), tf.float64) / 255.0
         return {

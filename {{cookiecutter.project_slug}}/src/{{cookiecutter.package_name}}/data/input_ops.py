@@ -66,13 +66,83 @@ def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
     return image
 
 
+# === Exif orientation ===
+# A JPEG's Exif block: the APP1 marker, its 2-byte length, then "Exif\0\0" (None: any byte).
+EXIF_MARKER = (0xFF, 0xE1, None, None, 0x45, 0x78, 0x69, 0x66, 0x00, 0x00)
+EXIF_SEARCH_BYTES = 65536  # the Exif block comes before the pixels, in the first 64 KB
+ORIENTATION_TAG = 0x0112
+MAX_IFD_ENTRIES = 64
+
+
+def read_uints(
+    head: tf.Tensor, positions: tf.Tensor, size: int, little_endian: tf.Tensor
+) -> tf.Tensor:
+    """The unsigned `size`-byte integers at `positions` in int64 bytes `head`; 0 past its end."""
+    positions = positions[..., tf.newaxis] + tf.range(size, dtype=tf.int64)
+    last = tf.size(head, out_type=tf.int64) - 1
+    values = tf.gather(head, tf.clip_by_value(positions, 0, last))
+    values = tf.where((positions >= 0) & (positions <= last), values, 0)
+    shifts = 8 * tf.range(size, dtype=tf.int64)
+    shifts = tf.where(little_endian, shifts, tf.reverse(shifts, [0]))
+    return tf.reduce_sum(tf.bitwise.left_shift(values, shifts), axis=-1)
+
+
+def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
+    """The Exif orientation (1 to 8) of JPEG bytes; 1 (as stored) when absent, and for PNG etc.
+
+    Reads the orientation tag of the Exif block's first image file directory (IFD0) with
+    TensorFlow ops only, so that it runs in tf.data and in the exported model alike.
+    """
+    head = tf.io.decode_raw(tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES), tf.uint8)
+    padding = tf.zeros([len(EXIF_MARKER) + 1], tf.int64)  # reads past short inputs give 0
+    head = tf.concat([tf.cast(head, tf.int64), padding], axis=0)
+    length = tf.size(head, out_type=tf.int64) - len(EXIF_MARKER)
+    found = tf.ones([length], tf.bool)
+    for offset, byte in enumerate(EXIF_MARKER):
+        if byte is not None:
+            found &= head[offset : offset + length] == byte
+    tiff = tf.argmax(tf.cast(found, tf.int32), output_type=tf.int64) + len(EXIF_MARKER)
+    little_endian = read_uints(head, tiff, 2, True) == 0x4949  # "II"; "MM" is big-endian
+    directory = tiff + read_uints(head, tiff + 4, 4, little_endian)
+    entries = directory + 2 + 12 * tf.range(MAX_IFD_ENTRIES, dtype=tf.int64)
+    is_orientation = (read_uints(head, entries, 2, little_endian) == ORIENTATION_TAG) & (
+        tf.range(MAX_IFD_ENTRIES, dtype=tf.int64) < read_uints(head, directory, 2, little_endian)
+    )
+    entry = tf.gather(entries, tf.argmax(tf.cast(is_orientation, tf.int32)))
+    value = read_uints(head, entry + 8, 2, little_endian)
+    is_jpeg = tf.strings.substr(encoded, 0, 2) == b"\xff\xd8"
+    valid = is_jpeg & tf.reduce_any(found) & tf.reduce_any(is_orientation)
+    return tf.where(valid & (value >= 1) & (value <= 8), value, 1)
+
+
+def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """Turns a decoded [height, width, channels] image the way its Exif orientation says."""
+    transforms = [
+        lambda: image,  # 1: as stored
+        lambda: tf.image.flip_left_right(image),
+        lambda: tf.image.rot90(image, 2),
+        lambda: tf.image.flip_up_down(image),
+        lambda: tf.image.transpose(image),
+        lambda: tf.image.rot90(image, 3),  # 6: a quarter turn clockwise (phone held upright)
+        lambda: tf.image.rot90(tf.image.transpose(image), 2),
+        lambda: tf.image.rot90(image, 1),  # 8: a quarter turn counter-clockwise
+    ]
+    return tf.switch_case(tf.cast(orientation, tf.int32) - 1, transforms)
+
+
+def decode_upright(encoded: tf.Tensor) -> tf.Tensor:
+    """Decodes PNG/JPEG/BMP/GIF/WebP bytes into uint8 [height, width, stored channels],
+    turned upright by the JPEG's Exif orientation (as photo viewers show it)."""
+    image = tf.io.decode_image(encoded, expand_animations=False)
+    return apply_orientation(image, exif_orientation(encoded))
+
+
 def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """Decodes PNG/JPEG/BMP/GIF bytes into a uint8 [height, width, channels] image.
+    """Decodes image bytes (decode_upright) into a uint8 [height, width, channels] image.
 
     Any number of stored channels is accepted; GIFs give their first frame.
     """
-    image = tf.io.decode_image(encoded, expand_animations=False)
-    return to_channels(image, channels)
+    return to_channels(decode_upright(encoded), channels)
 
 
 def prepare_images(

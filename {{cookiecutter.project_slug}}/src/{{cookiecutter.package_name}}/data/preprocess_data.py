@@ -5,7 +5,8 @@
     python -m {{ cookiecutter.package_name }}.data.preprocess_data data=synthetic
 
 The records go to ``data.records_dir`` (any tf.io.gfile path, gs:// included). metadata.json
-is written last and holds a fingerprint of the data config, so a half-written directory is
+is written last and holds a fingerprint of the data config and of the input files' bytes, so
+a half-written directory is
 never mistaken for a finished one, and `ensure_preprocessed` reuses finished records until
 the config changes. train, eval and export call `ensure_preprocessed` themselves.
 """
@@ -45,33 +46,57 @@ LOADER_ONLY_KEYS = (
 )
 
 
+def normalize_path(path: str) -> str:
+    """One spelling per place: absolute, without "..", links or a trailing "/" (URLs: no "/")."""
+    if "://" in path:
+        return path.rstrip("/")
+    return os.path.realpath(path)
+
+
+def file_digest(path: str) -> str:
+    """The SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as opened:
+        while chunk := opened.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def input_files(path: str | None) -> list:
-    """(path, size, modification time) of every file under `path`, for the fingerprint."""
+    """(path inside `path`, size, content hash) of every file under `path`, hidden ones not.
+
+    Only what the files hold counts: touching or copying them keeps the fingerprint.
+    """
     if not path or not tf.io.gfile.exists(path):
         return []
     if not tf.io.gfile.isdir(path):
-        stat = tf.io.gfile.stat(path)
-        return [[path, stat.length, stat.mtime_nsec]]
+        return [[".", tf.io.gfile.stat(path).length, file_digest(path)]]
     files = []
     for folder, _, names in tf.io.gfile.walk(path):
         for name in names:
             file_path = os.path.join(folder, name)
-            stat = tf.io.gfile.stat(file_path)
-            files.append([os.path.relpath(file_path, path), stat.length, stat.mtime_nsec])
+            relative = os.path.relpath(file_path, path)
+            if not any(part.startswith(".") for part in relative.split(os.sep)):
+                size = tf.io.gfile.stat(file_path).length
+                files.append([relative, size, file_digest(file_path)])
     return sorted(files)
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
     """Returns a hash of everything that decides the content of the records.
 
-    That is the data config (but the keys that only change how records are read), the seed
-    that splits the data, the size and modification time of every input file, and the code
-    that writes and decodes the records (input_ops and the sources), so that editing, say,
-    the text standardisation never pairs new code with a stale vocabulary.
+    That is the data config (but the keys that only change how records are read, and with
+    data.path and data.test_path made absolute), the seed that splits the data, the size and
+    content hash of every input file, and the code that writes and decodes the records
+    (input_ops and the sources), so that editing, say, the text standardisation never pairs
+    new code with a stale vocabulary.
     """
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:
         data.pop(key, None)
+    for key in ("path", "test_path"):
+        if data.get(key):
+            data[key] = normalize_path(data[key])
     inputs = [input_files(data_cfg.get("path")), input_files(data_cfg.get("test_path"))]
     content = {
         "data": data,
@@ -158,7 +183,8 @@ def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
             f"data={data_cfg.name!r} is not a data source of this project. "
             f"Choose one of: {', '.join(sorted(SOURCES))}, e.g. data={next(iter(SOURCES))}."
         )
-    return sources.check_examples(SOURCES[data_cfg.name](data_cfg, seed), data_cfg.name)
+    examples = SOURCES[data_cfg.name](data_cfg, seed)
+    return sources.check_examples(examples, data_cfg.name, data_cfg.get("path"))
 
 
 def split_indices(

@@ -9,6 +9,7 @@ remote paths work like local ones. Inspect a folder as preprocess_data would wit
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,6 +51,9 @@ def list_class_files(
 ) -> tuple[list[str], list[int], list[str]]:
     """Lists the files of a folder with one sub-folder per class.
 
+    Files in folders inside a class folder belong to that class; files of other types are
+    counted and named in one warning.
+
     Args:
         root: a folder such as ``imgs/`` holding ``imgs/cat/001.png``, ``imgs/dog/002.png``.
         extensions: lower-case file endings to take, e.g. (".png", ".jpg").
@@ -74,24 +78,47 @@ def list_class_files(
             f"{key}={root} has no class sub-folders. Expected {example}, "
             f"e.g. {root.rstrip('/')}/cat/001{extensions[0]}."
         )
-    paths, labels, empty = [], [], []
+    paths, labels, empty, others = [], [], [], []
     for label, name in enumerate(class_names):
-        folder = os.path.join(root, name)
-        files = sorted(
-            os.path.join(folder, file_name)
-            for file_name in tf.io.gfile.listdir(folder)
-            if file_name.lower().endswith(tuple(extensions))
-        )
+        files, other_files = walk_files(os.path.join(root, name), extensions)
         if not files:
             empty.append(name)
         paths.extend(files)
         labels.extend([label] * len(files))
+        others.extend(os.path.relpath(path, root) for path in other_files)
     if empty:
         raise ValueError(
             f"{key}={root}: the class folder(s) {empty} hold no {'/'.join(extensions)} files. "
             f"Add examples or remove the folder(s). Expected {example}."
         )
+    if others:
+        log.warning(
+            "%s=%s: leaving out %d file(s) that are not %s: %s%s. Convert them to use them.",
+            key,
+            root,
+            len(others),
+            "/".join(extensions),
+            ", ".join(others[:10]),
+            " ..." if len(others) > 10 else "",
+        )
     return paths, labels, class_names
+
+
+def walk_files(folder: str, extensions: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The files under `folder`, sub-folders included, with one of `extensions` and without.
+
+    Hidden files and folders (".DS_Store", ".ipynb_checkpoints/") are neither.
+    """
+    taken, others = [], []
+    for parent, _, names in tf.io.gfile.walk(folder):
+        relative = os.path.relpath(parent, folder)
+        if any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
+            continue
+        for name in names:
+            if not name.startswith("."):
+                path = os.path.join(parent, name)
+                (taken if name.lower().endswith(tuple(extensions)) else others).append(path)
+    return sorted(taken), sorted(others)
 
 
 def read_file(path: str) -> bytes:
@@ -142,8 +169,21 @@ def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
         ) from error
 
 
-def check_examples(examples: RawExamples, source: str) -> RawExamples:
-    """Checks that a source gave examples of every class, in its train (and test) data."""
+def error_reason(error: Exception) -> str:
+    """The whole reason of an error on one line, without TensorFlow's op-name decorations."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(error))
+    return " ".join(text.split())
+
+
+def check_examples(examples: RawExamples, source: str, path: str | None = None) -> RawExamples:
+    """Checks that a source gave at least two classes, and examples of each in train (and test)."""
+    if len(examples.class_names) < 2:
+        where = f" (data.path={path})" if path else ""
+        raise ValueError(
+            f"data={source}{where} has only one class, {examples.class_names}: a classifier "
+            "needs at least two, or it learns nothing and scores 100%. Add the examples of "
+            "at least one other class (e.g. a second class folder, or rows with another label)."
+        )
     for part, name in ((examples, "training"), (examples.test, "test")):
         if part is None:
             continue

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 DIGIT_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+CSV_DELIMITERS = ",;\t|"  # the ones the sniffer may pick; each is tried when rows do not fit
 
 
 def digit_sentences(data_cfg: DictConfig, seed: int) -> RawExamples:
@@ -87,37 +88,38 @@ def check_texts(texts: list[str], names: list[str], skip_invalid: bool) -> list[
 def read_csv(path: str, text_column: str, label_column: str, key: str) -> tuple[list, list]:
     """Reads the text and label columns of a CSV file with a header row.
 
-    The delimiter is sniffed (comma, semicolon, tab, pipe); UTF-8 with or without a byte-order
-    mark; quoted fields may hold delimiters and newlines (RFC 4180).
+    The delimiter is sniffed (comma, semicolon, tab, pipe) and checked on every row; UTF-8
+    with or without a byte-order mark; quoted fields may hold delimiters and newlines
+    (RFC 4180) and be of any length. A row with more or fewer fields than the header is an
+    error, never a text cut short.
 
     Returns:
         The texts and labels (as strings), and names like "sms.csv row 12" for messages.
     """
     require_path(path, key, "data/my_texts.csv")
+    if tf.io.gfile.isdir(path):
+        raise ValueError(
+            f"{key}={path} is a folder; data=csv reads one CSV file, e.g. {key}=data/sms.csv. "
+            "For a folder with one sub-folder of .txt files per class, use data=text_folder."
+        )
     try:
         content = read_file(path).decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"{key}={path} is not UTF-8 text ({error}); save it as UTF-8.") from error
-    try:
-        dialect = csv.Sniffer().sniff(content[:65536], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(content, newline=""), dialect=dialect)
-    columns = reader.fieldnames or []
+    header, rows = parse_csv(content, (text_column, label_column), f"{key}={path}")
     for column_key, column in (
         ("data.text_column", text_column),
         ("data.label_column", label_column),
     ):
-        if column not in columns:
+        if column not in header:
             raise ValueError(
-                f"{key}={path} has no column {column!r}; its columns are {columns}. "
-                f"Set {column_key} to one of them, e.g. {column_key}={columns[0] if columns else 'text'}."
+                f"{key}={path} has no column {column!r}; its columns are {header}. Set "
+                f"{column_key} to one of them, e.g. {column_key}={(header or ['text'])[0]}."
             )
-    texts, labels, names = [], [], []
-    for row in reader:
-        texts.append(row[text_column] or "")
-        labels.append((row[label_column] or "").strip())
-        names.append(f"{os.path.basename(path)} row {reader.line_num}")
+    text_index, label_index = header.index(text_column), header.index(label_column)
+    texts = [row[text_index] for _, row in rows]
+    labels = [row[label_index].strip() for _, row in rows]
+    names = [f"{os.path.basename(path)} row {line}" for line, _ in rows]
     missing = [name for name, label in zip(names, labels, strict=True) if not label]
     if missing:
         raise ValueError(
@@ -125,6 +127,52 @@ def read_csv(path: str, text_column: str, label_column: str, key: str) -> tuple[
             "Label or remove them."
         )
     return texts, labels, names
+
+
+def split_csv(content: str, source: str, dialect, **options) -> tuple[list, list]:
+    """The header and the (line number, fields) of each non-blank row of CSV text."""
+    # A field can be as long as the file; the csv module stops at 128 KB unless told.
+    csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
+    reader = csv.reader(io.StringIO(content, newline=""), dialect, **options)
+    try:
+        header = next(reader, [])
+        rows = [(reader.line_num, row) for row in reader if row]
+    except csv.Error as error:
+        raise ValueError(
+            f"{source} cannot be read as CSV at line {reader.line_num}: {error}. Fix that line, "
+            "e.g. quote a field that holds quotes or line breaks."
+        ) from error
+    return header, rows
+
+
+def parse_csv(content: str, columns: tuple[str, str], source: str) -> tuple[list, list]:
+    """Splits CSV text with the delimiter that gives every row as many fields as the header.
+
+    The sniffed dialect comes first; when some rows do not fit it, each other delimiter that
+    finds `columns` in the header and fits every row is tried. Otherwise the first ragged rows
+    are named in the error.
+    """
+    try:
+        sniffed = csv.Sniffer().sniff(content[:65536], delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        sniffed = csv.excel
+    header, rows = split_csv(content, source, sniffed)
+    ragged = [(line, len(row)) for line, row in rows if len(row) != len(header)]
+    if not ragged:
+        return header, rows
+    for delimiter in CSV_DELIMITERS.replace(sniffed.delimiter, ""):
+        other_header, other_rows = split_csv(content, source, csv.excel, delimiter=delimiter)
+        if set(columns) <= set(other_header) and all(
+            len(row) == len(other_header) for _, row in other_rows
+        ):
+            return other_header, other_rows
+    first = ", ".join(f"row {line} ({count} fields)" for line, count in ragged[:10])
+    raise ValueError(
+        f"{source}: {len(ragged)} row(s) have more or fewer fields than the header's "
+        f"{len(header)} ({sniffed.delimiter!r}-separated), e.g. {first}. A text that holds the "
+        f'delimiter must be quoted, e.g. "Hi, all",ham; save the file with a CSV writer '
+        "(it quotes them) or with another delimiter (tab, ';')."
+    )
 
 
 def texts_to_examples(

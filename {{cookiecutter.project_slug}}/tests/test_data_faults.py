@@ -1,0 +1,281 @@
+"""The data faults this project promises to survive, one case each.
+
+A case either preprocesses (and its check says what came out) or stops with one error that
+names the file or row and says what to do. Run them with:
+
+    python -m pytest tests/test_data_faults.py
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+{% if cookiecutter.model_type == "cnn" -%}
+import numpy as np
+import pytest
+import tensorflow as tf
+{%- else -%}
+import pytest
+{%- endif %}
+
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+
+{% if cookiecutter.model_type == "cnn" -%}
+# A 3x4 grey lossless WebP (TensorFlow reads WebP but cannot write it).
+TINY_WEBP = bytes.fromhex(
+    "524946461e000000574542505650384c110000002f038000000750ad6a55abff8188e87f0000"
+)
+
+
+def write_image(path: Path, value: int, size=(12, 20), encoding="png") -> Path:
+    image = np.full((*size, 1), value, np.uint8)
+    image[0, 0] = 255 - value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode = tf.io.encode_jpeg if encoding == "jpg" else tf.io.encode_png
+    path.write_bytes(encode(image).numpy())
+    return path
+
+
+def write_data(root: Path, classes=("cat", "dog"), per_class=6) -> list[str]:
+    """A folder of images, per_class in each class folder; returns the config overrides."""
+    for label, name in enumerate(classes):
+        for index in range(per_class):
+            write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
+    return ["data=image_folder", f"data.path={root}", "data.image_size=[16,16]"]
+
+
+def with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """JPEG bytes with an Exif block holding one tag: the orientation (as phones write it)."""
+    ifd = b"\x01\x00" + b"\x12\x01\x03\x00\x01\x00\x00\x00" + bytes([orientation, 0, 0, 0])
+    payload = b"Exif\x00\x00" + b"II*\x00\x08\x00\x00\x00" + ifd + b"\x00" * 4
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def one_class(root):
+    return write_data(root, classes=("cat",))
+
+
+def nested_folders(root):
+    overrides = write_data(root)
+    for index in range(4):
+        write_image(root / "dog" / "2024" / "june" / f"{index}.png", 200 + index)
+    return overrides
+
+
+def unsupported_files(root):
+    overrides = write_data(root)
+    (root / "cat" / "scan.tif").write_bytes(b"II*\x00")
+    (root / "dog" / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (root / "dog" / ".DS_Store").write_bytes(b"\x00")  # hidden: neither read nor reported
+    (root / "dog" / "extra.webp").write_bytes(TINY_WEBP)  # WebP is read
+    return overrides
+
+
+def truncated_image(root):
+    overrides = write_data(root)
+    rng = np.random.default_rng(0)
+    png = input_ops.encode_png(rng.integers(0, 256, (30, 30, 3)).astype(np.uint8))
+    (root / "cat" / "broken.png").write_bytes(png[: len(png) // 2])
+    return overrides
+
+
+def rotated_photos(root):
+    """Landscape JPEGs (12 x 20) whose Exif says: turn a quarter clockwise to show them."""
+    overrides = write_data(root)
+    for path in root.glob("*/*.png"):
+        jpeg = tf.io.encode_jpeg(tf.io.decode_png(path.read_bytes())).numpy()
+        path.with_suffix(".jpg").write_bytes(with_orientation(jpeg, 6))
+        path.unlink()
+    return overrides
+
+
+def total(metadata):
+    return sum(count["total"] for count in metadata["counts"].values())
+
+
+FAULTS = {
+    "one-class": (one_class, r"has only one class, \['cat'\]: a classifier needs at least two"),
+    "nested-folders": (nested_folders, lambda metadata, log: total(metadata) == 16),
+    "unsupported-files": (
+        unsupported_files,
+        lambda metadata, log: total(metadata) == 13
+        and "leaving out 2 file(s)" in log
+        and "cat/scan.tif" in log
+        and "dog/photo.heic" in log
+        and ".DS_Store" not in log,
+    ),
+    "truncated-image": (
+        truncated_image,
+        r"1 image file\(s\) cannot be read: \S*broken\.png \(Invalid PNG data, size \d+\)\.",
+    ),
+    "exif-rotated-photos": (
+        rotated_photos,
+        lambda metadata, log: metadata["raw_shape"] == [20, 12, 1],  # upright: portrait
+    ),
+}
+{%- else -%}
+HAM = ["see you at lunch", "call me when you land", "thanks that works", "ok see you soon"]
+SPAM = ["WIN a free prize now", "claim your free cash", "free entry text WIN", "cash prize"]
+
+
+def rows(copies=3):
+    return [(text, "ham") for text in HAM * copies] + [(text, "spam") for text in SPAM * copies]
+
+
+def write_csv(path: Path, lines: list[str]) -> list[str]:
+    """Writes CSV lines as they are (no quoting); returns the config overrides."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return ["data=csv", f"data.path={path}", "data.sequence_length=8"]
+
+
+def write_data(root: Path, classes=("ham", "spam"), per_class=6) -> list[str]:
+    """A folder of texts, per_class in each class folder; returns the config overrides."""
+    for name, texts in zip(classes, (HAM, SPAM), strict=False):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            (root / name / f"{index}.txt").write_text(texts[index % 4], encoding="utf-8")
+    return ["data=text_folder", f"data.path={root}", "data.sequence_length=8"]
+
+
+def one_class(root):
+    return write_csv(root / "t.csv", ["text,label"] + [f"{text},ham" for text in HAM * 6])
+
+
+def one_class_folder(root):
+    return write_data(root, classes=("ham",))
+
+
+def unquoted_commas(root):
+    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
+    lines[3] = "well, see you at lunch,ham"  # row 4: three fields
+    lines[9] = "WIN a free prize, now, really,spam"  # row 10: four fields
+    return write_csv(root / "t.csv", lines)
+
+
+def missing_field(root):
+    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
+    lines[5] = "call me when you land"  # row 6: one field
+    return write_csv(root / "t.csv", lines)
+
+
+def semicolons_and_commas(root):
+    lines = ["text;label"] + [f"{text}, ok;{label}" for text, label in rows()]
+    return write_csv(root / "t.csv", lines)
+
+
+def csv_folder(root):
+    write_csv(root / "texts" / "t.csv", ["text,label", "hi,ham"])
+    return ["data=csv", f"data.path={root / 'texts'}"]
+
+
+def huge_field(root):
+    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
+    lines.append(f"{'free cash ' * 20000},spam")  # 200 KB, over csv's 128 KB default
+    return write_csv(root / "t.csv", lines)
+
+
+def nested_text_folders(root):
+    overrides = write_data(root)
+    (root / "spam" / "2024").mkdir()
+    (root / "spam" / "2024" / "late.txt").write_text("free cash now", encoding="utf-8")
+    (root / "ham" / "notes.md").write_text("# not a text example", encoding="utf-8")
+    return overrides
+
+
+def total(metadata):
+    return sum(count["total"] for count in metadata["counts"].values())
+
+
+FAULTS = {
+    "one-class": (one_class, r"data.path=\S*t.csv\) has only one class, \['ham'\]: a classifier"),
+    "one-class-folder": (one_class_folder, r"has only one class, \['ham'\]"),
+    "unquoted-commas": (
+        unquoted_commas,
+        r"2 row\(s\) have more or fewer fields than the header's 2 .* e.g. row 4 \(3 fields\), "
+        r"row 10 \(4 fields\)\. A text that holds the delimiter must be quoted",
+    ),
+    "missing-field": (missing_field, r"1 row\(s\) have more or fewer .* row 6 \(1 fields\)"),
+    "semicolons-with-commas-in-texts": (
+        semicolons_and_commas,
+        lambda metadata, log: total(metadata) == 24,
+    ),
+    "csv-is-a-folder": (csv_folder, r"is a folder; data=csv reads one CSV file"),
+    "field-over-128-kb": (huge_field, lambda metadata, log: total(metadata) == 25),
+    "nested-text-folders": (
+        nested_text_folders,
+        lambda metadata, log: total(metadata) == 13 and "ham/notes.md" in log,
+    ),
+}
+{%- endif %}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_data_fault_is_survived_or_explained(make_config, tmp_path, caplog, fault):
+    write, expected = FAULTS[fault]
+    cfg = make_config(*write(tmp_path / "data"))
+    if isinstance(expected, str):
+        with pytest.raises((ValueError, FileNotFoundError), match=expected):
+            preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    else:
+        _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+        assert expected(metadata, caplog.text), (metadata["counts"], caplog.text)
+
+
+def test_the_records_key_follows_the_bytes_not_mtimes_or_spelling(
+    make_config, tmp_path, monkeypatch
+):
+    root = tmp_path / "data" / "base"
+    overrides = [item for item in write_data(root) if not item.startswith("data.path=")]
+
+    def key(path: str) -> str:
+        cfg = make_config(*overrides, f"data.path={path}")
+        return preprocess_data.records_path(cfg.data, cfg.seed)
+
+    first = key(str(root))
+    some_file = sorted(path for path in root.rglob("*") if path.is_file())[0]
+    os.utime(some_file, (1e9, 1e9))
+    assert key(str(root)) == first  # touched
+    assert key(f"{root}/") == first
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert key("../data/base") == first
+    content = bytearray(some_file.read_bytes())
+    content[-1] ^= 1
+    some_file.write_bytes(bytes(content))
+    assert key(str(root)) != first  # one byte changed
+
+
+def ended_process_id() -> int:
+    command = [sys.executable, "-c", "import os; print(os.getpid())"]
+    return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+
+
+def test_the_file_cache_survives_a_killed_run_and_is_never_shared(make_config, tmp_path):
+    cfg = make_config(*write_data(tmp_path / "data"))
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    example_fn = input_ops.make_example_fn(metadata, records_dir)
+    records_files = sorted(os.listdir(records_dir))
+    # A run killed while filling its cache left its lockfile and a half-written file.
+    cache_dir = Path(records_dir).parent / "cache" / Path(records_dir).name
+    cache_dir.mkdir(parents=True)
+    killed = f"validation-0-{socket.gethostname()}-{ended_process_id()}-0123abcd"
+    stale = [cache_dir / f"{killed}_0.lockfile", cache_dir / f"{killed}_0.data-00000-of-00001"]
+    for path in stale:
+        path.write_bytes(b"")
+
+    def dataset(cache):
+        return data_loader.load_split(
+            records_dir, "validation", metadata, example_fn, 2, training=False, cache=cache
+        )
+
+    first, second = iter(dataset("file")), iter(dataset("file"))  # two runs, same records
+    labels = [next(first)[1].numpy().tolist(), next(second)[1].numpy().tolist()]
+    assert labels[0] == labels[1] == next(iter(dataset("none")))[1].numpy().tolist()
+    assert not [path for path in stale if path.exists()]
+    owners = {re.search(r"-\d+-[0-9a-f]{8}[._]", name)[0] for name in os.listdir(cache_dir)}
+    assert len(owners) == 2  # one cache per run
+    assert sorted(os.listdir(records_dir)) == records_files  # nothing for a run to copy
