@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
@@ -137,6 +137,15 @@ class ExportConfig:
 
 
 @dataclass
+class LoggerConfig:
+    """Where a run is tracked besides TensorBoard: tensorboard, csv or mlflow (callbacks.py)."""
+
+    name: str = "tensorboard"
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
+
+
+@dataclass
 class Config:
     """The whole config of one training run."""
 
@@ -147,6 +156,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
+    logger: LoggerConfig = field(default_factory=LoggerConfig)
+    callbacks: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -177,6 +188,29 @@ class ExportCommandConfig:
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
+def check_known_keys(cfg: Any, schema: type = Config) -> None:
+    """Refuses keys the schema does not have (Hydra adds them with `+key=value`), which
+    nothing would read."""
+    known = set(leaf_keys(OmegaConf.to_container(OmegaConf.structured(schema))))
+    unknown = [
+        key
+        for key in leaf_keys(OmegaConf.to_container(cfg))
+        if not any(key == name or key.startswith(name + ".") for name in known)
+    ]
+    if unknown:
+        raise ValueError(
+            f"{', '.join(unknown)}: not a config key, so nothing would read it. Check the "
+            "spelling; `--cfg job` prints every key."
+        )
+
+
+def leaf_keys(node: Any, prefix: str = "") -> list[str]:
+    """The dotted keys of every value of a nested dict."""
+    if not isinstance(node, dict) or not node:
+        return [prefix[:-1]]
+    return [key for name, value in node.items() for key in leaf_keys(value, f"{prefix}{name}.")]
+
+
 def register_configs() -> None:
     """Registers the schemas that the YAML files under configs/ extend."""
     store = ConfigStore.instance()
@@ -187,3 +221,4 @@ def register_configs() -> None:
     store.store(group="model", name="base_model", node=ModelConfig)
     store.store(group="train", name="base_train", node=TrainConfig)
     store.store(group="distribute", name="base_distribute", node=DistributeConfig)
+    store.store(group="logger", name="base_logger", node=LoggerConfig)

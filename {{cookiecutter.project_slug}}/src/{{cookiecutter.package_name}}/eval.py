@@ -21,8 +21,8 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
+from . import callbacks, report, runs
 from . import model as model_lib
-from . import report, runs
 from .config import register_configs
 from .data import data_loader, input_ops
 
@@ -176,6 +176,7 @@ def evaluate(
     for example in wrong:
         (example["input"],) = readable_inputs([example["input"]], metadata)
     report_file = report.write_report(run_dir, metrics, confusion, class_names, wrong)
+    callbacks.log_artifacts(run_dir, [run_dir / METRICS_FILE, report_file])
     log.info(
         "Test accuracy %.4f, macro F1 %.4f, loss %.4f on %d examples; wrote %s and %s\n%s",
         metrics["accuracy"],

@@ -28,8 +28,8 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from . import callbacks, runs
 from . import model as model_lib
-from . import runs
 from .config import ExportConfig, register_configs
 from .data import data_loader, input_ops
 
@@ -306,6 +306,7 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
         shutil.rmtree(staging_path, ignore_errors=True)
         raise
     staging_path.rename(final_path)
+    callbacks.log_artifacts(run_dir, [final_path])
     log.info(
         "Exported %s from %s; reloaded it and matched the Keras model on %d test examples "
         "(largest difference %.1e)",

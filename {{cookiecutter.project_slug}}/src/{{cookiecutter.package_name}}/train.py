@@ -39,7 +39,8 @@ from omegaconf import DictConfig, OmegaConf
 from . import checkpoints as checkpoints_lib
 from . import distribute, runs, summaries
 from . import model as model_lib
-from .config import register_configs
+from .callbacks import build_callbacks
+from .config import check_known_keys, register_configs
 from .data import data_loader, input_ops, preprocess_data
 from .eval import make_eval_step, run_evaluation
 from .watchdog import Watchdog
@@ -100,6 +101,7 @@ def train(cfg: DictConfig) -> dict:
         value of train.monitor, the run directory, the latest and best checkpoints and a
         digest of the final weights.
     """
+    check_known_keys(cfg)
     check_loop_settings(cfg.train)
     runs.setup_logging()
     multi_worker = cfg.distribute.name == "multi_worker"
@@ -483,6 +485,7 @@ class Loop:
     pending_losses: list = field(default_factory=list)  # (step, loss tensor), not yet checked
     last_train_values: dict = field(default_factory=dict)
     epoch_start: tuple[float, int] = (0.0, 0)  # (time, step in epoch) of the epoch's start
+    callbacks: keras.callbacks.CallbackList | None = None  # the logger's and cfg.callbacks
 
     def run(self) -> dict:
         train_cfg = self.cfg.train
@@ -498,12 +501,16 @@ class Loop:
         self.eval_step = make_eval_step(
             self.strategy, self.state.model, self.metadata["num_classes"]
         )
+        chief = self.write_dir == self.run_dir
+        self.callbacks = build_callbacks(self.cfg, self.run_dir, self.state.model, chief)
+        self.state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
         self.train_loop_begin()
         validation = None
         try:
             for epoch in range(int(self.state.epoch.numpy()), self.plan.epochs):
-                if self.stopped_early():
+                if self.stopped_early() or self.state.model.stop_training:
                     break
+                self.callbacks.on_epoch_begin(epoch)
                 train_values = self.train_epoch(epoch)
                 validation = self.end_epoch(epoch, train_values)
         finally:
@@ -533,6 +540,7 @@ class Loop:
                 summaries.write_hparams(summaries.flat_hparams(config), self.run_dir.name)
             tf.summary.trace_on(graph=True)
         self.iterator = iter(self.datasets.train)
+        self.callbacks.on_train_begin()
 {%- if cookiecutter.model_type == "cnn" %}
 
     def sample_inputs(self) -> tf.Tensor:
@@ -592,6 +600,7 @@ class Loop:
             result["checkpoint"],
             result["weights_digest"],
         )
+        self.callbacks.on_train_end(result)
         return result
 
     # === Training ===
@@ -669,6 +678,7 @@ class Loop:
             extra={"progress": True},
         )
         self.last_train_values = values
+        self.callbacks.on_train_batch_end(step, {**values, "learning_rate": learning_rate})
         return values
 
     def check_finite(self) -> None:
@@ -751,6 +761,15 @@ class Loop:
             train_values["examples_per_second"],
             f" - best {train_cfg.monitor} so far" if improved else "",
         )
+        learning_rate = float(np.asarray(state.optimizer.learning_rate))
+        epoch_logs = {
+            "loss": train_values["loss"],
+            "accuracy": train_values["accuracy"],
+            "val_loss": validation["loss"],
+            "val_accuracy": validation["accuracy"],
+            "learning_rate": learning_rate,
+        }
+        self.callbacks.on_epoch_end(epoch, epoch_logs)
         return validation
 
     def stopped_early(self) -> bool:
