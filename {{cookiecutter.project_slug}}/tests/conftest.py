@@ -14,14 +14,14 @@ from omegaconf import DictConfig
 from {{ cookiecutter.package_name }}.config import register_configs
 
 PACKAGE = "{{ cookiecutter.package_name }}"
-# Small real data sets (MNIST digits as PNG folders, an SMS spam CSV); tests that read them
-# skip when the folder is absent.
-SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", "../shared/data")).resolve()
+# Real data sets for the tests that read them (e.g. MNIST digits as PNG folders, an SMS spam
+# CSV): SHARED_DATA_DIR names their folder; without it those tests skip.
+SHARED_DATA = os.environ.get("SHARED_DATA_DIR")
 
 
 def shared_data(relative: str) -> Path:
     """The path of a shared data set, or a skipped test when it is absent."""
-    path = SHARED_DATA / relative
+    path = Path(SHARED_DATA or "SHARED_DATA_DIR-is-not-set").resolve() / relative
     if not path.exists():
         pytest.skip(f"{path} is absent (set SHARED_DATA_DIR to the shared data folder)")
     return path

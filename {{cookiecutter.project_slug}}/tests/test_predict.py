@@ -181,19 +181,22 @@ def with_unreadable_inputs(test_split, folder: Path) -> tuple[list[str], list[st
 {%- endif %}
 
 
+def predict_with_unreadable_inputs(exported, test_split, tmp_path, monkeypatch, capsys, option):
+    """Runs predict on the test split plus unreadable inputs; returns (status, stderr,
+    names of the unreadable inputs, output file)."""
+    arguments, broken = with_unreadable_inputs(test_split, tmp_path / "inputs")
+    output = tmp_path / "predictions.csv"
+    status, _, err = run_main(
+        monkeypatch, capsys, f"export_dir={exported[1]}", *arguments, f"output={output}", option
+    )
+    return status, err, broken, output
+
+
 def test_unreadable_inputs_are_named_skipped_and_counted(
     exported, test_split, tmp_path, monkeypatch, capsys
 ):
-    arguments, broken = with_unreadable_inputs(test_split, tmp_path / "inputs")
-    output = tmp_path / "predictions.csv"
-
-    status, _, err = run_main(
-        monkeypatch,
-        capsys,
-        f"export_dir={exported[1]}",
-        *arguments,
-        f"output={output}",
-        f"batch_size={BATCH_SIZE}",
+    status, err, broken, output = predict_with_unreadable_inputs(
+        exported, test_split, tmp_path, monkeypatch, capsys, f"batch_size={BATCH_SIZE}"
     )
 
     assert status == 0, err
@@ -212,16 +215,8 @@ def test_unreadable_inputs_are_named_skipped_and_counted(
 def test_strict_stops_at_the_first_unreadable_input(
     exported, test_split, tmp_path, monkeypatch, capsys
 ):
-    arguments, broken = with_unreadable_inputs(test_split, tmp_path / "inputs")
-    output = tmp_path / "predictions.csv"
-
-    status, _, err = run_main(
-        monkeypatch,
-        capsys,
-        f"export_dir={exported[1]}",
-        *arguments,
-        f"output={output}",
-        "strict=true",
+    status, err, broken, output = predict_with_unreadable_inputs(
+        exported, test_split, tmp_path, monkeypatch, capsys, "strict=true"
     )
 
     assert status == 1
