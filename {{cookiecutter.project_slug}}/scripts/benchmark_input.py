@@ -21,8 +21,13 @@ from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import distribute, runs, train
 from {{ cookiecutter.package_name }}.config import register_configs
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
 
+PACKAGE = "{{ cookiecutter.package_name }}"
 DEFAULT_SOURCES = [{{ '"digits", "synthetic"' if cookiecutter.model_type == "cnn" else '"digit_sentences", "synthetic"' }}]
 
 
@@ -39,7 +44,7 @@ def examples_per_second(step, steps: int, batch_size: int) -> float:
 def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> dict:
     """Measures one data source; returns examples/s of the step and of the pipeline."""
     name, *source_overrides = source.split(",")
-    with initialize_config_module(config_module="{{ cookiecutter.package_name }}.configs", version_base="1.3"):
+    with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
         cfg = compose(
             "config",
             overrides=[
@@ -53,7 +58,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
     strategy = distribute.build_strategy(**cfg.distribute)
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     run_dir = Path(cfg.run_dir)
-    runs.copy_assets(records_dir, metadata, run_dir)
+    runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
 
     def pipeline(training: bool, cache: str) -> tf.data.Dataset:
@@ -88,7 +93,7 @@ def train_step_speed(
 ) -> float:
     """Examples/s of train.py's training step alone, on one batch held in memory."""
     run_dir = Path(cfg.run_dir)
-    runs.copy_assets(records_dir, metadata, run_dir)
+    runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     plan = train.Plan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
     state = train.build_state(cfg, metadata, strategy, plan, run_dir)

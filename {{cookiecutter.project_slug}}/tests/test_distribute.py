@@ -1,9 +1,44 @@
+"""Strategies, and every strategy on the default data with uneven last batches.
+
+    python -m pytest tests/test_distribute.py -m "not slow"    # the quick ones
+
+The slow ones train a few steps with each strategy in a process of its own.
+"""
+
+import collections
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }} import distribute
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
+from {{ cookiecutter.package_name }}.eval import (
+    make_eval_step,
+    run_evaluation,
+)
+
+# The default data, split into 181 validation and 181 test examples: in per-replica batches
+# of 30 the last global batch of 1, 2 or 3 replicas holds 1 example, fewer than the replicas.
+UNEVEN_DEFAULT_DATA = [
+{%- if cookiecutter.model_type == "cnn" %}
+    "data=digits",
+    "data.validation_fraction=0.1005",
+    "data.test_fraction=0.1005",
+{%- else %}
+    "data=digit_sentences",
+    "data.num_examples=1805",
+{%- endif %}
+]
+UNEVEN_BATCH_SIZE = 30
 
 
 def test_one_device_strategy():
@@ -17,11 +52,26 @@ def test_unknown_strategy_is_refused():
         distribute.build_strategy("parameter_server")
 
 
+def pretend_gpus(monkeypatch, gpus):
+    monkeypatch.setattr(distribute, "gpu_names", lambda: ["/device:GPU:0"] if gpus else [])
+
+
 @pytest.mark.parametrize(
-    "value, expected", [(True, True), (False, False), ("auto", distribute.has_gpu())]
+    "value, gpus, expected",
+    [
+        (True, False, True),
+        (False, True, False),
+        ("auto", True, True),
+        ("auto", False, False),
+    ],
 )
-def test_switches(value, expected):
+def test_switches(monkeypatch, value, gpus, expected):
+    pretend_gpus(monkeypatch, gpus)
     assert distribute.resolve_switch(value, "train.jit_compile") is expected
+
+
+def test_has_gpu_sees_the_physical_gpus():
+    assert distribute.has_gpu() == bool(tf.config.list_physical_devices("GPU"))
 
 
 def test_bad_switch_is_refused():
@@ -40,10 +90,91 @@ def test_unknown_communication_is_refused():
         distribute.build_strategy("multi_worker", communication="mpi")
 
 
-def test_mixed_precision_policy():
-    assert distribute.mixed_precision_policy(False) == "float32"
-    expected = "mixed_float16" if distribute.has_gpu() else "mixed_bfloat16"
-    assert distribute.mixed_precision_policy(True) == expected
+@pytest.mark.parametrize(
+    "value, gpus, expected",
+    [
+        (False, True, "float32"),
+        (True, True, "mixed_float16"),
+        (True, False, "mixed_bfloat16"),
+        ("auto", True, "mixed_float16"),
+        ("auto", False, "float32"),
+    ],
+)
+def test_mixed_precision_policy(monkeypatch, value, gpus, expected):
+    pretend_gpus(monkeypatch, gpus)
+    assert distribute.mixed_precision_policy(value) == expected
+
+
+@pytest.fixture(scope="module")
+def validation_records(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("records")
+    cfg = smoke_config(tmp_path, "data.num_examples=250")  # 25 validation examples, 2 shards
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    return records_dir, metadata, input_ops.make_example_fn(metadata, records_dir), cfg.model
+
+
+@pytest.mark.parametrize(
+    "pipelines, replicas, shard_policy",
+    [(1, 3, "auto"), (2, 4, "file"), (2, 4, "data")],
+)
+def test_padded_validation_gives_every_replica_full_batches(
+    validation_records, pipelines, replicas, shard_policy
+):
+    """Each pipeline deals its batches to its replicas in turn: each must get the same number
+    of full batches, and the weighted examples must be the split's, each once."""
+    records_dir, metadata, example_fn, _ = validation_records
+    batch_size = 4
+    batches, labels = [], collections.Counter()
+    for pipeline_id in range(pipelines):
+        context = tf.distribute.InputContext(pipelines, pipeline_id, replicas)
+        dataset = data_loader.load_split(
+            records_dir,
+            "validation",
+            metadata,
+            example_fn,
+            batch_size,
+            training=False,
+            input_context=context,
+            shard_policy=shard_policy,
+            pad_to_full_batches=True,
+        )
+        pipeline_batches = list(dataset.as_numpy_iterator())
+        batches.append(len(pipeline_batches))
+        for _, batch_labels, weights in pipeline_batches:
+            assert len(batch_labels) == len(weights) == batch_size
+            labels.update(batch_labels[weights == 1].tolist())
+            assert set(weights.tolist()) <= {0.0, 1.0}
+    local_replicas = replicas // pipelines
+    assert len(set(batches)) == 1 and batches[0] % local_replicas == 0
+    plain = data_loader.load_split(
+        records_dir, "validation", metadata, example_fn, batch_size, training=False
+    )
+    assert labels == collections.Counter(np.concatenate([y for _, y in plain.as_numpy_iterator()]))
+    assert sum(labels.values()) == metadata["counts"]["validation"]["total"]
+
+
+def test_evaluation_leaves_the_padding_out(validation_records):
+    records_dir, metadata, example_fn, model_cfg = validation_records
+    model = model_lib.build_model(model_cfg, metadata)
+    strategy = tf.distribute.get_strategy()
+    eval_step = make_eval_step(strategy, model, metadata["num_classes"])
+
+    def evaluate(pad: bool) -> dict:
+        dataset = data_loader.load_split(
+            records_dir,
+            "validation",
+            metadata,
+            example_fn,
+            7,
+            training=False,
+            pad_to_full_batches=pad,
+        )
+        return run_evaluation(eval_step, dataset, metadata["num_classes"])
+
+    padded, plain = evaluate(True), evaluate(False)
+    assert padded["num_examples"] == plain["num_examples"] == 25
+    np.testing.assert_array_equal(padded["confusion_matrix"], plain["confusion_matrix"])
+    assert padded["loss"] == pytest.approx(plain["loss"], rel=1e-6)
 
 
 @pytest.mark.slow
@@ -78,3 +209,62 @@ def test_mirrored_training_matches_one_device(run_module, tmp_path):
         ]
     assert len(curves["mirrored"]) == len(curves["one_device"]) == 10
     np.testing.assert_allclose(curves["mirrored"], curves["one_device"], rtol=1e-3)
+
+
+def uneven_run_overrides(records_dir, run_dir) -> list[str]:
+    """One short epoch on the default data split unevenly (UNEVEN_DEFAULT_DATA), with a
+    validation subset of one global batch at its last step and the full split at its end."""
+    return [
+        *UNEVEN_DEFAULT_DATA,
+        f"data.records_dir={records_dir}",
+        f"train.batch_size={UNEVEN_BATCH_SIZE}",
+        "train.epochs=1",
+        "train.max_steps_per_epoch=5",
+        "train.log_every_steps=1",
+        "train.validate_every_steps=5",
+        "train.validation_steps=1",
+        f"run_dir={run_dir}",
+    ]
+
+
+def check_uneven_run(run_dir, output: str, replicas: int) -> None:
+    """The run finished, validation counted every example once and the loss went down."""
+    metadata = json.loads((run_dir / "assets" / "metadata.json").read_text())
+    size = metadata["counts"]["validation"]["total"]
+    global_batch_size = UNEVEN_BATCH_SIZE * replicas
+    assert 0 < size % global_batch_size < max(replicas, 2)  # the case this test is about
+    assert metadata["counts"]["test"]["total"] % global_batch_size
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (result["epochs"], result["steps"]) == (1, 5)
+    assert f"validation subset of {global_batch_size} examples" in output
+    assert f"({size} validation examples)" in output
+    events = EventAccumulator(str(run_dir / "tensorboard" / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    losses = [float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors("loss")]
+    assert len(losses) == 5 and losses[-1] < losses[0], losses
+
+
+@pytest.fixture(scope="module")
+def default_records(tmp_path_factory):
+    """One records folder for every strategy: the first run preprocesses, the others reuse."""
+    return tmp_path_factory.mktemp("default_records")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides, replicas",
+    [
+        (["distribute=one_device"], 1),
+        (["distribute=mirrored", "distribute.logical_cpus=2"], 2),
+        (["distribute=mirrored", "distribute.logical_cpus=3"], 3),
+    ],
+    ids=["one_device", "mirrored-2", "mirrored-3"],
+)
+def test_strategy_on_uneven_default_data(
+    run_module, tmp_path, default_records, overrides, replicas
+):
+    run_dir = tmp_path / "run"
+    result = run_module("train", *overrides, *uneven_run_overrides(default_records, run_dir))
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert f"with {replicas} replica(s)" in result.stderr
+    check_uneven_run(run_dir, result.stderr, replicas)

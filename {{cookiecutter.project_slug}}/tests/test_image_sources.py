@@ -2,8 +2,11 @@
 
 import gzip
 import io
+import os
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 
 import numpy as np
@@ -11,7 +14,12 @@ import pytest
 import tensorflow as tf
 from conftest import shared_data
 
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    image_sources,
+    input_ops,
+    preprocess_data,
+)
 
 # A 1x1 GIF: TensorFlow decodes GIFs but cannot write them.
 TINY_GIF = bytes.fromhex(
@@ -208,3 +216,111 @@ def test_shared_mnist_folder_preprocesses(make_config):
     assert sum(count["total"] for count in metadata["counts"].values()) == 8000
     assert metadata["class_names"] == [str(digit) for digit in range(10)]
     assert metadata["raw_shape"] == [28, 28, 1]
+
+
+def photo_jpeg(height, width, seed=0, quality=90):
+    """A noisy colour JPEG of the given size (noise: as large a file as a real photo)."""
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (height, width, 3)).astype(np.uint8)
+    return tf.io.encode_jpeg(image, quality=quality).numpy()
+
+
+def with_orientation(jpeg, orientation):
+    """JPEG bytes with an Exif block holding one tag: the orientation (as phones write it)."""
+    ifd = b"\x01\x00" + b"\x12\x01\x03\x00\x01\x00\x00\x00" + bytes([orientation, 0, 0, 0])
+    payload = b"Exif\x00\x00" + b"II*\x00\x08\x00\x00\x00" + ifd + b"\x00" * 4
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def stored_inputs(records_dir, metadata, split="train"):
+    count = metadata["counts"][split]["total"]
+    return data_loader.read_raw_examples(records_dir, split, metadata, count)[0]
+
+
+@pytest.mark.parametrize("dataset_map", [False, True], ids=["eager", "in-dataset-map"])
+def test_decode_shrunk_keeps_the_aspect_ratio_and_small_images(dataset_map):
+    def run(encoded, max_side):
+        if not dataset_map:
+            return input_ops.decode_shrunk(tf.constant(encoded), max_side)
+        dataset = tf.data.Dataset.from_tensors(encoded)
+        return next(iter(dataset.map(lambda raw: input_ops.decode_shrunk(raw, max_side))))
+
+    rows, columns = np.mgrid[0:300, 0:400]
+    picture = np.stack([rows * 255 // 300, columns * 255 // 400, (rows + columns) // 3], -1)
+    large = tf.io.encode_jpeg(picture.astype(np.uint8), quality=95).numpy()
+    image, shrunk = run(large, 32)  # decoded at 1/8 scale (38 x 50), then shrunk to 32 x 43
+    assert image.shape == (32, 43, 3) and bool(shrunk)
+    full = input_ops.shrink_image(tf.io.decode_jpeg(large), 32)
+    # The same picture (the scaled decode's last row and column are partial: a shift of at
+    # most 1/8 pixel here).
+    assert np.abs(image.numpy().astype(int) - full.numpy()).mean() < 2
+    small = input_ops.encode_png(np.full((20, 40, 1), 7, np.uint8))
+    image, shrunk = run(small, 32)
+    assert image.shape == (20, 40, 1) and not bool(shrunk)
+
+
+def test_large_photos_are_stored_shrunk_upright_and_small_ones_as_they_are(make_config, tmp_path):
+    root = make_folder(tmp_path / "imgs", per_class=8)
+    rotated = with_orientation(photo_jpeg(300, 400), 6)  # shows as 400 x 300 (portrait)
+    for index in range(2):
+        (root / "cat" / f"photo{index}.jpg").write_bytes(rotated)
+    small_files = {path.read_bytes() for path in root.glob("*/*.png")}
+
+    records_dir, metadata = preprocess(make_config, f"data.path={root}")
+    assert metadata["max_stored_size"] == 32  # auto: twice data.image_size [16, 16]
+    stored = [
+        raw
+        for split in preprocess_data.SPLITS
+        for raw in stored_inputs(records_dir, metadata, split)
+    ]
+    shapes = sorted(tuple(input_ops.decode_upright(raw).shape) for raw in stored)
+    assert shapes.count((43, 32, 3)) == 2  # upright, the shorter side 32, aspect kept
+    assert sum(raw in small_files for raw in stored) == 16  # the small files, byte for byte
+
+    _, kept = preprocess(make_config, f"data.path={root}", "data.max_stored_size=null")
+    assert kept["fingerprint"] != metadata["fingerprint"] and kept["max_stored_size"] is None
+
+
+@pytest.mark.parametrize(
+    "value, expected", [("auto", 64), (48, 48), (None, None), (16, "at least")]
+)
+def test_max_stored_size_is_auto_a_size_or_null(make_config, value, expected):
+    cfg = make_config(
+        "data.image_size=[32,24]", f"data.max_stored_size={value if value else 'null'}"
+    )
+    if expected == "at least":
+        with pytest.raises(ValueError, match="at least data.image_size's 32"):
+            image_sources.max_stored_side(cfg.data)
+    else:
+        assert image_sources.max_stored_side(cfg.data) == expected
+
+
+def peak_memory_of_preprocess(env, root, records_dir):
+    """Peak resident memory (bytes) of preprocess run on the image folder `root`."""
+    command = [
+        sys.executable,
+        "-m",
+        "{{ cookiecutter.package_name }}.data.preprocess_data",
+        "data=image_folder",
+        f"data.path={root}",
+        f"data.records_dir={records_dir}",
+    ]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()[-3000:]
+    return usage.ru_maxrss * 1024
+
+
+@pytest.mark.slow  # writes 600 JPEGs, then preprocesses twice in a new process: about 30 s
+def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, tmp_path):
+    for count in (200, 400):
+        for index in range(count):
+            path = tmp_path / str(count) / ("a", "b")[index % 2] / f"{index}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(photo_jpeg(256, 256, seed=index))  # 60 KB each
+    peaks = [
+        peak_memory_of_preprocess(run_module.env, tmp_path / str(count), tmp_path / f"r{count}")
+        for count in (200, 400)
+    ]
+    # 200 more JPEGs (12 MB): streaming grows by about 3 MB, code that held the files by 64.
+    assert peaks[1] - peaks[0] < 25e6, [f"{peak / 1e6:.0f} MB" for peak in peaks]

@@ -145,19 +145,45 @@ def write_own_data(folder: Path) -> None:
 {%- endif %}
 
 
+def own_data_source(data: Path) -> list[str]:
+    """The overrides that read write_own_data's folder."""
+{%- if cookiecutter.model_type == "cnn" %}
+    return ["data=image_folder", f"data.path={data}"]
+{%- else %}
+    return ["data=csv", f"data.path={data / 'texts.csv'}"]
+{%- endif %}
+
+
 @pytest.mark.slow
 def test_eval_and_export_need_only_the_run_when_the_data_folder_moved(run_module, tmp_path):
     data = tmp_path / "data" / "mine"
     write_own_data(data)
-{%- if cookiecutter.model_type == "cnn" %}
-    source = ["data=image_folder", f"data.path={data}"]
-{%- else %}
-    source = ["data=csv", f"data.path={data / 'texts.csv'}"]
-{%- endif %}
-    trained = run_module("train", "experiment=smoke", *source, "run_dir=run")
+    trained = run_module("train", "experiment=smoke", *own_data_source(data), "run_dir=run")
     assert trained.returncode == 0, trained.stderr[-3000:]
     shutil.move(data, tmp_path / "moved")
     for command in ("eval", "export"):
         result = run_module(command, "run_dir=run")
         assert result.returncode == 0, f"{command}:\n{result.stderr[-3000:]}"
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["num_examples"] > 0
+
+
+@pytest.mark.slow
+def test_resuming_after_the_data_files_changed_is_refused_and_changes_nothing(
+    run_module, tmp_path
+):
+    data = tmp_path / "data" / "mine"
+    write_own_data(data)
+    overrides = ["experiment=smoke", *own_data_source(data), "run_dir=run"]
+    assert run_module("train", *overrides).returncode == 0
+    before = {path: path.read_bytes() for path in (tmp_path / "run").rglob("*") if path.is_file()}
+{%- if cookiecutter.model_type == "cnn" %}
+    shutil.copy(data / "dark" / "0.png", data / "dark" / "new.png")  # one more image
+{%- else %}
+    with open(data / "texts.csv", "a") as texts:
+        texts.write("good day number 99,yes\n")  # one more row
+{%- endif %}
+    resumed = run_module("train", *overrides, "train.epochs=3")
+    assert resumed.returncode == 1
+    assert "trained on other data" in resumed.stderr and "Traceback" not in resumed.stderr
+    after = {path: path.read_bytes() for path in (tmp_path / "run").rglob("*") if path.is_file()}
+    assert after == before

@@ -44,6 +44,9 @@ class DataConfig:
 {%- if cookiecutter.model_type == "cnn" %}
     image_size: list[int] = field(default_factory=lambda: [32, 32])
     channels: int | None = None
+    # Images whose shorter side is longer are stored shrunk to it (pixels); "auto": twice
+    # image_size's longer side; null: store every image as it is.
+    max_stored_size: Any = "auto"
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 {%- else %}
     sequence_length: int = 32

@@ -21,7 +21,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
-from . import callbacks, report, runs
+from . import callbacks, distribute, report, runs
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
@@ -35,17 +35,25 @@ KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "batch_size", "data.test_pat
 def make_eval_step(
     strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
 ) -> Callable:
-    """Returns a tf.function: batch -> (summed loss, confusion matrix) over all replicas."""
+    """Returns a tf.function: batch -> (summed loss, confusion matrix) over all replicas.
+
+    A batch is (inputs, labels) or (inputs, labels, weights): examples of weight 0 are
+    padding (data_loader.load_split(pad_to_full_batches=True)) and count nowhere.
+    """
     loss_fn = model_lib.build_loss()
 
-    def replica_step(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def replica_step(
+        inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         logits = model(inputs, training=False)
-        loss_sum = tf.reduce_sum(loss_fn(labels, logits))
+        per_example_loss = tf.cast(loss_fn(labels, logits), tf.float32)
+        if weights is None:
+            weights = tf.ones_like(per_example_loss)
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         confusion = tf.math.confusion_matrix(
-            labels, predictions, num_classes=num_classes, dtype=tf.int64
+            labels, predictions, num_classes=num_classes, weights=weights, dtype=tf.int64
         )
-        return loss_sum, confusion
+        return tf.reduce_sum(per_example_loss * weights), confusion
 
     @tf.function
     def eval_step(batch: tuple) -> tuple[tf.Tensor, tf.Tensor]:
@@ -62,8 +70,8 @@ def run_evaluation(eval_step: Callable, dataset: tf.data.Dataset, num_classes: i
     """Runs `eval_step` over a whole (distributed) dataset.
 
     Returns:
-        loss (mean per example), accuracy, num_examples and the confusion matrix
-        (rows: true class, columns: predicted class).
+        loss (mean per example), accuracy, num_examples (padding left out) and the
+        confusion matrix (rows: true class, columns: predicted class).
     """
     total_loss = 0.0
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -207,6 +215,7 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-eval [run_dir=DIR|latest] [checkpoint=best]"""
     runs.setup_logging()
+    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from . import callbacks, runs
+from . import callbacks, distribute, runs
 from . import model as model_lib
 from .config import ExportConfig, register_configs
 from .data import data_loader, input_ops
@@ -72,6 +72,7 @@ class Classifier(tf.Module):
         mean = metadata["normalization"]["mean"]
         std = metadata["normalization"]["std"]
         height, width, _ = metadata["raw_shape"]
+        max_stored_size = metadata.get("max_stored_size")  # photos are stored shrunk
 
         def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
             return self.classify(input_ops.prepare_images(images, image_size, mean, std))
@@ -79,7 +80,10 @@ class Classifier(tf.Module):
         def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
             images = tf.map_fn(
                 lambda encoded: input_ops.prepare_images(
-                    input_ops.decode_image(encoded, channels), image_size, mean, std
+                    input_ops.decode_as_stored(encoded, channels, max_stored_size),
+                    image_size,
+                    mean,
+                    std,
                 ),
                 image_bytes,
                 fn_output_signature=tf.TensorSpec([*image_size, channels], tf.float32),
@@ -329,6 +333,7 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [export.tflite=true]"""
     runs.setup_logging()
+    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()

@@ -287,16 +287,22 @@ def make_datasets(
     plan: Plan,
     start_step: int = 0,
 ) -> Datasets:
-    """The distributed train stream and the validation split (whole, and its first batches).
+    """The distributed train stream and the validation split (whole, and its first
+    train.validation_steps global batches).
 
     Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
     batches for its replicas. The train stream starts where `start_step` steps left it.
+    Validation batches are padded with examples of weight 0 so that every replica gets full
+    batches, none partial or empty (see data_loader.load_split's pad_to_full_batches).
     """
     example_fn = input_ops.make_example_fn(metadata, records_dir)
     augment_fn = input_ops.make_augment_fn(cfg.data)
 
-    def dataset_fn(split: str, training: bool, take: int = -1) -> Callable:
+    def dataset_fn(split: str, training: bool, steps: int = -1) -> Callable:
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+            # A pipeline feeds each of its replicas one batch per step, in turn.
+            pipelines = input_context.num_input_pipelines
+            local_replicas = input_context.num_replicas_in_sync // pipelines
             return data_loader.load_split(
                 records_dir,
                 split,
@@ -312,7 +318,8 @@ def make_datasets(
                 input_context=input_context,
                 shard_policy=cfg.data.shard_policy,
                 examples_fed=start_step * plan.global_batch_size,
-            ).take(take)
+                pad_to_full_batches=not training,
+            ).take(steps * local_replicas if steps > 0 else -1)
 
         return make
 
@@ -321,7 +328,7 @@ def make_datasets(
         train=distribute_fn(dataset_fn("train", training=True)),
         validation=distribute_fn(dataset_fn("validation", training=False)),
         validation_subset=distribute_fn(
-            dataset_fn("validation", training=False, take=cfg.train.validation_steps)
+            dataset_fn("validation", training=False, steps=cfg.train.validation_steps)
         ),
     )
 
@@ -751,13 +758,14 @@ class Loop:
         state.checkpoints.latest.save(checkpoint_number=step)
         log.info(
             "epoch %d/%d - loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f"
-            " - %.0f examples/s%s",
+            " (%d validation examples) - %.0f examples/s%s",
             epoch + 1,
             self.plan.epochs,
             train_values["loss"],
             train_values["accuracy"],
             validation["loss"],
             validation["accuracy"],
+            validation["num_examples"],
             train_values["examples_per_second"],
             f" - best {train_cfg.monitor} so far" if improved else "",
         )

@@ -55,6 +55,7 @@ def load_split(
     input_context: tf.distribute.InputContext | None = None,
     shard_policy: str = "auto",
     examples_fed: int = 0,
+    pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
     """Reads one split as (model inputs, int32 labels) batches.
 
@@ -83,6 +84,12 @@ def load_split(
             "auto" (file when there are enough files, else data).
         examples_fed: training only: examples that all pipelines together fed before, e.g.
             before a resume; the stream starts after them (a skip within one cached pass).
+        pad_to_full_batches: not training: yield (inputs, labels, weights), the split's
+            examples with weight 1, then copies of its first example with weight 0, so that
+            every replica of every pipeline gets the same number of full batches. A replica
+            then never gets a partial or an empty batch, which a distributed evaluation would
+            otherwise give it at the end of a split that does not divide by the global batch
+            (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
 
     Returns:
         A dataset of known cardinality when not training.
@@ -90,10 +97,12 @@ def load_split(
     paths = list_shards(records_dir, split, metadata)
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
+    replicas = input_context.num_replicas_in_sync if input_context else 1
     by_file = resolve_shard_policy(shard_policy, split, len(paths), pipelines) == "file"
+    shard_counts = [metadata["shards"][split][os.path.basename(path)] for path in paths]
     if by_file:
         paths = paths[pipeline_id::pipelines]
-    count = sum(metadata["shards"][split][os.path.basename(path)] for path in paths)
+    count = sum(shard_counts[pipeline_id::pipelines] if by_file else shard_counts)
 
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     dataset = dataset.interleave(
@@ -109,6 +118,7 @@ def load_split(
         return example_fn(raw_input), label
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    first_example = dataset.take(1)  # read again for padding, not from the cache
     if cache not in CACHE_MODES:
         raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
     if cache == "memory":
@@ -125,10 +135,30 @@ def load_split(
             augment_fn,
             deterministic,
         )
-    dataset = dataset.batch(batch_size, drop_remainder=training)
+    full_batches = pad_to_full_batches and not training
+    if full_batches:
+        if by_file:  # each pipeline its own files: as many batches as the fullest one
+            counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
+            step_size = batch_size * (replicas // pipelines)
+        else:  # one batch sequence, dealt out to every replica of every pipeline
+            counts, step_size = [count], batch_size * replicas
+        steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+        dataset = pad_with_weights(dataset, first_example, steps * step_size - count)
+    dataset = dataset.batch(batch_size, drop_remainder=training or full_batches)
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def pad_with_weights(
+    examples: tf.data.Dataset, first_example: tf.data.Dataset, padding: int
+) -> tf.data.Dataset:
+    """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0)."""
+    weighted = examples.map(lambda inputs, label: (inputs, label, tf.constant(1.0)))
+    padded = first_example.repeat(padding).map(
+        lambda inputs, label: (inputs, label, tf.constant(0.0))
+    )
+    return weighted.concatenate(padded)
 
 
 def cache_path(records_dir: str, name: str) -> str:

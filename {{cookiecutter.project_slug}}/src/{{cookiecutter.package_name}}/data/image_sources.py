@@ -8,13 +8,17 @@ For example:
 
 Images of any size, grayscale or colour, are stored as encoded files; input_ops decodes them,
 turns photos upright by their Exif orientation and resizes them to data.image_size, in
-training and in the exported model alike.
+training and in the exported model alike. Images larger than data.max_stored_size are stored
+shrunk (as PNG), so later runs never decode the full-size photos again. The files of a folder
+are read, checked and shrunk in parallel while the records are written (encode_examples), so
+memory does not grow with the data.
 """
 
 import gzip
 import logging
 import pickle
 import tarfile
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -27,7 +31,6 @@ from .sources import (
     fetch_archive,
     list_class_files,
     map_test_labels,
-    read_file,
     with_test_split,
 )
 
@@ -67,49 +70,20 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
     return from_arrays(images.astype(np.uint8), labels, class_names)
 
 
-def read_image_files(
-    paths: list[str], labels: list[int], skip_invalid: bool
-) -> tuple[list[bytes], list[int]]:
-    """Reads image files, checking that each one decodes.
-
-    Every unreadable or corrupt file is named in one error, or, with data.skip_invalid=true,
-    in one warning, and left out.
-    """
-    inputs, kept_labels, bad = [], [], []
-    for path, label in zip(paths, labels, strict=True):
-        try:
-            encoded = read_file(path)
-            tf.io.decode_image(encoded, expand_animations=False)
-        except (tf.errors.OpError, OSError) as error:
-            bad.append(f"{path} ({error_reason(error)})")
-            continue
-        inputs.append(encoded)
-        kept_labels.append(label)
-    if bad and not skip_invalid:
-        raise ValueError(
-            f"{len(bad)} image file(s) cannot be read: {'; '.join(bad)}. Fix or remove them, "
-            "or set data.skip_invalid=true to leave them out."
-        )
-    if bad:
-        log.warning("Leaving out %d unreadable image file(s): %s", len(bad), "; ".join(bad))
-    return inputs, kept_labels
-
-
 def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
     """The user's images: data.path/<class_name>/[<sub-folders>/]<image>; data.test_path alike.
 
-    PNG, JPEG, BMP, GIF and WebP files are read; others are named in a warning and left out.
+    PNG, JPEG, BMP, GIF and WebP files are listed here and read (and checked) while the
+    records are written; others are named in a warning and left out.
     """
     paths, labels, class_names = list_class_files(data_cfg.path, IMAGE_EXTENSIONS)
-    inputs, labels = read_image_files(paths, labels, data_cfg.skip_invalid)
-    examples = RawExamples(inputs, labels, class_names)
+    examples = RawExamples(paths, labels, class_names, from_files=True)
     if data_cfg.test_path:
         test_paths, test_labels, test_classes = list_class_files(
             data_cfg.test_path, IMAGE_EXTENSIONS, key="data.test_path"
         )
         test_labels = map_test_labels(test_classes, test_labels, class_names)
-        test_inputs, test_labels = read_image_files(test_paths, test_labels, data_cfg.skip_invalid)
-        examples.test = RawExamples(test_inputs, test_labels, class_names)
+        examples.test = RawExamples(test_paths, test_labels, class_names, from_files=True)
     return examples
 
 
@@ -187,62 +161,145 @@ SOURCES = {
 }
 
 
-def image_statistics(train_inputs: list[bytes]) -> dict:
-    """One parallel pass over the training images: sizes, colour, pixel sums."""
+def max_stored_side(data_cfg: DictConfig) -> int | None:
+    """data.max_stored_size as a number of pixels: "auto" is twice data.image_size's longer
+    side; null keeps every image as it is."""
+    value = data_cfg.max_stored_size
+    if value is None:
+        return None
+    if value == "auto":
+        return 2 * max(data_cfg.image_size)
+    if not isinstance(value, int) or value < max(data_cfg.image_size):
+        raise ValueError(
+            f"data.max_stored_size={value!r} must be auto, null or a number of pixels of at "
+            f"least data.image_size's {max(data_cfg.image_size)}, or the model would see "
+            f"enlarged images; e.g. data.max_stored_size={2 * max(data_cfg.image_size)}."
+        )
+    return value
 
-    def describe(encoded: tf.Tensor) -> dict:
-        native = input_ops.decode_upright(encoded)
-        rgb = tf.cast(input_ops.to_channels(native, 3), tf.float64) / 255.0
-        gray = tf.cast(input_ops.to_channels(native, 1), tf.float64) / 255.0
+
+def make_encode_fn(from_files: bool, max_side: int | None):
+    """Returns the tf.data op: raw input (or file path) -> the bytes to store and statistics.
+
+    The bytes to store are the file's own, or, for an image shrunk to `max_side`, a PNG of it
+    (lossless: the stored pixels are exactly those the shrinking gave).
+    """
+
+    def encode(raw: tf.Tensor) -> dict:
+        encoded = tf.io.read_file(raw) if from_files else raw
+        if max_side is None:
+            image, shrunk = input_ops.decode_upright(encoded), tf.constant(False)
+        else:
+            image, shrunk = input_ops.decode_shrunk(encoded, max_side)
+        rgb = tf.cast(input_ops.to_channels(image, 3), tf.float64) / 255.0
+        gray = tf.cast(input_ops.to_channels(image, 1), tf.float64) / 255.0
         return {
-            "shape": tf.shape(native)[:2],
-            "colour": tf.shape(native)[-1] >= 3,
+            "stored": tf.cond(shrunk, lambda: tf.io.encode_png(image), lambda: encoded),
+            "shape": tf.shape(image)[:2],
+            "colour": tf.shape(image)[-1] >= 3,
             "rgb_sum": tf.reduce_sum(rgb, axis=[0, 1]),
             "rgb_square_sum": tf.reduce_sum(tf.square(rgb), axis=[0, 1]),
             "gray_sum": tf.reduce_sum(gray, axis=[0, 1]),
             "gray_square_sum": tf.reduce_sum(tf.square(gray), axis=[0, 1]),
         }
 
-    dataset = tf.data.Dataset.from_tensor_slices(train_inputs)
-    dataset = dataset.map(describe, num_parallel_calls=tf.data.AUTOTUNE)
-    totals = {"shapes": set(), "colour": False, "pixels": 0}
-    for item in dataset.as_numpy_iterator():
-        totals["shapes"].add(tuple(item["shape"].tolist()))
-        totals["colour"] |= bool(item["colour"])
-        totals["pixels"] += int(np.prod(item["shape"]))
-        for key in ("rgb_sum", "rgb_square_sum", "gray_sum", "gray_square_sum"):
-            totals[key] = totals.get(key, 0.0) + item[key]
-    return totals
+    return encode
 
 
-def summarize(train_inputs: list[bytes], data_cfg: DictConfig, assets_dir: str) -> dict:
-    """Describes the training images for metadata.json: shapes, channels and normalisation.
+def encode_examples(
+    inputs: Sequence, from_files: bool, data_cfg: DictConfig
+) -> Iterator[tuple[bytes | None, dict | None]]:
+    """Reads, checks and (with data.max_stored_size) shrinks images, in parallel, in order.
 
-    Args:
-        train_inputs: encoded images of the train split only.
-        data_cfg: the data config (image_size and channels are used; channels=null picks 1
-            when every training image is grayscale, else 3).
-        assets_dir: unused for images; text sources write their vocabulary there.
-
-    Returns:
-        raw_shape (the stored images' [height, width, channels], None where sizes vary),
-        input_shape (what the model gets), per-channel mean and std of the training pixels
-        in [0, 1], and the model's inputs.
+    Yields (bytes to store, statistics) per example, or (None, None) for one that cannot be
+    read or decoded. Those are named together in one error at the end or, with
+    data.skip_invalid=true, in one warning.
     """
-    del assets_dir
-    totals = image_statistics(train_inputs)
-    channels = data_cfg.channels or (3 if totals["colour"] else 1)
-    prefix = "rgb" if channels == 3 else "gray"
-    mean = totals[f"{prefix}_sum"] / totals["pixels"]
-    variance = totals[f"{prefix}_square_sum"] / totals["pixels"] - np.square(mean)
-    std = np.sqrt(np.maximum(variance, 0.0)) + 1e-6
-    shapes = totals["shapes"]
-    raw_shape = [*shapes.pop(), channels] if len(shapes) == 1 else [None, None, channels]
-    input_shape = [*data_cfg.image_size, channels]
-    return {
-        "raw_shape": raw_shape,
-        "raw_dtype": "uint8",
-        "input_shape": input_shape,
-        "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-        "model_inputs": {"input_shape": input_shape},
-    }
+    encode = make_encode_fn(from_files, max_stored_side(data_cfg))
+    dataset = tf.data.Dataset.from_tensor_slices(list(inputs)).enumerate()
+    dataset = dataset.map(
+        lambda index, raw: {"index": index, **encode(raw)},
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    dataset = dataset.ignore_errors().batch(256).prefetch(1)  # batches: less Python per image
+    bad, expected = [], 0
+    for batch in dataset.as_numpy_iterator():
+        for row, index in enumerate(batch["index"].tolist()):
+            for missing in range(expected, index):
+                bad.append(invalid_reason(inputs[missing], from_files, encode))
+                yield None, None
+            expected = index + 1
+            yield batch["stored"][row], {key: value[row] for key, value in batch.items()}
+    for missing in range(expected, len(inputs)):
+        bad.append(invalid_reason(inputs[missing], from_files, encode))
+        yield None, None
+    report_invalid(bad, data_cfg.skip_invalid)
+
+
+def invalid_reason(raw, from_files: bool, encode) -> str:
+    """Why `encode` fails on one input, run again eagerly: "path (reason)"."""
+    try:
+        encode(tf.constant(raw))
+    except (tf.errors.OpError, OSError) as error:
+        return f"{raw if from_files else 'an image'} ({error_reason(error)})"
+    return f"{raw if from_files else 'an image'} (failed once, then read; try again)"
+
+
+def report_invalid(bad: list[str], skip_invalid: bool) -> None:
+    """Names the unreadable images in one error, or with skip_invalid in one warning."""
+    if bad and not skip_invalid:
+        raise ValueError(
+            f"{len(bad)} image file(s) cannot be read: {'; '.join(bad)}. Fix or remove them, "
+            "or set data.skip_invalid=true to leave them out."
+        )
+    if bad:
+        log.warning("Leaving out %d unreadable image file(s): %s", len(bad), "; ".join(bad))
+
+
+class TrainSummary:
+    """Statistics of the stored training images, added one image at a time (any number).
+
+    Its `metadata` gives the stored images' shape, the model's input shape and the
+    normalisation for metadata.json.
+    """
+
+    def __init__(self, data_cfg: DictConfig):
+        self.data_cfg = data_cfg
+        self.shape, self.same_shape, self.colour, self.pixels = None, True, False, 0
+        self.sums = {}
+
+    def add(self, stored: bytes, statistics: dict) -> None:
+        """Adds one training image's statistics (from encode_examples)."""
+        del stored
+        shape = tuple(statistics["shape"].tolist())
+        self.same_shape &= self.shape in (None, shape)
+        self.shape = self.shape or shape
+        self.colour |= bool(statistics["colour"])
+        self.pixels += int(np.prod(shape))
+        for key in ("rgb_sum", "rgb_square_sum", "gray_sum", "gray_square_sum"):
+            self.sums[key] = self.sums.get(key, 0.0) + statistics[key]
+
+    def metadata(self, assets_dir: str) -> dict:
+        """raw_shape (the stored images' [height, width, channels], None where sizes vary),
+        input_shape (what the model gets), per-channel mean and std of the training pixels in
+        [0, 1], max_stored_size (pixels; None: as given) and the model's inputs.
+
+        data.channels=null picks 1 when every training image is grayscale, else 3.
+        """
+        del assets_dir  # text sources write their vocabulary there
+        channels = self.data_cfg.channels or (3 if self.colour else 1)
+        prefix = "rgb" if channels == 3 else "gray"
+        mean = self.sums[f"{prefix}_sum"] / self.pixels
+        variance = self.sums[f"{prefix}_square_sum"] / self.pixels - np.square(mean)
+        std = np.sqrt(np.maximum(variance, 0.0)) + 1e-6
+        height, width = self.shape if self.same_shape else (None, None)
+        input_shape = [*self.data_cfg.image_size, channels]
+        return {
+            "raw_shape": [height, width, channels],
+            "raw_dtype": "uint8",
+            "input_shape": input_shape,
+            "normalization": {"mean": mean.tolist(), "std": std.tolist()},
+            "max_stored_size": max_stored_side(self.data_cfg),
+            "model_inputs": {"input_shape": input_shape},
+        }

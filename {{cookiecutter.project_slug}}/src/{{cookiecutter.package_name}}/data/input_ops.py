@@ -145,6 +145,75 @@ def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
     return to_channels(decode_upright(encoded), channels)
 
 
+# === Store-time shrinking ===
+# preprocess stores images whose shorter side is longer than data.max_stored_size shrunk to
+# it, so that no later run decodes full-size photos again.
+JPEG_SCALES = (1, 2, 4, 8)  # the scales libjpeg can decode at directly (1/1 ... 1/8)
+
+
+def decode_jpeg_at_least(encoded: tf.Tensor, min_side: int) -> tf.Tensor:
+    """Decodes JPEG bytes at the smallest of 1/1, 1/2, 1/4 or 1/8 scale whose shorter side
+    still has at least `min_side` pixels (libjpeg's scaled IDCT: a fraction of the work)."""
+    shorter = tf.reduce_min(tf.image.extract_jpeg_shape(encoded)[:2])
+    index = tf.add_n([tf.cast(shorter >= min_side * scale, tf.int32) for scale in JPEG_SCALES[1:]])
+    branches = [
+        lambda scale=scale: tf.io.decode_jpeg(encoded, ratio=scale) for scale in JPEG_SCALES
+    ]
+    return tf.switch_case(index, branches)
+
+
+def shrink_image(image: tf.Tensor, max_side: int, size: tf.Tensor | None = None) -> tf.Tensor:
+    """Shrinks a uint8 [height, width, channels] image whose shorter side is longer than
+    `max_side` to that side, keeping its aspect ratio; smaller images pass unchanged.
+
+    Area averaging, so fine detail does not alias into noise. `size`: the [height, width]
+    stored in the file, for an image decoded at a reduced scale, so that the result's size
+    does not depend on that scale.
+    """
+    size = tf.shape(image)[:2] if size is None else size
+    shorter = tf.reduce_min(size)
+
+    def shrink() -> tf.Tensor:
+        scale = max_side / tf.cast(shorter, tf.float64)
+        target = tf.cast(tf.round(tf.cast(size, tf.float64) * scale), tf.int32)
+        resized = tf.image.resize(image, tf.maximum(target, max_side), method="area")
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    return tf.cond(shorter > max_side, shrink, lambda: image)
+
+
+def decode_shrunk(encoded: tf.Tensor, max_side: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decodes image bytes like decode_upright, shrunk (shrink_image) to `max_side`.
+
+    Large JPEGs are decoded at a reduced scale first (decode_jpeg_at_least); only JPEGs are
+    searched for an Exif orientation (decode_upright finds none in other formats).
+
+    Returns:
+        The upright uint8 [height, width, stored channels] image, and whether it was shrunk.
+    """
+
+    def jpeg() -> tuple[tf.Tensor, tf.Tensor]:
+        size = tf.image.extract_jpeg_shape(encoded)[:2]
+        image = shrink_image(decode_jpeg_at_least(encoded, max_side), max_side, size)
+        return apply_orientation(image, exif_orientation(encoded)), tf.reduce_min(size)
+
+    def other() -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.io.decode_image(encoded, expand_animations=False)
+        return shrink_image(image, max_side), tf.reduce_min(tf.shape(image)[:2])
+
+    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
+    image, shorter = tf.cond(is_jpeg, jpeg, other)
+    return image, shorter > max_side
+
+
+def decode_as_stored(encoded: tf.Tensor, channels: int, max_stored_size: int | None) -> tf.Tensor:
+    """Decodes image bytes the way preprocess stored them (upright, and shrunk to
+    max_stored_size when that is set), so that a served photo looks like a training one."""
+    if max_stored_size is None:
+        return decode_image(encoded, channels)
+    return to_channels(decode_shrunk(encoded, max_stored_size)[0], channels)
+
+
 def prepare_images(
     images: tf.Tensor,
     image_size: Sequence[int],

@@ -6,11 +6,15 @@
 
 The records go to ``data.records_dir`` (any tf.io.gfile path, gs:// included). metadata.json
 is written last and holds a fingerprint of the data config and of the input files' bytes, so
-a half-written directory is
-never mistaken for a finished one, and `ensure_preprocessed` reuses finished records until
-the config changes. train, eval and export call `ensure_preprocessed` themselves.
+a half-written directory is never mistaken for a finished one, and `ensure_preprocessed`
+reuses finished records until the config changes. train, eval and export call
+`ensure_preprocessed` themselves.
+
+Examples stream from the source into the shards in one pass, with the training statistics
+gathered on the way, so memory stays the same whatever the size of the data.
 """
 
+import contextlib
 import hashlib
 import inspect
 import json
@@ -25,10 +29,10 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
-from .. import runs
+from .. import distribute, runs
 from ..config import register_configs
 from . import input_ops, sources
-from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, summarize
+from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, TrainSummary, encode_examples
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
         "format": FORMAT_VERSION,
         "inputs": inputs,
         "code": [
-            inspect.getsource(module) for module in (input_ops, inspect.getmodule(summarize))
+            inspect.getsource(module) for module in (input_ops, inspect.getmodule(TrainSummary))
         ],
     }
     blob = json.dumps(content, sort_keys=True)
@@ -145,7 +149,7 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     metadata = read_metadata(records_dir)
     if metadata is None:
-        return records_dir, preprocess(data_cfg, seed)
+        return records_dir, preprocess(data_cfg, seed, data_fingerprint)
     if metadata["fingerprint"] != data_fingerprint:
         raise ValueError(
             f"{records_dir} holds TFRecords of another data config (source "
@@ -227,29 +231,38 @@ def split_indices(
     return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
 
 
-def write_shards(
-    records_dir: str, split: str, examples: list[bytes], num_shards: int
-) -> dict[str, int]:
-    """Writes serialised examples round-robin into `num_shards` files of equal size.
+class ShardWriter:
+    """Writes one split's serialised examples round-robin into `num_shards` files, as they come.
 
-    Each shard is written under a temporary name and renamed once complete, so an
-    interrupted run never leaves a shard that looks finished.
-
-    Returns:
-        Shard file name -> number of examples in it.
+    Each shard is written under a temporary name and renamed when the writer closes without
+    an error, so an interrupted run never leaves a shard that looks finished.
     """
-    num_shards = max(1, min(num_shards, len(examples)))
-    shard_sizes = {}
-    for shard in range(num_shards):
-        name = f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord"
-        path = os.path.join(records_dir, name)
-        shard_examples = examples[shard::num_shards]
-        with tf.io.TFRecordWriter(path + ".tmp") as writer:
-            for serialized in shard_examples:
-                writer.write(serialized)
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-        shard_sizes[name] = len(shard_examples)
-    return shard_sizes
+
+    def __init__(self, records_dir: str, split: str, num_shards: int):
+        names = [
+            f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord" for shard in range(num_shards)
+        ]
+        self.paths = [os.path.join(records_dir, name) for name in names]
+        self.writers = [tf.io.TFRecordWriter(path + ".tmp") for path in self.paths]
+        self.sizes = [0] * num_shards
+
+    def write(self, serialized: bytes) -> None:
+        shard = sum(self.sizes) % len(self.writers)
+        self.writers[shard].write(serialized)
+        self.sizes[shard] += 1
+
+    def __enter__(self) -> "ShardWriter":
+        return self
+
+    def __exit__(self, error_type, *_) -> None:
+        for writer, path in zip(self.writers, self.paths, strict=True):
+            writer.close()
+            if error_type is None:
+                tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+
+    def shard_sizes(self) -> dict[str, int]:
+        """Shard file name -> number of examples in it."""
+        return {os.path.basename(p): n for p, n in zip(self.paths, self.sizes, strict=True)}
 
 
 def clear_records(records_dir: str) -> None:
@@ -263,51 +276,87 @@ def clear_records(records_dir: str) -> None:
             tf.io.gfile.remove(path)
 
 
-def split_examples(examples: sources.RawExamples, data_cfg: DictConfig, seed: int) -> dict:
-    """The train / validation / test parts, each as (raw inputs, labels)."""
+def assign_splits(examples: sources.RawExamples, data_cfg: DictConfig, seed: int) -> list:
+    """(examples, the index in SPLITS of each one's split) for the source's examples and, when
+    it gives one, its own test split."""
     labels = np.asarray(examples.labels, dtype=np.int64)
     test_fraction = 0.0 if examples.test else data_cfg.test_fraction
     indices = split_indices(labels, data_cfg.validation_fraction, test_fraction, seed)
-    parts = {
-        split: ([examples.inputs[i] for i in index], labels[index])
-        for split, index in indices.items()
-    }
+    splits = np.zeros(len(labels), np.int64)
+    for position, split in enumerate(SPLITS):
+        splits[indices[split]] = position
+    parts = [(examples, splits)]
     if examples.test:
-        parts["test"] = (examples.test.inputs, np.asarray(examples.test.labels, dtype=np.int64))
+        test = SPLITS.index("test")
+        parts.append((examples.test, np.full(len(examples.test.labels), test, np.int64)))
     return parts
 
 
-def preprocess(data_cfg: DictConfig, seed: int) -> dict:
-    """Writes the records and metadata.json for `data_cfg` and returns the metadata."""
+def write_records(
+    parts: list, data_cfg: DictConfig, records_dir: str, summary: TrainSummary
+) -> tuple[dict, np.ndarray]:
+    """Streams every example into the shards of its split, adding training ones to `summary`.
+
+    Returns:
+        The shard sizes of each split, and the examples written per split and class.
+    """
+    per_split = np.bincount(np.concatenate([splits for _, splits in parts]), minlength=3)
+    counts = np.zeros((len(SPLITS), len(parts[0][0].class_names)), np.int64)
+    with contextlib.ExitStack() as stack:
+        writers = [
+            stack.enter_context(
+                ShardWriter(records_dir, split, max(1, min(data_cfg.num_shards, size)))
+            )
+            for split, size in zip(SPLITS, per_split, strict=True)
+        ]
+        for part, splits in parts:
+            encoded = encode_examples(part.inputs, part.from_files, data_cfg)
+            for (stored, facts), label, split in zip(encoded, part.labels, splits, strict=True):
+                if stored is None:  # unreadable, and data.skip_invalid=true
+                    continue
+                writers[split].write(input_ops.serialize_example(stored, int(label)))
+                counts[split, label] += 1
+                if split == 0:
+                    summary.add(stored, facts)
+    shards = {split: writer.shard_sizes() for split, writer in zip(SPLITS, writers, strict=True)}
+    return shards, counts
+
+
+def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> dict:
+    """Writes the records and metadata.json for `data_cfg` and returns the metadata.
+
+    `data_fingerprint` saves hashing the input files again when the caller has done so.
+    """
     examples = load_source(data_cfg, seed)
-    parts = split_examples(examples, data_cfg, seed)
-    data_fingerprint = fingerprint(data_cfg, seed)
+    parts = assign_splits(examples, data_cfg, seed)
+    data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
     clear_records(records_dir)
     class_names = examples.class_names
+    summary = TrainSummary(data_cfg)
+    shards, counts = write_records(parts, data_cfg, records_dir, summary)
+    empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
+    if empty:
+        raise ValueError(
+            f"Left without the unreadable examples, the class(es) {empty} have no training "
+            "examples. Add readable ones or remove the class folder(s)."
+        )
     metadata = {
         "source": data_cfg.name,
         "fingerprint": data_fingerprint,
         "class_names": class_names,
         "num_classes": len(class_names),
-        **summarize(parts["train"][0], data_cfg, records_dir),
-        "counts": {},
-        "shards": {},
+        **summary.metadata(records_dir),
+        "counts": {
+            split: {
+                "total": int(per_class.sum()),
+                "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
+            }
+            for split, per_class in zip(SPLITS, counts, strict=True)
+        },
+        "shards": shards,
     }
-    for split, (inputs, labels) in parts.items():
-        serialized = [
-            input_ops.serialize_example(raw, int(label))
-            for raw, label in zip(inputs, labels, strict=True)
-        ]
-        metadata["shards"][split] = write_shards(
-            records_dir, split, serialized, data_cfg.num_shards
-        )
-        per_class = np.bincount(labels, minlength=len(class_names))
-        metadata["counts"][split] = {
-            "total": len(labels),
-            "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
-        }
     write_json(os.path.join(records_dir, METADATA_FILE), metadata)
     log.info(
         "Wrote %s to %s",
@@ -326,6 +375,7 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-preprocess [data=...] [key=value ...]"""
+    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     register_configs()
     _main()
 

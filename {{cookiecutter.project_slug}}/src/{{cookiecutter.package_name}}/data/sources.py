@@ -7,10 +7,11 @@ remote paths work like local ones. Inspect a folder as preprocess_data would wit
     python -c "from {{ cookiecutter.package_name }}.data import sources; print(sources.list_class_files('PATH', ('.png',))[2])"
 """
 
+import io
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -24,17 +25,24 @@ log = logging.getLogger(__name__)
 class RawExamples:
     """Raw inputs (encoded images or UTF-8 text) and their labels.
 
+    Sources that read files give the files' paths, or an iterable that reads the file again
+    each time it is walked (CSV rows), so that the inputs are read while the records are
+    written and need never be in memory all at once.
+
     Attributes:
-        inputs: one bytes object per example.
+        inputs: one bytes object, or with `from_files` one file path, per example, in the
+            order of `labels`; a sequence, or any iterable that can be walked more than once.
         labels: index of each example's class in `class_names`.
         class_names: the classes, in a stable order.
         test: a test split given by the source (e.g. data.test_path); None to split one off.
+        from_files: the inputs are the paths of files that hold the raw inputs.
     """
 
-    inputs: list[bytes]
-    labels: list[int]
+    inputs: Iterable
+    labels: Sequence[int]
     class_names: list[str]
     test: "RawExamples | None" = None
+    from_files: bool = False
 
 
 def require_path(path: str | None, key: str, example: str) -> str:
@@ -126,6 +134,33 @@ def read_file(path: str) -> bytes:
         return opened.read()
 
 
+class GFileReader(io.RawIOBase):
+    """A tf.io.gfile file (local, gs://, ...) as a Python binary stream, for io's wrappers."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.file = tf.io.gfile.GFile(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.file.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+def open_text(path: str) -> io.TextIOWrapper:
+    """Opens a UTF-8 file (with or without a byte-order mark) to read it line by line, line
+    endings kept as they are (what the csv module needs)."""
+    buffered = io.BufferedReader(GFileReader(path), buffer_size=1 << 20)
+    return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+
+
 def check_test_classes(test_class_names: Sequence[str], class_names: Sequence[str]) -> None:
     """Raises ValueError when a given test split has a class the training data has not."""
     unseen = sorted(set(test_class_names) - set(class_names))
@@ -187,7 +222,7 @@ def check_examples(examples: RawExamples, source: str, path: str | None = None) 
     for part, name in ((examples, "training"), (examples.test, "test")):
         if part is None:
             continue
-        if not part.inputs:
+        if not len(part.labels):
             raise ValueError(f"data={source} gave no {name} examples; check data.path.")
         counts = np.bincount(part.labels, minlength=len(examples.class_names))
         empty = [cls for cls, count in zip(examples.class_names, counts, strict=True) if not count]

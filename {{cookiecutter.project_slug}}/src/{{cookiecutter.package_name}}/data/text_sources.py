@@ -6,14 +6,19 @@ For example:
     {{ cookiecutter.package_name }}-preprocess data=csv data.path=sms.csv data.text_column=text data.label_column=label
     {{ cookiecutter.package_name }}-preprocess data=text_folder data.path=texts/       # texts/<class>/<file>.txt
     {{ cookiecutter.package_name }}-preprocess data=imdb                               # downloaded once, cached
+
+CSV files and text folders are read twice, never held in memory: once to check them and
+collect the labels, once while the records are written.
 """
 
 import csv
-import io
 import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +31,7 @@ from .sources import (
     fetch_archive,
     list_class_files,
     map_test_labels,
+    open_text,
     read_file,
     require_path,
     with_test_split,
@@ -71,30 +77,139 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
     return RawExamples(raw_inputs, labels, class_names)
 
 
-def check_texts(texts: list[str], names: list[str], skip_invalid: bool) -> list[int]:
-    """Indices of the usable texts; empty ones are an error unless data.skip_invalid=true."""
-    empty = [name for name, text in zip(names, texts, strict=True) if not text.strip()]
-    if empty and not skip_invalid:
+NAMED_ROWS = 20  # rows named in a message; the others are only counted
+
+
+def check_empty(empty: list[str], count: int, skip_invalid: bool) -> None:
+    """Empty texts (the first ones named in `empty`, `count` in all) are an error unless
+    data.skip_invalid=true; then they are left out with a warning."""
+    if count and not skip_invalid:
         raise ValueError(
-            f"{len(empty)} example(s) have an empty text: {', '.join(empty[:20])}"
-            f"{' ...' if len(empty) > 20 else ''}. Fill or remove them, or set "
+            f"{count} example(s) have an empty text: {', '.join(empty)}"
+            f"{' ...' if count > len(empty) else ''}. Fill or remove them, or set "
             "data.skip_invalid=true to leave them out."
         )
-    if empty:
-        log.warning("Leaving out %d empty text(s): %s", len(empty), ", ".join(empty[:20]))
-    return [index for index, text in enumerate(texts) if text.strip()]
+    if count:
+        log.warning("Leaving out %d empty text(s): %s", count, ", ".join(empty))
 
 
-def read_csv(path: str, text_column: str, label_column: str, key: str) -> tuple[list, list]:
-    """Reads the text and label columns of a CSV file with a header row.
+def csv_rows(path: str, source: str, dialect: Any, **options) -> Iterator[tuple[int, list]]:
+    """The (line number, fields) of each non-blank row of a CSV file, header first, streamed."""
+    # A field can be as long as the file; the csv module stops at 128 KB unless told.
+    csv.field_size_limit(max(csv.field_size_limit(), tf.io.gfile.stat(path).length + 1))
+    with open_text(path) as text:
+        reader = csv.reader(text, dialect, **options)
+        try:
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
+        except csv.Error as error:
+            raise ValueError(
+                f"{source} cannot be read as CSV at line {reader.line_num}: {error}. Fix that "
+                "line, e.g. quote a field that holds quotes or line breaks."
+            ) from error
+        except UnicodeDecodeError as error:
+            raise ValueError(f"{source} is not UTF-8 text ({error}); save it as UTF-8.") from error
+
+
+@dataclass
+class CsvScan:
+    """What one pass over a CSV file with one dialect found; labels only when the header has
+    the text and label columns."""
+
+    header: list[str]
+    dialect: Any
+    options: dict
+    ragged: list = field(default_factory=list)  # (line, fields) of the first rows that misfit
+    ragged_count: int = 0
+    labels: list[str] = field(default_factory=list)  # of the rows with a text
+    empty: list[str] = field(default_factory=list)  # names of the first rows without a text
+    empty_count: int = 0
+    missing: list[str] = field(default_factory=list)  # names of the first rows without a label
+    missing_count: int = 0
+
+
+def scan_csv(path: str, source: str, columns: Sequence[str], dialect, **options) -> CsvScan:
+    """Walks a CSV file once with one dialect; see CsvScan."""
+    rows = csv_rows(path, source, dialect, **options)
+    scan = CsvScan(next(rows, (0, []))[1], dialect, options)
+    indices = [scan.header.index(column) for column in columns if column in scan.header]
+    seen = {}  # one string per label, shared by its rows
+    for line, row in rows:
+        if len(row) != len(scan.header):
+            scan.ragged_count += 1
+            scan.ragged += [(line, len(row))][: NAMED_ROWS - len(scan.ragged)]
+        elif len(indices) == 2 and not scan.ragged_count:
+            name = f"{os.path.basename(path)} row {line}"
+            text, label = row[indices[0]], row[indices[1]].strip()
+            if not label:
+                scan.missing_count += 1
+                scan.missing += [name][: NAMED_ROWS - len(scan.missing)]
+            if not text.strip():
+                scan.empty_count += 1
+                scan.empty += [name][: NAMED_ROWS - len(scan.empty)]
+            else:
+                scan.labels.append(seen.setdefault(label, label))
+    return scan
+
+
+def find_dialect(path: str, columns: Sequence[str], source: str) -> CsvScan:
+    """Scans a CSV file with the delimiter that gives every row as many fields as the header.
+
+    The sniffed dialect comes first; when some rows do not fit it, each other delimiter that
+    finds `columns` in the header and fits every row is tried. Otherwise the first ragged rows
+    are named in the error.
+    """
+    try:
+        with open_text(path) as text:
+            sniffed = csv.Sniffer().sniff(text.read(65536), delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        sniffed = csv.excel
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{source} is not UTF-8 text ({error}); save it as UTF-8.") from error
+    scan = scan_csv(path, source, columns, sniffed)
+    if not scan.ragged_count:
+        return scan
+    for delimiter in CSV_DELIMITERS.replace(sniffed.delimiter, ""):
+        other = scan_csv(path, source, columns, csv.excel, delimiter=delimiter)
+        if set(columns) <= set(other.header) and not other.ragged_count:
+            return other
+    first = ", ".join(f"row {line} ({count} fields)" for line, count in scan.ragged[:10])
+    raise ValueError(
+        f"{source}: {scan.ragged_count} row(s) have more or fewer fields than the header's "
+        f"{len(scan.header)} ({sniffed.delimiter!r}-separated), e.g. {first}. A text that "
+        f'holds the delimiter must be quoted, e.g. "Hi, all",ham; save the file with a CSV '
+        "writer (it quotes them) or with another delimiter (tab, ';')."
+    )
+
+
+@dataclass
+class CsvTexts:
+    """The texts of a CSV file's rows that have one, read from the file each time they are
+    walked, so that the file never has to fit in memory."""
+
+    path: str
+    scan: CsvScan
+    text_index: int
+
+    def __iter__(self) -> Iterator[bytes]:
+        rows = csv_rows(self.path, self.path, self.scan.dialect, **self.scan.options)
+        next(rows, None)  # the header
+        for _, row in rows:
+            if row[self.text_index].strip():
+                yield row[self.text_index].encode("utf-8")
+
+
+def read_csv(
+    path: str, columns: tuple[str, str], key: str, skip_invalid: bool
+) -> tuple[CsvTexts, list[str]]:
+    """Checks a CSV file with a header row and returns its texts (read lazily) and labels.
 
     The delimiter is sniffed (comma, semicolon, tab, pipe) and checked on every row; UTF-8
     with or without a byte-order mark; quoted fields may hold delimiters and newlines
     (RFC 4180) and be of any length. A row with more or fewer fields than the header is an
-    error, never a text cut short.
-
-    Returns:
-        The texts and labels (as strings), and names like "sms.csv row 12" for messages.
+    error, never a text cut short; so are rows without a label, and, unless skip_invalid,
+    rows with an empty text (else left out).
     """
     require_path(path, key, "data/my_texts.csv")
     if tf.io.gfile.isdir(path):
@@ -102,130 +217,69 @@ def read_csv(path: str, text_column: str, label_column: str, key: str) -> tuple[
             f"{key}={path} is a folder; data=csv reads one CSV file, e.g. {key}=data/sms.csv. "
             "For a folder with one sub-folder of .txt files per class, use data=text_folder."
         )
-    try:
-        content = read_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{key}={path} is not UTF-8 text ({error}); save it as UTF-8.") from error
-    header, rows = parse_csv(content, (text_column, label_column), f"{key}={path}")
-    for column_key, column in (
-        ("data.text_column", text_column),
-        ("data.label_column", label_column),
-    ):
-        if column not in header:
+    scan = find_dialect(path, columns, f"{key}={path}")
+    for column_key, column in zip(("data.text_column", "data.label_column"), columns, strict=True):
+        if column not in scan.header:
             raise ValueError(
-                f"{key}={path} has no column {column!r}; its columns are {header}. Set "
-                f"{column_key} to one of them, e.g. {column_key}={(header or ['text'])[0]}."
+                f"{key}={path} has no column {column!r}; its columns are {scan.header}. Set "
+                f"{column_key} to one of them, e.g. {column_key}={(scan.header or ['text'])[0]}."
             )
-    text_index, label_index = header.index(text_column), header.index(label_column)
-    texts = [row[text_index] for _, row in rows]
-    labels = [row[label_index].strip() for _, row in rows]
-    names = [f"{os.path.basename(path)} row {line}" for line, _ in rows]
-    missing = [name for name, label in zip(names, labels, strict=True) if not label]
-    if missing:
+    if scan.missing_count:
         raise ValueError(
-            f"{len(missing)} row(s) have no {label_column!r} label: {', '.join(missing[:20])}. "
-            "Label or remove them."
+            f"{scan.missing_count} row(s) have no {columns[1]!r} label: "
+            f"{', '.join(scan.missing)}. Label or remove them."
         )
-    return texts, labels, names
-
-
-def split_csv(content: str, source: str, dialect, **options) -> tuple[list, list]:
-    """The header and the (line number, fields) of each non-blank row of CSV text."""
-    # A field can be as long as the file; the csv module stops at 128 KB unless told.
-    csv.field_size_limit(max(csv.field_size_limit(), len(content) + 1))
-    reader = csv.reader(io.StringIO(content, newline=""), dialect, **options)
-    try:
-        header = next(reader, [])
-        rows = [(reader.line_num, row) for row in reader if row]
-    except csv.Error as error:
-        raise ValueError(
-            f"{source} cannot be read as CSV at line {reader.line_num}: {error}. Fix that line, "
-            "e.g. quote a field that holds quotes or line breaks."
-        ) from error
-    return header, rows
-
-
-def parse_csv(content: str, columns: tuple[str, str], source: str) -> tuple[list, list]:
-    """Splits CSV text with the delimiter that gives every row as many fields as the header.
-
-    The sniffed dialect comes first; when some rows do not fit it, each other delimiter that
-    finds `columns` in the header and fits every row is tried. Otherwise the first ragged rows
-    are named in the error.
-    """
-    try:
-        sniffed = csv.Sniffer().sniff(content[:65536], delimiters=CSV_DELIMITERS)
-    except csv.Error:
-        sniffed = csv.excel
-    header, rows = split_csv(content, source, sniffed)
-    ragged = [(line, len(row)) for line, row in rows if len(row) != len(header)]
-    if not ragged:
-        return header, rows
-    for delimiter in CSV_DELIMITERS.replace(sniffed.delimiter, ""):
-        other_header, other_rows = split_csv(content, source, csv.excel, delimiter=delimiter)
-        if set(columns) <= set(other_header) and all(
-            len(row) == len(other_header) for _, row in other_rows
-        ):
-            return other_header, other_rows
-    first = ", ".join(f"row {line} ({count} fields)" for line, count in ragged[:10])
-    raise ValueError(
-        f"{source}: {len(ragged)} row(s) have more or fewer fields than the header's "
-        f"{len(header)} ({sniffed.delimiter!r}-separated), e.g. {first}. A text that holds the "
-        f'delimiter must be quoted, e.g. "Hi, all",ham; save the file with a CSV writer '
-        "(it quotes them) or with another delimiter (tab, ';')."
-    )
-
-
-def texts_to_examples(
-    texts: list[str], labels: list[str], names: list[str], class_names: list[str], skip: bool
-) -> RawExamples:
-    keep = check_texts(texts, names, skip)
-    index = {name: position for position, name in enumerate(class_names)}
-    return RawExamples(
-        [texts[i].encode("utf-8") for i in keep], [index[labels[i]] for i in keep], class_names
-    )
+    check_empty(scan.empty, scan.empty_count, skip_invalid)
+    return CsvTexts(path, scan, scan.header.index(columns[0])), scan.labels
 
 
 def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:
     """The user's CSV: data.path with data.text_column and data.label_column; data.test_path."""
     columns = (data_cfg.text_column, data_cfg.label_column)
-    texts, labels, names = read_csv(data_cfg.path, *columns, key="data.path")
+    texts, labels = read_csv(data_cfg.path, columns, "data.path", data_cfg.skip_invalid)
     class_names = sorted(set(labels))
-    examples = texts_to_examples(texts, labels, names, class_names, data_cfg.skip_invalid)
+    index = {name: position for position, name in enumerate(class_names)}
+    examples = RawExamples(texts, [index[label] for label in labels], class_names)
     if data_cfg.test_path:
-        test_texts, test_labels, test_names = read_csv(
-            data_cfg.test_path, *columns, key="data.test_path"
+        test_texts, test_labels = read_csv(
+            data_cfg.test_path, columns, "data.test_path", data_cfg.skip_invalid
         )
         check_test_classes(set(test_labels), class_names)
-        examples.test = texts_to_examples(
-            test_texts, test_labels, test_names, class_names, data_cfg.skip_invalid
+        examples.test = RawExamples(
+            test_texts, [index[label] for label in test_labels], class_names
         )
     return examples
 
 
 def read_text_folder(root: str, key: str, skip_invalid: bool) -> tuple[list, list, list]:
+    """Checks a folder of .txt files (UTF-8, not empty); returns the paths of those to use,
+    their labels and the class names. The texts are read again when the records are written."""
     paths, labels, class_names = list_class_files(root, (".txt",), key=key)
-    texts = []
+    empty = []
     for path in paths:
         try:
-            texts.append(read_file(path).decode("utf-8-sig"))
+            if not read_file(path).decode("utf-8-sig").strip():
+                empty.append(path)
         except UnicodeDecodeError as error:
             raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from error
-    keep = check_texts(texts, paths, skip_invalid)
-    return [texts[i].encode("utf-8") for i in keep], [labels[i] for i in keep], class_names
+    check_empty(empty[:NAMED_ROWS], len(empty), skip_invalid)
+    empty = set(empty)
+    keep = [index for index, path in enumerate(paths) if path not in empty]
+    return [paths[i] for i in keep], [labels[i] for i in keep], class_names
 
 
 def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
     """The user's texts: data.path/<class_name>/<example>.txt; data.test_path alike."""
-    inputs, labels, class_names = read_text_folder(
+    paths, labels, class_names = read_text_folder(
         data_cfg.path, "data.path", data_cfg.skip_invalid
     )
-    examples = RawExamples(inputs, labels, class_names)
+    examples = RawExamples(paths, labels, class_names, from_files=True)
     if data_cfg.test_path:
-        test_inputs, test_labels, test_classes = read_text_folder(
+        test_paths, test_labels, test_classes = read_text_folder(
             data_cfg.test_path, "data.test_path", data_cfg.skip_invalid
         )
         test_labels = map_test_labels(test_classes, test_labels, class_names)
-        examples.test = RawExamples(test_inputs, test_labels, class_names)
+        examples.test = RawExamples(test_paths, test_labels, class_names, from_files=True)
     return examples
 
 
@@ -262,39 +316,76 @@ SOURCES = {
 }
 
 
-def build_vocabulary(train_texts: list[bytes], max_size: int, min_count: int) -> list[str]:
-    """Returns the vocabulary of the training texts, most frequent words first.
+def encode_examples(
+    inputs: Iterable, from_files: bool, data_cfg: DictConfig
+) -> Iterator[tuple[bytes, None]]:
+    """Yields (UTF-8 text to store, None) per example, reading text files when `from_files`.
 
-    Words are split with the same ops the model's input uses (input_ops.split_words); ties
-    are broken alphabetically, so the same texts always give the same vocabulary. The list
-    starts with the padding and out-of-vocabulary tokens.
+    The sources have checked the texts already, so none is left out here.
     """
-    counts = Counter()
-    for start in range(0, len(train_texts), 1024):
-        words = input_ops.split_words(tf.constant(train_texts[start : start + 1024]))
+    del data_cfg
+    for raw in inputs:
+        yield (read_file(raw).decode("utf-8-sig").encode("utf-8") if from_files else raw), None
+
+
+def count_words(counts: Counter, texts: list[bytes]) -> None:
+    """Adds the words of `texts`, split as the model's input is (input_ops.split_words)."""
+    for start in range(0, len(texts), 1024):
+        words = input_ops.split_words(tf.constant(texts[start : start + 1024]))
         counts.update(word.decode("utf-8") for word in words.flat_values.numpy())
+
+
+def rank_vocabulary(counts: Counter, max_size: int, min_count: int) -> list[str]:
+    """The padding and out-of-vocabulary tokens, then the words seen at least `min_count`
+    times, most frequent first (ties alphabetically, so the same texts give the same list)."""
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     words = [word for word, count in ranked if count >= min_count]
     return [input_ops.PAD_TOKEN, input_ops.OOV_TOKEN, *words[: max(max_size - 2, 0)]]
 
 
-def summarize(train_inputs: list[bytes], data_cfg: DictConfig, assets_dir: str) -> dict:
-    """Builds the vocabulary of the train split, writes it to assets_dir, describes it.
+def build_vocabulary(train_texts: list[bytes], max_size: int, min_count: int) -> list[str]:
+    """Returns the vocabulary of the training texts, most frequent words first."""
+    counts = Counter()
+    count_words(counts, train_texts)
+    return rank_vocabulary(counts, max_size, min_count)
 
-    Returns:
-        The sequence length, vocabulary size and file, and the model inputs for metadata.json.
+
+class TrainSummary:
+    """The words of the training texts, counted a batch at a time (any number of texts).
+
+    Its `metadata` writes the vocabulary and describes it for metadata.json.
     """
-    vocabulary = build_vocabulary(train_inputs, data_cfg.max_vocab_size, data_cfg.min_word_count)
-    path = os.path.join(assets_dir, input_ops.VOCABULARY_FILE)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as vocabulary_file:
-        vocabulary_file.write("\n".join(vocabulary) + "\n")
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-    return {
-        "sequence_length": data_cfg.sequence_length,
-        "vocab_size": len(vocabulary),
-        "vocabulary_file": input_ops.VOCABULARY_FILE,
-        "model_inputs": {
-            "sequence_length": data_cfg.sequence_length,
+
+    def __init__(self, data_cfg: DictConfig):
+        self.data_cfg = data_cfg
+        self.counts, self.batch = Counter(), []
+
+    def add(self, stored: bytes, statistics: None) -> None:
+        """Adds one training text (as encode_examples gave it)."""
+        del statistics
+        self.batch.append(stored)
+        if len(self.batch) == 1024:
+            count_words(self.counts, self.batch)
+            self.batch = []
+
+    def metadata(self, assets_dir: str) -> dict:
+        """Writes the vocabulary to assets_dir; returns the sequence length, vocabulary size
+        and file, and the model inputs."""
+        count_words(self.counts, self.batch)
+        self.batch = []
+        vocabulary = rank_vocabulary(
+            self.counts, self.data_cfg.max_vocab_size, self.data_cfg.min_word_count
+        )
+        path = os.path.join(assets_dir, input_ops.VOCABULARY_FILE)
+        with tf.io.gfile.GFile(path + ".tmp", "w") as vocabulary_file:
+            vocabulary_file.write("\n".join(vocabulary) + "\n")
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+        return {
+            "sequence_length": self.data_cfg.sequence_length,
             "vocab_size": len(vocabulary),
-        },
-    }
+            "vocabulary_file": input_ops.VOCABULARY_FILE,
+            "model_inputs": {
+                "sequence_length": self.data_cfg.sequence_length,
+                "vocab_size": len(vocabulary),
+            },
+        }
