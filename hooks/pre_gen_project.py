@@ -24,12 +24,31 @@ ANSWERS_JSON = r"""{{ {
 
 MODEL_TYPES = ("cnn", "rnn")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
-SLUG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SLUG_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
+# Longer names push `from <package>.models.lenet5net import build_lenet5` past black's 99
+# columns, and the baked code would no longer pass its own `make lint`.
+MAX_PACKAGE_LENGTH = 50
+# A package named like a module the project imports would shadow it.
+IMPORTED = {"tensorflow", "keras", "numpy", "hydra", "omegaconf", "sklearn", "tensorboard", "yaml"}
+IMPORTED |= {"mlflow", "optuna", "pytest", "conftest", *sys.stdlib_module_names}
 VERSION_PATTERN = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.post|\.dev)?\d*$")
 # Free-text answers: the templates escape them for Python and TOML, but they must stay one line.
 TEXT_ANSWERS = ("project_name", "description", "author_name", "author_email")
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def suggest_package_name(name: str) -> str:
+    """A valid package name close to `name`, for the error message."""
+    words = re.sub(r"[^a-z0-9]+", " ", name.lower()).split()
+    if not words or words[0][0].isdigit() or keyword.iskeyword("_".join(words)):
+        words.insert(0, "tf")
+    suggestion = words[0][:MAX_PACKAGE_LENGTH]
+    for word in words[1:]:  # whole words only, up to the length limit
+        if len(suggestion) + 1 + len(word) > MAX_PACKAGE_LENGTH:
+            break
+        suggestion += "_" + word
+    return suggestion
 
 
 def check_answers(answers: dict) -> list[str]:
@@ -40,13 +59,24 @@ def check_answers(answers: dict) -> list[str]:
         errors.append(
             f"package_name {package_name!r} is not a valid Python package name: it must be a "
             "lowercase identifier (letters, digits and '_', not starting with a digit) and not "
-            "a Python keyword. Example: my_tf_project"
+            f"a Python keyword. Example: package_name={suggest_package_name(package_name)}"
+        )
+    elif len(package_name) > MAX_PACKAGE_LENGTH:
+        errors.append(
+            f"package_name {package_name!r} has {len(package_name)} characters; keep it to "
+            f"{MAX_PACKAGE_LENGTH} or fewer (it is typed in every import). "
+            f"Example: package_name={suggest_package_name(package_name)}"
+        )
+    elif package_name in IMPORTED:
+        errors.append(
+            f"package_name {package_name!r} is the name of a module the project imports, which "
+            f"it would hide. Example: package_name={package_name}_project"
         )
     slug = answers["project_slug"]
-    if not SLUG_PATTERN.match(slug) or slug.endswith("."):
+    if not SLUG_PATTERN.match(slug):
         errors.append(
             f"project_slug {slug!r} is not a safe folder name: use letters, digits, '_', '-' "
-            "and '.', starting with a letter or digit. Example: my_tf_project"
+            "and '.', starting and ending with a letter or digit. Example: my_tf_project"
         )
     if answers["model_type"] not in MODEL_TYPES:
         errors.append(

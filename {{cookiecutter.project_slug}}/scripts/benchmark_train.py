@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }} import distribute, runs
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import preprocess_data
 
+PACKAGE = "{{ cookiecutter.package_name }}"
 SETTINGS = {
     "float32": ["train.mixed_precision=false", "train.jit_compile=false"],
     "mixed": ["train.mixed_precision=true", "train.jit_compile=false"],
@@ -47,9 +48,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work_dir:
         for name in chosen:
             setting = SETTINGS[name]
-            with initialize_config_module(
-                config_module="{{ cookiecutter.package_name }}.configs", version_base="1.3"
-            ):
+            with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
                 cfg = compose(
                     "config",
                     overrides=[

@@ -1,6 +1,8 @@
 """Shared fixtures: a real config shrunk to a few steps on tiny data under tmp_path."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +29,36 @@ def shared_data(relative: str) -> Path:
     return path
 
 
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILLs `process` and, when it leads a session of its own (start_new_session=True),
+    every process it started: a test that fails leaves no training worker behind."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        # An ended leader's group lives on while its children do.
+        if process.poll() is not None or os.getpgid(process.pid) == process.pid:
+            os.killpg(process.pid, signal.SIGKILL)
+    process.kill()  # nothing when it has ended
+    process.wait(timeout=60)
+
+
+def run_bounded(command: list[str], timeout: float, **options) -> subprocess.CompletedProcess:
+    """subprocess.run with stdout and stderr captured as text, in a session of its own: when
+    it times out (or the test is interrupted) the process and all its children are killed."""
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **options,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except BaseException:
+        kill_group(process)
+        raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def wait_for_first_checkpoint(
     process: subprocess.Popen,
     run_dir: Path,
@@ -44,7 +76,7 @@ def wait_for_first_checkpoint(
                 + output()[-5000:]
             )
         if time.monotonic() > deadline:
-            process.kill()
+            kill_group(process)
             pytest.fail("no checkpoint within the time limit")
         time.sleep(0.01)
 
@@ -81,14 +113,41 @@ def run_module(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     }
 
     def run(module: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        command = [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides]
+        return run_bounded(command, timeout, cwd=tmp_path, env=env)
 
     run.env = env  # for tests that start a process of their own
     return run
+
+
+def logged_scalars(run_dir: str | Path, writer: str, tag: str) -> dict[int, float]:
+    """step -> value of a scalar a run wrote to TensorBoard (writer: train or validation)."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(
+        str(Path(run_dir, "tensorboard", writer)), size_guidance={"tensors": 0}
+    )
+    events.Reload()
+    return {
+        event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)
+    }
+
+
+def assert_learned(values: dict, min_accuracy: float, max_loss_ratio: float = 0.8) -> None:
+    """Fails unless a run learned: its val_accuracy is at least `min_accuracy` and its final
+    training loss is below `max_loss_ratio` times the first one it logged.
+
+    Args:
+        values: what train() returns (or the run's result.json): val_accuracy, loss, run_dir.
+        min_accuracy: calibrate it once per test, well above chance (1 / num_classes).
+        max_loss_ratio: how far the final loss must fall below the first logged one.
+    """
+    losses = logged_scalars(values["run_dir"], "train", "loss")
+    first = losses[min(losses)]
+    accuracy = values["val_accuracy"]
+    assert accuracy >= min_accuracy, f"val_accuracy {accuracy:.4f} < {min_accuracy}: no learning"
+    assert values["loss"] < max_loss_ratio * first, (
+        f"final training loss {values['loss']:.4f} is not below {max_loss_ratio} x the first "
+        f"logged one ({first:.4f}): no learning"
+    )

@@ -6,9 +6,13 @@ import sys
 
 import keras
 import pytest
+from conftest import PACKAGE
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }}.callbacks import build_callbacks, log_artifacts
+from {{ cookiecutter.package_name }}.callbacks import (
+    build_callbacks,
+    log_artifacts,
+)
 
 # What the loop passes to on_epoch_end, one dict per epoch.
 EPOCH_LOGS = [
@@ -161,7 +165,7 @@ def test_mlflow_logs_params_metrics_and_artifacts_to_one_run(make_config, tmp_pa
     client = mlflow.MlflowClient(tracking_uri)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
-    assert client.get_experiment(run.info.experiment_id).name == "{{ cookiecutter.package_name }}"
+    assert client.get_experiment(run.info.experiment_id).name == PACKAGE
     assert run.data.params["train.learning_rate"] == str(cfg.train.learning_rate)
     assert run.data.params["model.name"] == cfg.model.name
     assert "run_dir" not in run.data.params and "logger.name" not in run.data.params

@@ -21,7 +21,11 @@ import tensorflow as tf
 import pytest
 {%- endif %}
 
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
 
 {% if cookiecutter.model_type == "cnn" -%}
 # A 3x4 grey lossless WebP (TensorFlow reads WebP but cannot write it).

@@ -181,13 +181,17 @@ def test_evaluation_leaves_the_padding_out(validation_records):
 def test_mirrored_training_matches_one_device(run_module, tmp_path):
     """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32.
 
-    Dropout is off: its random masks are drawn per replica, so they cannot match.
+    Dropout is off: its random masks are drawn per replica, so they cannot match. Plain SGD,
+    whose step scales with the gradient: under Adam a replica that applied only its own half of
+    the gradient (no all-reduce) would still take the same steps and match.
     """
     common = [
         "experiment=smoke",
         "train.log_every_steps=1",
         "train.deterministic=true",
         "model.dropout_rate=0",
+        "train.optimizer=sgd",
+        "train.learning_rate=0.05",
     ]
     runs = {
         "one_device": ["distribute=one_device", "train.batch_size=32"],

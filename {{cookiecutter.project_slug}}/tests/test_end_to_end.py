@@ -1,13 +1,23 @@
 """The commands a user runs, each in its own process: preprocess, train, eval, export."""
 
+import importlib
 import json
 import os
-import subprocess
+import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import run_bounded, smoke_config
+
+from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    preprocess_data,
+)
+from {{ cookiecutter.package_name }}.export import serving_batches
 
 
 @pytest.mark.slow
@@ -23,10 +33,21 @@ def test_commands_preprocess_train_evaluate_export(run_module, tmp_path):
         result = run_module(module, *overrides)
         assert result.returncode == 0, f"{module}:\n{result.stderr}"
 
+    # eval's accuracy is the exported model's on the whole test split.
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert 0.0 <= metrics["accuracy"] <= 1.0
-    classifier = tf.saved_model.load(str(tmp_path / "run" / "export" / "1"))
-    assert "serving_default" in classifier.signatures
+    metadata = runs.load_metadata(tmp_path / "run")
+    count = metadata["counts"]["test"]["total"]
+    cfg = smoke_config(tmp_path)  # the data of `common`
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    serve = tf.saved_model.load(str(tmp_path / "run" / "export" / "1")).signatures[
+        "serving_default"
+    ]
+    class_ids = np.concatenate(
+        [serve(batch)["class_id"].numpy() for batch in serving_batches(raw_inputs, metadata)]
+    )
+    assert metrics["num_examples"] == count
+    assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
 
 
 @pytest.mark.parametrize(
@@ -46,13 +67,11 @@ def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, 
 
 def run_script(name, *arguments, cwd):
     script = Path(__file__).resolve().parents[1] / "scripts" / name
-    return subprocess.run(
+    return run_bounded(
         [sys.executable, str(script), *arguments],
+        300,
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(script.parents[1] / "src")},
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 
@@ -61,7 +80,32 @@ def test_the_input_benchmark_runs(tmp_path):
     arguments = ["--data", "synthetic", "--steps", "3", "experiment=smoke"]
     result = run_script("benchmark_input.py", *arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "synthetic" in result.stdout and "x)" in result.stdout
+    # synthetic  <step>  <decoding> (<ratio>x)  <cached> (<ratio>x), in examples/s
+    row = re.search(
+        r"^synthetic +(\S+) +(\S+) \( *(\S+)x\) +(\S+) \( *(\S+)x\)", result.stdout, re.M
+    )
+    step, decoding, decoding_ratio, cached, cached_ratio = map(float, row.groups())
+    assert step > 0 and decoding > 0 and cached > 0
+    assert decoding_ratio == pytest.approx(decoding / step, rel=0.05, abs=0.06)
+    assert cached_ratio == pytest.approx(cached / step, rel=0.05, abs=0.06)
+
+
+def console_scripts():
+    """[project.scripts] of pyproject.toml: {command: "module:function"}."""
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    table = pyproject.split("[project.scripts]\n", 1)[1].split("\n[", 1)[0]
+    return dict(re.findall(r'^"?([\w.-]+)"? = "([\w.]+:\w+)"', table, re.M))
+
+
+@pytest.mark.parametrize("target", console_scripts().values(), ids=console_scripts().keys())
+def test_each_console_script_runs(target, monkeypatch, capsys):
+    """The function each installed command calls, with --help (the tests run uninstalled)."""
+    module, function = target.split(":")
+    monkeypatch.setattr(sys, "argv", [target, "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        getattr(importlib.import_module(module), function)()
+    assert exit_info.value.code in (0, None)
+    assert capsys.readouterr().out.strip()  # its help
 
 
 @pytest.mark.slow
@@ -69,6 +113,12 @@ def test_the_precision_benchmark_runs(tmp_path):
     arguments = ["--steps", "3", "--settings", "float32,mixed", "experiment=smoke"]
     result = run_script("benchmark_train.py", *arguments, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[-2:]] == ["float32", "mixed"]
-    assert lines[-2].endswith("1.00x")
+    rows = [line.split() for line in result.stdout.splitlines()[-2:]]
+    assert [row[0] for row in rows] == ["float32", "mixed"]
+    float32_speed, mixed_speed = (float(row[1]) for row in rows)
+    assert float32_speed > 0 and mixed_speed > 0
+    assert rows[0][2] == "1.00x"
+    # mixed against float32, measured in the same process (speeds are printed rounded)
+    assert float(rows[1][2].rstrip("x")) == pytest.approx(
+        mixed_speed / float32_speed, rel=0.02, abs=0.01
+    )

@@ -1,37 +1,85 @@
 import json
 import os
+import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import smoke_config
 
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
 
-@pytest.fixture
-def trained_run(make_config):
-    cfg = make_config()
+@pytest.fixture(scope="module")
+def module_run(tmp_path_factory):
+    """One smoke run for the whole module: (its folder, the run directory)."""
+    base = tmp_path_factory.mktemp("eval_export")
+    cfg = smoke_config(base)
     train(cfg)
-    return cfg
+    return base, cfg.run_dir
+
+
+@pytest.fixture
+def trained_run(module_run, tmp_path):
+    """A copy of the module's run for one test to change (exports, metadata)."""
+    base, run_dir = module_run
+    shutil.copytree(run_dir, tmp_path / "run")
+    return smoke_config(base, f"run_dir={tmp_path / 'run'}")
+
+
+def restored_model(run_dir):
+    """The run's Keras model with its latest weights: what every export must match."""
+    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
+    runs.restore_model(model, run_dir)
+    return model
+
+
+def split_examples(cfg, count, split="test"):
+    """Raw inputs, the model inputs that training's input_ops make of them, and labels."""
+    metadata = runs.load_metadata(cfg.run_dir)
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, split, metadata, count)
+    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    return raw_inputs, model_inputs, np.array(labels)
+
+
+def keras_probabilities(model, model_inputs):
+    return tf.nn.softmax(model(model_inputs, training=False), axis=-1).numpy()
 
 
 def test_evaluate_writes_metrics(trained_run):
     metrics = evaluate(trained_run.run_dir)
     on_disk = json.loads(Path(trained_run.run_dir, "metrics.json").read_text())
-    assert on_disk["accuracy"] == metrics["accuracy"] and 0.0 <= metrics["accuracy"] <= 1.0
-    assert np.isfinite(metrics["loss"])
+    assert on_disk["accuracy"] == metrics["accuracy"]
     metadata = runs.load_metadata(trained_run.run_dir)
     assert list(metrics["per_class"]) == metadata["class_names"]
     supports = [counts["support"] for counts in metrics["per_class"].values()]
     assert supports == list(metadata["counts"]["test"]["per_class"].values())
-    correct = sum(counts["correct"] for counts in metrics["per_class"].values())
-    assert np.isclose(metrics["accuracy"], correct / metrics["num_examples"])
+
+    # The restored Keras model on every test example, counted here.
+    count = metadata["counts"]["test"]["total"]
+    _, model_inputs, labels = split_examples(trained_run, count)
+    probabilities = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
+    correct = probabilities.argmax(axis=-1) == labels
+    assert metrics["num_examples"] == count
+    assert np.isclose(metrics["accuracy"], correct.mean())
+    assert [counts["correct"] for counts in metrics["per_class"].values()] == [
+        int(correct[labels == label].sum()) for label in range(metadata["num_classes"])
+    ]
+    losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    assert np.isclose(metrics["loss"], float(np.mean(losses)), rtol=1e-4)
 
 
 def test_evaluate_without_a_run_explains(tmp_path):
@@ -46,22 +94,21 @@ def test_export_serves_raw_inputs_like_the_keras_model(trained_run):
     assert export_lib.export(run_dir).name == "2"
 
     metadata = runs.load_metadata(run_dir)
-    raw_inputs, _ = data_loader.read_raw_examples(
-        preprocess_data.records_path(trained_run.data, trained_run.seed), "test", metadata, 6
-    )
+    raw_inputs, model_inputs, _ = split_examples(trained_run, 6)
+    expected = keras_probabilities(restored_model(run_dir), model_inputs)
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
     (batch,) = export_lib.serving_batches(raw_inputs, metadata)
     outputs = serve(batch)
     probabilities = outputs["probabilities"].numpy()
     assert probabilities.shape == (6, metadata["num_classes"])
-    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     names = [name.decode() for name in outputs["class_name"].numpy()]
-    assert names == [metadata["class_names"][i] for i in outputs["class_id"].numpy()]
+    assert names == [metadata["class_names"][i] for i in expected.argmax(axis=-1)]
 {%- if cookiecutter.model_type == "cnn" %}
 
     loaded = tf.saved_model.load(str(path))
     from_bytes = loaded.signatures["serve_bytes"](image_bytes=tf.constant(raw_inputs))
-    np.testing.assert_allclose(from_bytes["probabilities"], probabilities, atol=1e-5)
+    np.testing.assert_allclose(from_bytes["probabilities"], expected, atol=1e-5)
 {%- else %}
 
     unseen = serve(tf.constant(["never seen words", ""]))
@@ -103,13 +150,30 @@ def test_evaluating_on_data_with_other_classes_is_refused(trained_run):
         evaluate(trained_run.run_dir)
 
 
-def test_keras_and_tflite_files_are_written_and_checked(trained_run):
+def tflite_probabilities(path, model_inputs):
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    (input_detail,) = interpreter.get_input_details()
+    (output_detail,) = interpreter.get_output_details()
+    logits = []
+    for example in model_inputs.numpy():
+        interpreter.set_tensor(input_detail["index"], example[None].astype(input_detail["dtype"]))
+        interpreter.invoke()
+        logits.append(interpreter.get_tensor(output_detail["index"])[0])
+    return tf.nn.softmax(np.stack(logits), axis=-1).numpy()
+
+
+def test_keras_and_tflite_files_are_written_and_give_the_keras_model_outputs(trained_run):
     path = export_lib.export(trained_run.run_dir, keras=True, tflite=True)
-    assert (path / "model.keras").stat().st_size > 0
-    assert (path / "model.tflite").stat().st_size > 0
     assert (path / "assets" / "class_names.txt").read_text().split("\n")[:-1] == (
         runs.load_metadata(trained_run.run_dir)["class_names"]
     )
+    _, model_inputs, _ = split_examples(trained_run, 8)
+    expected = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
+    reloaded = keras.saving.load_model(path / "model.keras")
+    np.testing.assert_allclose(keras_probabilities(reloaded, model_inputs), expected, atol=1e-5)
+    tflite = tflite_probabilities(path / "model.tflite", model_inputs)
+    np.testing.assert_allclose(tflite, expected, atol=1e-3)  # export.tflite_tolerance
 
 
 def test_an_export_broken_after_saving_is_detected_and_removed(trained_run, monkeypatch):
@@ -127,20 +191,21 @@ def test_an_export_broken_after_saving_is_detected_and_removed(trained_run, monk
 {%- if cookiecutter.model_type == "cnn" %}
 
 
-def test_serve_bytes_takes_images_of_another_size(make_config):
-    cfg = make_config("train.epochs=4", "train.max_steps_per_epoch=10")
-    train(cfg)
-    path = export_lib.export(cfg.run_dir)
-    metadata = runs.load_metadata(cfg.run_dir)
-    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    raw_inputs, _ = data_loader.read_raw_examples(records_dir, "test", metadata, 24)
+def test_serve_bytes_takes_images_of_another_size(trained_run):
+    path = export_lib.export(trained_run.run_dir)
+    metadata = runs.load_metadata(trained_run.run_dir)
+    raw_inputs, _, _ = split_examples(trained_run, 8)
     (images,) = export_lib.serving_batches(raw_inputs, metadata)
     larger = tf.cast(tf.image.resize(images, [30, 36], method="nearest"), tf.uint8)
     encoded = [input_ops.encode_png(image) for image in larger]
 
     loaded = tf.saved_model.load(str(path))
     from_files = loaded.signatures["serve_bytes"](image_bytes=tf.constant(encoded))
-    resized = tf.cast(tf.round(tf.image.resize(larger, images.shape[1:3])), tf.uint8)
-    from_arrays = loaded.signatures["serving_default"](images=resized)
-    np.testing.assert_array_equal(from_files["class_id"], from_arrays["class_id"])
+    # What training's input_ops make of the larger images (resized to the model's size).
+    normalization = metadata["normalization"]
+    model_inputs = input_ops.prepare_images(
+        larger, metadata["input_shape"][:2], normalization["mean"], normalization["std"]
+    )
+    expected = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
+    np.testing.assert_allclose(from_files["probabilities"], expected, atol=1e-5)
 {%- endif %}

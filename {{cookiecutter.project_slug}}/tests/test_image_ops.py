@@ -86,8 +86,15 @@ def test_augment_image_eagerly_and_in_map():
     ]
     assert all(result.shape == (8, 8, 1) for result in results)
     assert any(not np.array_equal(result, image) for result in results)
-    brightened = input_ops.augment_image(image[:, :1] * 0 + 1.0, [0, 1], brightness=0.5)
-    assert 0.5 <= float(brightened[0, 0, 0]) <= 1.5
+    # brightness adds one offset in [-0.5, 0.5] to every pixel, another one per seed.
+    offsets = [
+        input_ops.augment_image(image, tf.constant([7, i], tf.int64), brightness=0.5) - image
+        for i in range(8)
+    ]
+    for offset in offsets:
+        np.testing.assert_allclose(offset, np.full_like(offset, offset[0, 0, 0]), atol=1e-4)
+    firsts = [float(offset[0, 0, 0]) for offset in offsets]
+    assert all(0 < abs(first) <= 0.5 for first in firsts) and len(set(firsts)) == 8
 
     def augment(index, item):
         seed = tf.stack([tf.constant(7, tf.int64), index])
@@ -103,8 +110,11 @@ def test_augment_fn_follows_the_config():
     augment = input_ops.make_augment_fn(
         {"augment": {"crop_padding": 0, "flip": False, "brightness": 0.2}}
     )
-    shifted = augment(tf.zeros([4, 4, 1]), tf.constant([1, 2]))
-    assert shifted.shape == (4, 4, 1) and float(tf.reduce_max(tf.abs(shifted))) <= 0.2
+    shifted = [augment(tf.zeros([4, 4, 1]), tf.constant([1, seed])) for seed in (2, 3)]
+    for image in shifted:  # one offset for the whole image, within +-0.2, not 0
+        assert image.shape == (4, 4, 1) and len(np.unique(image)) == 1
+        assert 0 < abs(float(image[0, 0, 0])) <= 0.2
+    assert float(shifted[0][0, 0, 0]) != float(shifted[1][0, 0, 0])
 
 
 def with_orientation(jpeg: bytes, orientation: int, byte_order: str) -> bytes:

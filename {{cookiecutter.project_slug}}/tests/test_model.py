@@ -32,9 +32,18 @@ def test_unknown_model_is_refused():
         model_lib.build_model({"name": "resnet"}, {"num_classes": 2, "model_inputs": {}})
 
 
-@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
-def test_optimizers(name):
-    optimizer = model_lib.build_optimizer(name, 0.1)
+@pytest.mark.parametrize(
+    "name, optimizer_class, settings",
+    [
+        ("adam", keras.optimizers.Adam, {"weight_decay": None}),
+        ("adamw", keras.optimizers.AdamW, {"weight_decay": 0.05}),
+        ("sgd", keras.optimizers.SGD, {"momentum": 0.9, "weight_decay": None}),
+    ],
+)
+def test_optimizers(name, optimizer_class, settings):
+    optimizer = model_lib.build_optimizer(name, 0.1, weight_decay=0.05)
+    assert type(optimizer) is optimizer_class  # AdamW is an Adam: not isinstance
+    assert {key: getattr(optimizer, key) for key in settings} == pytest.approx(settings)
     assert np.isclose(float(np.asarray(optimizer.learning_rate)), 0.1)
     assert optimizer.global_clipnorm is None  # the training step clips the global gradient
 

@@ -16,7 +16,10 @@ from hydra import compose, initialize_config_module
 
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import predict, runs
-from {{ cookiecutter.package_name }}.data import data_loader, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    preprocess_data,
+)
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 

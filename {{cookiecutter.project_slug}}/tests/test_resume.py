@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import wait_for_first_checkpoint
+from conftest import PACKAGE, kill_group, wait_for_first_checkpoint
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
@@ -47,15 +47,19 @@ def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
     assert uninterrupted.returncode == 0, uninterrupted.stderr
 
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}.train", *OVERRIDES]
+    command = [sys.executable, "-m", f"{PACKAGE}.train", *OVERRIDES]
     process = subprocess.Popen(
         [*command, f"run_dir={run_dir}"],
         cwd=tmp_path,
         env=run_module.env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
-    kill_after_first_checkpoint(process, run_dir)
+    try:
+        kill_after_first_checkpoint(process, run_dir)
+    finally:
+        kill_group(process)
     resumed = run_module("train", *OVERRIDES, f"run_dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming from" in resumed.stderr

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import kill_group
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import runs
@@ -31,6 +32,7 @@ def start_training(run_module, run_dir: Path, *overrides: str) -> subprocess.Pop
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # kill_group ends it with its children
     )
 
 
@@ -41,7 +43,7 @@ def wait_for(condition, process: subprocess.Popen, timeout: float = 240) -> bool
         if process.poll() is not None:
             return False
         if time.monotonic() > deadline:
-            process.kill()
+            kill_group(process)
             pytest.fail("the condition did not come within the time limit")
         time.sleep(0.005)
     return True
@@ -70,13 +72,16 @@ def test_a_second_trainer_into_a_busy_run_is_refused_and_the_first_finishes(
     digest, records = reference
     run_dir = tmp_path / "run"
     first = start_training(run_module, run_dir, f"data.records_dir={records}")
-    assert wait_for(lambda: (run_dir / runs.LOCK_FILE).exists(), first)
-    second = run_module(
-        "train", *OVERRIDES, "train.batch_size=8", f"run_dir={run_dir}", timeout=120
-    )
-    assert second.returncode == 1
-    assert "in use by another training" in second.stderr and str(first.pid) in second.stderr
-    assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
+    try:
+        assert wait_for(lambda: (run_dir / runs.LOCK_FILE).exists(), first)
+        second = run_module(
+            "train", *OVERRIDES, "train.batch_size=8", f"run_dir={run_dir}", timeout=120
+        )
+        assert second.returncode == 1
+        assert "in use by another training" in second.stderr and str(first.pid) in second.stderr
+        assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
+    finally:
+        kill_group(first)
     assert OmegaConf.load(run_dir / "config.yaml").train.batch_size == 16
     assert weights_digest(run_dir) == digest  # only the first run's steps
     assert not (run_dir / runs.LOCK_FILE).exists()
@@ -102,9 +107,10 @@ def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
     digest, records = reference
     run_dir = tmp_path / "run"
     process = start_training(run_module, run_dir, f"data.records_dir={records}")
-    killed = wait_for(lambda: moment(run_dir), process)
-    process.kill()
-    process.wait(timeout=30)
+    try:
+        killed = wait_for(lambda: moment(run_dir), process)
+    finally:
+        kill_group(process)
     assert killed, "the run ended before the moment came; give it more steps"
     resumed = run_module("train", *OVERRIDES, f"data.records_dir={records}", f"run_dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -134,6 +134,7 @@ def make_train_commands(args: str) -> list[list[str]]:
         capture_output=True,
         text=True,
         check=True,
+        timeout=60,
     )
     modules = {
         "preprocess": "data.preprocess_data",

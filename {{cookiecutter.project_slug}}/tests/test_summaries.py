@@ -10,7 +10,7 @@ from conftest import smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from {{ cookiecutter.package_name }} import {% if cookiecutter.model_type == "rnn" %}runs, {% endif %}summaries
+from {{ cookiecutter.package_name }} import runs, summaries
 from {{ cookiecutter.package_name }}.train import train
 
 
@@ -56,10 +56,18 @@ def test_validation_summaries(trained_run):
     assert {"loss", "accuracy", "confusion_matrix", "confusion_matrix_table"} <= tags
     assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
     assert [event.step for event in events.Tensors("subset_accuracy")] == [3, 6, 9]
-    width, height, png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)
-    picture = tf.io.decode_png(png).numpy()
-    assert picture.shape == (int(height), int(width), 3)
-    assert (picture == 0).all(axis=-1).any()  # black ink: the class names and counts
+
+    # The last picture is the PNG of the matrix logged with it as a table, pixel for pixel.
+    png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)[2]
+    table = tf.make_ndarray(events.Tensors("confusion_matrix_table")[-1].tensor_proto)
+    rows = [line.strip("| ").split(" | ") for line in table.item().decode().splitlines()[2:]]
+    class_names = [row[0] for row in rows]
+    confusion = np.array([[int(count) for count in row[1:]] for row in rows])
+    metadata = runs.load_metadata(os.path.dirname(trained_run))
+    assert class_names == metadata["class_names"]
+    assert confusion.sum() == metadata["counts"]["validation"]["total"]
+    expected = summaries.confusion_image(confusion, class_names)[0]
+    np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected)
 
 
 def test_hparams_summaries(trained_run):

@@ -50,14 +50,16 @@ def test_train_writes_a_complete_run_directory(make_config):
 
 
 def test_train_resumes_from_the_latest_checkpoint(make_config):
-    first = train(make_config("train.epochs=1"))
+    first = train(make_config("train.epochs=1", "train.keep_checkpoints=2"))
     assert first["steps"] == 5
 
-    resumed = train(make_config("train.epochs=3"))
+    resumed = train(make_config("train.epochs=3", "train.keep_checkpoints=2"))
     assert resumed["epochs"] == 3 and resumed["steps"] == 15
     log = Path(make_config().run_dir, "train.log").read_text()
     assert "Resuming from" in log and "epoch 1/3" not in log and "epoch 3/3" in log
-    assert len(glob.glob(os.path.join(make_config().run_dir, "checkpoints", "*.index"))) == 3
+    # Past keep_checkpoints: the first run's ckpt-5 is pruned by the resumed run.
+    saved = glob.glob(os.path.join(make_config().run_dir, "checkpoints", "*.index"))
+    assert sorted(Path(path).stem for path in saved) == ["ckpt-10", "ckpt-15"]
 
 
 def test_an_interrupted_save_leaves_the_latest_checkpoint_readable(make_config):

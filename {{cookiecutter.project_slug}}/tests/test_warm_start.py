@@ -2,16 +2,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import smoke_config
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.train import train
 
 
-@pytest.fixture
-def source_run(make_config, tmp_path):
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
     """A trained run to start from, and a function that builds fresh models like it."""
-    cfg = make_config("train.epochs=1", f"run_dir={tmp_path / 'source'}")
+    cfg = smoke_config(tmp_path_factory.mktemp("warm_start"), "train.epochs=1")
     train(cfg)
     metadata = runs.load_metadata(cfg.run_dir)
 
@@ -69,15 +70,31 @@ def test_a_shape_mismatch_is_refused_unless_partial(source_run):
     assert_same_weights(model, trained, report["loaded"])
 
 
-def test_train_warm_starts_from_init_from(source_run, make_config):
-    run_dir, _, _ = source_run
-    cfg = make_config("train.epochs=1", f"train.init_from={run_dir}")
-    train(cfg)
-    log = Path(cfg.run_dir, "train.log").read_text()
-    assert f"Warm start from {run_dir}: loaded " in log and "not loaded: none" in log
+def final_model(run_dir):
+    model = build_from_run(run_dir)
+    runs.restore_model(model, run_dir)
+    return model
 
-    train(make_config("train.epochs=2", f"train.init_from={run_dir}"))  # resumes instead
-    assert Path(cfg.run_dir, "train.log").read_text().count("Warm start") == 1
+
+def test_train_warm_starts_from_init_from(source_run, make_config):
+    run_dir, _, trained = source_run
+    # With a learning rate of 0 the run ends with the weights it started from: the source's.
+    still = make_config("train.epochs=1", "train.learning_rate=0", f"train.init_from={run_dir}")
+    train(still)
+    assert_same_weights(final_model(still.run_dir), trained, weighted_layers(trained))
+
+
+def test_a_resumed_warm_started_run_is_not_warm_started_again(source_run, make_config, tmp_path):
+    run_dir, _, _ = source_run
+    # A constant learning rate: a cosine schedule's length would differ with train.epochs.
+    warm = (f"train.init_from={run_dir}", "train.lr_schedule=constant")
+    whole = make_config("train.epochs=2", *warm, f"run_dir={tmp_path / 'whole'}")
+    train(whole)
+    train(make_config("train.epochs=1", *warm))
+    resumed = make_config("train.epochs=2", *warm)
+    train(resumed)  # trains on from its checkpoint; loading the source again would differ
+    final = final_model(resumed.run_dir)
+    assert_same_weights(final, final_model(whole.run_dir), weighted_layers(final))
 
 
 def test_a_source_that_is_not_a_model_is_refused(source_run, tmp_path):

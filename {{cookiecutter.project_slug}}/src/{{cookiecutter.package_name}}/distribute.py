@@ -9,10 +9,15 @@
 Everything that creates variables is built inside ``strategy.scope()`` by train.py.
 """
 
+import contextlib
+import functools
 import json
 import logging
 import os
-from collections.abc import Sequence
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
 
 import tensorflow as tf
 
@@ -44,6 +49,57 @@ def split_cpu(num_logical_cpus: int) -> None:
             f"distribute.logical_cpus={num_logical_cpus} must be set before TensorFlow starts "
             "its devices; pass it on the command line of a fresh process."
         ) from error
+
+
+def nvidia_device_present() -> bool:
+    """True when the OS shows an NVIDIA GPU: a /dev/nvidia0 device or an nvidia-smi command."""
+    return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
+
+
+@contextlib.contextmanager
+def muted_stderr() -> Iterator[None]:
+    """Sends file descriptor 2, where TensorFlow's C++ code logs, to /dev/null for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@functools.cache
+def probe_devices() -> tuple[str, ...]:
+    """Names of the physical GPUs TensorFlow finds; call it first thing in a command.
+
+    TensorFlow looks for CUDA once per process. On a machine without an NVIDIA device that
+    look only prints "E0000 ... failed call to cuInit" (C++ logging, not catchable), so there
+    it runs with stderr muted; with an NVIDIA device every message stays.
+    """
+    if nvidia_device_present():
+        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
+    with muted_stderr():
+        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
+
+
+def warn_if_gpu_unused() -> None:
+    """Warns when nvidia-smi lists a GPU that TensorFlow cannot use (a CPU-only install)."""
+    if probe_devices() or not shutil.which("nvidia-smi"):
+        return
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return
+    if "GPU" in listing:
+        log.warning(
+            "nvidia-smi lists %s, but TensorFlow sees no GPU, so this runs on the CPU. "
+            "Install TensorFlow's CUDA build: make install GPU=1 (or pip install -e '.[gpu]').",
+            listing.strip().splitlines()[0],
+        )
 
 
 def gpu_names() -> list[str]:
@@ -88,6 +144,7 @@ def build_strategy(
         raise ValueError(
             f"distribute={name!r} is not supported; choose one of {', '.join(STRATEGIES)}."
         )
+    probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
     if name == "multi_worker":
@@ -97,8 +154,12 @@ def build_strategy(
     else:
         strategy = local_strategy(name, devices)
     log.info(
-        "Strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync
+        "Strategy %s with %d replica(s) on %s",
+        type(strategy).__name__,
+        strategy.num_replicas_in_sync,
+        ", ".join(strategy.extended.worker_devices),
     )
+    warn_if_gpu_unused()
     return strategy
 
 

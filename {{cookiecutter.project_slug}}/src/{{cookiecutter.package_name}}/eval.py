@@ -124,7 +124,10 @@ def readable_inputs(raw_inputs: Sequence[bytes], metadata: dict) -> list:
     return [input_ops.decode_image(raw, channels).numpy() for raw in raw_inputs]
 {%- else %}
     del metadata
-    return [raw.decode("utf-8", errors="replace") for raw in raw_inputs]
+    return [
+        raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+        for raw in raw_inputs
+    ]
 {%- endif %}
 
 
