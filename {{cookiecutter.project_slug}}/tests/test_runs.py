@@ -5,6 +5,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -128,9 +129,12 @@ def test_a_stale_lock_of_an_ended_process_is_taken_over(tmp_path):
 def make_train_commands(args: str) -> list[list[str]]:
     """The commands `make train ARGS=...` runs, read from the Makefile (make -n), each as
     `python -m <package>.<module>`."""
+    # Not the flags of a make this test may run under (make test): they add "make[1]:" lines.
+    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
     dry_run = subprocess.run(
-        ["make", "-n", "-o", "install", "train", f"ARGS={args}"],
+        ["make", "--no-print-directory", "-n", "-o", "install", "train", f"ARGS={args}"],
         cwd=PROJECT,
+        env={key: value for key, value in os.environ.items() if key not in outer},
         capture_output=True,
         text=True,
         check=True,
