@@ -151,3 +151,12 @@ def assert_learned(values: dict, min_accuracy: float, max_loss_ratio: float = 0.
         f"final training loss {values['loss']:.4f} is not below {max_loss_ratio} x the first "
         f"logged one ({first:.4f}): no learning"
     )
+
+
+def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
+    """Peak resident memory (bytes) of preprocess with `overrides`, in a process of its own."""
+    command = [sys.executable, "-m", f"{PACKAGE}.data.preprocess_data", *overrides]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()[-3000:]
+    return usage.ru_maxrss * 1024

@@ -2,17 +2,14 @@
 
 import gzip
 import io
-import os
 import pickle
 import struct
-import subprocess
-import sys
 import tarfile
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import shared_data
+from conftest import peak_memory_of_preprocess, shared_data
 
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
@@ -295,22 +292,6 @@ def test_max_stored_size_is_auto_a_size_or_null(make_config, value, expected):
         assert image_sources.max_stored_side(cfg.data) == expected
 
 
-def peak_memory_of_preprocess(env, root, records_dir):
-    """Peak resident memory (bytes) of preprocess run on the image folder `root`."""
-    command = [
-        sys.executable,
-        "-m",
-        "{{ cookiecutter.package_name }}.data.preprocess_data",
-        "data=image_folder",
-        f"data.path={root}",
-        f"data.records_dir={records_dir}",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()[-3000:]
-    return usage.ru_maxrss * 1024
-
-
 @pytest.mark.slow  # writes 600 JPEGs, then preprocesses twice in a new process: about 30 s
 def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, tmp_path):
     for count in (200, 400):
@@ -319,7 +300,12 @@ def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, t
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(photo_jpeg(256, 256, seed=index))  # 60 KB each
     peaks = [
-        peak_memory_of_preprocess(run_module.env, tmp_path / str(count), tmp_path / f"r{count}")
+        peak_memory_of_preprocess(
+            run_module.env,
+            "data=image_folder",
+            f"data.path={tmp_path / str(count)}",
+            f"data.records_dir={tmp_path / f'r{count}'}",
+        )
         for count in (200, 400)
     ]
     # 200 more JPEGs (12 MB): streaming grows by about 3 MB, code that held the files by 64.

@@ -1,14 +1,11 @@
 """Every text source and every bad-data case, on files the tests write themselves."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_data
+from conftest import peak_memory_of_preprocess, shared_data
 
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
@@ -185,22 +182,6 @@ def test_shared_sms_csv_preprocesses(make_config):
     assert sum(count["per_class"]["spam"] for count in counts.values()) == 747
 
 
-def peak_memory_of_preprocess(env, path, records_dir):
-    """Peak resident memory (bytes) of preprocess run on the CSV file `path`."""
-    command = [
-        sys.executable,
-        "-m",
-        "{{ cookiecutter.package_name }}.data.preprocess_data",
-        "data=csv",
-        f"data.path={path}",
-        f"data.records_dir={records_dir}",
-    ]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()[-3000:]
-    return usage.ru_maxrss * 1024
-
-
 @pytest.mark.slow  # preprocesses 20 MB and 40 MB of CSV, each in a new process: about 30 s
 def test_preprocess_memory_does_not_grow_with_the_size_of_the_csv(run_module, tmp_path):
     rng = np.random.default_rng(0)
@@ -210,7 +191,12 @@ def test_preprocess_memory_does_not_grow_with_the_size_of_the_csv(run_module, tm
         rows = [(texts[index % 100], ("ham", "spam")[index % 2]) for index in range(count)]
         write_csv(tmp_path / f"{count}.csv", rows)
     peaks = [
-        peak_memory_of_preprocess(run_module.env, tmp_path / f"{count}.csv", tmp_path / str(count))
+        peak_memory_of_preprocess(
+            run_module.env,
+            "data=csv",
+            f"data.path={tmp_path / f'{count}.csv'}",
+            f"data.records_dir={tmp_path / str(count)}",
+        )
         for count in (10000, 20000)
     ]
     # 20 MB more CSV; code that held the file, its rows and their texts grew by 100 MB.
