@@ -43,6 +43,7 @@ COMMON_FILES = {
     "scripts/benchmark_input.py",
     "scripts/benchmark_preprocess.py",
     "scripts/benchmark_train.py",
+    "scripts/benchmark_vs_keras.py",
     "scripts/launch_local.py",
     "deploy/kubernetes/tfjob.yaml",
     "deploy/vertex_ai.md",

@@ -75,34 +75,47 @@ def test_decode_image_converts_channels_eagerly_and_in_map():
     np.testing.assert_array_equal(as_gray, expected)
 
 
-def test_augment_image_eagerly_and_in_map():
-    image = tf.constant(np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1))
-    unchanged = input_ops.augment_image(image, [0, 0])
-    np.testing.assert_array_equal(unchanged, image)
+def test_augment_images_changes_each_image_its_own_way():
+    image = np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1)
+    images = tf.constant(np.stack([image] * 16))
+    np.testing.assert_array_equal(input_ops.augment_images(images, [0, 0]), images)
 
-    results = [
-        input_ops.augment_image(image, tf.constant([7, i], tf.int64), crop_padding=2, flip=True)
-        for i in range(8)
-    ]
-    assert all(result.shape == (8, 8, 1) for result in results)
-    assert any(not np.array_equal(result, image) for result in results)
-    # brightness adds one offset in [-0.5, 0.5] to every pixel, another one per seed.
-    offsets = [
-        input_ops.augment_image(image, tf.constant([7, i], tf.int64), brightness=0.5) - image
-        for i in range(8)
-    ]
-    for offset in offsets:
-        np.testing.assert_allclose(offset, np.full_like(offset, offset[0, 0, 0]), atol=1e-4)
-    firsts = [float(offset[0, 0, 0]) for offset in offsets]
-    assert all(0 < abs(first) <= 0.5 for first in firsts) and len(set(firsts)) == 8
+    shifted = input_ops.augment_images(images, tf.constant([7, 1], tf.int64), crop_padding=2)
+    padded = np.pad(image, [[2, 2], [2, 2], [0, 0]], mode="symmetric")
+    windows = {
+        (row, column): padded[row : row + 8, column : column + 8]
+        for row in range(5)
+        for column in range(5)
+    }
+    offsets = []
+    for result in shifted.numpy():  # each one a window of the padded image
+        (offset,) = [key for key, window in windows.items() if np.array_equal(window, result)]
+        offsets.append(offset)
+    assert len(set(offsets)) > 4  # not one shift for the whole batch
 
-    def augment(index, item):
-        seed = tf.stack([tf.constant(7, tf.int64), index])
-        return input_ops.augment_image(item, seed, crop_padding=2, flip=True)
+    flipped = input_ops.augment_images(images, tf.constant([7, 2], tf.int64), flip=True).numpy()
+    as_is = [np.array_equal(result, image) for result in flipped]
+    mirrored = [np.array_equal(result, image[:, ::-1]) for result in flipped]
+    assert all(a or m for a, m in zip(as_is, mirrored, strict=True))
+    assert 0 < sum(mirrored) < 16
 
-    mapped = tf.data.Dataset.from_tensors(image).repeat(8).enumerate().map(augment)
-    for eager, in_map in zip(results, mapped, strict=True):
-        np.testing.assert_array_equal(eager, in_map)  # a pure function of the seed
+    # brightness: one offset in [-0.5, 0.5] per image, all of its pixels alike.
+    offsets = (
+        input_ops.augment_images(images, tf.constant([7, 3], tf.int64), brightness=0.5) - images
+    ).numpy()
+    firsts = offsets[:, 0, 0, 0]
+    alike = np.broadcast_to(firsts[:, None, None, None], offsets.shape)
+    np.testing.assert_allclose(offsets, alike, atol=1e-4)
+    assert np.all((np.abs(firsts) > 0) & (np.abs(firsts) <= 0.5)) and len(set(firsts)) == 16
+
+    @tf.function
+    def in_a_graph(seed):
+        return input_ops.augment_images(images, seed, crop_padding=2, flip=True)
+
+    seed = tf.constant([7, 4], tf.int64)
+    eager = input_ops.augment_images(images, seed, crop_padding=2, flip=True)
+    np.testing.assert_array_equal(eager, in_a_graph(seed))  # a pure function of the seed
+    assert not np.array_equal(eager, in_a_graph(tf.constant([7, 5], tf.int64)))
 
 
 def test_augment_fn_follows_the_config():
@@ -110,11 +123,11 @@ def test_augment_fn_follows_the_config():
     augment = input_ops.make_augment_fn(
         {"augment": {"crop_padding": 0, "flip": False, "brightness": 0.2}}
     )
-    shifted = [augment(tf.zeros([4, 4, 1]), tf.constant([1, seed])) for seed in (2, 3)]
+    shifted = [augment(tf.zeros([1, 4, 4, 1]), tf.constant([1, seed])) for seed in (2, 3)]
     for image in shifted:  # one offset for the whole image, within +-0.2, not 0
-        assert image.shape == (4, 4, 1) and len(np.unique(image)) == 1
-        assert 0 < abs(float(image[0, 0, 0])) <= 0.2
-    assert float(shifted[0][0, 0, 0]) != float(shifted[1][0, 0, 0])
+        assert image.shape == (1, 4, 4, 1) and len(np.unique(image)) == 1
+        assert 0 < abs(float(image[0, 0, 0, 0])) <= 0.2
+    assert float(shifted[0][0, 0, 0, 0]) != float(shifted[1][0, 0, 0, 0])
 
 
 def with_orientation(jpeg: bytes, orientation: int, byte_order: str) -> bytes:

@@ -43,13 +43,18 @@ def kill_after_first_checkpoint(process, run_dir, timeout=120):
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
-    uninterrupted = run_module("train", *OVERRIDES, f"run_dir={tmp_path / 'whole'}")
+    """Also: several steps per call (train.steps_per_loop) compute exactly what one step per
+    call does, and the setting may change on resume: one step per call uninterrupted, up to 4
+    before the kill, up to the default 10 after it."""
+    uninterrupted = run_module(
+        "train", *OVERRIDES, "train.steps_per_loop=1", f"run_dir={tmp_path / 'whole'}"
+    )
     assert uninterrupted.returncode == 0, uninterrupted.stderr
 
     run_dir = tmp_path / "killed"
     command = [sys.executable, "-m", f"{PACKAGE}.train", *OVERRIDES]
     process = subprocess.Popen(
-        [*command, f"run_dir={run_dir}"],
+        [*command, "train.steps_per_loop=4", f"run_dir={run_dir}"],
         cwd=tmp_path,
         env=run_module.env,
         stdout=subprocess.DEVNULL,

@@ -16,7 +16,7 @@ from omegaconf import MISSING, OmegaConf
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
 class AugmentConfig:
-    """Random training-time image changes (input_ops.augment_image); all off by default."""
+    """Random training-time image changes (input_ops.augment_images); all off by default."""
 
     crop_padding: int = 0
     flip: bool = False
@@ -113,6 +113,7 @@ class TrainConfig:
     init_partial: bool = False
     log_every_steps: int = 10
     histogram_every_steps: int = 0
+    steps_per_loop: int = 10
 
 
 @dataclass

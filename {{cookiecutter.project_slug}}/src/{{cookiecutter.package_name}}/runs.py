@@ -43,6 +43,7 @@ RESUMABLE_KEYS = (
     "train.keep_checkpoints",
     "train.patience",
     "train.jit_compile",
+    "train.steps_per_loop",
     "data.records_dir",
     "distribute.*",
     "logger.*",

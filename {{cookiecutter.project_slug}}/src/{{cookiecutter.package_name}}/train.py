@@ -42,11 +42,18 @@ from . import model as model_lib
 from .callbacks import build_callbacks
 from .config import check_known_keys, register_configs
 from .data import data_loader, input_ops, preprocess_data
-from .eval import make_eval_step, run_evaluation
+from .eval import make_eval_step
 from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
-AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "validation_steps")
+AT_LEAST_ONE = (
+    "epochs",
+    "batch_size",
+    "log_every_steps",
+    "keep_checkpoints",
+    "validation_steps",
+    "steps_per_loop",
+)
 AT_LEAST_ZERO = ("checkpoint_every_steps", "validate_every_steps", "histogram_every_steps")
 {%- if cookiecutter.model_type == "cnn" %}
 INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
@@ -81,9 +88,14 @@ class TrainState:
 
 @dataclass
 class Datasets:
+    """The endless train stream, and the validation split and its subset, each repeated pass
+    after pass so that one iterator serves every validation of the run."""
+
     train: tf.distribute.DistributedDataset
     validation: tf.distribute.DistributedDataset
     validation_subset: tf.distribute.DistributedDataset
+    steps_per_pass: dict[str, int]  # global batches in one pass of validation{,_subset}
+    example_fn: Callable[[tf.Tensor], tf.Tensor]  # raw input -> model input, traced once
 
 
 def train(cfg: DictConfig) -> dict:
@@ -288,22 +300,32 @@ def make_datasets(
     start_step: int = 0,
 ) -> Datasets:
     """The distributed train stream and the validation split (whole, and its first
-    train.validation_steps global batches).
+    train.validation_steps global batches), both repeated endlessly.
 
     Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
     batches for its replicas. The train stream starts where `start_step` steps left it.
     Validation batches are padded with examples of weight 0 so that every replica gets full
     batches, none partial or empty (see data_loader.load_split's pad_to_full_batches).
+    Validation is read from one iterator per dataset for the whole run: a new iterator per
+    validation rebuilds and re-optimises the pipeline, which took longer than validating.
     """
-    example_fn = input_ops.make_example_fn(metadata, records_dir)
+    # Traced once for every split, instead of once per split (a second or two at start-up).
+    example_fn = tf.function(
+        input_ops.make_example_fn(metadata, records_dir),
+        input_signature=[tf.TensorSpec([], tf.string)],
+        autograph=False,  # see data_loader.NOT_CONVERTED
+    )
     augment_fn = input_ops.make_augment_fn(cfg.data)
+    steps_per_pass = {}
 
-    def dataset_fn(split: str, training: bool, steps: int = -1) -> Callable:
+    def dataset_fn(name: str, training: bool, steps: int = -1) -> Callable:
+        split = "train" if training else "validation"
+
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
             # A pipeline feeds each of its replicas one batch per step, in turn.
             pipelines = input_context.num_input_pipelines
             local_replicas = input_context.num_replicas_in_sync // pipelines
-            return data_loader.load_split(
+            dataset = data_loader.load_split(
                 records_dir,
                 split,
                 metadata,
@@ -320,16 +342,30 @@ def make_datasets(
                 examples_fed=start_step * plan.global_batch_size,
                 pad_to_full_batches=not training,
             ).take(steps * local_replicas if steps > 0 else -1)
+            if training:
+                return dataset
+            steps_per_pass[name] = int(dataset.cardinality()) // local_replicas
+            return dataset.repeat()
 
         return make
 
-    distribute_fn = strategy.distribute_datasets_from_function
+    options = None
+    if all("CPU" in device.upper() for device in strategy.extended.worker_devices):
+        # The batches are on the host already: a per-device buffer adds nothing, and its
+        # iterator's autotuning thread made the end of a run wait for seconds.
+        options = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
+
+    def distribute_fn(make: Callable) -> tf.distribute.DistributedDataset:
+        return strategy.distribute_datasets_from_function(make, options)
+
     return Datasets(
         train=distribute_fn(dataset_fn("train", training=True)),
         validation=distribute_fn(dataset_fn("validation", training=False)),
         validation_subset=distribute_fn(
-            dataset_fn("validation", training=False, steps=cfg.train.validation_steps)
+            dataset_fn("validation_subset", training=False, steps=cfg.train.validation_steps)
         ),
+        steps_per_pass=steps_per_pass,
+        example_fn=example_fn,
     )
 
 
@@ -418,9 +454,12 @@ def make_train_step(
     l1: float = 0.0,
     l2: float = 0.0,
 ) -> Callable[[Iterator, bool], tuple[tf.Tensor, list | None]]:
-    """Returns a tf.function that runs one synchronous step on every replica.
+    """Returns a tf.function that runs synchronous steps on every replica.
 
-    step(iterator, with_gradients) -> (the step's mean loss, its gradients or None).
+    step(iterator, with_gradients, num_steps=1) -> (each step's mean loss, [num_steps], and
+    the last step's gradients or None). Several steps per call (train.steps_per_loop, Keras'
+    steps_per_execution) leave out the Python side of a call for all but one of them; give
+    num_steps as a tensor, so that every number of steps runs the same traced graph.
     """
     model, optimizer, metrics = state.model, state.optimizer, state.metrics
     variables = model.trainable_variables
@@ -461,16 +500,46 @@ def make_train_step(
     if jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
 
-    @tf.function
-    def train_step(iterator: Iterator, with_gradients: bool) -> tuple[tf.Tensor, list | None]:
+    def one_step(iterator: Iterator) -> tuple[tf.Tensor, list]:
         loss, gradients = strategy.run(replica_step, args=next(iterator))
-        loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), gradients
+
+    @tf.function
+    def train_step(
+        iterator: Iterator, with_gradients: bool, num_steps: tf.Tensor | int = 1
+    ) -> tuple[tf.Tensor, list | None]:
+        losses = tf.TensorArray(tf.float32, size=num_steps)
+        for index in tf.range(num_steps - 1 if with_gradients else num_steps):
+            losses = losses.write(index, tf.cast(one_step(iterator)[0], tf.float32))
         if not with_gradients:
-            return loss, None
+            return losses.stack(), None
+        loss, gradients = one_step(iterator)
+        losses = losses.write(num_steps - 1, tf.cast(loss, tf.float32))
         # Equal on every replica (all-reduced): take them once.
-        return loss, [strategy.experimental_local_results(g)[0] for g in gradients]
+        return losses.stack(), [strategy.experimental_local_results(g)[0] for g in gradients]
 
     return train_step
+
+
+def make_validation_run(eval_step: Callable, num_classes: int) -> Callable:
+    """Returns a tf.function that runs `eval_step` on `num_steps` batches of an iterator.
+
+    run(iterator, num_steps) -> (the summed loss, float64; the confusion matrix): one call
+    and one read back per validation, not one per batch. The sums are those of
+    eval.run_evaluation, in the same order.
+    """
+
+    @tf.function
+    def run(iterator: Iterator, num_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss_sum = tf.constant(0.0, tf.float64)
+        confusion = tf.zeros([num_classes, num_classes], tf.int64)
+        for _ in tf.range(num_steps):
+            batch_loss, batch_confusion = eval_step(next(iterator))
+            loss_sum += tf.cast(batch_loss, tf.float64)
+            confusion += batch_confusion
+        return loss_sum, confusion
+
+    return run
 
 
 @dataclass
@@ -489,7 +558,8 @@ class Loop:
     write_dir: Path  # run_dir, but on workers other than the chief
     beat: Callable[[], None]  # tells the watchdog that training progresses
     writers: dict = field(default_factory=dict)
-    pending_losses: list = field(default_factory=list)  # (step, loss tensor), not yet checked
+    pending_losses: list = field(default_factory=list)  # (first step, losses), not yet checked
+    validation_iterators: dict = field(default_factory=dict)  # one per dataset, for the run
     last_train_values: dict = field(default_factory=dict)
     epoch_start: tuple[float, int] = (0.0, 0)  # (time, step in epoch) of the epoch's start
     callbacks: keras.callbacks.CallbackList | None = None  # the logger's and cfg.callbacks
@@ -508,6 +578,7 @@ class Loop:
         self.eval_step = make_eval_step(
             self.strategy, self.state.model, self.metadata["num_classes"]
         )
+        self.validation_run = make_validation_run(self.eval_step, self.metadata["num_classes"])
         chief = self.write_dir == self.run_dir
         self.callbacks = build_callbacks(self.cfg, self.run_dir, self.state.model, chief)
         self.state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
@@ -552,12 +623,11 @@ class Loop:
 
     def sample_inputs(self) -> tf.Tensor:
         """The first training examples as the model sees them (augmented as in training)."""
-        example_fn = input_ops.make_example_fn(self.metadata, self.records_dir)
         dataset = data_loader.load_split(
             self.records_dir,
             "train",
             self.metadata,
-            example_fn,
+            self.datasets.example_fn,
             INPUT_GRID_SIZE,
             training=True,
             seed=self.cfg.seed,
@@ -571,9 +641,7 @@ class Loop:
     def train_loop_end(self, validation: dict | None) -> dict:
         """The result of train(), logged as one line{{ "; the embedding for the Projector" if cookiecutter.model_type == "rnn" else "" }}."""
         if validation is None:  # nothing left to train: report the checkpoint as it is
-            validation = run_evaluation(
-                self.eval_step, self.datasets.validation, self.metadata["num_classes"]
-            )
+            validation = self.validate("validation")
 {%- if cookiecutter.model_type == "rnn" %}
         summaries.write_embedding_projector(
             self.write_dir / "tensorboard" / "train",
@@ -613,7 +681,8 @@ class Loop:
     # === Training ===
 
     def train_epoch(self, epoch: int) -> dict:
-        """Runs the epoch's remaining steps with a progress bar."""
+        """Runs the epoch's remaining steps with a progress bar, several per call (see
+        last_step_of_call)."""
         for metric in self.state.metrics.values():
             metric.reset_state()
         plan, train_cfg = self.plan, self.cfg.train
@@ -622,18 +691,40 @@ class Loop:
         )
         first = self.state.step - epoch * plan.steps_per_epoch + 1  # > 1 when resumed mid-epoch
         self.epoch_start = (time.perf_counter(), first - 1)
-        for step_in_epoch in range(first, plan.steps_per_epoch + 1):
+        while first <= plan.steps_per_epoch:
+            step_in_epoch = self.last_step_of_call(epoch, first)
             step = epoch * plan.steps_per_epoch + step_in_epoch
+            num_steps = step_in_epoch - first + 1
             histograms = is_due(step, train_cfg.histogram_every_steps)
-            loss, gradients = self.train_step(self.iterator, histograms)
-            self.pending_losses.append((step, loss))
+            losses, gradients = self.train_step(self.iterator, histograms, tf.constant(num_steps))
+            self.pending_losses.append((step - num_steps + 1, losses))
             self.beat()
-            if step == 1 and epoch == 0:
+            if step == num_steps:  # the run's first call, traced since train_loop_begin
                 with self.writers["train"].as_default():
-                    summaries.write_graph_trace(step)
+                    summaries.write_graph_trace(1)
             last = step_in_epoch == plan.steps_per_epoch
             self.after_step(epoch, step, step_in_epoch, last, gradients, progbar)
+            first = step_in_epoch + 1
         return self.last_train_values
+
+    def last_step_of_call(self, epoch: int, first: int) -> int:
+        """The step in the epoch at which a call of the training step that starts at step
+        `first` of it ends: train.steps_per_loop steps later at most, at the end of the epoch,
+        or at the first step with something due (logging, validation, a save, histograms), so
+        that after_step sees every due step."""
+        train_cfg, steps_per_epoch = self.cfg.train, self.plan.steps_per_epoch
+        last = min(first + train_cfg.steps_per_loop - 1, steps_per_epoch)
+        start = epoch * steps_per_epoch + first  # the global step of `first`
+        for every in (
+            train_cfg.log_every_steps,
+            train_cfg.validate_every_steps,
+            train_cfg.checkpoint_every_steps,
+            train_cfg.histogram_every_steps,
+        ):
+            if every:
+                next_due = -(-start // every) * every  # the first multiple at or after start
+                last = min(last, next_due - epoch * steps_per_epoch)
+        return last
 
     def after_step(
         self,
@@ -695,9 +786,13 @@ class Loop:
         """
         if not self.pending_losses:
             return
-        losses = tf.stack([loss for _, loss in self.pending_losses]).numpy()
+        losses = tf.concat([losses for _, losses in self.pending_losses], axis=0).numpy()
         bad = np.flatnonzero(~np.isfinite(losses))
-        steps = [step for step, _ in self.pending_losses]
+        steps = [
+            first + index
+            for first, call_losses in self.pending_losses
+            for index in range(call_losses.shape[0])
+        ]
         self.pending_losses = []
         if bad.size:
             raise FloatingPointError(
@@ -708,11 +803,30 @@ class Loop:
 
     # === Validation ===
 
+    def validate(self, name: str) -> dict:
+        """One pass over Datasets' `name` (validation or validation_subset), read from the
+        iterator that serves every pass of the run.
+
+        Returns:
+            What eval.run_evaluation returns: loss, accuracy, num_examples (padding left
+            out) and the confusion matrix.
+        """
+        if name not in self.validation_iterators:
+            self.validation_iterators[name] = iter(getattr(self.datasets, name))
+        num_steps = tf.constant(self.datasets.steps_per_pass[name])
+        loss_sum, confusion = self.validation_run(self.validation_iterators[name], num_steps)
+        confusion = confusion.numpy()
+        count = int(confusion.sum())
+        return {
+            "loss": float(loss_sum) / max(count, 1),
+            "accuracy": float(np.trace(confusion)) / max(count, 1),
+            "num_examples": count,
+            "confusion_matrix": confusion,
+        }
+
     def validation_step(self, step: int) -> None:
         """Stepwise validation on the first train.validation_steps batches of the split."""
-        subset = run_evaluation(
-            self.eval_step, self.datasets.validation_subset, self.metadata["num_classes"]
-        )
+        subset = self.validate("validation_subset")
         with self.writers["validation"].as_default(step=step):
             tf.summary.scalar("subset_loss", subset["loss"])
             tf.summary.scalar("subset_accuracy", subset["accuracy"])
@@ -729,9 +843,7 @@ class Loop:
         self.check_finite()
         state, train_cfg = self.state, self.cfg.train
         step = state.step
-        validation = run_evaluation(
-            self.eval_step, self.datasets.validation, self.metadata["num_classes"]
-        )
+        validation = self.validate("validation")
         self.beat()
         with self.writers["validation"].as_default(step=step):
             tf.summary.scalar("loss", validation["loss"])

@@ -24,6 +24,15 @@ CACHE_MODES = ("memory", "file", "none")
 # <split>-<pipeline>-<host>-<pid>-<token>, then TensorFlow's ".index", "_0.lockfile", ...
 CACHE_NAME = re.compile(r"[a-z]+-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}[._]")
 SHARD_POLICIES = ("auto", "file", "data")
+# tf.data's autotuning thread sleeps between rounds for up to a minute, and deleting an
+# iterator waits for it: at the end of a training run that was 3 to 20 seconds of nothing.
+# Without it, AUTOTUNE means a map call per core and prefetching still overlaps; as fast here.
+WITHOUT_AUTOTUNING = tf.data.Options()
+WITHOUT_AUTOTUNING.autotune.enabled = False
+# The functions mapped here use tf.cond/tf.switch_case, never Python control flow on
+# tensors: AutoGraph would only re-parse their source (and that of every op they call, the
+# image decoding's hundreds of ops included), which took about a second per split at start-up.
+NOT_CONVERTED = tf.autograph.experimental.do_not_convert
 
 
 def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
@@ -72,8 +81,9 @@ def load_split(
         cache: "memory" keeps decoded examples in memory after the first pass, "file" in
             files of this process' own (for data larger than memory; see cache_path),
             "none" decodes each time.
-        augment_fn: fn(example, seed) applied to each decoded training example after the
-            cache, with a seed of its own per pass and position, so they differ every pass.
+        augment_fn: fn(inputs, seed) applied to each training batch after the cache, with a
+            seed of its own per pass and position, so batches differ every pass (see
+            augment_batches).
         shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
         deterministic: keep the order of parallel reads and maps reproducible.
         input_context: from strategy.distribute_datasets_from_function; with several input
@@ -113,50 +123,71 @@ def load_split(
     )
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
 
+    @NOT_CONVERTED
     def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         raw_input, label = input_ops.parse_example(serialized)
         return example_fn(raw_input), label
 
     dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    first_example = dataset.take(1)  # read again for padding, not from the cache
     if cache not in CACHE_MODES:
         raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
-    if cache == "memory":
-        dataset = dataset.cache()
-    elif cache == "file":
-        dataset = dataset.cache(cache_path(records_dir, f"{split}-{pipeline_id}"))
-    if training:
-        dataset = training_stream(
-            dataset,
-            count,
-            seed or 0,
-            min(shuffle_buffer, count),
-            examples_fed // pipelines if by_file else examples_fed,
-            augment_fn,
-            deterministic,
-        )
     full_batches = pad_to_full_batches and not training
-    if full_batches:
+    if full_batches:  # padded before the cache, so that a later pass reads memory only
         if by_file:  # each pipeline its own files: as many batches as the fullest one
             counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
             step_size = batch_size * (replicas // pipelines)
         else:  # one batch sequence, dealt out to every replica of every pipeline
             counts, step_size = [count], batch_size * replicas
         steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+        first_example = dataset.take(1)  # read again for padding, not from the cache
         dataset = pad_with_weights(dataset, first_example, steps * step_size - count)
+    if cache == "memory":
+        dataset = dataset.cache()
+    elif cache == "file":
+        dataset = dataset.cache(cache_path(records_dir, f"{split}-{pipeline_id}"))
+    augmented = training and augment_fn is not None
+    if training:
+        start = examples_fed // pipelines if by_file else examples_fed
+        dataset = training_stream(dataset, count, seed or 0, min(shuffle_buffer, count), start)
+        if augmented:  # (position in the stream, example): the seed of its augmentation
+            dataset = dataset.enumerate(start)
     dataset = dataset.batch(batch_size, drop_remainder=training or full_batches)
     if pipelines > 1 and not by_file:
         dataset = dataset.shard(pipelines, pipeline_id)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    if augmented:  # only this pipeline's batches
+        dataset = augment_batches(dataset, augment_fn, seed or 0, deterministic)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
+
+
+def augment_batches(
+    batches: tf.data.Dataset,
+    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    seed: int,
+    deterministic: bool = True,
+) -> tf.data.Dataset:
+    """(stream positions, (inputs, labels)) batches -> (augmented inputs, labels).
+
+    `augment_fn(inputs, [seed, position])` changes the whole batch at once, seeded by the
+    position of its first example in the endless training stream: a resumed run starts at a
+    whole number of steps, so it augments each batch as an uninterrupted run did. Whole-batch
+    ops, no map per example: per-example calls cost tf.data more than the augmentation itself.
+    """
+
+    @NOT_CONVERTED
+    def augment(positions: tf.Tensor, example: tuple) -> tuple:
+        inputs, labels = example
+        return augment_fn(inputs, tf.stack([tf.constant(seed, tf.int64), positions[0]])), labels
+
+    return batches.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
 
 def pad_with_weights(
     examples: tf.data.Dataset, first_example: tf.data.Dataset, padding: int
 ) -> tf.data.Dataset:
     """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0)."""
-    weighted = examples.map(lambda inputs, label: (inputs, label, tf.constant(1.0)))
+    weighted = examples.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(1.0))))
     padded = first_example.repeat(padding).map(
-        lambda inputs, label: (inputs, label, tf.constant(0.0))
+        NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(0.0)))
     )
     return weighted.concatenate(padded)
 
@@ -227,14 +258,12 @@ def training_stream(
     seed: int,
     shuffle_buffer: int,
     start_example: int = 0,
-    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-    deterministic: bool = True,
 ) -> tf.data.Dataset:
     """Endless shuffled passes over `examples` that can start at any position.
 
-    Pass p is shuffled with a seed made of (seed, p) and example i of it is augmented with the
-    seed [pass seed, i]: nothing depends on an iterator's history, so a resumed run that
-    starts at `start_example` sees exactly what an uninterrupted run would have seen.
+    Pass p is shuffled with a seed made of (seed, p): nothing depends on an iterator's
+    history, so a resumed run that starts at `start_example` sees exactly what an
+    uninterrupted run would have seen.
     """
     start_pass, skip = divmod(start_example, count)
     skip = tf.constant(skip, tf.int64)
@@ -242,21 +271,7 @@ def training_stream(
     def one_pass(pass_index: tf.Tensor) -> tf.data.Dataset:
         pass_seed = seed * 1_000_003 + pass_index
         shuffled = examples.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=False)
-        first = tf.where(pass_index == start_pass, skip, 0)
-        if augment_fn is None:
-            return shuffled.skip(first)
-        return (
-            shuffled.enumerate()
-            .skip(first)
-            .map(
-                lambda index, example: (
-                    augment_fn(example[0], tf.stack([pass_seed, index])),
-                    example[1],
-                ),
-                num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=deterministic,
-            )
-        )
+        return shuffled.skip(tf.where(pass_index == start_pass, skip, 0))
 
     return tf.data.Dataset.counter(start_pass).flat_map(one_pass)
 

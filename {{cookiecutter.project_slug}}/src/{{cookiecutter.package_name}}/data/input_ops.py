@@ -236,51 +236,63 @@ def prepare_images(
     return (images - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
-def augment_image(
-    image: tf.Tensor,
+def augment_images(
+    images: tf.Tensor,
     seed: tf.Tensor,
     crop_padding: int = 0,
     flip: bool = False,
     brightness: float = 0.0,
 ) -> tf.Tensor:
-    """Random training-time changes to one prepared (resized, normalised) image.
+    """Random training-time changes to a batch of prepared (resized, normalised) images,
+    each image changed its own way, with whole-batch ops (no per-image loop).
 
-    The changes are a pure function of `seed` (stateless random ops), so the same example at
+    The changes are a pure function of `seed` (stateless random ops), so the same batch at
     the same point of training is changed the same way after a resume.
 
     Args:
-        image: float32 [height, width, channels].
-        seed: int [2], e.g. [data pass seed, example index]; data_loader gives each one its own.
-        crop_padding: pad by this many pixels (edge values) and crop back at random; 0 is off.
-        flip: flip left-right half of the time (not for digits or text!).
-        brightness: add a random offset in [-brightness, brightness] (normalised units).
+        images: float32 [batch, height, width, channels].
+        seed: int [2], e.g. the seed data_loader gives the batch's first example.
+        crop_padding: pad by this many pixels (mirrored edges) and crop back at a random
+            offset; 0 is off.
+        flip: flip left-right half of the images (not for digits or text!).
+        brightness: add a random offset in [-brightness, brightness] (normalised units),
+            one per image.
     """
+    batch = tf.shape(images)[0]
     crop_seed, flip_seed, brightness_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, num=3)
     )
     if crop_padding:
-        shape = tf.shape(image)
-        padding = [[crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]]
-        image = tf.image.stateless_random_crop(
-            tf.pad(image, padding, mode="SYMMETRIC"), shape, crop_seed
+        height, width = tf.shape(images)[1], tf.shape(images)[2]
+        padding = [[0, 0], [crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]]
+        padded = tf.pad(images, padding, mode="SYMMETRIC")
+        offsets = tf.random.stateless_uniform(
+            [2, batch], crop_seed, minval=0, maxval=2 * crop_padding + 1, dtype=tf.int32
         )
+        rows = offsets[0][:, tf.newaxis] + tf.range(height)  # [batch, height]
+        columns = offsets[1][:, tf.newaxis] + tf.range(width)
+        images = tf.gather(padded, rows, axis=1, batch_dims=1)
+        images = tf.gather(images, columns, axis=2, batch_dims=1)
     if flip:
-        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+        flipped = tf.random.stateless_uniform([batch, 1, 1, 1], flip_seed) < 0.5
+        images = tf.where(flipped, tf.reverse(images, axis=[2]), images)
     if brightness:
-        image = image + tf.random.stateless_uniform([], brightness_seed, -brightness, brightness)
-    return image
+        images += tf.random.stateless_uniform(
+            [batch, 1, 1, 1], brightness_seed, -brightness, brightness
+        )
+    return images
 
 
 def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
     """The training-time augmentation of data.augment, or None when it is all off.
 
     Returns:
-        fn(image, seed) -> image, or None.
+        fn(images, seed) -> images (see augment_images), or None.
     """
     options = dict(data_cfg["augment"])
     if not any(options.values()):
         return None
-    return lambda image, seed: augment_image(image, seed, **options)
+    return lambda images, seed: augment_images(images, seed, **options)
 
 
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
