@@ -45,11 +45,15 @@ COMMON_FILES = {
     "scripts/benchmark_train.py",
     "scripts/benchmark_vs_keras.py",
     "scripts/launch_local.py",
+    "deploy/README.md",
     "deploy/kubernetes/tfjob.yaml",
     "deploy/vertex_ai.md",
-    "docs/tf_bug_mirrored_conv.md",
+    "docs/architecture.md",
     "docs/performance.md",
+    "docs/results.md",
     "docs/testing.md",
+    "docs/tf_bug_mirrored_conv.md",
+    "docs/training.md",
     f"{SOURCE}/__init__.py",
     f"{SOURCE}/callbacks.py",
     f"{SOURCE}/config.py",
@@ -142,6 +146,9 @@ VARIANT_FILES = {
     },
 }
 GITHUB_FILES = {".github/workflows/ci.yml"}
+# The README stays a few screens long; detail belongs in docs/ and deploy/README.md.
+README_MAX_BYTES = 8192
+QUICKSTART_TARGETS = ("train", "test")  # what a fresh machine runs first, as the README says
 
 # Non-default names, so that the baked projects' own suites also run under another package.
 VARIANTS = {
@@ -192,6 +199,17 @@ def test_the_file_set_is_exactly_the_variants(baked):
     assert project_files(project) == {
         path.format(package=package_of(project)) for path in expected
     }
+
+
+def test_readme_is_short_and_its_quickstart_targets_exist(baked):
+    _, project = baked
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    size = len(readme.encode("utf-8"))
+    assert size <= README_MAX_BYTES, f"README.md is {size} bytes; move detail to docs/"
+    makefile = (project / "Makefile").read_text(encoding="utf-8")
+    for target in QUICKSTART_TARGETS:
+        assert f"\n    make {target} " in readme, f"the quickstart lacks make {target}"
+        assert f"\n{target}: " in makefile, f"the Makefile lacks the {target} target"
 
 
 def test_no_template_syntax_survives(baked):
