@@ -133,6 +133,29 @@ def readable_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> list:
 {%- endif %}
 
 
+def test_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> tuple[dict, dict]:
+    """(metrics for metrics.json, the scores report.format_table prints) of the predicted
+    class `probabilities` of examples of true class `labels`."""
+    predictions = probabilities.argmax(axis=-1)
+    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
+    scores = report.classification_metrics(labels, predictions, class_names)
+    for index, name in enumerate(class_names):
+        scores["per_class"][name]["correct"] = int(confusion[index, index])
+    true_probabilities = probabilities[np.arange(len(labels)), labels]
+    metrics = {
+        "accuracy": scores["accuracy"],
+        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
+        "macro_f1": scores["macro_f1"],
+        "weighted_f1": scores["weighted_f1"],
+        "num_examples": len(labels),
+        "per_class": scores["per_class"],
+        "confusion_matrix": confusion.tolist(),
+    }
+    return metrics, scores
+
+
 def evaluate(
     run_dir: str | Path,
     checkpoint: str = "latest",
@@ -167,23 +190,9 @@ def evaluate(
         model, records_dir, records, example_fn, batch_size or cfg.train.batch_size
     )
     class_names = metadata.class_names
-    predictions = probabilities.argmax(axis=-1)
-    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
-    scores = report.classification_metrics(labels, predictions, class_names)
-    for index, name in enumerate(class_names):
-        scores["per_class"][name]["correct"] = int(confusion[index, index])
-    true_probabilities = probabilities[np.arange(len(labels)), labels]
-    metrics = {
-        "accuracy": scores["accuracy"],
-        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
-        "macro_f1": scores["macro_f1"],
-        "weighted_f1": scores["weighted_f1"],
-        "num_examples": len(labels),
-        "per_class": scores["per_class"],
-        "confusion_matrix": confusion.tolist(),
-        "checkpoint": checkpoint_path,
-        "test_data": test_path or "the run's test split",
-    }
+    metrics, scores = test_metrics(labels, probabilities, class_names)
+    metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
+    confusion = np.array(metrics["confusion_matrix"])
     jsonio.write_json(run_dir / METRICS_FILE, metrics)
     wrong = report.most_confident_errors(raw_inputs, labels, probabilities, class_names)
     for example in wrong:

@@ -137,57 +137,30 @@ def load_split(
             before a resume; the stream starts after them (a skip within one cached pass).
         pad_to_full_batches: not training: yield (inputs, labels, weights), the split's
             examples with weight 1, then copies of its first example with weight 0, so that
-            every replica of every pipeline gets the same number of full batches. A replica
-            then never gets a partial or an empty batch, which a distributed evaluation would
-            otherwise give it at the end of a split that does not divide by the global batch
-            (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
+            every replica of every pipeline gets the same number of full batches (see
+            padding_count).
 
     Returns:
         A dataset of known cardinality when not training.
     """
-    records_dir, metadata, cache = spec.records_dir, spec.metadata, spec.cache
     deterministic = spec.deterministic or not training
-    paths = list_shards(records_dir, split, metadata)
+    paths = list_shards(spec.records_dir, split, spec.metadata)
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     replicas = input_context.num_replicas_in_sync if input_context else 1
     by_file = resolve_shard_policy(spec.shard_policy, split, len(paths), pipelines) == "file"
-    shard_counts = [metadata.shards[split][os.path.basename(path)] for path in paths]
+    shard_counts = [spec.metadata.shards[split][os.path.basename(path)] for path in paths]
     if by_file:
         paths = paths[pipeline_id::pipelines]
     count = sum(shard_counts[pipeline_id::pipelines] if by_file else shard_counts)
 
-    dataset = tf.data.Dataset.from_tensor_slices(paths)
-    dataset = dataset.interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=len(paths),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
-
-    @NOT_CONVERTED
-    def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        raw_input, label = input_ops.parse_example(serialized)
-        return spec.example_fn(raw_input), label
-
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
-    if cache not in CACHE_MODES:
-        raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
+    dataset = decode_shards(paths, count, spec.example_fn, deterministic)
     full_batches = pad_to_full_batches and not training
     if full_batches:  # padded before the cache, so that a later pass reads memory only
-        if by_file:  # each pipeline its own files: as many batches as the fullest one
-            counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
-            step_size = batch_size * (replicas // pipelines)
-        else:  # one batch sequence, dealt out to every replica of every pipeline
-            counts, step_size = [count], batch_size * replicas
-        steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+        padding = padding_count(shard_counts, count, by_file, batch_size, pipelines, replicas)
         first_example = dataset.take(1)  # read again for padding, not from the cache
-        dataset = pad_with_weights(dataset, first_example, steps * step_size - count)
-    if cache == "memory":
-        dataset = dataset.cache()
-    elif cache == "file":
-        dataset = dataset.cache(cache_path(records_dir, f"{split}-{pipeline_id}"))
+        dataset = pad_with_weights(dataset, first_example, padding)
+    dataset = cached(dataset, spec.cache, spec.records_dir, f"{split}-{pipeline_id}")
     augmented = training and spec.augment_fn is not None
     if training:
         start = examples_fed // pipelines if by_file else examples_fed
@@ -201,6 +174,68 @@ def load_split(
     if augmented:  # only this pipeline's batches
         dataset = augment_batches(dataset, spec.augment_fn, spec.seed, deterministic)
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
+
+
+def decode_shards(
+    paths: list[str],
+    count: int,
+    example_fn: Callable[[tf.Tensor], tf.Tensor],
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """(model input, label) of the `count` examples in the shard files `paths`."""
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=len(paths),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
+
+    @NOT_CONVERTED
+    def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        raw_input, label = input_ops.parse_example(serialized)
+        return example_fn(raw_input), label
+
+    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def cached(examples: tf.data.Dataset, cache: str, records_dir: str, name: str) -> tf.data.Dataset:
+    """`examples` cached as data.cache says: in memory, in files of their own (see cache_path;
+    `name` starts their names) or not at all."""
+    if cache not in CACHE_MODES:
+        raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
+    if cache == "memory":
+        return examples.cache()
+    if cache == "file":
+        return examples.cache(cache_path(records_dir, name))
+    return examples
+
+
+def padding_count(
+    shard_counts: list[int],
+    count: int,
+    by_file: bool,
+    batch_size: int,
+    pipelines: int,
+    replicas: int,
+) -> int:
+    """Examples of weight 0 that this pipeline adds so that every replica of every pipeline
+    gets the same number of full batches.
+
+    A replica then never gets a partial or an empty batch, which a distributed evaluation
+    would otherwise give it at the end of a split that does not divide by the global batch
+    (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
+    `shard_counts` are the examples of each of the split's files, in file order; `count`
+    those this pipeline reads.
+    """
+    if by_file:  # each pipeline its own files: as many batches as the fullest one
+        counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
+        step_size = batch_size * (replicas // pipelines)
+    else:  # one batch sequence, dealt out to every replica of every pipeline
+        counts, step_size = [count], batch_size * replicas
+    steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+    return steps * step_size - count
 
 
 def augment_batches(
