@@ -27,6 +27,7 @@ from {{ cookiecutter.package_name }}.data import (
     input_ops,
     preprocess_data,
 )
+from {{ cookiecutter.package_name }}.data.metadata import Metadata
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 DEFAULT_SOURCES = [{{ '"digits", "synthetic"' if cookiecutter.model_type == "cnn" else '"digit_sentences", "synthetic"' }}]
@@ -89,7 +90,11 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
 
 
 def train_step_speed(
-    cfg: DictConfig, strategy: tf.distribute.Strategy, records_dir: str, metadata: dict, steps: int
+    cfg: DictConfig,
+    strategy: tf.distribute.Strategy,
+    records_dir: str,
+    metadata: Metadata,
+    steps: int,
 ) -> float:
     """Examples/s of train.py's training step alone, on one batch held in memory."""
     run_dir = Path(cfg.run_dir)
