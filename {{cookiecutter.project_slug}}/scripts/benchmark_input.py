@@ -11,6 +11,7 @@ and prints their ratio: above 1, the pipeline outruns the model and is not the b
 """
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -19,13 +20,14 @@ import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from {{ cookiecutter.package_name }} import distribute, runs, train
+from {{ cookiecutter.package_name }} import cli, distribute, runs, train
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     input_ops,
     preprocess_data,
 )
+from {{ cookiecutter.package_name }}.data.metadata import Metadata
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 DEFAULT_SOURCES = [{{ '"digits", "synthetic"' if cookiecutter.model_type == "cnn" else '"digit_sentences", "synthetic"' }}]
@@ -54,25 +56,24 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
                 *overrides,
             ],
         )
-    runs.setup_logging()
+    cli.setup_logging()
     strategy = distribute.build_strategy(**cfg.distribute)
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     run_dir = Path(cfg.run_dir)
     runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
 
+    spec = data_loader.InputSpec.from_config(
+        cfg,
+        records_dir,
+        metadata,
+        input_ops.make_example_fn(metadata, runs.assets_dir(run_dir)),
+        input_ops.make_augment_fn(cfg.data),
+    )
+
     def pipeline(training: bool, cache: str) -> tf.data.Dataset:
         return data_loader.load_split(
-            records_dir,
-            "train",
-            metadata,
-            input_ops.make_example_fn(metadata, runs.assets_dir(run_dir)),
-            batch_size,
-            training=training,
-            seed=cfg.seed,
-            cache=cache,
-            augment_fn=input_ops.make_augment_fn(cfg.data),
-            shuffle_buffer=cfg.data.shuffle_buffer,
+            dataclasses.replace(spec, cache=cache), "train", batch_size, training=training
         )
 
     # Decoding: every batch read from the shards and decoded, nothing cached.
@@ -80,7 +81,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
     decoding = examples_per_second(lambda: next(uncached), steps, batch_size)
     # Cached: the training pipeline (shuffle, augmentation) once its cache is filled.
     training = iter(pipeline(True, cfg.data.cache))
-    for _ in range(metadata["counts"]["train"]["total"] // batch_size + 1):
+    for _ in range(metadata.counts["train"]["total"] // batch_size + 1):
         next(training)
     cached = examples_per_second(lambda: next(training), steps, batch_size)
 
@@ -89,7 +90,11 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
 
 
 def train_step_speed(
-    cfg: DictConfig, strategy: tf.distribute.Strategy, records_dir: str, metadata: dict, steps: int
+    cfg: DictConfig,
+    strategy: tf.distribute.Strategy,
+    records_dir: str,
+    metadata: Metadata,
+    steps: int,
 ) -> float:
     """Examples/s of train.py's training step alone, on one batch held in memory."""
     run_dir = Path(cfg.run_dir)
@@ -101,8 +106,9 @@ def train_step_speed(
         strategy, state, batch_size, train.use_jit_compile(cfg.train)
     )
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
+    spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
     dataset = data_loader.load_split(
-        records_dir, "train", metadata, example_fn, batch_size, training=False, cache="none"
+        dataclasses.replace(spec, cache="none"), "train", batch_size, training=False
     )
     batch = next(iter(dataset))
     in_memory = iter(

@@ -16,7 +16,7 @@ from pathlib import Path
 from benchmark_input import train_step_speed
 from hydra import compose, initialize_config_module
 
-from {{ cookiecutter.package_name }} import distribute, runs
+from {{ cookiecutter.package_name }} import cli, distribute
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import preprocess_data
 
@@ -43,7 +43,7 @@ def main() -> None:
     if chosen[0] != "float32" or not set(chosen) <= set(SETTINGS):
         parser.error(f"--settings: float32 first, then any of {', '.join(SETTINGS)}")
     register_configs()
-    runs.setup_logging()
+    cli.setup_logging()
     speeds = {}
     with tempfile.TemporaryDirectory() as work_dir:
         for name in chosen:

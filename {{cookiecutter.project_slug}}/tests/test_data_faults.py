@@ -6,6 +6,7 @@ names the file or row and says what to do. Run them with:
     python -m pytest tests/test_data_faults.py
 """
 
+import dataclasses
 import os
 import re
 import socket
@@ -97,7 +98,7 @@ def rotated_photos(root):
 
 
 def total(metadata):
-    return sum(count["total"] for count in metadata["counts"].values())
+    return sum(count["total"] for count in metadata.counts.values())
 
 
 FAULTS = {
@@ -117,7 +118,7 @@ FAULTS = {
     ),
     "exif-rotated-photos": (
         rotated_photos,
-        lambda metadata, log: metadata["raw_shape"] == [20, 12, 1],  # upright: portrait
+        lambda metadata, log: metadata.raw_shape == [20, 12, 1],  # upright: portrait
     ),
 }
 {%- else -%}
@@ -191,7 +192,7 @@ def nested_text_folders(root):
 
 
 def total(metadata):
-    return sum(count["total"] for count in metadata["counts"].values())
+    return sum(count["total"] for count in metadata.counts.values())
 
 
 FAULTS = {
@@ -226,7 +227,7 @@ def test_a_data_fault_is_survived_or_explained(make_config, tmp_path, caplog, fa
             preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     else:
         _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-        assert expected(metadata, caplog.text), (metadata["counts"], caplog.text)
+        assert expected(metadata, caplog.text), (metadata.counts, caplog.text)
 
 
 def test_the_records_key_follows_the_bytes_not_mtimes_or_spelling(
@@ -271,9 +272,11 @@ def test_the_file_cache_survives_a_killed_run_and_is_never_shared(make_config, t
     for path in stale:
         path.write_bytes(b"")
 
+    spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
+
     def dataset(cache):
         return data_loader.load_split(
-            records_dir, "validation", metadata, example_fn, 2, training=False, cache=cache
+            dataclasses.replace(spec, cache=cache), "validation", 2, training=False
         )
 
     first, second = iter(dataset("file")), iter(dataset("file"))  # two runs, same records

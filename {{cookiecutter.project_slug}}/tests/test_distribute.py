@@ -6,6 +6,7 @@ The slow ones train a few steps with each strategy in a process of its own.
 """
 
 import collections
+import dataclasses
 import json
 
 import numpy as np
@@ -110,7 +111,8 @@ def validation_records(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("records")
     cfg = smoke_config(tmp_path, "data.num_examples=250")  # 25 validation examples, 2 shards
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    return records_dir, metadata, input_ops.make_example_fn(metadata, records_dir), cfg.model
+    example_fn = input_ops.make_example_fn(metadata, records_dir)
+    return data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn), cfg.model
 
 
 @pytest.mark.parametrize(
@@ -122,20 +124,17 @@ def test_padded_validation_gives_every_replica_full_batches(
 ):
     """Each pipeline deals its batches to its replicas in turn: each must get the same number
     of full batches, and the weighted examples must be the split's, each once."""
-    records_dir, metadata, example_fn, _ = validation_records
+    spec, _ = validation_records
     batch_size = 4
     batches, labels = [], collections.Counter()
     for pipeline_id in range(pipelines):
         context = tf.distribute.InputContext(pipelines, pipeline_id, replicas)
         dataset = data_loader.load_split(
-            records_dir,
+            dataclasses.replace(spec, shard_policy=shard_policy),
             "validation",
-            metadata,
-            example_fn,
             batch_size,
             training=False,
             input_context=context,
-            shard_policy=shard_policy,
             pad_to_full_batches=True,
         )
         pipeline_batches = list(dataset.as_numpy_iterator())
@@ -146,30 +145,23 @@ def test_padded_validation_gives_every_replica_full_batches(
             assert set(weights.tolist()) <= {0.0, 1.0}
     local_replicas = replicas // pipelines
     assert len(set(batches)) == 1 and batches[0] % local_replicas == 0
-    plain = data_loader.load_split(
-        records_dir, "validation", metadata, example_fn, batch_size, training=False
-    )
+    plain = data_loader.load_split(spec, "validation", batch_size, training=False)
     assert labels == collections.Counter(np.concatenate([y for _, y in plain.as_numpy_iterator()]))
-    assert sum(labels.values()) == metadata["counts"]["validation"]["total"]
+    assert sum(labels.values()) == spec.metadata.counts["validation"]["total"]
 
 
 def test_evaluation_leaves_the_padding_out(validation_records):
-    records_dir, metadata, example_fn, model_cfg = validation_records
+    spec, model_cfg = validation_records
+    metadata = spec.metadata
     model = model_lib.build_model(model_cfg, metadata)
     strategy = tf.distribute.get_strategy()
-    eval_step = make_eval_step(strategy, model, metadata["num_classes"])
+    eval_step = make_eval_step(strategy, model, metadata.num_classes)
 
     def evaluate(pad: bool) -> dict:
         dataset = data_loader.load_split(
-            records_dir,
-            "validation",
-            metadata,
-            example_fn,
-            7,
-            training=False,
-            pad_to_full_batches=pad,
+            spec, "validation", 7, training=False, pad_to_full_batches=pad
         )
-        return run_evaluation(eval_step, dataset, metadata["num_classes"])
+        return run_evaluation(eval_step, dataset, metadata.num_classes)
 
     padded, plain = evaluate(True), evaluate(False)
     assert padded["num_examples"] == plain["num_examples"] == 25

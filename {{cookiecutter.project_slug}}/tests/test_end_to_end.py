@@ -36,7 +36,7 @@ def test_commands_preprocess_train_evaluate_export(run_module, tmp_path):
     # eval's accuracy is the exported model's on the whole test split.
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     metadata = runs.load_metadata(tmp_path / "run")
-    count = metadata["counts"]["test"]["total"]
+    count = metadata.counts["test"]["total"]
     cfg = smoke_config(tmp_path)  # the data of `common`
     records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)

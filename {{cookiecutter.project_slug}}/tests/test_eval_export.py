@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from conftest import smoke_config
 
+from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     input_ops,
@@ -41,7 +41,7 @@ def trained_run(module_run, tmp_path):
 def restored_model(run_dir):
     """The run's Keras model with its latest weights: what every export must match."""
     model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
-    runs.restore_model(model, run_dir)
+    checkpoints.restore_model(model, run_dir)
     return model
 
 
@@ -64,19 +64,19 @@ def test_evaluate_writes_metrics(trained_run):
     on_disk = json.loads(Path(trained_run.run_dir, "metrics.json").read_text())
     assert on_disk["accuracy"] == metrics["accuracy"]
     metadata = runs.load_metadata(trained_run.run_dir)
-    assert list(metrics["per_class"]) == metadata["class_names"]
+    assert list(metrics["per_class"]) == metadata.class_names
     supports = [counts["support"] for counts in metrics["per_class"].values()]
-    assert supports == list(metadata["counts"]["test"]["per_class"].values())
+    assert supports == list(metadata.counts["test"]["per_class"].values())
 
     # The restored Keras model on every test example, counted here.
-    count = metadata["counts"]["test"]["total"]
+    count = metadata.counts["test"]["total"]
     _, model_inputs, labels = split_examples(trained_run, count)
     probabilities = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
     correct = probabilities.argmax(axis=-1) == labels
     assert metrics["num_examples"] == count
     assert np.isclose(metrics["accuracy"], correct.mean())
     assert [counts["correct"] for counts in metrics["per_class"].values()] == [
-        int(correct[labels == label].sum()) for label in range(metadata["num_classes"])
+        int(correct[labels == label].sum()) for label in range(metadata.num_classes)
     ]
     losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
     assert np.isclose(metrics["loss"], float(np.mean(losses)), rtol=1e-4)
@@ -100,10 +100,10 @@ def test_export_serves_raw_inputs_like_the_keras_model(trained_run):
     (batch,) = export_lib.serving_batches(raw_inputs, metadata)
     outputs = serve(batch)
     probabilities = outputs["probabilities"].numpy()
-    assert probabilities.shape == (6, metadata["num_classes"])
+    assert probabilities.shape == (6, metadata.num_classes)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     names = [name.decode() for name in outputs["class_name"].numpy()]
-    assert names == [metadata["class_names"][i] for i in expected.argmax(axis=-1)]
+    assert names == [metadata.class_names[i] for i in expected.argmax(axis=-1)]
 {%- if cookiecutter.model_type == "cnn" %}
 
     loaded = tf.saved_model.load(str(path))
@@ -112,7 +112,7 @@ def test_export_serves_raw_inputs_like_the_keras_model(trained_run):
 {%- else %}
 
     unseen = serve(tf.constant(["never seen words", ""]))
-    assert unseen["probabilities"].shape == (2, metadata["num_classes"])
+    assert unseen["probabilities"].shape == (2, metadata.num_classes)
 {%- endif %}
 
 
@@ -166,7 +166,7 @@ def tflite_probabilities(path, model_inputs):
 def test_keras_and_tflite_files_are_written_and_give_the_keras_model_outputs(trained_run):
     path = export_lib.export(trained_run.run_dir, keras=True, tflite=True)
     assert (path / "assets" / "class_names.txt").read_text().split("\n")[:-1] == (
-        runs.load_metadata(trained_run.run_dir)["class_names"]
+        runs.load_metadata(trained_run.run_dir).class_names
     )
     _, model_inputs, _ = split_examples(trained_run, 8)
     expected = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
@@ -202,9 +202,9 @@ def test_serve_bytes_takes_images_of_another_size(trained_run):
     loaded = tf.saved_model.load(str(path))
     from_files = loaded.signatures["serve_bytes"](image_bytes=tf.constant(encoded))
     # What training's input_ops make of the larger images (resized to the model's size).
-    normalization = metadata["normalization"]
+    normalization = metadata.normalization
     model_inputs = input_ops.prepare_images(
-        larger, metadata["input_shape"][:2], normalization["mean"], normalization["std"]
+        larger, metadata.input_shape[:2], normalization.mean, normalization.std
     )
     expected = keras_probabilities(restored_model(trained_run.run_dir), model_inputs)
     np.testing.assert_allclose(from_files["probabilities"], expected, atol=1e-5)

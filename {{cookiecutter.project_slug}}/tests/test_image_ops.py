@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import tensorflow as tf
 
@@ -49,10 +51,10 @@ def test_prepare_images_gives_the_same_per_image_as_per_batch_and_in_map():
 
 
 def test_example_fn_turns_png_bytes_into_model_inputs():
-    metadata = {
-        "input_shape": [32, 32, 1],
-        "normalization": {"mean": [0.0], "std": [1.0]},
-    }
+    # Only the metadata the op reads.
+    metadata = SimpleNamespace(
+        input_shape=[32, 32, 1], normalization=SimpleNamespace(mean=[0.0], std=[1.0])
+    )
     example_fn = input_ops.make_example_fn(metadata, "unused")
     encoded = input_ops.encode_png(make_image())
     eager = example_fn(tf.constant(encoded))

@@ -71,12 +71,14 @@ def test_image_folder_takes_every_format_size_and_colour(make_config, tmp_path):
 
     records_dir, metadata = preprocess(make_config, f"data.path={root}")
 
-    assert metadata["class_names"] == ["cat", "dog"]
-    assert sum(count["total"] for count in metadata["counts"].values()) == 19
-    assert metadata["raw_shape"] == [None, None, 3]  # sizes vary; some images are colour
-    assert metadata["input_shape"] == [16, 16, 3]
+    assert metadata.class_names == ["cat", "dog"]
+    assert sum(count["total"] for count in metadata.counts.values()) == 19
+    assert metadata.raw_shape == [None, None, 3]  # sizes vary; some images are colour
+    assert metadata.input_shape == [16, 16, 3]
     example_fn = input_ops.make_example_fn(metadata, records_dir)
-    dataset = data_loader.load_split(records_dir, "train", metadata, example_fn, 4, training=False)
+    cfg = make_config("data=image_folder")
+    spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
+    dataset = data_loader.load_split(spec, "train", 4, training=False)
     assert next(iter(dataset))[0].shape[1:] == (16, 16, 3)
 
 
@@ -84,10 +86,10 @@ def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, 
     root = make_folder(tmp_path / "train", per_class=10)
     test_root = make_folder(tmp_path / "test", per_class=3)
     _, metadata = preprocess(make_config, f"data.path={root}", f"data.test_path={test_root}")
-    assert metadata["input_shape"] == [16, 16, 1] and metadata["raw_shape"] == [20, 24, 1]
-    assert metadata["counts"]["test"]["per_class"] == {"cat": 3, "dog": 3}
-    assert metadata["counts"]["train"]["total"] + metadata["counts"]["validation"]["total"] == 20
-    assert len(metadata["normalization"]["mean"]) == 1
+    assert metadata.input_shape == [16, 16, 1] and metadata.raw_shape == [20, 24, 1]
+    assert metadata.counts["test"]["per_class"] == {"cat": 3, "dog": 3}
+    assert metadata.counts["train"]["total"] + metadata.counts["validation"]["total"] == 20
+    assert len(metadata.normalization.mean) == 1
 
 
 def test_changed_input_files_change_the_records(make_config, tmp_path):
@@ -96,7 +98,7 @@ def test_changed_input_files_change_the_records(make_config, tmp_path):
     write_image(root / "dog" / "new.png", 20, 24, 1, 99)
     second_dir, metadata = preprocess(make_config, f"data.path={root}")
     assert second_dir != first_dir
-    assert sum(count["total"] for count in metadata["counts"].values()) == 13
+    assert sum(count["total"] for count in metadata.counts.values()) == 13
 
 
 @pytest.mark.parametrize(
@@ -130,7 +132,7 @@ def test_corrupt_images_are_named_together_or_skipped(make_config, tmp_path):
     assert "broken.png" in str(error.value) and "empty.jpg" in str(error.value)
 
     _, metadata = preprocess(make_config, f"data.path={root}", "data.skip_invalid=true")
-    assert sum(count["total"] for count in metadata["counts"].values()) == 16
+    assert sum(count["total"] for count in metadata.counts.values()) == 16
 
 
 def test_a_test_label_unseen_in_training_is_refused(make_config, tmp_path):
@@ -190,10 +192,10 @@ def test_downloadable_sets_read_their_cached_archives(
     write(keras_cache(tmp_path))
     cfg = make_config(f"data={name}", f"data.download_dir={tmp_path / 'keras'}")
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert metadata["counts"]["test"]["total"] == 20
-    assert metadata["counts"]["train"]["total"] + metadata["counts"]["validation"]["total"] == 100
-    assert metadata["input_shape"] == [32, 32, channels]
-    assert len(metadata["class_names"]) == 10
+    assert metadata.counts["test"]["total"] == 20
+    assert metadata.counts["train"]["total"] + metadata.counts["validation"]["total"] == 100
+    assert metadata.input_shape == [32, 32, channels]
+    assert len(metadata.class_names) == 10
 
 
 def test_a_missing_archive_without_network_is_explained(make_config, tmp_path, monkeypatch):
@@ -210,9 +212,9 @@ def test_shared_mnist_folder_preprocesses(make_config):
     root = shared_data("mnist-8k")
     cfg = make_config("data=image_folder", f"data.path={root}", "data.image_size=[32,32]")
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert sum(count["total"] for count in metadata["counts"].values()) == 8000
-    assert metadata["class_names"] == [str(digit) for digit in range(10)]
-    assert metadata["raw_shape"] == [28, 28, 1]
+    assert sum(count["total"] for count in metadata.counts.values()) == 8000
+    assert metadata.class_names == [str(digit) for digit in range(10)]
+    assert metadata.raw_shape == [28, 28, 1]
 
 
 def photo_jpeg(height, width, seed=0, quality=90):
@@ -230,7 +232,7 @@ def with_orientation(jpeg, orientation):
 
 
 def stored_inputs(records_dir, metadata, split="train"):
-    count = metadata["counts"][split]["total"]
+    count = metadata.counts[split]["total"]
     return data_loader.read_raw_examples(records_dir, split, metadata, count)[0]
 
 
@@ -264,7 +266,7 @@ def test_large_photos_are_stored_shrunk_upright_and_small_ones_as_they_are(make_
     small_files = {path.read_bytes() for path in root.glob("*/*.png")}
 
     records_dir, metadata = preprocess(make_config, f"data.path={root}")
-    assert metadata["max_stored_size"] == 32  # auto: twice data.image_size [16, 16]
+    assert metadata.max_stored_size == 32  # auto: twice data.image_size [16, 16]
     stored = [
         raw
         for split in preprocess_data.SPLITS
@@ -275,7 +277,7 @@ def test_large_photos_are_stored_shrunk_upright_and_small_ones_as_they_are(make_
     assert sum(raw in small_files for raw in stored) == 16  # the small files, byte for byte
 
     _, kept = preprocess(make_config, f"data.path={root}", "data.max_stored_size=null")
-    assert kept["fingerprint"] != metadata["fingerprint"] and kept["max_stored_size"] is None
+    assert kept.fingerprint != metadata.fingerprint and kept.max_stored_size is None
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ def test_build_model_uses_the_data_shapes(make_config):
     cfg = make_config()
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     model = model_lib.build_model(cfg.model, metadata)
-    assert model.output_shape == (None, metadata["num_classes"])
+    assert model.output_shape == (None, metadata.num_classes)
     assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"
 
 

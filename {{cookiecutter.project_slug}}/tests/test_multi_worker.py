@@ -29,8 +29,8 @@ from conftest import (
 )
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }} import runs
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "launch_local.py"
 TIMEOUT = "distribute.worker_timeout_s=60"
@@ -136,7 +136,7 @@ def result_of(run_dir):
 
 def final_weights(run_dir):
     model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
-    runs.restore_model(model, run_dir)
+    checkpoints.restore_model(model, run_dir)
     return model.get_weights()
 
 

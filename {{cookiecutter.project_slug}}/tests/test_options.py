@@ -21,9 +21,9 @@ import tensorflow as tf
 from conftest import logged_scalars, smoke_config
 from omegaconf import DictConfig
 
+from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import preprocess_data
 from {{ cookiecutter.package_name }}.train import train
 
@@ -52,7 +52,7 @@ class Run:
     def model(self) -> keras.Model:
         """The run's model with the weights of its latest checkpoint."""
         model = model_lib.build_model(self.cfg.model, runs.load_metadata(self.run_dir))
-        runs.restore_model(model, self.run_dir)
+        checkpoints.restore_model(model, self.run_dir)
         return model
 
 
@@ -144,7 +144,7 @@ def subset_examples(run: Run) -> list[int]:
 
 
 def validation_takes_one_batch(baseline: Run, changed: Run, train_run: Callable) -> None:
-    split = runs.load_metadata(changed.run_dir)["counts"]["validation"]["total"]
+    split = runs.load_metadata(changed.run_dir).counts["validation"]["total"]
     batch_size = changed.cfg.train.batch_size
     assert batch_size < split  # the split has more than one batch: a real subset
     assert subset_examples(baseline) == [split] * 2

@@ -42,9 +42,9 @@ def test_split(exported, tmp_path_factory):
     cfg, _ = exported
     metadata = runs.load_metadata(cfg.run_dir)
     records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata["counts"]["test"]["total"]
+    count = metadata.counts["test"]["total"]
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
-    names = [metadata["class_names"][label] for label in labels]
+    names = [metadata.class_names[label] for label in labels]
     folder = tmp_path_factory.mktemp("inputs")
 {%- if cookiecutter.model_type == "cnn" %}
     by_name = {}

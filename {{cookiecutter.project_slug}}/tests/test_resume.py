@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import PACKAGE, kill_group, wait_for_first_checkpoint
 
+from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }} import runs
 
 # 12 steps per epoch on the smoke data, a checkpoint every 5 steps; dropout stays on, so the
 # random state must be restored too{{ ", and so does augmentation" if cookiecutter.model_type == "cnn" else "" }}.
@@ -28,7 +28,7 @@ PLANNED_STEPS = 8 * 12
 
 def final_weights(run_dir):
     model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
-    runs.restore_model(model, run_dir)
+    checkpoints.restore_model(model, run_dir)
     return model.get_weights()
 
 

@@ -64,8 +64,8 @@ def test_validation_summaries(trained_run):
     class_names = [row[0] for row in rows]
     confusion = np.array([[int(count) for count in row[1:]] for row in rows])
     metadata = runs.load_metadata(os.path.dirname(trained_run))
-    assert class_names == metadata["class_names"]
-    assert confusion.sum() == metadata["counts"]["validation"]["total"]
+    assert class_names == metadata.class_names
+    assert confusion.sum() == metadata.counts["validation"]["total"]
     expected = summaries.confusion_image(confusion, class_names)[0]
     np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected)
 
@@ -94,7 +94,7 @@ def test_embedding_projector_files(trained_run):
     assert "metadata.tsv" in (train_dir / "projector_config.pbtxt").read_text()
     reader = tf.train.load_checkpoint(str(train_dir / "embedding.ckpt"))
     shape = reader.get_variable_to_shape_map()["embedding/.ATTRIBUTES/VARIABLE_VALUE"]
-    assert shape[0] == len(words) == runs.load_metadata(run_dir)["model_inputs"]["vocab_size"]
+    assert shape[0] == len(words) == runs.load_metadata(run_dir).model_inputs["vocab_size"]
 {%- endif %}
 
 

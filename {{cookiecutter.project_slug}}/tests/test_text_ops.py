@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import tensorflow as tf
 
 from {{ cookiecutter.package_name }}.data import input_ops, text_sources
@@ -39,7 +41,7 @@ def test_tokenize_is_the_same_for_one_text_a_batch_and_in_map(tmp_path):
 
 def test_example_fn_reads_the_vocabulary_of_the_assets_dir(tmp_path):
     write_vocabulary(tmp_path, ["one"])
-    example_fn = input_ops.make_example_fn({"sequence_length": 2}, tmp_path)
+    example_fn = input_ops.make_example_fn(SimpleNamespace(sequence_length=2), tmp_path)
     assert example_fn(tf.constant("One Nine")).numpy().tolist() == [2, 1]
 
 

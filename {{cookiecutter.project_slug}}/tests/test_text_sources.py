@@ -37,7 +37,7 @@ def preprocess(make_config, *overrides):
 def all_texts(records_dir, metadata):
     texts = []
     for split in preprocess_data.SPLITS:
-        count = metadata["counts"][split]["total"]
+        count = metadata.counts[split]["total"]
         texts += data_loader.read_raw_examples(records_dir, split, metadata, count)[0]
     return sorted(text.decode("utf-8") for text in texts)
 
@@ -46,7 +46,7 @@ def test_csv_with_bom_quotes_commas_and_newlines(make_config, tmp_path):
     rows = labelled_rows() + [("two lines,\nwith a comma", "ham"), ('say "hi"', "spam")]
     path = write_csv(tmp_path / "sms.csv", rows, bom=True)
     records_dir, metadata = preprocess(make_config, f"data.path={path}")
-    assert metadata["class_names"] == ["ham", "spam"]
+    assert metadata.class_names == ["ham", "spam"]
     assert all_texts(records_dir, metadata) == sorted(text for text, _ in rows)
 
 
@@ -55,7 +55,7 @@ def test_csv_with_another_delimiter_and_column_names(make_config, tmp_path):
     _, metadata = preprocess(
         make_config, f"data.path={path}", "data.text_column=msg", "data.label_column=kind"
     )
-    assert sum(count["total"] for count in metadata["counts"].values()) == 24
+    assert sum(count["total"] for count in metadata.counts.values()) == 24
 
 
 def test_csv_without_the_column_lists_its_columns(make_config, tmp_path):
@@ -73,7 +73,7 @@ def test_empty_texts_are_named_or_skipped(make_config, tmp_path):
     ):
         preprocess(make_config, f"data.path={path}")
     _, metadata = preprocess(make_config, f"data.path={path}", "data.skip_invalid=true")
-    assert sum(count["total"] for count in metadata["counts"].values()) == 24
+    assert sum(count["total"] for count in metadata.counts.values()) == 24
 
 
 def test_rows_without_a_label_are_refused(make_config, tmp_path):
@@ -99,7 +99,7 @@ def test_the_vocabulary_comes_from_the_training_split_only(make_config, tmp_path
     test = write_csv(tmp_path / "test.csv", [("zebra crossing", "ham"), ("zebra prize", "spam")])
     records_dir, metadata = preprocess(make_config, f"data.path={train}", f"data.test_path={test}")
     vocabulary = Path(records_dir, "vocab.txt").read_text().split()
-    assert metadata["counts"]["test"]["total"] == 2
+    assert metadata.counts["test"]["total"] == 2
     assert "zebra" not in vocabulary and "free" in vocabulary
 
 
@@ -121,8 +121,8 @@ def test_text_folder_reads_one_file_per_example(make_config, tmp_path):
         "data.sequence_length=8",
     )
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert metadata["class_names"] == ["ham", "spam"]
-    assert metadata["counts"]["test"]["per_class"] == {"ham": 2, "spam": 2}
+    assert metadata.class_names == ["ham", "spam"]
+    assert metadata.counts["test"]["per_class"] == {"ham": 2, "spam": 2}
 
 
 @pytest.mark.parametrize(
@@ -168,8 +168,8 @@ def test_imdb_reads_its_cached_archive_back_into_text(make_config, tmp_path):
         "data=imdb", f"data.download_dir={tmp_path / 'keras'}", "data.min_word_count=1"
     )
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert metadata["class_names"] == ["negative", "positive"]
-    assert metadata["counts"]["test"]["total"] == 8
+    assert metadata.class_names == ["negative", "positive"]
+    assert metadata.counts["test"]["total"] == 8
     assert set(all_texts(records_dir, metadata)) == {"great film", "awful plot"}
 
 
@@ -177,7 +177,7 @@ def test_shared_sms_csv_preprocesses(make_config):
     path = shared_data("sms-spam/sms_spam.csv")
     cfg = make_config("data=csv", f"data.path={path}")
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    counts = metadata["counts"]
+    counts = metadata.counts
     assert sum(count["total"] for count in counts.values()) == 5574
     assert sum(count["per_class"]["spam"] for count in counts.values()) == 747
 

@@ -9,8 +9,8 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorflow.core.protobuf import config_pb2
 
+from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     input_ops,
@@ -24,9 +24,9 @@ def validation_accuracy(cfg):
     """The accuracy of the run's latest weights on the validation split, counted here."""
     metadata = runs.load_metadata(cfg.run_dir)
     model = model_lib.build_model(cfg.model, metadata)
-    runs.restore_model(model, cfg.run_dir)
+    checkpoints.restore_model(model, cfg.run_dir)
     records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata["counts"]["validation"]["total"]
+    count = metadata.counts["validation"]["total"]
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "validation", metadata, count)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
     inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])

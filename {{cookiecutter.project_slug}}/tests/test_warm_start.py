@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +17,13 @@ def source_run(tmp_path_factory):
     train(cfg)
     metadata = runs.load_metadata(cfg.run_dir)
 
-    def build(num_classes=metadata["num_classes"]):
-        return model_lib.build_model(cfg.model, {**metadata, "num_classes": num_classes})
+    def build(num_classes=metadata.num_classes):
+        return model_lib.build_model(
+            cfg.model, dataclasses.replace(metadata, num_classes=num_classes)
+        )
 
     trained = build()
-    runs.restore_model(trained, cfg.run_dir)
+    checkpoints.restore_model(trained, cfg.run_dir)
     return cfg.run_dir, build, trained
 
 
@@ -72,7 +75,7 @@ def test_a_shape_mismatch_is_refused_unless_partial(source_run):
 
 def final_model(run_dir):
     model = build_from_run(run_dir)
-    runs.restore_model(model, run_dir)
+    checkpoints.restore_model(model, run_dir)
     return model
 
 

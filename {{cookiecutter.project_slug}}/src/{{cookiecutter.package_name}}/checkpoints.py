@@ -23,11 +23,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import runs
+from . import jsonio, runs
 
 log = logging.getLogger(__name__)
 
-BEST_DIR = runs.BEST_DIR
+BEST_DIR = "best"  # under checkpoints/: the best checkpoint by train.monitor
 BEST_FILE = "best.json"
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
@@ -62,6 +62,32 @@ def restore_latest(checkpoints: Checkpoints, directory: str | Path) -> str | Non
     return latest
 
 
+def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest") -> str:
+    """Restores the model weights of a run's latest (or best) checkpoint; returns its path.
+
+    A training beside it may replace that checkpoint while it is read: then the next one
+    the `checkpoint` file names is read instead (up to three tries).
+    """
+    if which not in ("latest", "best"):
+        raise ValueError(f"checkpoint={which!r} must be latest or best.")
+    directory = runs.checkpoints_dir(run_dir) / (BEST_DIR if which == "best" else "")
+    tries = 3
+    for attempt in range(1, tries + 1):
+        path = tf.train.latest_checkpoint(str(directory))
+        if path is None:
+            raise FileNotFoundError(
+                f"{directory} holds no checkpoint: train into run_dir={run_dir} first."
+            )
+        try:
+            tf.train.Checkpoint(model=model).restore(path).expect_partial()
+            break
+        except (tf.errors.NotFoundError, tf.errors.DataLossError):
+            if attempt == tries:
+                raise
+    log.info("Restored %s", path)
+    return path
+
+
 def check_monitor(monitor: str) -> None:
     if monitor not in MONITORS:
         raise ValueError(
@@ -82,7 +108,7 @@ def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
     """Saves the best checkpoint, then best.json (metric, value, epoch, step, path) beside it."""
     path = checkpoints.best.save(checkpoint_number=step)
     record = {**record, "step": step, "checkpoint": path}
-    runs.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
+    jsonio.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
     return path
 
 

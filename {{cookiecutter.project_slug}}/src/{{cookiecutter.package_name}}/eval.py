@@ -21,10 +21,12 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
-from . import callbacks, distribute, report, runs
+from . import callbacks, cli, distribute, jsonio, report, runs
+from . import checkpoints as checkpoints_lib
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
+from .data.metadata import Metadata
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,7 @@ def run_evaluation(eval_step: Callable, dataset: tf.data.Dataset, num_classes: i
 def predict_test_split(
     model: keras.Model,
     records_dir: str,
-    records: dict,
+    records: Metadata,
     example_fn: Callable[[tf.Tensor], tf.Tensor],
     batch_size: int,
 ) -> tuple[list[bytes], np.ndarray, np.ndarray]:
@@ -117,10 +119,10 @@ def predict_test_split(
     return raw_inputs, np.concatenate(labels), np.concatenate(probabilities).astype(np.float64)
 
 
-def readable_inputs(raw_inputs: Sequence[bytes], metadata: dict) -> list:
+def readable_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> list:
     """Raw test inputs as a person looks at them in report.md."""
 {%- if cookiecutter.model_type == "cnn" %}
-    channels = metadata["input_shape"][-1]
+    channels = metadata.input_shape[-1]
     return [input_ops.decode_image(raw, channels).numpy() for raw in raw_inputs]
 {%- else %}
     del metadata
@@ -129,6 +131,29 @@ def readable_inputs(raw_inputs: Sequence[bytes], metadata: dict) -> list:
         for raw in raw_inputs
     ]
 {%- endif %}
+
+
+def test_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
+) -> tuple[dict, dict]:
+    """(metrics for metrics.json, the scores report.format_table prints) of the predicted
+    class `probabilities` of examples of true class `labels`."""
+    predictions = probabilities.argmax(axis=-1)
+    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
+    scores = report.classification_metrics(labels, predictions, class_names)
+    for index, name in enumerate(class_names):
+        scores["per_class"][name]["correct"] = int(confusion[index, index])
+    true_probabilities = probabilities[np.arange(len(labels)), labels]
+    metrics = {
+        "accuracy": scores["accuracy"],
+        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
+        "macro_f1": scores["macro_f1"],
+        "weighted_f1": scores["weighted_f1"],
+        "num_examples": len(labels),
+        "per_class": scores["per_class"],
+        "confusion_matrix": confusion.tolist(),
+    }
+    return metrics, scores
 
 
 def evaluate(
@@ -152,37 +177,23 @@ def evaluate(
     cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
-    if records["class_names"] != metadata["class_names"]:
+    if records.class_names != metadata.class_names:
         raise ValueError(
-            f"The test data ({records_dir}) has the classes {records['class_names']}, but the "
-            f"model of {run_dir} was trained on {metadata['class_names']}. Evaluate it on data "
+            f"The test data ({records_dir}) has the classes {records.class_names}, but the "
+            f"model of {run_dir} was trained on {metadata.class_names}. Evaluate it on data "
             "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint_path = runs.restore_model(model, run_dir, checkpoint)
+    checkpoint_path = checkpoints_lib.restore_model(model, run_dir, checkpoint)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     raw_inputs, labels, probabilities = predict_test_split(
         model, records_dir, records, example_fn, batch_size or cfg.train.batch_size
     )
-    class_names = metadata["class_names"]
-    predictions = probabilities.argmax(axis=-1)
-    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
-    scores = report.classification_metrics(labels, predictions, class_names)
-    for index, name in enumerate(class_names):
-        scores["per_class"][name]["correct"] = int(confusion[index, index])
-    true_probabilities = probabilities[np.arange(len(labels)), labels]
-    metrics = {
-        "accuracy": scores["accuracy"],
-        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
-        "macro_f1": scores["macro_f1"],
-        "weighted_f1": scores["weighted_f1"],
-        "num_examples": len(labels),
-        "per_class": scores["per_class"],
-        "confusion_matrix": confusion.tolist(),
-        "checkpoint": checkpoint_path,
-        "test_data": test_path or "the run's test split",
-    }
-    runs.write_json(run_dir / METRICS_FILE, metrics)
+    class_names = metadata.class_names
+    metrics, scores = test_metrics(labels, probabilities, class_names)
+    metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
+    confusion = np.array(metrics["confusion_matrix"])
+    jsonio.write_json(run_dir / METRICS_FILE, metrics)
     wrong = report.most_confident_errors(raw_inputs, labels, probabilities, class_names)
     for example in wrong:
         (example["input"],) = readable_inputs([example["input"]], metadata)
@@ -203,8 +214,8 @@ def evaluate(
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def _main(cfg: DictConfig) -> None:
-    runs.setup_logging()
-    with runs.exit_on_user_error():
+    cli.setup_logging()
+    with cli.exit_on_user_error():
         metrics = evaluate(
             runs.resolve_run_dir(cfg.run_dir, cfg.runs_root),
             cfg.checkpoint,
@@ -217,9 +228,9 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-eval [run_dir=DIR|latest] [checkpoint=best]"""
-    runs.setup_logging()
+    cli.setup_logging()
     distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
-    sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
+    sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()
 

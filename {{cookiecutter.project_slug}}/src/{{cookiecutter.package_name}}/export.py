@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from . import callbacks, distribute, runs
+from . import callbacks, cli, distribute, runs
+from . import checkpoints as checkpoints_lib
 from . import model as model_lib
 from .config import ExportConfig, register_configs
 from .data import data_loader, input_ops
@@ -58,7 +59,7 @@ class Classifier(tf.Module):
         # id -> name, read from assets/class_names.txt, which travels with the SavedModel.
         self.class_names = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
-                str(write_class_names(metadata["class_names"], assets_dir)),
+                str(write_class_names(metadata.class_names, assets_dir)),
                 key_dtype=tf.int64,
                 key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
                 value_dtype=tf.string,
@@ -67,12 +68,12 @@ class Classifier(tf.Module):
             default_value="",
         )
 {%- if cookiecutter.model_type == "cnn" %}
-        channels = metadata["input_shape"][-1]
-        image_size = metadata["input_shape"][:2]
-        mean = metadata["normalization"]["mean"]
-        std = metadata["normalization"]["std"]
-        height, width, _ = metadata["raw_shape"]
-        max_stored_size = metadata.get("max_stored_size")  # photos are stored shrunk
+        channels = metadata.input_shape[-1]
+        image_size = metadata.input_shape[:2]
+        mean = metadata.normalization.mean
+        std = metadata.normalization.std
+        height, width, _ = metadata.raw_shape
+        max_stored_size = metadata.max_stored_size  # photos are stored shrunk
 
         def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
             return self.classify(input_ops.prepare_images(images, image_size, mean, std))
@@ -105,7 +106,7 @@ class Classifier(tf.Module):
         }
 {%- else %}
         self.vocabulary = input_ops.make_vocabulary_table(assets_dir / input_ops.VOCABULARY_FILE)
-        sequence_length = metadata["sequence_length"]
+        sequence_length = metadata.sequence_length
 
         def serve_texts(texts: tf.Tensor) -> dict[str, tf.Tensor]:
             return self.classify(input_ops.tokenize(texts, self.vocabulary, sequence_length))
@@ -131,9 +132,9 @@ class Classifier(tf.Module):
 def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tensor]:
     """Raw test examples as serving_default takes them, in batches it can take."""
 {%- if cookiecutter.model_type == "cnn" %}
-    channels = metadata["input_shape"][-1]
+    channels = metadata.input_shape[-1]
     images = [input_ops.decode_image(raw, channels) for raw in raw_inputs]
-    if None in metadata["raw_shape"]:  # images of several sizes: one batch each
+    if None in metadata.raw_shape:  # images of several sizes: one batch each
         return [image[tf.newaxis] for image in images]
     return [tf.stack(images)]
 {%- else %}
@@ -175,7 +176,7 @@ def check_export(
         ) from error
     outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
     names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
-    if names != [metadata["class_names"][i] for i in outputs["class_id"].numpy()]:
+    if names != [metadata.class_names[i] for i in outputs["class_id"].numpy()]:
         raise ValueError("The reloaded export names its classes wrongly; it was not kept.")
     return compare(outputs["probabilities"].numpy(), expected, tolerance, "The reloaded export")
 
@@ -265,7 +266,7 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
     cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint_path = runs.restore_model(model, run_dir, checkpoint)
+    checkpoint_path = checkpoints_lib.restore_model(model, run_dir, checkpoint)
     assets = runs.assets_dir(run_dir)
 
     export_root = run_dir / EXPORT_DIR
@@ -324,17 +325,17 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def _main(cfg: DictConfig) -> None:
-    runs.setup_logging()
-    with runs.exit_on_user_error():
+    cli.setup_logging()
+    with cli.exit_on_user_error():
         run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
         print(export(run_dir, cfg.checkpoint, **cfg.export))
 
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [export.tflite=true]"""
-    runs.setup_logging()
+    cli.setup_logging()
     distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
-    sys.argv[1:] = runs.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
+    sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()
 

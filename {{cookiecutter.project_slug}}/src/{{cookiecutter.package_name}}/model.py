@@ -32,7 +32,7 @@ def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> 
             f"model={name!r} is not a model of this project; choose one of "
             f"{', '.join(sorted(MODELS))}."
         )
-    return MODELS[name](num_classes=metadata["num_classes"], **metadata["model_inputs"], **options)
+    return MODELS[name](num_classes=metadata.num_classes, **metadata.model_inputs, **options)
 
 
 def build_schedule(

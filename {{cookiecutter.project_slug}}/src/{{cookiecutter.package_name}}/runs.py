@@ -1,4 +1,4 @@
-"""Run directories: logging, the saved config, data assets and checkpoints.
+"""Run directories: new, latest, resume checks, the lock, the saved config and data assets.
 
 A run directory holds config.yaml (the resolved config), assets/ (metadata.json and, for text,
 the vocabulary the model was trained with), checkpoints/, tensorboard/, train.log, and later
@@ -13,9 +13,8 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import tensorflow as tf
@@ -23,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .config import Config
 from .data import preprocess_data
+from .data.metadata import METADATA_FILE, Metadata
 
 log = logging.getLogger(__name__)
 
@@ -51,65 +51,6 @@ RESUMABLE_KEYS = (
 )
 ASSETS_DIR = "assets"
 CHECKPOINTS_DIR = "checkpoints"
-BEST_DIR = "best"  # under checkpoints/: the best checkpoint by train.monitor
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def setup_logging(log_file: Path | None = None) -> None:
-    """Logs INFO and above to stderr and, when given, to `log_file` (appending)."""
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in [h for h in root.handlers if getattr(h, "_from_runs", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    console = logging.StreamHandler(sys.stderr)
-    if sys.stdout.isatty():  # the progress bar shows these; the log file keeps them
-        console.addFilter(lambda record: not getattr(record, "progress", False))
-    handlers = [console]
-    if log_file is not None:
-        handlers.append(logging.FileHandler(log_file))
-    for handler in handlers:
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        handler._from_runs = True
-        root.addHandler(handler)
-    # tf.distribute's chatter: per epoch (absl) and per collective op (tensorflow)
-    for name in ("absl", "tensorflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
-@contextlib.contextmanager
-def exit_on_user_error() -> Iterator[None]:
-    """Turns a bad config or bad data into one clear message and exit status 1."""
-    try:
-        yield
-    except (
-        ValueError,
-        OSError,  # FileNotFoundError, PermissionError, a full disk, ...
-        FloatingPointError,
-        RuntimeError,
-        tf.errors.PermissionDeniedError,
-        tf.errors.ResourceExhaustedError,
-    ) as error:
-        log.error("%s", error)
-        sys.exit(1)
-
-
-def keep_known_overrides(arguments: Sequence[str], known: Sequence[str]) -> list[str]:
-    """The command-line arguments a command with the config keys `known` can use.
-
-    eval and export run after train with the same ARGS (make train ARGS=...); a training
-    override such as data=synthetic or train.epochs=5 means nothing to them, so it is dropped
-    with one log line instead of failing the command. Flags (--help, -m) and hydra.* stay.
-    """
-    kept, ignored = [], []
-    for argument in arguments:
-        key = argument.split("=", 1)[0].lstrip("+~")
-        flag = argument.startswith("-") or "=" not in argument or key.split(".")[0] == "hydra"
-        usable = any(key == name or key.startswith(name + ".") for name in known)
-        (kept if flag or usable else ignored).append(argument)
-    if ignored:
-        log.info("Ignoring %s: this command takes %s", " ".join(ignored), ", ".join(known))
-    return kept
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
@@ -122,15 +63,6 @@ def write_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
-
-
-def write_json(path: str | Path, content: dict) -> None:
-    """Writes JSON atomically (temporary file, then rename); also on gs:// and other
-    tf.io.gfile file systems."""
-    temporary = f"{path}.tmp"
-    with tf.io.gfile.GFile(temporary, "w") as json_file:
-        json.dump(content, json_file, indent=2)
-    tf.io.gfile.rename(temporary, str(path), overwrite=True)
 
 
 def load_config(run_dir: str | Path) -> DictConfig:
@@ -304,23 +236,22 @@ def assets_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / ASSETS_DIR
 
 
-def check_assets(records_dir: str, metadata: dict, run_dir: Path) -> None:
+def check_assets(records_dir: str, metadata: Metadata, run_dir: Path) -> None:
     """Refuses to resume a run on records of other data: that would silently change the
     meaning of the inputs. Writes nothing."""
-    if (assets_dir(run_dir) / "metadata.json").exists():
-        saved = load_metadata(run_dir)
-        if saved["fingerprint"] != metadata["fingerprint"]:
-            raise ValueError(
-                f"{run_dir} was trained on other data (its assets/metadata.json differs from "
-                f"{records_dir}): the data files changed. Train a new run (leave out run_dir), "
-                "or restore the data."
-            )
+    saved = assets_dir(run_dir) / METADATA_FILE
+    if saved.exists() and load_metadata(run_dir).fingerprint != metadata.fingerprint:
+        raise ValueError(
+            f"{run_dir} was trained on other data (its assets/metadata.json differs from "
+            f"{records_dir}): the data files changed. Train a new run (leave out run_dir), "
+            "or restore the data."
+        )
 
 
 def copy_assets(records_dir: str, run_dir: Path) -> None:
     """Copies metadata.json (and the vocabulary) into a new run; the records stay."""
     target = assets_dir(run_dir)
-    if (target / "metadata.json").exists():
+    if (target / METADATA_FILE).exists():
         return
     target.mkdir(parents=True, exist_ok=True)
     for name in tf.io.gfile.listdir(records_dir):
@@ -329,45 +260,21 @@ def copy_assets(records_dir: str, run_dir: Path) -> None:
             tf.io.gfile.copy(source, str(target / name), overwrite=True)
 
 
-def load_metadata(run_dir: str | Path) -> dict:
-    """Returns the metadata.json of the data the run was trained on."""
-    path = assets_dir(run_dir) / "metadata.json"
+def load_metadata(run_dir: str | Path) -> Metadata:
+    """Returns the metadata of the data the run was trained on."""
+    path = assets_dir(run_dir) / METADATA_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: train into {run_dir} first.")
-    return json.loads(path.read_text())
+    return Metadata.read(path)
 
 
 def checkpoints_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / CHECKPOINTS_DIR
 
 
-def restore_model(model: object, run_dir: str | Path, which: str = "latest") -> str:
-    """Restores the model weights of a run's latest (or best) checkpoint; returns its path.
-
-    A training beside it may replace that checkpoint while it is read: then the next one
-    the `checkpoint` file names is read instead.
-    """
-    if which not in ("latest", "best"):
-        raise ValueError(f"checkpoint={which!r} must be latest or best.")
-    directory = checkpoints_dir(run_dir) / (BEST_DIR if which == "best" else "")
-    for attempt in range(3):
-        path = tf.train.latest_checkpoint(str(directory))
-        if path is None:
-            raise FileNotFoundError(
-                f"{directory} holds no checkpoint: train into run_dir={run_dir} first."
-            )
-        try:
-            tf.train.Checkpoint(model=model).restore(path).expect_partial()
-        except (tf.errors.NotFoundError, tf.errors.DataLossError):
-            if attempt == 2:
-                raise
-            continue
-        log.info("Restored %s", path)
-        return path
-    raise AssertionError("unreachable")
-
-
-def run_records(cfg: DictConfig, metadata: dict, test_path: str | None = None) -> tuple[str, dict]:
+def run_records(
+    cfg: DictConfig, metadata: Metadata, test_path: str | None = None
+) -> tuple[str, Metadata]:
     """(records dir, their metadata) of the data a run was trained on.
 
     They are found by the run's data fingerprint, without reading the data files again, so
@@ -377,9 +284,9 @@ def run_records(cfg: DictConfig, metadata: dict, test_path: str | None = None) -
     """
     data_cfg = cfg.data
     if test_path is None:
-        records_dir = preprocess_data.records_path(data_cfg, cfg.seed, metadata["fingerprint"])
+        records_dir = preprocess_data.records_path(data_cfg, cfg.seed, metadata.fingerprint)
         records = preprocess_data.read_metadata(records_dir)
-        if records is not None and records["fingerprint"] == metadata["fingerprint"]:
+        if records is not None and records.fingerprint == metadata.fingerprint:
             return records_dir, records
         log.info("The records of this run are gone from %s; writing them again", records_dir)
     else:

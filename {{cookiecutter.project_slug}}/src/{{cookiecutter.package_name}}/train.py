@@ -15,6 +15,9 @@ for more epochs and when to log or save.
 """
 
 import contextlib
+{%- if cookiecutter.model_type == "cnn" %}
+import dataclasses
+{%- endif %}
 import datetime
 import hashlib
 import json
@@ -37,7 +40,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoints as checkpoints_lib
-from . import distribute, runs, summaries
+from . import cli, distribute, jsonio, runs, summaries
 from . import model as model_lib
 from .callbacks import build_callbacks
 from .config import check_known_keys, register_configs
@@ -95,7 +98,7 @@ class Datasets:
     validation: tf.distribute.DistributedDataset
     validation_subset: tf.distribute.DistributedDataset
     steps_per_pass: dict[str, int]  # global batches in one pass of validation{,_subset}
-    example_fn: Callable[[tf.Tensor], tf.Tensor]  # raw input -> model input, traced once
+    spec: data_loader.InputSpec  # how every split is read, its example_fn traced once
 
 
 def train(cfg: DictConfig) -> dict:
@@ -115,7 +118,7 @@ def train(cfg: DictConfig) -> dict:
     """
     check_known_keys(cfg)
     check_loop_settings(cfg.train)
-    runs.setup_logging()
+    cli.setup_logging()
     multi_worker = cfg.distribute.name == "multi_worker"
     watchdog = Watchdog(cfg.distribute.worker_timeout_s) if multi_worker else None
     beat = watchdog.beat if watchdog else lambda: None
@@ -245,11 +248,11 @@ def train_in(
         records_dir, metadata = preprocess_data.wait_for_records(
             cfg.data, cfg.seed, timeout_s, beat
         )
-    runs.setup_logging(write_dir / "train.log")
+    cli.setup_logging(write_dir / "train.log")
     log.info("Run directory %s", run_dir)
 
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
-    steps_per_epoch = max(1, metadata["counts"]["train"]["total"] // global_batch_size)
+    steps_per_epoch = max(1, metadata.counts["train"]["total"] // global_batch_size)
     if cfg.train.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
     plan = Plan(cfg.train.epochs, steps_per_epoch, global_batch_size)
@@ -262,7 +265,7 @@ def train_in(
     result = loop.run()
     if chief:
         finished = datetime.datetime.now().isoformat(timespec="seconds")
-        runs.write_json(
+        jsonio.write_json(
             run_dir / runs.RESULT_FILE, {**result, "started": started, "finished": finished}
         )
     return result
@@ -315,7 +318,9 @@ def make_datasets(
         input_signature=[tf.TensorSpec([], tf.string)],
         autograph=False,  # see data_loader.NOT_CONVERTED
     )
-    augment_fn = input_ops.make_augment_fn(cfg.data)
+    spec = data_loader.InputSpec.from_config(
+        cfg, records_dir, metadata, example_fn, input_ops.make_augment_fn(cfg.data)
+    )
     steps_per_pass = {}
 
     def dataset_fn(name: str, training: bool, steps: int = -1) -> Callable:
@@ -326,19 +331,11 @@ def make_datasets(
             pipelines = input_context.num_input_pipelines
             local_replicas = input_context.num_replicas_in_sync // pipelines
             dataset = data_loader.load_split(
-                records_dir,
+                spec,
                 split,
-                metadata,
-                example_fn,
                 input_context.get_per_replica_batch_size(plan.global_batch_size),
                 training=training,
-                seed=cfg.seed,
-                cache=cfg.data.cache,
-                augment_fn=augment_fn,
-                shuffle_buffer=cfg.data.shuffle_buffer,
-                deterministic=cfg.train.deterministic or not training,
                 input_context=input_context,
-                shard_policy=cfg.data.shard_policy,
                 examples_fed=start_step * plan.global_batch_size,
                 pad_to_full_batches=not training,
             ).take(steps * local_replicas if steps > 0 else -1)
@@ -365,7 +362,7 @@ def make_datasets(
             dataset_fn("validation_subset", training=False, steps=cfg.train.validation_steps)
         ),
         steps_per_pass=steps_per_pass,
-        example_fn=example_fn,
+        spec=spec,
     )
 
 
@@ -575,10 +572,8 @@ class Loop:
             train_cfg.l1,
             train_cfg.l2,
         )
-        self.eval_step = make_eval_step(
-            self.strategy, self.state.model, self.metadata["num_classes"]
-        )
-        self.validation_run = make_validation_run(self.eval_step, self.metadata["num_classes"])
+        self.eval_step = make_eval_step(self.strategy, self.state.model, self.metadata.num_classes)
+        self.validation_run = make_validation_run(self.eval_step, self.metadata.num_classes)
         chief = self.write_dir == self.run_dir
         self.callbacks = build_callbacks(self.cfg, self.run_dir, self.state.model, chief)
         self.state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
@@ -623,18 +618,10 @@ class Loop:
 
     def sample_inputs(self) -> tf.Tensor:
         """The first training examples as the model sees them (augmented as in training)."""
-        dataset = data_loader.load_split(
-            self.records_dir,
-            "train",
-            self.metadata,
-            self.datasets.example_fn,
-            INPUT_GRID_SIZE,
-            training=True,
-            seed=self.cfg.seed,
-            cache="none",
-            augment_fn=input_ops.make_augment_fn(self.cfg.data),
-            shuffle_buffer=1,
+        spec = dataclasses.replace(
+            self.datasets.spec, cache="none", shuffle_buffer=1, deterministic=True
         )
+        dataset = data_loader.load_split(spec, "train", INPUT_GRID_SIZE, training=True)
         return next(iter(dataset))[0]
 {%- endif %}
 
@@ -849,7 +836,7 @@ class Loop:
             tf.summary.scalar("loss", validation["loss"])
             tf.summary.scalar("accuracy", validation["accuracy"])
             summaries.write_confusion(
-                validation["confusion_matrix"], self.metadata["class_names"], step
+                validation["confusion_matrix"], self.metadata.class_names, step
             )
         monitored = validation[train_cfg.monitor.removeprefix("val_")]
         best = float(state.best_value.numpy())
@@ -925,7 +912,7 @@ def _main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN and not cfg.run_dir:
         cfg.run_dir = hydra_config.runtime.output_dir  # the job's folder in the sweep folder
-    with runs.exit_on_user_error():
+    with cli.exit_on_user_error():
         result = train(cfg)
     # What a sweeper (hparams_search=optuna) optimises: the best value of train.monitor.
     return result.get(f"best_{cfg.train.monitor}", float("nan"))

@@ -4,6 +4,8 @@ Dataset plumbing only; what happens to one example is input_ops' job. Used by tr
 and export; try it on its own with:
 
     python -c "from {{ cookiecutter.package_name }}.data import data_loader; help(data_loader.load_split)"
+
+Every split is read the way one `InputSpec` says; train builds it once from the config.
 """
 
 import contextlib
@@ -13,10 +15,13 @@ import re
 import socket
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import tensorflow as tf
+from omegaconf import DictConfig
 
 from . import input_ops
+from .metadata import Metadata
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,67 @@ WITHOUT_AUTOTUNING.autotune.enabled = False
 NOT_CONVERTED = tf.autograph.experimental.do_not_convert
 
 
-def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
+@dataclass(frozen=True)
+class InputSpec:
+    """How the splits of one records folder are read; the same for every split.
+
+    Attributes:
+        records_dir: where preprocess_data wrote the shards.
+        metadata: the records' metadata.
+        example_fn: raw input bytes -> model input (input_ops.make_example_fn).
+        augment_fn: fn(inputs, seed) applied to each training batch after the cache, with a
+            seed of its own per pass and position, so batches differ every pass (see
+            augment_batches); None: no augmentation.
+        seed: shuffle and augmentation seed; the same seed gives the same stream.
+        cache: "memory" keeps decoded examples in memory after the first pass, "file" in
+            files of this process' own (for data larger than memory; see cache_path),
+            "none" decodes each time.
+        shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
+        shard_policy: how several input pipelines split the data: "file" (each reads its
+            own shard files; needs at least as many files as pipelines), "data" (each reads
+            every file and keeps its own batches: the global batch is exactly that of one
+            pipeline), "auto" (file when there are enough files, else data).
+        deterministic: keep the order of parallel reads and maps of the training stream
+            reproducible; evaluation is always read in a reproducible order.
+    """
+
+    records_dir: str
+    metadata: Metadata
+    example_fn: Callable[[tf.Tensor], tf.Tensor]
+    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None
+    seed: int
+    cache: str
+    shuffle_buffer: int
+    shard_policy: str
+    deterministic: bool
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: DictConfig,
+        records_dir: str,
+        metadata: Metadata,
+        example_fn: Callable[[tf.Tensor], tf.Tensor],
+        augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
+    ) -> "InputSpec":
+        """The spec of a training config: seed, data.cache, data.shuffle_buffer,
+        data.shard_policy and train.deterministic."""
+        return cls(
+            records_dir=records_dir,
+            metadata=metadata,
+            example_fn=example_fn,
+            augment_fn=augment_fn,
+            seed=cfg.seed,
+            cache=cfg.data.cache,
+            shuffle_buffer=cfg.data.shuffle_buffer,
+            shard_policy=cfg.data.shard_policy,
+            deterministic=cfg.train.deterministic,
+        )
+
+
+def list_shards(records_dir: str, split: str, metadata: Metadata) -> list[str]:
     """Returns the shard paths of one split, checking that each one exists."""
-    names = sorted(metadata["shards"][split])
+    names = sorted(metadata.shards[split])
     paths = [os.path.join(records_dir, name) for name in names]
     missing = [path for path in paths if not tf.io.gfile.exists(path)]
     if missing:
@@ -49,71 +112,77 @@ def list_shards(records_dir: str, split: str, metadata: dict) -> list[str]:
 
 
 def load_split(
-    records_dir: str,
+    spec: InputSpec,
     split: str,
-    metadata: dict,
-    example_fn: Callable[[tf.Tensor], tf.Tensor],
     batch_size: int,
     *,
     training: bool,
-    seed: int | None = None,
-    cache: str = "memory",
-    augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-    shuffle_buffer: int = 10000,
-    deterministic: bool = True,
     input_context: tf.distribute.InputContext | None = None,
-    shard_policy: str = "auto",
     examples_fed: int = 0,
     pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
     """Reads one split as (model inputs, int32 labels) batches.
 
     Args:
-        records_dir: where preprocess_data wrote the shards.
+        spec: the records, how to decode and augment them, and how to read them.
         split: "train", "validation" or "test".
-        metadata: the records' metadata.json content.
-        example_fn: raw input bytes -> model input (input_ops.make_example_fn).
         batch_size: examples per batch (per replica when input_context is given).
         training: an endless stream of shuffled passes over the split, without partial
-            batches; pass p is shuffled with seed (seed, p), so the stream is a pure
+            batches; pass p is shuffled with seed (spec.seed, p), so the stream is a pure
             function of the seed.
-        seed: shuffle and augmentation seed; the same seed gives the same stream.
-        cache: "memory" keeps decoded examples in memory after the first pass, "file" in
-            files of this process' own (for data larger than memory; see cache_path),
-            "none" decodes each time.
-        augment_fn: fn(inputs, seed) applied to each training batch after the cache, with a
-            seed of its own per pass and position, so batches differ every pass (see
-            augment_batches).
-        shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
-        deterministic: keep the order of parallel reads and maps reproducible.
         input_context: from strategy.distribute_datasets_from_function; with several input
-            pipelines (one per worker) each one reads its part of the split.
-        shard_policy: how the pipelines split the data: "file" (each reads its own shard
-            files; needs at least as many files as pipelines), "data" (each reads every file
-            and keeps its own batches: the global batch is exactly that of one pipeline),
-            "auto" (file when there are enough files, else data).
+            pipelines (one per worker) each one reads its part of the split
+            (spec.shard_policy).
         examples_fed: training only: examples that all pipelines together fed before, e.g.
             before a resume; the stream starts after them (a skip within one cached pass).
         pad_to_full_batches: not training: yield (inputs, labels, weights), the split's
             examples with weight 1, then copies of its first example with weight 0, so that
-            every replica of every pipeline gets the same number of full batches. A replica
-            then never gets a partial or an empty batch, which a distributed evaluation would
-            otherwise give it at the end of a split that does not divide by the global batch
-            (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
+            every replica of every pipeline gets the same number of full batches (see
+            padding_count).
 
     Returns:
         A dataset of known cardinality when not training.
     """
-    paths = list_shards(records_dir, split, metadata)
+    deterministic = spec.deterministic or not training
+    paths = list_shards(spec.records_dir, split, spec.metadata)
     pipelines = input_context.num_input_pipelines if input_context else 1
     pipeline_id = input_context.input_pipeline_id if input_context else 0
     replicas = input_context.num_replicas_in_sync if input_context else 1
-    by_file = resolve_shard_policy(shard_policy, split, len(paths), pipelines) == "file"
-    shard_counts = [metadata["shards"][split][os.path.basename(path)] for path in paths]
+    by_file = resolve_shard_policy(spec.shard_policy, split, len(paths), pipelines) == "file"
+    shard_counts = [spec.metadata.shards[split][os.path.basename(path)] for path in paths]
     if by_file:
         paths = paths[pipeline_id::pipelines]
     count = sum(shard_counts[pipeline_id::pipelines] if by_file else shard_counts)
 
+    dataset = decode_shards(paths, count, spec.example_fn, deterministic)
+    full_batches = pad_to_full_batches and not training
+    if full_batches:  # padded before the cache, so that a later pass reads memory only
+        padding = padding_count(shard_counts, count, by_file, batch_size, pipelines, replicas)
+        first_example = dataset.take(1)  # read again for padding, not from the cache
+        dataset = pad_with_weights(dataset, first_example, padding)
+    dataset = cached(dataset, spec.cache, spec.records_dir, f"{split}-{pipeline_id}")
+    augmented = training and spec.augment_fn is not None
+    if training:
+        start = examples_fed // pipelines if by_file else examples_fed
+        shuffle_buffer = min(spec.shuffle_buffer, count)
+        dataset = training_stream(dataset, count, spec.seed, shuffle_buffer, start)
+        if augmented:  # (position in the stream, example): the seed of its augmentation
+            dataset = dataset.enumerate(start)
+    dataset = dataset.batch(batch_size, drop_remainder=training or full_batches)
+    if pipelines > 1 and not by_file:
+        dataset = dataset.shard(pipelines, pipeline_id)
+    if augmented:  # only this pipeline's batches
+        dataset = augment_batches(dataset, spec.augment_fn, spec.seed, deterministic)
+    return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
+
+
+def decode_shards(
+    paths: list[str],
+    count: int,
+    example_fn: Callable[[tf.Tensor], tf.Tensor],
+    deterministic: bool,
+) -> tf.data.Dataset:
+    """(model input, label) of the `count` examples in the shard files `paths`."""
     dataset = tf.data.Dataset.from_tensor_slices(paths)
     dataset = dataset.interleave(
         tf.data.TFRecordDataset,
@@ -128,35 +197,45 @@ def load_split(
         raw_input, label = input_ops.parse_example(serialized)
         return example_fn(raw_input), label
 
-    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+
+
+def cached(examples: tf.data.Dataset, cache: str, records_dir: str, name: str) -> tf.data.Dataset:
+    """`examples` cached as data.cache says: in memory, in files of their own (see cache_path;
+    `name` starts their names) or not at all."""
     if cache not in CACHE_MODES:
         raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
-    full_batches = pad_to_full_batches and not training
-    if full_batches:  # padded before the cache, so that a later pass reads memory only
-        if by_file:  # each pipeline its own files: as many batches as the fullest one
-            counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
-            step_size = batch_size * (replicas // pipelines)
-        else:  # one batch sequence, dealt out to every replica of every pipeline
-            counts, step_size = [count], batch_size * replicas
-        steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
-        first_example = dataset.take(1)  # read again for padding, not from the cache
-        dataset = pad_with_weights(dataset, first_example, steps * step_size - count)
     if cache == "memory":
-        dataset = dataset.cache()
-    elif cache == "file":
-        dataset = dataset.cache(cache_path(records_dir, f"{split}-{pipeline_id}"))
-    augmented = training and augment_fn is not None
-    if training:
-        start = examples_fed // pipelines if by_file else examples_fed
-        dataset = training_stream(dataset, count, seed or 0, min(shuffle_buffer, count), start)
-        if augmented:  # (position in the stream, example): the seed of its augmentation
-            dataset = dataset.enumerate(start)
-    dataset = dataset.batch(batch_size, drop_remainder=training or full_batches)
-    if pipelines > 1 and not by_file:
-        dataset = dataset.shard(pipelines, pipeline_id)
-    if augmented:  # only this pipeline's batches
-        dataset = augment_batches(dataset, augment_fn, seed or 0, deterministic)
-    return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
+        return examples.cache()
+    if cache == "file":
+        return examples.cache(cache_path(records_dir, name))
+    return examples
+
+
+def padding_count(
+    shard_counts: list[int],
+    count: int,
+    by_file: bool,
+    batch_size: int,
+    pipelines: int,
+    replicas: int,
+) -> int:
+    """Examples of weight 0 that this pipeline adds so that every replica of every pipeline
+    gets the same number of full batches.
+
+    A replica then never gets a partial or an empty batch, which a distributed evaluation
+    would otherwise give it at the end of a split that does not divide by the global batch
+    (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
+    `shard_counts` are the examples of each of the split's files, in file order; `count`
+    those this pipeline reads.
+    """
+    if by_file:  # each pipeline its own files: as many batches as the fullest one
+        counts = [sum(shard_counts[index::pipelines]) for index in range(pipelines)]
+        step_size = batch_size * (replicas // pipelines)
+    else:  # one batch sequence, dealt out to every replica of every pipeline
+        counts, step_size = [count], batch_size * replicas
+    steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+    return steps * step_size - count
 
 
 def augment_batches(
@@ -277,7 +356,7 @@ def training_stream(
 
 
 def read_raw_examples(
-    records_dir: str, split: str, metadata: dict, limit: int
+    records_dir: str, split: str, metadata: Metadata, limit: int
 ) -> tuple[list[bytes], list[int]]:
     """Returns up to `limit` raw inputs and labels of a split, in file order."""
     dataset = tf.data.TFRecordDataset(list_shards(records_dir, split, metadata))

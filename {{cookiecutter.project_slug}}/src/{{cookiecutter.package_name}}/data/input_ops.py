@@ -298,10 +298,10 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (encoded image) into the model's input."""
     del assets_dir  # images need nothing beyond the metadata
-    channels = metadata["input_shape"][-1]
-    image_size = metadata["input_shape"][:2]
-    mean = metadata["normalization"]["mean"]
-    std = metadata["normalization"]["std"]
+    channels = metadata.input_shape[-1]
+    image_size = metadata.input_shape[:2]
+    mean = metadata.normalization.mean
+    std = metadata.normalization.std
 
     def example_fn(encoded: tf.Tensor) -> tf.Tensor:
         return prepare_images(decode_image(encoded, channels), image_size, mean, std)
@@ -377,7 +377,7 @@ def make_augment_fn(data_cfg: Mapping) -> None:
 def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (UTF-8 text) into the model's input."""
     table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))  # or gs://
-    sequence_length = metadata["sequence_length"]
+    sequence_length = metadata.sequence_length
 
     def example_fn(text: tf.Tensor) -> tf.Tensor:
         return tokenize(text, table, sequence_length)

@@ -29,8 +29,9 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
-from .. import distribute, runs
+from .. import cli, distribute, jsonio
 from ..config import register_configs
+from ..data.metadata import METADATA_FILE, Metadata
 from . import input_ops, sources
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, TrainSummary, encode_examples
 
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
-METADATA_FILE = "metadata.json"
 # Keys that change how records are read, not what they hold: no rebuild when they change.
 LOADER_ONLY_KEYS = (
     "records_dir",
@@ -127,33 +127,24 @@ def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None =
     )
 
 
-def read_metadata(records_dir: str) -> dict | None:
+def read_metadata(records_dir: str) -> Metadata | None:
     """Returns the metadata of finished records in `records_dir`, or None."""
-    path = os.path.join(records_dir, METADATA_FILE)
-    if not tf.io.gfile.exists(path):
+    if not tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE)):
         return None
-    with tf.io.gfile.GFile(path) as metadata_file:
-        return json.load(metadata_file)
+    return Metadata.read(records_dir)
 
 
-def write_json(path: str, content: dict) -> None:
-    """Writes JSON to a temporary file and renames it, so readers never see half a file."""
-    with tf.io.gfile.GFile(path + ".tmp", "w") as json_file:
-        json.dump(content, json_file, indent=2)
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-
-
-def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
+def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]:
     """Returns (records dir, metadata) for `data_cfg`, writing the records first if needed."""
     data_fingerprint = fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     metadata = read_metadata(records_dir)
     if metadata is None:
         return records_dir, preprocess(data_cfg, seed, data_fingerprint)
-    if metadata["fingerprint"] != data_fingerprint:
+    if metadata.fingerprint != data_fingerprint:
         raise ValueError(
             f"{records_dir} holds TFRecords of another data config (source "
-            f"{metadata['source']!r}, fingerprint {metadata['fingerprint'][:12]}). Delete the "
+            f"{metadata.source!r}, fingerprint {metadata.fingerprint[:12]}). Delete the "
             "folder, or point data.records_dir somewhere else, and run again."
         )
     log.info("Reusing the records in %s", records_dir)
@@ -162,7 +153,7 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, dict]:
 
 def wait_for_records(
     data_cfg: DictConfig, seed: int, timeout_s: float, beat: Callable[[], None]
-) -> tuple[str, dict]:
+) -> tuple[str, Metadata]:
     """(records dir, metadata) once another process (the chief worker) has written them.
 
     Calls `beat` about once a second while it waits, to show it is alive.
@@ -322,7 +313,7 @@ def write_records(
     return shards, counts
 
 
-def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> dict:
+def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
     """Writes the records and metadata.json for `data_cfg` and returns the metadata.
 
     `data_fingerprint` saves hashing the input files again when the caller has done so.
@@ -342,25 +333,27 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
             f"Left without the unreadable examples, the class(es) {empty} have no training "
             "examples. Add readable ones or remove the class folder(s)."
         )
-    metadata = {
-        "source": data_cfg.name,
-        "fingerprint": data_fingerprint,
-        "class_names": class_names,
-        "num_classes": len(class_names),
-        **summary.metadata(records_dir),
-        "counts": {
-            split: {
-                "total": int(per_class.sum()),
-                "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
-            }
-            for split, per_class in zip(SPLITS, counts, strict=True)
-        },
-        "shards": shards,
-    }
-    write_json(os.path.join(records_dir, METADATA_FILE), metadata)
+    metadata = Metadata.from_dict(
+        {
+            "source": data_cfg.name,
+            "fingerprint": data_fingerprint,
+            "class_names": class_names,
+            "num_classes": len(class_names),
+            **summary.metadata(records_dir),
+            "counts": {
+                split: {
+                    "total": int(per_class.sum()),
+                    "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
+                }
+                for split, per_class in zip(SPLITS, counts, strict=True)
+            },
+            "shards": shards,
+        }
+    )
+    jsonio.write_json(os.path.join(records_dir, METADATA_FILE), metadata.to_dict())
     log.info(
         "Wrote %s to %s",
-        ", ".join(f"{count['total']} {split}" for split, count in metadata["counts"].items()),
+        ", ".join(f"{count['total']} {split}" for split, count in metadata.counts.items()),
         records_dir,
     )
     return metadata
@@ -368,8 +361,8 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
 def _main(cfg: DictConfig) -> None:
-    runs.setup_logging()
-    with runs.exit_on_user_error():
+    cli.setup_logging()
+    with cli.exit_on_user_error():
         ensure_preprocessed(cfg.data, cfg.seed)
 
 
