@@ -94,14 +94,22 @@ def test_a_choice_not_allowed_fails_when_composed(make_config, override, allowed
     assert f"expected one of [{allowed}]" in str(error.value.__cause__)
 
 
+def compose_command(command: str, *overrides: str):
+    """The config of eval or export (configs/<command>.yaml) with these overrides."""
+    config.register_configs()
+    with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
+        return compose(config_name=command, overrides=list(overrides))
+
+
+@pytest.mark.parametrize("command", ["eval", "export"])
+def test_eval_and_export_yaml_give_every_value(command):
+    OmegaConf.to_container(compose_command(command), throw_on_missing=True)
+
+
 @pytest.mark.parametrize("command", ["eval", "export"])
 def test_a_checkpoint_not_allowed_fails_when_composed(command):
-    config.register_configs()
-    with (
-        initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"),
-        pytest.raises(ConfigCompositionException) as error,
-    ):
-        compose(config_name=command, overrides=["checkpoint=worst"])
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_command(command, "checkpoint=worst")
     assert "expected one of [latest, best]" in str(error.value.__cause__)
 
 
