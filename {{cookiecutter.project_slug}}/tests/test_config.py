@@ -1,12 +1,17 @@
+import json
 from pathlib import Path
 
 import pytest
 from conftest import PACKAGE
+from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
+from {{ cookiecutter.package_name }} import config, runs
 from {{ cookiecutter.package_name }}.train import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs"
 
 
 def test_default_config_composes_with_typed_values(make_config):
@@ -39,10 +44,107 @@ def test_a_new_key_with_plus_is_refused_before_training(make_config):
 
 
 def test_the_worked_experiments_compose_with_a_data_path(make_config, tmp_path):
-    experiments = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs" / "experiment"
-    worked = sorted(path.stem for path in experiments.glob("*.yaml") if path.stem != "smoke")
+    worked = sorted(
+        path.stem for path in (CONFIGS / "experiment").glob("*.yaml") if path.stem != "smoke"
+    )
     assert worked  # a user's own data, as a file to copy
     for name in worked:
         cfg = make_config(f"experiment={name}", f"data.path={tmp_path}")
         assert cfg.data.path == str(tmp_path) and cfg.data.name != "synthetic"
         OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+def group_options() -> list[str]:
+    """Every option of every config group but experiment (which needs a data path)."""
+    return [
+        f"{group.name}={path.stem}"
+        for group in sorted(CONFIGS.iterdir())
+        if group.is_dir() and group.name in {"data", "distribute", "logger", "model", "train"}
+        for path in sorted(group.glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize("option", group_options())
+def test_the_yaml_gives_every_value(make_config, option, tmp_path):
+    # The schema has no values of its own: a key that no YAML file sets would be missing.
+    cfg = make_config("~experiment", option, f"data.path={tmp_path}")
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+CHOICES = [
+    ("train.optimizer=adamz", "adam, adamw, sgd"),
+    ("train.lr_schedule=linear", "constant, cosine, step"),
+    ("train.monitor=accuracy", "val_accuracy, val_loss"),
+    ("data.cache=disk", "memory, file, none"),
+    ("data.shard_policy=hybrid", "auto, file, data"),
+    ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker, tpu"),
+    ("distribute.communication=mpi", "auto, ring, nccl"),
+    ("logger.name=wandb", "tensorboard, csv, mlflow"),
+{%- if cookiecutter.model_type == "rnn" %}
+    ("model.cell=transformer", "lstm, gru"),
+    ("model.pooling=max", "last, mean"),
+{%- endif %}
+]
+
+
+@pytest.mark.parametrize("override, allowed", CHOICES, ids=[c[0] for c in CHOICES])
+def test_a_choice_not_allowed_fails_when_composed(make_config, override, allowed):
+    with pytest.raises(ConfigCompositionException) as error:
+        make_config(override)
+    assert f"expected one of [{allowed}]" in str(error.value.__cause__)
+
+
+def compose_command(command: str, *overrides: str):
+    """The config of eval or export (configs/<command>.yaml) with these overrides."""
+    config.register_configs()
+    with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
+        return compose(config_name=command, overrides=list(overrides))
+
+
+@pytest.mark.parametrize("command", ["eval", "export"])
+def test_eval_and_export_yaml_give_every_value(command):
+    OmegaConf.to_container(compose_command(command), throw_on_missing=True)
+
+
+@pytest.mark.parametrize("command", ["eval", "export"])
+def test_a_checkpoint_not_allowed_fails_when_composed(command):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_command(command, "checkpoint=worst")
+    assert "expected one of [latest, best]" in str(error.value.__cause__)
+
+
+def test_a_bad_choice_on_the_command_line_exits_naming_the_choices(run_module):
+    result = run_module("train", "train.optimizer=adamz", timeout=120)
+    assert result.returncode != 0
+    assert "adam, adamw, sgd" in result.stdout + result.stderr
+
+
+def test_choices_compare_and_save_as_plain_strings(make_config, tmp_path):
+    cfg = make_config("train.optimizer=sgd", "data.cache=none")
+    assert cfg.train.optimizer == "sgd" and f"{cfg.data.cache}" == str(cfg.data.cache) == "none"
+    assert "optimizer: sgd" in OmegaConf.to_yaml(cfg)
+    saved = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))
+    assert saved["train"]["optimizer"] == "sgd" and saved["data"]["cache"] == "none"
+    run_dir = tmp_path / "saved"
+    run_dir.mkdir()
+    runs.save_config(cfg, run_dir)
+    assert "optimizer: sgd" in (run_dir / "config.yaml").read_text()
+    # A resume compares the saved config with the new one: the same choices are equal ...
+    assert runs.config_differences(runs.load_config(run_dir), cfg) == []
+    # ... and a changed one is a difference.
+    changed = make_config("train.optimizer=adam", "data.cache=none")
+    assert runs.config_differences(runs.load_config(run_dir), changed) == [
+        ("train.optimizer", "sgd", "adam")
+    ]
+
+
+def test_export_defaults_are_export_yaml_values():
+    defaults = config.export_defaults()
+    assert OmegaConf.to_container(defaults, throw_on_missing=True).keys() == {
+        "version",
+        "check_examples",
+        "tolerance",
+        "tflite",
+        "tflite_tolerance",
+        "keras",
+    }

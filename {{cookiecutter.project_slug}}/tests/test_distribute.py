@@ -42,15 +42,10 @@ UNEVEN_DEFAULT_DATA = [
 UNEVEN_BATCH_SIZE = 30
 
 
-def test_one_device_strategy():
-    strategy = distribute.build_strategy("one_device")
+def test_one_device_strategy(make_config):
+    strategy = distribute.build_strategy(**make_config("distribute=one_device").distribute)
     assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
     assert strategy.num_replicas_in_sync == 1
-
-
-def test_unknown_strategy_is_refused():
-    with pytest.raises(ValueError, match="one_device"):
-        distribute.build_strategy("parameter_server")
 
 
 def pretend_gpus(monkeypatch, gpus):
@@ -80,15 +75,10 @@ def test_bad_switch_is_refused():
         distribute.resolve_switch("sometimes", "train.jit_compile")
 
 
-def test_multi_worker_needs_tf_config(monkeypatch):
+def test_multi_worker_needs_tf_config(monkeypatch, make_config):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(ValueError, match="distribute=multi_worker needs TF_CONFIG"):
-        distribute.build_strategy("multi_worker")
-
-
-def test_unknown_communication_is_refused():
-    with pytest.raises(ValueError, match="distribute.communication='mpi'"):
-        distribute.build_strategy("multi_worker", communication="mpi")
+        distribute.build_strategy(**make_config("distribute=multi_worker").distribute)
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,6 @@ def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
     [
         ("train.batch_size=0", "train.batch_size=0 must be at least 1"),
         ("train.validate_every_steps=-1", "must be 0 \\(off\\) or more"),
-        ("train.monitor=f1", "train.monitor='f1' is not supported"),
         ("train.jit_compile=true", "Set train.deterministic=false"),
     ],
 )

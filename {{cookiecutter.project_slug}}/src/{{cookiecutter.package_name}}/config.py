@@ -1,26 +1,65 @@
 """Typed configuration schema, registered with Hydra's ConfigStore.
 
-The YAML files under ``configs/`` fill these dataclasses, so a misspelt key or a value of the
-wrong type fails when the config is composed, before any work starts. See the resolved
-config of a run with:
+The values live in the YAML files under ``configs/`` (config.yaml and its groups), which are
+also the commented reference of every option; these dataclasses only give each value its
+type. A misspelt key, a value of the wrong type, or a choice that is not one of its Enum's
+members fails when the config is composed, before any work starts, with the allowed values in
+the message. See the composed config of a run with:
 
     {{ cookiecutter.package_name }}-train --cfg job
+
+Values that are `auto`, true or false (train.mixed_precision, train.jit_compile) or `auto`,
+null or a number (data.max_stored_size) are checked where they are resolved: OmegaConf types
+no such union.
 """
 
 from dataclasses import dataclass, field
+from enum import Enum
+from importlib import resources
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+
+class Choice(str, Enum):
+    """A config value out of a fixed set. Each member's name is its value, so the config
+    accepts, compares, prints and saves it as the plain string (`optimizer == "adam"`)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+def choice(name: str, *values: str) -> type[Choice]:
+    """A Choice Enum whose members are `values`, named as they are spelt."""
+    return Choice(name, [(value, value) for value in values], module=__name__, qualname=name)
+
+
+Optimizer = choice("Optimizer", "adam", "adamw", "sgd")
+LrSchedule = choice("LrSchedule", "constant", "cosine", "step")
+Monitor = choice("Monitor", "val_accuracy", "val_loss")
+Cache = choice("Cache", "memory", "file", "none")
+ShardPolicy = choice("ShardPolicy", "auto", "file", "data")
+Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker", "tpu")
+Communication = choice("Communication", "auto", "ring", "nccl")
+Logger = choice("Logger", "tensorboard", "csv", "mlflow")
+Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
+{%- if cookiecutter.model_type == "rnn" %}
+Cell = choice("Cell", "lstm", "gru")
+Pooling = choice("Pooling", "last", "mean")
+{%- endif %}
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
 class AugmentConfig:
-    """Random training-time image changes (input_ops.augment_images); all off by default."""
+    """Random training-time image changes (input_ops.augment_images)."""
 
-    crop_padding: int = 0
-    flip: bool = False
-    brightness: float = 0.0
+    crop_padding: int = MISSING
+    flip: bool = MISSING
+    brightness: float = MISSING
 
 {% endif %}
 @dataclass
@@ -28,56 +67,54 @@ class DataConfig:
     """Where the examples come from, how they are split, and how they are fed."""
 
     name: str = MISSING
-    path: str | None = None
-    test_path: str | None = None
+    path: str | None = MISSING
+    test_path: str | None = MISSING
 {%- if cookiecutter.model_type == "rnn" %}
-    text_column: str = "text"
-    label_column: str = "label"
+    text_column: str = MISSING
+    label_column: str = MISSING
 {%- endif %}
-    download_dir: str | None = None
-    records_dir: str = "data/records"
-    num_examples: int = 0
-    num_shards: int = 2
-    validation_fraction: float = 0.1
-    test_fraction: float = 0.1
-    skip_invalid: bool = False
+    download_dir: str | None = MISSING
+    records_dir: str = MISSING
+    num_examples: int = MISSING
+    num_shards: int = MISSING
+    validation_fraction: float = MISSING
+    test_fraction: float = MISSING
+    skip_invalid: bool = MISSING
 {%- if cookiecutter.model_type == "cnn" %}
-    image_size: list[int] = field(default_factory=lambda: [32, 32])
-    channels: int | None = None
-    # Images whose shorter side is longer are stored shrunk to it (pixels); "auto": twice
-    # image_size's longer side; null: store every image as it is.
-    max_stored_size: Any = "auto"
+    image_size: list[int] = MISSING
+    channels: int | None = MISSING
+    max_stored_size: Any = MISSING  # auto, null or pixels: image_sources.max_stored_side
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 {%- else %}
-    sequence_length: int = 32
-    max_vocab_size: int = 20000
-    min_word_count: int = 1
+    sequence_length: int = MISSING
+    max_vocab_size: int = MISSING
+    min_word_count: int = MISSING
 {%- endif %}
-    cache: str = "memory"
-    shuffle_buffer: int = 10000
-    shard_policy: str = "auto"
+    cache: Cache = MISSING
+    shuffle_buffer: int = MISSING
+    shard_policy: ShardPolicy = MISSING
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
 class ModelConfig:
     """LeNet-5; see models/lenet5net.py for what each value does."""
 
-    name: str = "lenet5"
-    activation: str = "relu"
-    dropout_rate: float = 0.3
+    name: str = MISSING
+    activation: str = MISSING
+    dropout_rate: float = MISSING
 {%- else %}
 @dataclass
 class ModelConfig:
     """Embedding + recurrent stack; see models/lstmnet.py for what each value does."""
 
-    name: str = "lstm"
-    embedding_dim: int = 64
-    units: int = 64
-    cell: str = "lstm"
-    bidirectional: bool = True
-    num_layers: int = 1
-    pooling: str = "last"
-    dropout_rate: float = 0.2
+    name: str = MISSING
+    embedding_dim: int = MISSING
+    units: int = MISSING
+    cell: Cell = MISSING
+    bidirectional: bool = MISSING
+    num_layers: int = MISSING
+    pooling: Pooling = MISSING
+    dropout_rate: float = MISSING
 {%- endif %}
 
 
@@ -85,100 +122,100 @@ class ModelConfig:
 class TrainConfig:
     """The training loop: optimisation, checkpoints and logging."""
 
-    epochs: int = 10
-    batch_size: int = 64
-    max_steps_per_epoch: int | None = None
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    lr_decay_steps: int = 1000
-    lr_decay_rate: float = 0.5
-    weight_decay: float = 0.0
-    clip_norm: float | None = None
-    l1: float = 0.0
-    l2: float = 0.0
-    deterministic: bool = True
-    mixed_precision: Any = "auto"
-    jit_compile: Any = "auto"
-    keep_checkpoints: int = 3
-    checkpoint_every_steps: int = 0
-    validate_every_steps: int = 0
-    validation_steps: int = 10
-    monitor: str = "val_accuracy"
-    patience: int = 0
-    min_delta: float = 0.0
-    resume: str | None = None
-    init_from: str | None = None
-    init_partial: bool = False
-    log_every_steps: int = 10
-    histogram_every_steps: int = 0
-    steps_per_loop: int = 10
+    epochs: int = MISSING
+    batch_size: int = MISSING
+    max_steps_per_epoch: int | None = MISSING
+    optimizer: Optimizer = MISSING
+    learning_rate: float = MISSING
+    lr_schedule: LrSchedule = MISSING
+    warmup_steps: int = MISSING
+    lr_decay_steps: int = MISSING
+    lr_decay_rate: float = MISSING
+    weight_decay: float = MISSING
+    clip_norm: float | None = MISSING
+    l1: float = MISSING
+    l2: float = MISSING
+    deterministic: bool = MISSING
+    mixed_precision: Any = MISSING
+    jit_compile: Any = MISSING
+    keep_checkpoints: int = MISSING
+    checkpoint_every_steps: int = MISSING
+    validate_every_steps: int = MISSING
+    validation_steps: int = MISSING
+    monitor: Monitor = MISSING
+    patience: int = MISSING
+    min_delta: float = MISSING
+    resume: str | None = MISSING
+    init_from: str | None = MISSING
+    init_partial: bool = MISSING
+    log_every_steps: int = MISSING
+    histogram_every_steps: int = MISSING
+    steps_per_loop: int = MISSING
 
 
 @dataclass
 class DistributeConfig:
     """Which tf.distribute strategy runs the loop; see distribute.py."""
 
-    name: str = "auto"
-    devices: list[str] | None = None
-    logical_cpus: int = 0
-    communication: str = "auto"
-    worker_timeout_s: int = 300
-    tpu: str | None = None
+    name: Strategy = MISSING
+    devices: list[str] | None = MISSING
+    logical_cpus: int = MISSING
+    communication: Communication = MISSING
+    worker_timeout_s: int = MISSING
+    tpu: str | None = MISSING
 
 
 @dataclass
 class ExportConfig:
     """What export writes and how strictly it checks the result."""
 
-    version: int | None = None
-    check_examples: int = 64
-    tolerance: float = 1e-5
-    tflite: bool = False
-    tflite_tolerance: float = 1e-3
-    keras: bool = False
+    version: int | None = MISSING
+    check_examples: int = MISSING
+    tolerance: float = MISSING
+    tflite: bool = MISSING
+    tflite_tolerance: float = MISSING
+    keras: bool = MISSING
 
 
 @dataclass
 class LoggerConfig:
     """Where a run is tracked besides TensorBoard: tensorboard, csv or mlflow (callbacks.py)."""
 
-    name: str = "tensorboard"
-    tracking_uri: str | None = None
-    experiment_name: str | None = None
+    name: Logger = MISSING
+    tracking_uri: str | None = MISSING
+    experiment_name: str | None = MISSING
 
 
 @dataclass
 class Config:
     """The whole config of one training run."""
 
-    seed: int = 42
-    run_dir: str | None = None  # null: a new dated folder under runs_root/<model>-<data>/
-    runs_root: str = "runs"
+    seed: int = MISSING
+    run_dir: str | None = MISSING
+    runs_root: str = MISSING
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
-    callbacks: list[Any] = field(default_factory=list)
+    callbacks: list[Any] = MISSING
 
 
 @dataclass
 class TestDataConfig:
     """Other test data for eval: the rest of the data config comes from the run."""
 
-    test_path: str | None = None
+    test_path: str | None = MISSING
 
 
 @dataclass
 class EvalConfig:
     """What eval reads: a run (a path, or `latest`) and one of its checkpoints."""
 
-    run_dir: str = "latest"
-    runs_root: str = "runs"
-    checkpoint: str = "latest"
-    batch_size: int | None = None
+    run_dir: str = MISSING
+    runs_root: str = MISSING
+    checkpoint: Checkpoint = MISSING
+    batch_size: int | None = MISSING
     data: TestDataConfig = field(default_factory=TestDataConfig)
 
 
@@ -186,10 +223,17 @@ class EvalConfig:
 class ExportCommandConfig:
     """What export reads (a run and one of its checkpoints) and writes."""
 
-    run_dir: str = "latest"
-    runs_root: str = "runs"
-    checkpoint: str = "latest"
+    run_dir: str = MISSING
+    runs_root: str = MISSING
+    checkpoint: Checkpoint = MISSING
     export: ExportConfig = field(default_factory=ExportConfig)
+
+
+def export_defaults() -> DictConfig:
+    """The export options of configs/export.yaml, typed: what `export.export(run_dir, ...)`
+    uses for the options its Python caller leaves out."""
+    with resources.as_file(resources.files(__package__) / "configs" / "export.yaml") as path:
+        return OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.load(path).export)
 
 
 def check_known_keys(cfg: Any, schema: type = Config) -> None:

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker", "tpu")
+# By distribute.communication; the config refuses any other choice (config.Communication).
 COMMUNICATIONS = {
     "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
     "ring": tf.distribute.experimental.CommunicationImplementation.RING,
@@ -121,14 +121,18 @@ def resolve_switch(value: object, key: str) -> bool:
 
 
 def build_strategy(
-    name: str = "auto",
-    devices: Sequence[str] | None = None,
-    logical_cpus: int = 0,
-    communication: str = "auto",
-    worker_timeout_s: int = 300,
-    tpu: str | None = None,
+    *,
+    name: str,
+    devices: Sequence[str] | None,
+    logical_cpus: int,
+    communication: str,
+    worker_timeout_s: int,
+    tpu: str | None,
 ) -> tf.distribute.Strategy:
     """Returns the strategy named by distribute.name. Call it before any other TensorFlow op.
+
+    Takes the values of the distribute config (`build_strategy(**cfg.distribute)`), which
+    refuses a name or communication that is not one of its choices when it is composed.
 
     Args:
         name: "auto" (mirrored over several GPUs or logical CPUs, else one device),
@@ -140,10 +144,6 @@ def build_strategy(
         worker_timeout_s: "multi_worker": a collective op waiting longer for a peer fails.
         tpu: the TPU's name or grpc:// address for "tpu"; None finds the local one.
     """
-    if name not in STRATEGIES:
-        raise ValueError(
-            f"distribute={name!r} is not supported; choose one of {', '.join(STRATEGIES)}."
-        )
     probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
@@ -176,11 +176,6 @@ def local_strategy(name: str, devices: Sequence[str] | None) -> tf.distribute.St
 
 def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy over the cluster that TF_CONFIG describes."""
-    if communication not in COMMUNICATIONS:
-        raise ValueError(
-            f"distribute.communication={communication!r} must be one of "
-            f"{', '.join(COMMUNICATIONS)}."
-        )
     try:
         tf_config = json.loads(os.environ["TF_CONFIG"])
         workers = tf_config["cluster"]["worker"]

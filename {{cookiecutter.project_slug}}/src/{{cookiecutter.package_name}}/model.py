@@ -12,12 +12,13 @@ import tensorflow as tf
 
 from .models import MODELS
 
+# By train.optimizer; config.Optimizer and config.LrSchedule name the choices, and the config
+# refuses any other when it is composed.
 OPTIMIZERS = {
     "adam": lambda rate, decay: keras.optimizers.Adam(rate),
     "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
     "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9),
 }
-LR_SCHEDULES = ("constant", "cosine", "step")
 
 
 def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> keras.Model:
@@ -39,9 +40,10 @@ def build_schedule(
     learning_rate: float,
     lr_schedule: str,
     total_steps: int,
-    warmup_steps: int = 0,
-    decay_steps: int = 1000,
-    decay_rate: float = 0.5,
+    *,
+    warmup_steps: int,
+    decay_steps: int,
+    decay_rate: float,
 ) -> float | keras.optimizers.schedules.LearningRateSchedule:
     """The learning rate, or its schedule over the optimizer's steps.
 
@@ -53,11 +55,6 @@ def build_schedule(
         warmup_steps: warm-up steps of the cosine schedule.
         decay_steps, decay_rate: the step schedule.
     """
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(
-            f"train.lr_schedule={lr_schedule!r} is not supported; choose one of "
-            f"{', '.join(LR_SCHEDULES)}."
-        )
     if lr_schedule == "cosine" and warmup_steps:
         return keras.optimizers.schedules.CosineDecay(
             0.0,
@@ -77,7 +74,7 @@ def build_schedule(
 def build_optimizer(
     name: str,
     learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
-    weight_decay: float = 0.0,
+    weight_decay: float,
 ) -> keras.optimizers.Optimizer:
     """Returns the optimizer named by train.optimizer.
 
@@ -89,10 +86,6 @@ def build_optimizer(
     Gradient clipping (train.clip_norm) is the training step's job: it clips the gradient of
     the whole global batch, where a Keras optimizer would clip each replica's part.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(
-            f"train.optimizer={name!r} is not supported; choose one of {', '.join(OPTIMIZERS)}."
-        )
     return OPTIMIZERS[name](learning_rate, weight_decay)
 
 

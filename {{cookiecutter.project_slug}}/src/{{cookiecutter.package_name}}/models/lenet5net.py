@@ -2,7 +2,7 @@
 
 Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5((32, 32, 1), 10).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5(input_shape=(32, 32, 1), num_classes=10, activation=\"relu\", dropout_rate=0.3).summary()"
 """
 
 from collections.abc import Sequence
@@ -14,12 +14,16 @@ MIN_INPUT_SIZE = 16
 
 
 def build_lenet5(
+    *,
     input_shape: Sequence[int],
     num_classes: int,
-    activation: str = "relu",
-    dropout_rate: float = 0.0,
+    activation: str,
+    dropout_rate: float,
 ) -> keras.Model:
     """Builds LeNet-5: two convolution + pooling blocks, then three dense layers.
+
+    Every argument is required: the values come from the data's metadata and from
+    configs/model/lenet5.yaml, their one home.
 
     Args:
         input_shape: (height, width, channels) of the normalised images, at least 16x16.

@@ -2,30 +2,34 @@
 
 Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(32, 1000, 2).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(sequence_length=32, vocab_size=1000, num_classes=2, embedding_dim=64, units=64, cell=\"lstm\", bidirectional=True, num_layers=1, pooling=\"last\", dropout_rate=0.2).summary()"
 """
 
 import keras
 from keras import layers
 
-RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}
-POOLING = ("last", "mean")
+RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}  # by model.cell (config.Cell)
 
 
 def build_lstm(
+    *,
     sequence_length: int,
     vocab_size: int,
     num_classes: int,
-    embedding_dim: int = 64,
-    units: int = 64,
-    cell: str = "lstm",
-    bidirectional: bool = True,
-    num_layers: int = 1,
-    pooling: str = "last",
-    dropout_rate: float = 0.2,
+    embedding_dim: int,
+    units: int,
+    cell: str,
+    bidirectional: bool,
+    num_layers: int,
+    pooling: str,
+    dropout_rate: float,
     unroll: bool = False,
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
+
+    Every argument but `unroll` is required: the values come from the data's metadata and
+    from configs/model/lstm.yaml, their one home. The config refuses a cell or pooling that
+    is not one of config.Cell's or config.Pooling's when it is composed.
 
     Args:
         sequence_length: word ids per example; id 0 is padding and is masked.
@@ -44,15 +48,6 @@ def build_lstm(
     Returns:
         A functional keras.Model from int32 word ids to float32 logits.
     """
-    if cell not in RECURRENT_LAYERS:
-        raise ValueError(
-            f"model.cell={cell!r} is not supported; choose one of "
-            f"{', '.join(RECURRENT_LAYERS)}, e.g. model.cell=gru."
-        )
-    if pooling not in POOLING:
-        raise ValueError(
-            f"model.pooling={pooling!r} is not supported; choose one of {', '.join(POOLING)}."
-        )
     if num_layers < 1:
         raise ValueError(f"model.num_layers={num_layers} must be at least 1.")
 
