@@ -71,7 +71,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
             training=training,
             seed=cfg.seed,
             cache=cache,
-            augment_fn=input_ops.make_augment_fn(cfg.data),
+            augment_fn={{ "input_ops.make_augment_fn(cfg.data)" if cookiecutter.model_type == "cnn" else "None" }},
             shuffle_buffer=cfg.data.shuffle_buffer,
         )
 

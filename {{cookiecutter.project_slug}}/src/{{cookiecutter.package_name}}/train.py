@@ -315,7 +315,7 @@ def make_datasets(
         input_signature=[tf.TensorSpec([], tf.string)],
         autograph=False,  # see data_loader.NOT_CONVERTED
     )
-    augment_fn = input_ops.make_augment_fn(cfg.data)
+    augment_fn = {{ "input_ops.make_augment_fn(cfg.data)" if cookiecutter.model_type == "cnn" else "None  # text is not augmented" }}
     steps_per_pass = {}
 
     def dataset_fn(name: str, training: bool, steps: int = -1) -> Callable:
