@@ -12,8 +12,8 @@ import tensorflow as tf
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_ops import *  # noqa: F403
 
 # === Example (de)serialisation ===
-# Every TFRecord example holds the raw input as bytes (an encoded file or UTF-8 text) and
-# the label as an integer index into metadata["class_names"].
+# Every TFRecord example holds the raw input as bytes, as the data source read it, and the
+# label as an integer index into metadata["class_names"].
 FEATURES = {
     "input": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
