@@ -1,10 +1,10 @@
 """The one import point of the per-example TensorFlow ops, shared by training, evaluation and
 the exported model.
 
-This module holds the record format; the ops of this project's inputs live in
-data/{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_ops.py and are re-exported here, so that the rest of the code imports input_ops
-alone (input_ops.make_example_fn, input_ops.parse_example, ...). Nothing here reads files or
-knows about datasets.
+This module holds the record format; the ops of this project's inputs live in the module of
+its model type imported below and are re-exported here, so that the rest of the code imports
+input_ops alone (input_ops.make_example_fn, input_ops.parse_example, ...). Nothing here reads
+files or knows about datasets.
 """
 
 import tensorflow as tf
