@@ -19,7 +19,10 @@ ANSWERS_JSON = r"""{{ {
 # Paths (relative to the project root) that only one model type uses.
 VARIANT_PATHS = {
     "cnn": [
+        "src/{package}/data/image_ops.py",
         "src/{package}/data/image_sources.py",
+        "src/{package}/serving_image.py",
+        "src/{package}/predict_image.py",
         "src/{package}/models/lenet5net.py",
         "src/{package}/configs/data/digits.yaml",
         "src/{package}/configs/data/image_folder.yaml",
@@ -33,7 +36,10 @@ VARIANT_PATHS = {
         "tests/test_lenet5net.py",
     ],
     "rnn": [
+        "src/{package}/data/text_ops.py",
         "src/{package}/data/text_sources.py",
+        "src/{package}/serving_text.py",
+        "src/{package}/predict_text.py",
         "src/{package}/models/lstmnet.py",
         "src/{package}/configs/data/digit_sentences.yaml",
         "src/{package}/configs/data/csv.yaml",

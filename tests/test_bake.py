@@ -7,6 +7,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -129,8 +130,11 @@ VARIANT_FILES = {
         f"{SOURCE}/configs/data/mnist.yaml",
         f"{SOURCE}/configs/model/lenet5.yaml",
         f"{SOURCE}/configs/experiment/image_folder_digits.yaml",
+        f"{SOURCE}/data/image_ops.py",
         f"{SOURCE}/data/image_sources.py",
         f"{SOURCE}/models/lenet5net.py",
+        f"{SOURCE}/predict_image.py",
+        f"{SOURCE}/serving_image.py",
         "tests/test_image_ops.py",
         "tests/test_image_sources.py",
         "tests/test_lenet5net.py",
@@ -142,8 +146,11 @@ VARIANT_FILES = {
         f"{SOURCE}/configs/data/text_folder.yaml",
         f"{SOURCE}/configs/model/lstm.yaml",
         f"{SOURCE}/configs/experiment/csv_spam.yaml",
+        f"{SOURCE}/data/text_ops.py",
         f"{SOURCE}/data/text_sources.py",
         f"{SOURCE}/models/lstmnet.py",
+        f"{SOURCE}/predict_text.py",
+        f"{SOURCE}/serving_text.py",
         "tests/test_text_ops.py",
         "tests/test_text_sources.py",
         "tests/test_lstmnet.py",
@@ -222,6 +229,64 @@ def test_no_template_syntax_survives(baked):
         text = (project / relative).read_text(encoding="utf-8")
         for marker in ("{{ cookiecutter", "{{cookiecutter", "{%", "cookiecutter."):
             assert marker not in text, f"{relative} still holds {marker!r}"
+
+
+# Words of one model type that a bake of the other must not hold, as regular expressions.
+OTHER_VARIANT_WORDS = {
+    "cnn": ["image", "pixel"],
+    "rnn": ["tokeni[sz]", "vocab", "sequence_length", "embedding"],
+}
+# file, word, why: the honest uses of the other model type's words. {package}: the package.
+OTHER_VARIANT_WORDS_ALLOWED = """
+Dockerfile                              image      a container image
+deploy/kubernetes/tfjob.yaml            image      a container image
+deploy/vertex_ai.md                     image      a container image
+tests/test_deploy.py                    image      a container image
+README.md                               image      the container image; TensorBoard's Images tab
+src/{package}/summaries.py              image      the confusion matrix as a picture
+src/{package}/summaries.py              pixel      the confusion matrix as a picture
+src/{package}/report.py                 image      the confusion matrix as a picture
+tests/test_summaries.py                 image      the confusion matrix; data.image_size: merge
+tests/test_summaries.py                 pixel      the confusion matrix as a picture
+tests/test_report.py                    image      the confusion matrix as a picture
+tests/test_predict.py                   image      predict refuses the export of an image model
+src/{package}/data/sources.py           image      fixed at merge
+src/{package}/data/data_loader.py       image      fixed at merge
+docs/performance.md                     image      fixed at merge
+src/{package}/runs.py                   vocab      fixed at merge
+src/{package}/data/image_sources.py     vocab      fixed at merge
+src/{package}/data/preprocess_data.py   vocab      fixed at merge
+src/{package}/configs/train/default.yaml embedding fixed at merge
+src/{package}/train.py                  embedding  fixed at merge
+README.md                               tokeni[sz] fixed at merge
+tests/test_data_loader.py               sequence_length fixed at merge
+"""
+
+
+def test_no_file_holds_the_other_model_types_words(baked):
+    """A CNN bake does not speak of vocabularies, an RNN bake not of images: each model type's
+    code lives in files of its own, which the post-generation hook removes from the other."""
+    answers, project = baked
+    model_type = answers["model_type"]
+    package = package_of(project)
+    rows = [line.split(maxsplit=2) for line in OTHER_VARIANT_WORDS_ALLOWED.strip().splitlines()]
+    allowed = {(path.format(package=package), word) for path, word, _ in rows}
+    other = {"cnn": "rnn", "rnn": "cnn"}[model_type]
+    hits = []
+    for relative in sorted(project_files(project)):
+        try:
+            lines = (project / relative).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:  # not a text file
+            continue
+        for word in OTHER_VARIANT_WORDS[other]:
+            if (relative, word) in allowed:
+                continue
+            hits += [
+                f"{relative}:{number}: {word}: {line.strip()}"
+                for number, line in enumerate(lines, 1)
+                if re.search(word, line, re.IGNORECASE)
+            ]
+    assert not hits, f"words of the {other} model in a {model_type} bake:\n" + "\n".join(hits)
 
 
 def test_license_and_metadata_follow_the_answers(baked):

@@ -68,7 +68,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
         records_dir,
         metadata,
         input_ops.make_example_fn(metadata, runs.assets_dir(run_dir)),
-        input_ops.make_augment_fn(cfg.data),
+        {{ "input_ops.make_augment_fn(cfg.data)," if cookiecutter.model_type == "cnn" else "None,  # text is not augmented" }}
     )
 
     def pipeline(training: bool, cache: str) -> tf.data.Dataset:

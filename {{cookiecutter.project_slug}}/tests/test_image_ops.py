@@ -3,7 +3,7 @@ from types import SimpleNamespace
 import numpy as np
 import tensorflow as tf
 
-from {{ cookiecutter.package_name }}.data import input_ops
+from {{ cookiecutter.package_name }}.data import image_ops, input_ops
 
 
 def make_image(height=10, width=14, channels=1, seed=0):
@@ -23,10 +23,10 @@ def test_example_round_trip_eagerly_and_in_map():
 
 def test_decode_image_is_lossless_eagerly_and_in_map():
     image = make_image(channels=3)
-    encoded = input_ops.encode_png(image)
-    np.testing.assert_array_equal(input_ops.decode_image(encoded, 3).numpy(), image)
+    encoded = image_ops.encode_png(image)
+    np.testing.assert_array_equal(image_ops.decode_image(encoded, 3).numpy(), image)
 
-    mapped = tf.data.Dataset.from_tensors(encoded).map(lambda b: input_ops.decode_image(b, 3))
+    mapped = tf.data.Dataset.from_tensors(encoded).map(lambda b: image_ops.decode_image(b, 3))
     decoded = next(iter(mapped))
     assert decoded.shape.as_list() == [10, 14, 3]
     np.testing.assert_array_equal(decoded.numpy(), image)
@@ -34,17 +34,17 @@ def test_decode_image_is_lossless_eagerly_and_in_map():
 
 def test_prepare_images_resizes_and_normalises():
     image = np.full((8, 8, 1), 255, np.uint8)
-    prepared = input_ops.prepare_images(image, [32, 32], mean=[0.5], std=[0.25])
+    prepared = image_ops.prepare_images(image, [32, 32], mean=[0.5], std=[0.25])
     assert prepared.shape == (32, 32, 1) and prepared.dtype == tf.float32
     np.testing.assert_allclose(prepared.numpy(), 2.0, rtol=1e-6)
 
 
 def test_prepare_images_gives_the_same_per_image_as_per_batch_and_in_map():
     images = np.stack([make_image(seed=seed) for seed in range(3)])
-    batch = input_ops.prepare_images(images, [20, 28], [0.4], [0.3]).numpy()
-    single = input_ops.prepare_images(images[1], [20, 28], [0.4], [0.3]).numpy()
+    batch = image_ops.prepare_images(images, [20, 28], [0.4], [0.3]).numpy()
+    single = image_ops.prepare_images(images[1], [20, 28], [0.4], [0.3]).numpy()
     mapped = tf.data.Dataset.from_tensor_slices(images).map(
-        lambda image: input_ops.prepare_images(image, [20, 28], [0.4], [0.3])
+        lambda image: image_ops.prepare_images(image, [20, 28], [0.4], [0.3])
     )
     np.testing.assert_allclose(batch[1], single, atol=1e-6)
     np.testing.assert_allclose(list(mapped.as_numpy_iterator())[2], batch[2], atol=1e-6)
@@ -55,8 +55,8 @@ def test_example_fn_turns_png_bytes_into_model_inputs():
     metadata = SimpleNamespace(
         input_shape=[32, 32, 1], normalization=SimpleNamespace(mean=[0.0], std=[1.0])
     )
-    example_fn = input_ops.make_example_fn(metadata, "unused")
-    encoded = input_ops.encode_png(make_image())
+    example_fn = image_ops.make_example_fn(metadata, "unused")
+    encoded = image_ops.encode_png(make_image())
     eager = example_fn(tf.constant(encoded))
     in_map = next(iter(tf.data.Dataset.from_tensors(encoded).map(example_fn)))
     assert eager.shape == (32, 32, 1)
@@ -67,10 +67,10 @@ def test_example_fn_turns_png_bytes_into_model_inputs():
 def test_decode_image_converts_channels_eagerly_and_in_map():
     gray = make_image(channels=1)
     rgba = np.concatenate([make_image(channels=3), np.full((10, 14, 1), 255, np.uint8)], -1)
-    as_rgb = input_ops.decode_image(input_ops.encode_png(gray), 3).numpy()
+    as_rgb = image_ops.decode_image(image_ops.encode_png(gray), 3).numpy()
     np.testing.assert_array_equal(as_rgb, np.repeat(gray, 3, axis=-1))
-    mapped = tf.data.Dataset.from_tensors(input_ops.encode_png(rgba)).map(
-        lambda encoded: input_ops.decode_image(encoded, 1)
+    mapped = tf.data.Dataset.from_tensors(image_ops.encode_png(rgba)).map(
+        lambda encoded: image_ops.decode_image(encoded, 1)
     )
     as_gray = next(iter(mapped)).numpy()
     expected = tf.image.rgb_to_grayscale(rgba[..., :3]).numpy()
@@ -80,9 +80,9 @@ def test_decode_image_converts_channels_eagerly_and_in_map():
 def test_augment_images_changes_each_image_its_own_way():
     image = np.arange(8 * 8, dtype=np.float32).reshape(8, 8, 1)
     images = tf.constant(np.stack([image] * 16))
-    np.testing.assert_array_equal(input_ops.augment_images(images, [0, 0]), images)
+    np.testing.assert_array_equal(image_ops.augment_images(images, [0, 0]), images)
 
-    shifted = input_ops.augment_images(images, tf.constant([7, 1], tf.int64), crop_padding=2)
+    shifted = image_ops.augment_images(images, tf.constant([7, 1], tf.int64), crop_padding=2)
     padded = np.pad(image, [[2, 2], [2, 2], [0, 0]], mode="symmetric")
     windows = {
         (row, column): padded[row : row + 8, column : column + 8]
@@ -95,7 +95,7 @@ def test_augment_images_changes_each_image_its_own_way():
         offsets.append(offset)
     assert len(set(offsets)) > 4  # not one shift for the whole batch
 
-    flipped = input_ops.augment_images(images, tf.constant([7, 2], tf.int64), flip=True).numpy()
+    flipped = image_ops.augment_images(images, tf.constant([7, 2], tf.int64), flip=True).numpy()
     as_is = [np.array_equal(result, image) for result in flipped]
     mirrored = [np.array_equal(result, image[:, ::-1]) for result in flipped]
     assert all(a or m for a, m in zip(as_is, mirrored, strict=True))
@@ -103,7 +103,7 @@ def test_augment_images_changes_each_image_its_own_way():
 
     # brightness: one offset in [-0.5, 0.5] per image, all of its pixels alike.
     offsets = (
-        input_ops.augment_images(images, tf.constant([7, 3], tf.int64), brightness=0.5) - images
+        image_ops.augment_images(images, tf.constant([7, 3], tf.int64), brightness=0.5) - images
     ).numpy()
     firsts = offsets[:, 0, 0, 0]
     alike = np.broadcast_to(firsts[:, None, None, None], offsets.shape)
@@ -112,17 +112,17 @@ def test_augment_images_changes_each_image_its_own_way():
 
     @tf.function
     def in_a_graph(seed):
-        return input_ops.augment_images(images, seed, crop_padding=2, flip=True)
+        return image_ops.augment_images(images, seed, crop_padding=2, flip=True)
 
     seed = tf.constant([7, 4], tf.int64)
-    eager = input_ops.augment_images(images, seed, crop_padding=2, flip=True)
+    eager = image_ops.augment_images(images, seed, crop_padding=2, flip=True)
     np.testing.assert_array_equal(eager, in_a_graph(seed))  # a pure function of the seed
     assert not np.array_equal(eager, in_a_graph(tf.constant([7, 5], tf.int64)))
 
 
 def test_augment_fn_follows_the_config():
-    assert input_ops.make_augment_fn({"augment": {"crop_padding": 0, "flip": False}}) is None
-    augment = input_ops.make_augment_fn(
+    assert image_ops.make_augment_fn({"augment": {"crop_padding": 0, "flip": False}}) is None
+    augment = image_ops.make_augment_fn(
         {"augment": {"crop_padding": 0, "flip": False, "brightness": 0.2}}
     )
     shifted = [augment(tf.zeros([1, 4, 4, 1]), tf.constant([1, seed])) for seed in (2, 3)]
@@ -166,11 +166,11 @@ def test_decode_image_turns_photos_upright_eagerly_in_map_and_served():
     cases = [(order, orientation) for order in ("II", "MM") for orientation in UPRIGHT]
     photos = [with_orientation(jpeg, orientation, order) for order, orientation in cases]
     mapped = tf.data.Dataset.from_tensor_slices(photos).map(
-        lambda encoded: input_ops.decode_image(encoded, 3)
+        lambda encoded: image_ops.decode_image(encoded, 3)
     )
     serve_bytes = tf.function(  # decodes as export.py's serve_bytes does
         lambda batch: tf.map_fn(
-            lambda encoded: input_ops.decode_image(encoded, 3),
+            lambda encoded: image_ops.decode_image(encoded, 3),
             batch,
             fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
         ),
@@ -178,15 +178,15 @@ def test_decode_image_turns_photos_upright_eagerly_in_map_and_served():
     )
     for (_, orientation), photo, in_map in zip(cases, photos, mapped, strict=True):
         expected = UPRIGHT[orientation](stored)
-        assert int(input_ops.exif_orientation(photo)) == orientation
-        np.testing.assert_array_equal(input_ops.decode_image(photo, 3), expected)
+        assert int(image_ops.exif_orientation(photo)) == orientation
+        np.testing.assert_array_equal(image_ops.decode_image(photo, 3), expected)
         np.testing.assert_array_equal(in_map, expected)
         np.testing.assert_array_equal(serve_bytes(tf.constant([photo]))[0], expected)
 
 
 def test_images_without_exif_orientation_stay_as_stored():
     image = make_image(channels=3)
-    formats = (input_ops.encode_png(image), tf.io.encode_jpeg(image).numpy(), b"", b"\xff\xd8")
+    formats = (image_ops.encode_png(image), tf.io.encode_jpeg(image).numpy(), b"", b"\xff\xd8")
     for encoded in formats:
-        assert int(input_ops.exif_orientation(encoded)) == 1
-    np.testing.assert_array_equal(input_ops.decode_image(input_ops.encode_png(image), 3), image)
+        assert int(image_ops.exif_orientation(encoded)) == 1
+    np.testing.assert_array_equal(image_ops.decode_image(image_ops.encode_png(image), 3), image)

@@ -4,14 +4,9 @@
     {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best export.tflite=true
     python -m {{ cookiecutter.package_name }}.export run_dir=DIR export.version=3
 
-{%- if cookiecutter.model_type == "cnn" %}
-``serving_default`` takes uint8 images [N, height, width, channels] of the data's size and
-``serve_bytes`` encoded image files [N] of any size;
-{%- else %}
-``serving_default`` takes raw UTF-8 texts [N];
-{%- endif %} both return ``probabilities`` [N, num_classes],
-``class_id`` [N] and ``class_name`` [N]. The preprocessing inside the graph is input_ops, the
-same code training used. Every export is reloaded and checked against the Keras model on test
+The export's signatures ({{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }}.py) take raw inputs and return ``probabilities``
+[N, num_classes], ``class_id`` [N] and ``class_name`` [N]; the preprocessing inside the graph is
+the code training used. Every export is reloaded and checked against the Keras model on test
 examples before it is moved into place; a failed check leaves nothing behind.
 """
 
@@ -31,8 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 from . import callbacks, cli, distribute, runs
 from . import checkpoints as checkpoints_lib
 from . import model as model_lib
-from .config import export_defaults, register_configs
+from .config import ExportConfig, register_configs
 from .data import data_loader, input_ops
+from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import TFLITE_BUILD_OPTIONS, Signatures, serving_batches
 
 log = logging.getLogger(__name__)
 
@@ -67,57 +63,11 @@ class Classifier(tf.Module):
             ),
             default_value="",
         )
-{%- if cookiecutter.model_type == "cnn" %}
-        channels = metadata.input_shape[-1]
-        image_size = metadata.input_shape[:2]
-        mean = metadata.normalization.mean
-        std = metadata.normalization.std
-        height, width, _ = metadata.raw_shape
-        max_stored_size = metadata.max_stored_size  # photos are stored shrunk
-
-        def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
-            return self.classify(input_ops.prepare_images(images, image_size, mean, std))
-
-        def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-            images = tf.map_fn(
-                lambda encoded: input_ops.prepare_images(
-                    input_ops.decode_as_stored(encoded, channels, max_stored_size),
-                    image_size,
-                    mean,
-                    std,
-                ),
-                image_bytes,
-                fn_output_signature=tf.TensorSpec([*image_size, channels], tf.float32),
-            )
-            return self.classify(images)
-
-        self.serve = tf.function(
-            serve_images,
-            input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8, "images")],
-        )
-        self.serve_bytes = tf.function(
-            serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")]
-        )
+        # The signatures of this model type, which call back into classify.
+        self.inputs = Signatures(self.classify, metadata, assets_dir)
 
     def signatures(self) -> dict:
-        return {
-            "serving_default": self.serve.get_concrete_function(),
-            "serve_bytes": self.serve_bytes.get_concrete_function(),
-        }
-{%- else %}
-        self.vocabulary = input_ops.make_vocabulary_table(assets_dir / input_ops.VOCABULARY_FILE)
-        sequence_length = metadata.sequence_length
-
-        def serve_texts(texts: tf.Tensor) -> dict[str, tf.Tensor]:
-            return self.classify(input_ops.tokenize(texts, self.vocabulary, sequence_length))
-
-        self.serve = tf.function(
-            serve_texts, input_signature=[tf.TensorSpec([None], tf.string, "texts")]
-        )
-
-    def signatures(self) -> dict:
-        return {"serving_default": self.serve.get_concrete_function()}
-{%- endif %}
+        return self.inputs.signatures()
 
     def classify(self, model_inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = tf.nn.softmax(self.model(model_inputs, training=False), axis=-1)
@@ -127,20 +77,6 @@ class Classifier(tf.Module):
             "class_id": class_id,
             "class_name": self.class_names.lookup(tf.cast(class_id, tf.int64)),
         }
-
-
-def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tensor]:
-    """Raw test examples as serving_default takes them, in batches it can take."""
-{%- if cookiecutter.model_type == "cnn" %}
-    channels = metadata.input_shape[-1]
-    images = [input_ops.decode_image(raw, channels) for raw in raw_inputs]
-    if None in metadata.raw_shape:  # images of several sizes: one batch each
-        return [image[tf.newaxis] for image in images]
-    return [tf.stack(images)]
-{%- else %}
-    del metadata
-    return [tf.constant(list(raw_inputs))]
-{%- endif %}
 
 
 def keras_probabilities(model: keras.Model, model_inputs: tf.Tensor) -> np.ndarray:
@@ -221,7 +157,7 @@ def write_tflite(
 ) -> None:
     """Converts the model to TFLite from a Keras export archive and checks it example by example.
 
-    TFLite takes the model's inputs ({{ "normalised images" if cookiecutter.model_type == "cnn" else "word ids" }}): the preprocessing of input_ops
+    TFLite takes the model's inputs, as the Keras model does: the preprocessing of input_ops
     stays with the client. Converting from a plain SavedModel can silently give NaNs, hence
     the Keras export archive, and the check.
     """
@@ -262,7 +198,7 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
         The export directory, run_dir/export/<version>.
     """
     run_dir = Path(run_dir)
-    options = OmegaConf.merge(export_defaults(), options)
+    options = OmegaConf.merge(OmegaConf.structured(ExportConfig), options)
     cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
@@ -293,13 +229,9 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
                 model, staging_path / KERAS_FILE, model_inputs, expected, options.tolerance
             )
         if options.tflite:
-{%- if cookiecutter.model_type == "rnn" %}
-            # TFLite needs the recurrent loops unrolled: the same net and weights, unrolled.
-            convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
+            # The same net and weights, built as TFLite can convert it.
+            convertible = model_lib.build_model(cfg.model, metadata, **TFLITE_BUILD_OPTIONS)
             convertible.set_weights(model.get_weights())
-{%- else %}
-            convertible = model
-{%- endif %}
             write_tflite(
                 convertible,
                 staging_path / TFLITE_FILE,

@@ -1,6 +1,7 @@
 """Classify new inputs with an exported SavedModel; it needs TensorFlow and nothing else.
 
-This module imports none of the training code, so it is also the template of a serving client:
+This module and {{ "predict_image" if cookiecutter.model_type == "cnn" else "predict_text" }}.py, which reads the inputs, import none of the training code, so
+they are also the template of a serving client:
 {%- if cookiecutter.model_type == "cnn" %}
 
     {{ cookiecutter.package_name }}-predict inputs=photo.png                        # the newest export of runs/latest
@@ -31,9 +32,6 @@ read is named in a warning and skipped (``strict=true`` stops instead). Output: 
 """
 
 import csv
-{%- if cookiecutter.model_type == "rnn" %}
-import io
-{%- endif %}
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -42,20 +40,14 @@ import hydra
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from .{{ "predict_image" if cookiecutter.model_type == "cnn" else "predict_text" }} import SENT, SIGNATURE, SIGNATURE_INPUT, read_inputs
+
 # The command lines of the docstring above: what a user types.
 USAGE = "\n".join(line for line in __doc__.splitlines() if line.startswith("    "))
 EXPORT_DIR = "export"
 LATEST_POINTER = "latest"
-TEXT_OPTIONS = ("inputs", "export_dir", "run_dir", "runs_root", "output"{{ ', "column", "label_column"' if cookiecutter.model_type == "rnn" else "" }})
-{%- if cookiecutter.model_type == "cnn" %}
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-# encoded files of any size; serving_default(images) takes decoded images of one size
-SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
-{%- else %}
-SIGNATURE, SIGNATURE_INPUT, SENT = "serving_default", "texts", "texts"
-{%- endif %}
-
-Inputs = tuple[list[str], list[bytes], list[str | None]]  # names, raw inputs, labels
+# Every other option is a path or a name, text even when it looks like a number (inputs=2024).
+NOT_TEXT_OPTIONS = ("batch_size", "strict")
 
 
 class Skipped:
@@ -65,7 +57,9 @@ class Skipped:
         self.strict = strict
         self.names: list[str] = []
 
-    def add(self, name: str, reason: str) -> None:
+    def add(self, name: str, reason: str | BaseException) -> None:
+        if isinstance(reason, BaseException):
+            reason = describe(reason)
         if self.strict:
             raise ValueError(
                 f"{name} cannot be read ({reason}); fix or remove it, or leave out strict=true "
@@ -97,10 +91,6 @@ def check_options(cfg: DictConfig) -> None:
             raise FileNotFoundError(
                 f"output={cfg.output}: the folder {folder} does not exist; create it first."
             )
-{%- if cookiecutter.model_type == "rnn" %}
-    if cfg.label_column and not cfg.column:
-        raise ValueError(f"label_column={cfg.label_column} needs column=NAME, the text column.")
-{%- endif %}
 
 
 def resolve_run_dir(run_dir: str, runs_root: str) -> str:
@@ -163,106 +153,6 @@ def load_signature(export_dir: str) -> Callable:
             "classify with the project that trained it."
         )
     return signatures[SIGNATURE]
-
-
-# === Inputs ===
-
-{% if cookiecutter.model_type == "cnn" %}
-def read_inputs(cfg: DictConfig, skipped: Skipped) -> Inputs:
-    """Names, encoded image bytes and (the parent folder's name) labels of the inputs."""
-    root = cfg.inputs
-    if tf.io.gfile.isdir(root):
-        paths = sorted(
-            os.path.join(folder, name)
-            for folder, _, names in tf.io.gfile.walk(root)
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    else:
-        paths = [root]
-    if not paths:
-        raise ValueError(f"inputs={root} holds no {'/'.join(IMAGE_EXTENSIONS)} files.")
-    names, images, labels = [], [], []
-    for path in paths:
-        try:
-            with tf.io.gfile.GFile(path, "rb") as image_file:
-                images.append(image_file.read())
-        except (OSError, tf.errors.OpError) as error:
-            skipped.add(path, describe(error))
-            continue
-        names.append(path)
-        labels.append(os.path.basename(os.path.dirname(path)))
-    return names, images, labels
-
-{%- else %}
-def read_inputs(cfg: DictConfig, skipped: Skipped) -> Inputs:
-    """Names, UTF-8 texts and (with label_column) labels of the inputs."""
-    with tf.io.gfile.GFile(cfg.inputs, "rb") as text_file:
-        content = text_file.read()
-    if cfg.column:
-        return read_csv_rows(cfg, content, skipped)
-    if cfg.inputs.lower().endswith(".csv"):
-        raise ValueError(
-            f"inputs={cfg.inputs} is a CSV file: name its text column with column=NAME "
-            "(and label_column=NAME for the accuracy)."
-        )
-    names, texts = [], []
-    for number, line in enumerate(content.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            skipped.add(f"line {number}", f"not UTF-8: {error}")
-            continue
-        if text.strip():
-            names.append(f"line {number}")
-            texts.append(text.encode("utf-8"))
-    return names, texts, [None] * len(texts)
-
-
-def sniff_dialect(text: str, columns: list[str]) -> tuple[type[csv.Dialect], str]:
-    """(dialect, delimiter) of a CSV file: csv.Sniffer's guess, as training makes it, unless
-    its header lacks the named columns; then the first of , ; tab | whose header has them."""
-    try:
-        dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    for delimiter in (dialect.delimiter, *",;\t|"):
-        header = next(csv.reader(io.StringIO(text, newline=""), dialect, delimiter=delimiter), [])
-        if all(column in header for column in columns):
-            return dialect, delimiter
-    return dialect, dialect.delimiter
-
-
-def read_csv_rows(cfg: DictConfig, content: bytes, skipped: Skipped) -> Inputs:
-    """The text (and label) column of a CSV file, read the way training reads it: the delimiter
-    sniffed among , ; tab |, UTF-8 with or without a byte-order mark."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"inputs={cfg.inputs} is not UTF-8 text ({error}); save it as UTF-8."
-        ) from error
-    dialect, delimiter = sniff_dialect(text, [cfg.column, cfg.label_column or cfg.column])
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect, delimiter=delimiter)
-    columns = reader.fieldnames or []
-    for key, column in (("column", cfg.column), ("label_column", cfg.label_column)):
-        if column and column not in columns:
-            raise ValueError(
-                f"inputs={cfg.inputs} has no column {column!r}; its columns are {columns}. "
-                f"Set {key} to one of them."
-            )
-    names, texts, labels = [], [], []
-    for row in reader:
-        name = f"row {reader.line_num}"
-        if None in row or None in row.values():  # more or fewer fields than the header
-            skipped.add(name, f"it has not the {len(columns)} fields of the header")
-            continue
-        names.append(name)
-        texts.append(row[cfg.column].encode("utf-8"))
-        labels.append(row[cfg.label_column].strip() if cfg.label_column else None)
-    return names, texts, labels
-
-{%- endif %}
 
 
 # === Classification ===
@@ -345,15 +235,17 @@ def predict(cfg: DictConfig) -> dict:
         ValueError, FileNotFoundError: on options or inputs that cannot work; with strict=true
             on the first unreadable input.
     """
-    # paths and names are text, even when they look like numbers (inputs=2024)
-    cfg = OmegaConf.merge(
-        cfg, {key: str(cfg[key]) for key in TEXT_OPTIONS if cfg[key] is not None}
-    )
+    texts = {
+        key: str(value)
+        for key, value in cfg.items()
+        if key not in NOT_TEXT_OPTIONS and value is not None
+    }
+    cfg = OmegaConf.merge(cfg, texts)
     check_options(cfg)
     export_dir = resolve_export_dir(cfg)
     serve = load_signature(export_dir)
     skipped = Skipped(cfg.strict)
-    names, inputs, labels = read_inputs(cfg, skipped)
+    names, inputs, labels = read_inputs(cfg, skipped.add)
     results = classify(serve, names, inputs, cfg.batch_size, skipped)
     kept = [
         (name, result, label)

@@ -319,7 +319,11 @@ def make_datasets(
         autograph=False,  # see data_loader.NOT_CONVERTED
     )
     spec = data_loader.InputSpec.from_config(
-        cfg, records_dir, metadata, example_fn, input_ops.make_augment_fn(cfg.data)
+        cfg,
+        records_dir,
+        metadata,
+        example_fn,
+        {{ "input_ops.make_augment_fn(cfg.data)," if cookiecutter.model_type == "cnn" else "None,  # text is not augmented" }}
     )
     steps_per_pass = {}
 

@@ -108,7 +108,12 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
         "format": FORMAT_VERSION,
         "inputs": inputs,
         "code": [
-            inspect.getsource(module) for module in (input_ops, inspect.getmodule(TrainSummary))
+            inspect.getsource(module)
+            for module in (
+                input_ops,
+                inspect.getmodule(input_ops.make_example_fn),
+                inspect.getmodule(TrainSummary),
+            )
         ],
     }
     blob = json.dumps(content, sort_keys=True)

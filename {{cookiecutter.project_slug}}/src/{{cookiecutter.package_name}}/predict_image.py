@@ -1,0 +1,48 @@
+"""What predict sends an image model's export: encoded image files, through ``serve_bytes``.
+
+Like predict.py it imports none of the training code, so the two are the template of a
+serving client. Checked by:
+
+    python -m pytest tests/test_predict.py
+"""
+
+import os
+from collections.abc import Callable
+
+import tensorflow as tf
+from omegaconf import DictConfig
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# encoded files of any size; serving_default(images) takes decoded images of one size
+SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
+
+Inputs = tuple[list[str], list[bytes], list[str | None]]  # names, raw inputs, labels
+Skip = Callable[[str, str | BaseException], None]  # (input name, why) of an unreadable input
+
+
+def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
+    """Names, encoded image bytes and (the parent folder's name) labels of cfg.inputs, an
+    image file or a folder searched recursively."""
+    root = cfg.inputs
+    if tf.io.gfile.isdir(root):
+        paths = sorted(
+            os.path.join(folder, name)
+            for folder, _, names in tf.io.gfile.walk(root)
+            for name in names
+            if name.lower().endswith(IMAGE_EXTENSIONS)
+        )
+    else:
+        paths = [root]
+    if not paths:
+        raise ValueError(f"inputs={root} holds no {'/'.join(IMAGE_EXTENSIONS)} files.")
+    names, images, labels = [], [], []
+    for path in paths:
+        try:
+            with tf.io.gfile.GFile(path, "rb") as image_file:
+                images.append(image_file.read())
+        except (OSError, tf.errors.OpError) as error:
+            skip(path, error)
+            continue
+        names.append(path)
+        labels.append(os.path.basename(os.path.dirname(path)))
+    return names, images, labels
