@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from . import callbacks, cli, distribute, runs
 from . import checkpoints as checkpoints_lib
 from . import model as model_lib
-from .config import ExportConfig, register_configs
+from .config import export_defaults, register_configs
 from .data import data_loader, input_ops
 from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import TFLITE_BUILD_OPTIONS, Signatures, serving_batches
 
@@ -198,7 +198,7 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
         The export directory, run_dir/export/<version>.
     """
     run_dir = Path(run_dir)
-    options = OmegaConf.merge(OmegaConf.structured(ExportConfig), options)
+    options = OmegaConf.merge(export_defaults(), options)
     cfg = runs.load_config(run_dir)
     metadata = runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
