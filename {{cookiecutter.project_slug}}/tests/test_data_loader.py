@@ -152,11 +152,6 @@ def test_every_cache_mode_gives_the_same_examples(spec, cache, decodes_per_examp
     assert sorted(first) == sorted(expected)
 
 
-def test_unknown_cache_mode_is_refused(spec):
-    with pytest.raises(ValueError, match="data.cache"):
-        data_loader.load_split(dataclasses.replace(spec, cache="disk"), "test", 8, training=False)
-
-
 def test_augmentation_changes_training_examples_only(spec):
     def first_batch(training, augment_fn):
         augmented = dataclasses.replace(spec, seed=0, shuffle_buffer=1, augment_fn=augment_fn)

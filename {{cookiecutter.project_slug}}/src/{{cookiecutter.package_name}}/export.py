@@ -28,6 +28,7 @@ from . import checkpoints as checkpoints_lib
 from . import model as model_lib
 from .config import export_defaults, register_configs
 from .data import data_loader, input_ops
+from .data.metadata import Metadata
 from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import TFLITE_BUILD_OPTIONS, Signatures, serving_batches
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def write_class_names(class_names: Sequence[str], assets_dir: Path) -> Path:
 class Classifier(tf.Module):
     """The serving graph: raw inputs -> input_ops -> model -> probabilities and classes."""
 
-    def __init__(self, model: keras.Model, metadata: dict, assets_dir: Path) -> None:
+    def __init__(self, model: keras.Model, metadata: Metadata, assets_dir: Path) -> None:
         super().__init__(name="classifier")
         self.model = model
         # id -> name, read from assets/class_names.txt, which travels with the SavedModel.
@@ -88,7 +89,7 @@ def check_export(
     export_path: Path,
     raw_inputs: Sequence[bytes],
     expected: np.ndarray,
-    metadata: dict,
+    metadata: Metadata,
     tolerance: float,
 ) -> float:
     """Reloads the SavedModel and compares it with the Keras model on raw examples.

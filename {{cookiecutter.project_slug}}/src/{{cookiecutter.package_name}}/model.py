@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import keras
 import tensorflow as tf
 
+from .data.metadata import Metadata
 from .models import MODELS
 
 # By train.optimizer; config.Optimizer and config.LrSchedule name the choices, and the config
@@ -21,7 +22,7 @@ OPTIMIZERS = {
 }
 
 
-def build_model(model_cfg: Mapping, metadata: dict, **extra_options: object) -> keras.Model:
+def build_model(model_cfg: Mapping, metadata: Metadata, **extra_options: object) -> keras.Model:
     """Calls the builder named by model.name with the data's shapes and the model options.
 
     `extra_options` go to the builder too (export passes unroll=True for TFLite).

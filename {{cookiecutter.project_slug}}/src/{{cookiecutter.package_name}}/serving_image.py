@@ -14,6 +14,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from .data import image_ops
+from .data.metadata import Metadata
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 
@@ -24,7 +25,7 @@ TFLITE_BUILD_OPTIONS: dict = {}
 class Signatures(tf.Module):
     """Raw images -> image_ops -> `classify`, as serving_default and serve_bytes."""
 
-    def __init__(self, classify: Classify, metadata: dict, assets_dir: Path) -> None:
+    def __init__(self, classify: Classify, metadata: Metadata, assets_dir: Path) -> None:
         """
         Args:
             classify: model inputs [N, ...] -> probabilities, class_id and class_name.
@@ -33,25 +34,20 @@ class Signatures(tf.Module):
         """
         super().__init__(name="signatures")
         channels = metadata.input_shape[-1]
-        image_size = metadata.input_shape[:2]
-        mean = metadata.normalization.mean
-        std = metadata.normalization.std
         height, width, _ = metadata.raw_shape
         max_stored_size = metadata.max_stored_size  # photos are stored shrunk
+        prepare = image_ops.make_prepare_fn(metadata)  # as in training
 
         def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
-            return classify(image_ops.prepare_images(images, image_size, mean, std))
+            return classify(prepare(images))
 
         def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
             images = tf.map_fn(
-                lambda encoded: image_ops.prepare_images(
-                    image_ops.decode_as_stored(encoded, channels, max_stored_size),
-                    image_size,
-                    mean,
-                    std,
+                lambda encoded: prepare(
+                    image_ops.decode_as_stored(encoded, channels, max_stored_size)
                 ),
                 image_bytes,
-                fn_output_signature=tf.TensorSpec([*image_size, channels], tf.float32),
+                fn_output_signature=tf.TensorSpec(metadata.input_shape, tf.float32),
             )
             return classify(images)
 
@@ -70,7 +66,7 @@ class Signatures(tf.Module):
         }
 
 
-def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tensor]:
+def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:
     """Raw test examples (encoded images) as serving_default takes them, in batches it can
     take: one batch, or one per image when the images differ in size."""
     channels = metadata.input_shape[-1]

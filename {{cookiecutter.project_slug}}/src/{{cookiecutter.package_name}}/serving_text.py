@@ -13,6 +13,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from .data import text_ops
+from .data.metadata import Metadata
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 
@@ -24,7 +25,7 @@ TFLITE_BUILD_OPTIONS = {"unroll": True}
 class Signatures(tf.Module):
     """Raw texts -> text_ops.tokenize -> `classify`, as serving_default."""
 
-    def __init__(self, classify: Classify, metadata: dict, assets_dir: Path) -> None:
+    def __init__(self, classify: Classify, metadata: Metadata, assets_dir: Path) -> None:
         """
         Args:
             classify: model inputs [N, ...] -> probabilities, class_id and class_name.
@@ -46,7 +47,7 @@ class Signatures(tf.Module):
         return {"serving_default": self.serve.get_concrete_function()}
 
 
-def serving_batches(raw_inputs: Sequence[bytes], metadata: dict) -> list[tf.Tensor]:
+def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:
     """Raw test examples (UTF-8 texts) as serving_default takes them: one batch, as texts of
     any length go together."""
     return [tf.constant(list(raw_inputs))]

@@ -25,10 +25,8 @@ from .metadata import Metadata
 
 log = logging.getLogger(__name__)
 
-CACHE_MODES = ("memory", "file", "none")
 # <split>-<pipeline>-<host>-<pid>-<token>, then TensorFlow's ".index", "_0.lockfile", ...
 CACHE_NAME = re.compile(r"[a-z]+-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}[._]")
-SHARD_POLICIES = ("auto", "file", "data")
 # tf.data's autotuning thread sleeps between rounds for up to a minute, and deleting an
 # iterator waits for it: at the end of a training run that was 3 to 20 seconds of nothing.
 # Without it, AUTOTUNE means a map call per core and prefetching still overlaps; as fast here.
@@ -203,8 +201,6 @@ def decode_shards(
 def cached(examples: tf.data.Dataset, cache: str, records_dir: str, name: str) -> tf.data.Dataset:
     """`examples` cached as data.cache says: in memory, in files of their own (see cache_path;
     `name` starts their names) or not at all."""
-    if cache not in CACHE_MODES:
-        raise ValueError(f"data.cache={cache!r} must be one of {', '.join(CACHE_MODES)}.")
     if cache == "memory":
         return examples.cache()
     if cache == "file":
@@ -316,10 +312,6 @@ def process_alive(pid: int) -> bool:
 
 def resolve_shard_policy(policy: str, split: str, num_files: int, pipelines: int) -> str:
     """Returns "file" or "data" for data.shard_policy; "file" needs a file per pipeline."""
-    if policy not in SHARD_POLICIES:
-        raise ValueError(
-            f"data.shard_policy={policy!r} must be one of {', '.join(SHARD_POLICIES)}."
-        )
     if policy == "auto":
         return "file" if num_files >= pipelines else "data"
     if policy == "file" and num_files < pipelines:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from .metadata import Metadata
+
 
 # === Encoding and channels ===
 def encode_png(image: tf.Tensor) -> bytes:
@@ -266,19 +268,29 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
     return lambda images, seed: augment_images(images, seed, **options)
 
 
-def make_example_fn(metadata: dict, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
+def make_prepare_fn(metadata: Metadata) -> Callable[[tf.Tensor], tf.Tensor]:
+    """Returns the op that turns uint8 images (one, or a batch) into the model's inputs:
+    resized to its input size and normalised with the training statistics (prepare_images).
+
+    Training (make_example_fn) and the export's signatures both use it, so that a served
+    image is prepared exactly as a training one.
+    """
+    image_size = metadata.input_shape[:2]
+    mean, std = metadata.normalization.mean, metadata.normalization.std
+    return lambda images: prepare_images(images, image_size, mean, std)
+
+
+def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (encoded image) into the model's input.
 
     Args:
-        metadata: the data's metadata.json, which holds the input shape and normalisation.
+        metadata: the data's metadata, which holds the input shape and normalisation.
         assets_dir: the folder metadata.json was read from; an image needs nothing else.
     """
     channels = metadata.input_shape[-1]
-    image_size = metadata.input_shape[:2]
-    mean = metadata.normalization.mean
-    std = metadata.normalization.std
+    prepare = make_prepare_fn(metadata)
 
     def example_fn(encoded: tf.Tensor) -> tf.Tensor:
-        return prepare_images(decode_image(encoded, channels), image_size, mean, std)
+        return prepare(decode_image(encoded, channels))
 
     return example_fn
