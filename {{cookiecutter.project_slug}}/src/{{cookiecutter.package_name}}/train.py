@@ -335,9 +335,8 @@ def make_datasets(
 
     Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
     batches for its replicas. The train stream starts where `start_step` steps left it.
-    Validation batches are padded with examples of weight 0 so that every replica gets full
-    batches, none partial or empty (see data_loader.load_split's pad_to_full_batches).
-    """
+    Validation batches are padded (examples of weight 0) so that no replica gets a partial
+    or empty batch (see data_loader.load_split's pad_to_full_batches)."""
     # Traced once for every split, instead of once per split (a second or two at start-up).
     example_fn = tf.function(
         input_ops.make_example_fn(metadata, records_dir),
@@ -348,15 +347,13 @@ def make_datasets(
     steps_per_pass = {}
 
     def dataset_fn(name: str, training: bool, steps: int = -1) -> Callable:
-        split = "train" if training else "validation"
-
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
             # A pipeline feeds each of its replicas one batch per step, in turn.
             pipelines = input_context.num_input_pipelines
             local_replicas = input_context.num_replicas_in_sync // pipelines
             dataset = data_loader.load_split(
                 records_dir,
-                split,
+                "train" if training else "validation",
                 metadata,
                 example_fn,
                 input_context.get_per_replica_batch_size(plan.global_batch_size),
@@ -644,6 +641,58 @@ class FiniteLossCheck:
             )
 
 
+class ProgressLog:
+    """An epoch's progress bar and, at the logging steps, the running training metrics: as
+    TensorBoard scalars, a log line and the callbacks' on_train_batch_end."""
+
+    def __init__(
+        self,
+        state: TrainState,
+        plan: TrainingPlan,
+        tensorboard: summaries.TrainingSummaries,
+        callbacks: keras.callbacks.CallbackList,
+    ) -> None:
+        self.state, self.plan = state, plan
+        self.tensorboard, self.callbacks = tensorboard, callbacks
+        self.progbar: keras.utils.Progbar | None = None  # the epoch's, from start_epoch()
+        self.epoch_start = (0.0, 0)  # (time, step in epoch) where the epoch (re)started
+        self.values = {}  # the latest logged training metrics
+
+    def start_epoch(self, first: int) -> None:
+        """Resets the metrics and the bar for an epoch that starts at its step `first`."""
+        for metric in self.state.metrics.values():
+            metric.reset_state()
+        verbose = 1 if sys.stdout.isatty() else 0
+        self.progbar = keras.utils.Progbar(
+            self.plan.steps_per_epoch, verbose=verbose, unit_name="step"
+        )
+        self.epoch_start = (time.perf_counter(), first - 1)
+
+    def advance(self, step_in_epoch: int) -> None:
+        self.progbar.update(step_in_epoch)
+
+    def log(self, call: StepCall) -> None:
+        """Writes the training scalars, a progress line and the progress bar."""
+        values = {name: float(metric.result()) for name, metric in self.state.metrics.items()}
+        start_time, start_step = self.epoch_start
+        examples = (call.step_in_epoch - start_step) * self.plan.global_batch_size
+        values["examples_per_second"] = examples / (time.perf_counter() - start_time)
+        learning_rate = current_learning_rate(self.state.optimizer)
+        self.tensorboard.write_training(values, learning_rate, call.step)
+        log.info(
+            "epoch %d/%d step %d/%d - %s",
+            call.epoch + 1,
+            self.plan.epochs,
+            call.step_in_epoch,
+            self.plan.steps_per_epoch,
+            " - ".join(f"{name} {value:.4g}" for name, value in values.items()),
+            extra={"progress": True},
+        )
+        self.values = values
+        self.callbacks.on_train_batch_end(call.step, {**values, "learning_rate": learning_rate})
+        self.progbar.update(call.step_in_epoch, values=list(values.items()))
+
+
 class Validator:
     """Validates on the whole validation split or its subset in one call per pass, each read
     from one iterator that serves every pass of the run (a new one per validation rebuilt the
@@ -712,9 +761,7 @@ class TrainingLoop:
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
         self.losses = FiniteLossCheck()
         self.train_iterator = None  # opened by begin()
-        self.progbar: keras.utils.Progbar | None = None  # the epoch's, from train_epoch()
-        self.epoch_start = (0.0, 0)  # (time, step in epoch) where the epoch (re)started
-        self.last_train_values = {}  # the latest logged training metrics
+        self.progress_log = ProgressLog(state, plan, self.tensorboard, self.callbacks)
         self.progress = PeriodicAction(
             train_cfg.log_every_steps, self.log_progress, at_epoch_end=True
         )
@@ -759,14 +806,10 @@ class TrainingLoop:
         self.callbacks.on_train_begin()
 
     def train_epoch(self, epoch: int) -> None:
-        """Runs the epoch's remaining steps with a progress bar."""
-        for metric in self.state.metrics.values():
-            metric.reset_state()
+        """Runs the epoch's remaining steps, several per call (see last_step_of_call)."""
         steps_per_epoch = self.plan.steps_per_epoch
-        verbose = 1 if sys.stdout.isatty() else 0
-        self.progbar = keras.utils.Progbar(steps_per_epoch, verbose=verbose, unit_name="step")
         first = self.state.step - epoch * steps_per_epoch + 1  # > 1 when resumed mid-epoch
-        self.epoch_start = (time.perf_counter(), first - 1)
+        self.progress_log.start_epoch(first)
         while first <= steps_per_epoch:
             last = self.last_step_of_call(epoch, first)
             self.step(epoch, first, last)
@@ -795,7 +838,7 @@ class TrainingLoop:
             self.tensorboard.write_graph()
         call = call._replace(gradients=gradients)
         if not self.progress.is_due(call):
-            self.progbar.update(last)
+            self.progress_log.advance(last)
         for periodic in self.periodic:
             if periodic.is_due(call):
                 periodic.action(call)
@@ -814,8 +857,9 @@ class TrainingLoop:
             record = {"metric": monitor, "value": state.best.best, "epoch": epoch + 1}
             checkpoints_lib.save_best(state.checkpoints, step, record)
         state.checkpoints.latest.save(checkpoint_number=step)
-        logs = epoch_logs(self.last_train_values, validation, state.optimizer)
-        log_epoch(epoch, self.plan.epochs, self.last_train_values, validation, improved, monitor)
+        train_values = self.progress_log.values
+        logs = epoch_logs(train_values, validation, state.optimizer)
+        log_epoch(epoch, self.plan.epochs, train_values, validation, improved, monitor)
         self.callbacks.on_epoch_end(epoch, logs)
         return validation
 
@@ -827,7 +871,8 @@ class TrainingLoop:
         self.tensorboard.write_embedding(self.state.model, self.records_dir)
 {%- endif %}
         monitor = self.cfg.train.monitor
-        result = make_result(self.state, monitor, self.last_train_values, validation, self.run_dir)
+        train_values = self.progress_log.values
+        result = make_result(self.state, monitor, train_values, validation, self.run_dir)
         log_result(result, monitor)
         self.callbacks.on_train_end(result)
         return result
@@ -835,18 +880,8 @@ class TrainingLoop:
     # === The periodic actions ===
 
     def log_progress(self, call: StepCall) -> None:
-        """Writes the training scalars, a progress line and the progress bar."""
         self.losses.check()
-        values = {name: float(metric.result()) for name, metric in self.state.metrics.items()}
-        start_time, start_step = self.epoch_start
-        examples = (call.step_in_epoch - start_step) * self.plan.global_batch_size
-        values["examples_per_second"] = examples / (time.perf_counter() - start_time)
-        learning_rate = current_learning_rate(self.state.optimizer)
-        self.tensorboard.write_training(values, learning_rate, call.step)
-        log_progress_line(call, self.plan, values)
-        self.last_train_values = values
-        self.callbacks.on_train_batch_end(call.step, {**values, "learning_rate": learning_rate})
-        self.progbar.update(call.step_in_epoch, values=list(values.items()))
+        self.progress_log.log(call)
 
     def write_histograms(self, call: StepCall) -> None:
         variables = self.state.model.trainable_variables
@@ -905,18 +940,6 @@ def epoch_logs(
         "val_accuracy": validation["accuracy"],
         "learning_rate": current_learning_rate(optimizer),
     }
-
-
-def log_progress_line(call: StepCall, plan: TrainingPlan, values: dict) -> None:
-    log.info(
-        "epoch %d/%d step %d/%d - %s",
-        call.epoch + 1,
-        plan.epochs,
-        call.step_in_epoch,
-        plan.steps_per_epoch,
-        " - ".join(f"{name} {value:.4g}" for name, value in values.items()),
-        extra={"progress": True},
-    )
 
 
 def log_epoch(
