@@ -100,7 +100,7 @@ def train_step_speed(
     run_dir = Path(cfg.run_dir)
     runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
-    plan = train.Plan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
+    plan = train.TrainingPlan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
     state = train.build_state(cfg, metadata, strategy, plan, run_dir)
     train_step = train.make_train_step(
         strategy, state, batch_size, train.use_jit_compile(cfg.train)

@@ -29,7 +29,6 @@ from .runs import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
-LOGGERS = ("tensorboard", "csv", "mlflow")
 CSV_FILE = "metrics.csv"  # logger=csv, in the run directory
 MLFLOW_FILE = "mlflow.json"  # the MLflow run of a run directory, for resumes, eval and export
 MLFLOW_DIR = "mlruns"  # the default MLflow store, in the working directory
@@ -57,20 +56,16 @@ def build_callbacks(
 
 
 def logger_callbacks(cfg: DictConfig, run_dir: Path) -> list[keras.callbacks.Callback]:
-    """The callbacks of cfg.logger.name: none for tensorboard, a CSVLogger, or an MLflowLogger."""
+    """The callbacks of cfg.logger.name (config.Logger): a CSVLogger, an MLflowLogger, or
+    none for tensorboard, whose summaries the loop writes itself."""
     logger = cfg.logger
-    if logger.name == "tensorboard":
-        return []
     if logger.name == "csv":
         # append: a resumed run continues the file instead of starting it anew
         return [keras.callbacks.CSVLogger(str(run_dir / CSV_FILE), append=True)]
     if logger.name == "mlflow":
         params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
         return [MLflowLogger(run_dir, logger.tracking_uri, logger.experiment_name, params)]
-    raise ValueError(
-        f"logger={logger.name} is not a logger; pick one of {', '.join(LOGGERS)}, "
-        "e.g. logger=csv."
-    )
+    return []
 
 
 def user_callbacks(specs: Sequence[Any]) -> list[keras.callbacks.Callback]:

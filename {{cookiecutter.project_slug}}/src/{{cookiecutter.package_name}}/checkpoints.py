@@ -88,13 +88,6 @@ def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest"
     return path
 
 
-def check_monitor(monitor: str) -> None:
-    if monitor not in MONITORS:
-        raise ValueError(
-            f"train.monitor={monitor!r} is not supported; choose one of {', '.join(MONITORS)}."
-        )
-
-
 def is_improvement(monitor: str, value: float, best: float, min_delta: float) -> bool:
     """Whether `value` of `monitor` beats `best` (NaN: nothing yet) by more than min_delta."""
     if np.isnan(best):
@@ -102,6 +95,51 @@ def is_improvement(monitor: str, value: float, best: float, min_delta: float) ->
     if MONITORS[monitor] == "max":
         return value > best + min_delta
     return value < best - min_delta
+
+
+class BestTracker:
+    """The best value of train.monitor so far and the epochs since it last improved: what
+    decides the best checkpoint and early stopping (train.patience). Both are variables
+    (create it under the strategy's scope), saved in every checkpoint so that a resumed run
+    goes on with them."""
+
+    def __init__(self, monitor: str, min_delta: float, patience: int) -> None:
+        self.monitor = monitor
+        self.min_delta = min_delta
+        self.patience = patience
+        self.best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
+        self.epochs_without_improvement = tf.Variable(
+            0, dtype=tf.int64, trainable=False, name="epochs_waited"
+        )
+
+    @property
+    def best(self) -> float:
+        """The best value so far; NaN until the first full validation."""
+        return float(self.best_value.numpy())
+
+    def update(self, validation: dict) -> bool:
+        """Counts a full validation (val_<name> is validation[name]); True when it is the best."""
+        value = validation[self.monitor.removeprefix("val_")]
+        improved = is_improvement(self.monitor, value, self.best, self.min_delta)
+        if improved:
+            self.best_value.assign(value)
+            self.epochs_without_improvement.assign(0)
+        else:
+            self.epochs_without_improvement.assign_add(1)
+        return improved
+
+    def should_stop(self) -> bool:
+        """True (and logged) once train.monitor has not improved for train.patience epochs."""
+        waited = int(self.epochs_without_improvement.numpy())
+        if not self.patience or waited < self.patience:
+            return False
+        log.info(
+            "Early stopping: %s has not improved for %d epochs (best %.4f)",
+            self.monitor,
+            waited,
+            self.best,
+        )
+        return True
 
 
 def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:

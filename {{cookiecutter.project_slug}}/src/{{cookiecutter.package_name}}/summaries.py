@@ -1,4 +1,4 @@
-"""What train.py writes for TensorBoard, beyond scalars. See it with:
+"""What train.py writes for TensorBoard. See it with:
 
     tensorboard --logdir runs/{{ "lenet5-digits" if cookiecutter.model_type == "cnn" else "lstm-digit_sentences" }}/tensorboard
 
@@ -9,15 +9,17 @@ validation.
 """
 
 from collections.abc import Mapping, Sequence
-from fnmatch import fnmatchcase{% if cookiecutter.model_type == "rnn" %}
-from pathlib import Path{% endif %}
+from fnmatch import fnmatchcase
+from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf{% if cookiecutter.model_type == "rnn" %}
 from tensorboard.plugins import projector{% endif %}
 from tensorboard.plugins.hparams import api as hparams_api
-from tensorboard.plugins.hparams import plugin_data_pb2
+from tensorboard.plugins.hparams import plugin_data_pb2{% if cookiecutter.model_type == "rnn" %}
+
+from .data import input_ops{% endif %}
 
 # The hyper-parameters that decide a result, in the order runs are compared by (fnmatch
 # patterns on the flattened names). They lead the HPARAMS tab; the other keys follow.
@@ -75,6 +77,80 @@ _FONT_5X7 = np.frombuffer(
     ),
     np.uint8,
 ).reshape(95, 5)
+{%- if cookiecutter.model_type == "cnn" %}
+INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
+{%- endif %}
+
+
+class TrainingSummaries:
+    """The TensorBoard files of a training run, under log_dir: the hparams in it, train/ and
+    validation/ in their own folders (one writer each, so that TensorBoard shows them as two
+    runs on one chart)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.train = tf.summary.create_file_writer(str(log_dir / "train"))
+        self.validation = tf.summary.create_file_writer(str(log_dir / "validation"))
+        self.hparams = tf.summary.create_file_writer(str(log_dir))
+
+    def write_config(self, yaml_text: str, step: int) -> None:
+        with self.train.as_default():
+            write_config(yaml_text, step)
+
+    def write_hparams_and_trace(self, config: Mapping, run_name: str) -> None:
+        """At the start of a new run: its hparams; and traces the graph of its first call."""
+        with self.hparams.as_default():
+            write_hparams(flat_hparams(config), run_name)
+        tf.summary.trace_on(graph=True)
+
+    def write_graph(self) -> None:
+        """The graph of the run's first training call, traced since write_hparams_and_trace."""
+        with self.train.as_default():
+            tf.summary.trace_export(name="train_step", step=1)
+
+    def write_training(self, values: Mapping[str, float], learning_rate: float, step: int) -> None:
+        with self.train.as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+            tf.summary.scalar("learning_rate", learning_rate)
+
+    def write_histograms(
+        self, variables: Sequence[keras.Variable], gradients: Sequence[tf.Tensor], step: int
+    ) -> None:
+        with self.train.as_default():
+            write_histograms(variables, gradients, step)
+
+    def write_subset_validation(self, subset: Mapping, step: int) -> None:
+        with self.validation.as_default(step=step):
+            tf.summary.scalar("subset_loss", subset["loss"])
+            tf.summary.scalar("subset_accuracy", subset["accuracy"])
+
+    def write_validation(self, validation: Mapping, class_names: Sequence[str], step: int) -> None:
+        """The scalars and the confusion matrix of a full validation."""
+        with self.validation.as_default(step=step):
+            tf.summary.scalar("loss", validation["loss"])
+            tf.summary.scalar("accuracy", validation["accuracy"])
+            write_confusion(validation["confusion_matrix"], class_names, step)
+{%- if cookiecutter.model_type == "cnn" %}
+
+    def write_inputs(self, images: tf.Tensor, step: int) -> None:
+        """A grid of training inputs, as the model sees them (resized, augmented)."""
+        with self.train.as_default():
+            tf.summary.image("training_inputs", image_grid(images), step=step)
+{%- else %}
+
+    def write_embedding(self, model: keras.Model, records_dir: str) -> None:
+        """The model's learned embedding with its words, for the Embedding Projector."""
+        write_embedding_projector(
+            self.log_dir / "train",
+            model.get_layer("embedding"),
+            tf.io.gfile.join(records_dir, input_ops.VOCABULARY_FILE),  # or gs://
+        )
+{%- endif %}
+
+    def close(self) -> None:
+        for writer in (self.train, self.validation, self.hparams):
+            writer.close()
 
 
 def write_config(yaml_text: str, step: int) -> None:
@@ -250,10 +326,6 @@ def write_confusion(confusion: np.ndarray, class_names: Sequence[str], step: int
     tf.summary.image("confusion_matrix", confusion_image(confusion, class_names), step=step)
     tf.summary.text("confusion_matrix_table", confusion_table(confusion, class_names), step=step)
 
-
-def write_graph_trace(step: int) -> None:
-    """Exports the graph traced since tf.summary.trace_on(), i.e. of the first training step."""
-    tf.summary.trace_export(name="train_step", step=step)
 {%- if cookiecutter.model_type == "cnn" %}
 
 
@@ -275,10 +347,6 @@ def image_grid(images: tf.Tensor, columns: int = 8) -> tf.Tensor:
     images = tf.transpose(images, [0, 2, 1, 3, 4])
     return tf.reshape(images, [1, rows * height, columns * width, channels])
 
-
-def write_inputs(images: tf.Tensor, step: int) -> None:
-    """A grid of training inputs, as the model sees them (resized, augmented)."""
-    tf.summary.image("training_inputs", image_grid(images), step=step)
 {%- else %}
 
 

@@ -22,14 +22,13 @@ import datetime
 import hashlib
 import json
 import logging
-{%- if cookiecutter.model_type == "rnn" %}
-import os
-{%- endif %}
+import math
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import hydra
 import keras
@@ -45,6 +44,7 @@ from . import model as model_lib
 from .callbacks import build_callbacks
 from .config import check_known_keys, register_configs
 from .data import data_loader, input_ops, preprocess_data
+from .data.metadata import Metadata
 from .eval import make_eval_step
 from .watchdog import Watchdog
 
@@ -58,13 +58,10 @@ AT_LEAST_ONE = (
     "steps_per_loop",
 )
 AT_LEAST_ZERO = ("checkpoint_every_steps", "validate_every_steps", "histogram_every_steps")
-{%- if cookiecutter.model_type == "cnn" %}
-INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
-{%- endif %}
 
 
 @dataclass
-class Plan:
+class TrainingPlan:
     """The shape of the run: how many steps, of what size."""
 
     epochs: int
@@ -80,8 +77,7 @@ class TrainState:
     optimizer: keras.optimizers.Optimizer
     metrics: dict[str, keras.metrics.Metric]
     epoch: tf.Variable  # completed epochs
-    best_value: tf.Variable  # of train.monitor; NaN until the first full validation
-    epochs_without_improvement: tf.Variable
+    best: checkpoints_lib.BestTracker  # of train.monitor, for the best checkpoint and patience
     checkpoints: checkpoints_lib.Checkpoints
 
     @property
@@ -121,12 +117,12 @@ def train(cfg: DictConfig) -> dict:
     cli.setup_logging()
     multi_worker = cfg.distribute.name == "multi_worker"
     watchdog = Watchdog(cfg.distribute.worker_timeout_s) if multi_worker else None
-    beat = watchdog.beat if watchdog else lambda: None
+    heartbeat = watchdog.heartbeat if watchdog else lambda: None
     try:
         strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
         if not distribute.is_chief(strategy):
             with runs.worker_dir(cfg.run_dir, chief=False) as write_dir:
-                return train_in(cfg, strategy, write_dir, beat)
+                return run_training(cfg, strategy, write_dir, heartbeat)
         run_dir, resuming = choose_run_dir(cfg)
         cfg.run_dir = str(run_dir)
         with runs.RunLock(run_dir), removed_when_left_empty(run_dir):
@@ -135,7 +131,7 @@ def train(cfg: DictConfig) -> dict:
                 finished = finished_result(cfg, run_dir)
                 if finished is not None:
                     return finished
-            return train_in(cfg, strategy, run_dir, beat)
+            return run_training(cfg, strategy, run_dir, heartbeat)
     finally:
         if watchdog is not None:
             watchdog.stop()
@@ -222,45 +218,46 @@ def removed_when_left_empty(run_dir: Path) -> Iterator[None]:
         raise
 
 
-def train_in(
+def run_training(
     cfg: DictConfig,
     strategy: tf.distribute.Strategy,
     write_dir: Path,
-    beat: Callable[[], None],
+    heartbeat: Callable[[], None],
 ) -> dict:
     """train() once the strategy is up and the run accepted: checkpoints and summaries go to
-    `write_dir`; `beat` is called as training progresses (it feeds the multi-worker watchdog)."""
+    `write_dir`; `heartbeat` is called as training progresses (it feeds the multi-worker
+    watchdog)."""
     run_dir = Path(cfg.run_dir)
     chief = write_dir == run_dir
     started = datetime.datetime.now().isoformat(timespec="seconds")
-    keras.backend.clear_session()  # a sweep trains several models in one process
-    keras.utils.set_random_seed(cfg.seed)  # Python, NumPy and TensorFlow; the data order too
-    if cfg.train.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    if chief:
-        records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-        runs.check_assets(records_dir, metadata, run_dir)
-        runs.copy_assets(records_dir, run_dir)
-        runs.save_config(cfg, run_dir)
-        runs.point_latest_at(run_dir, cfg.runs_root)
-    else:
-        timeout_s = cfg.distribute.worker_timeout_s
-        records_dir, metadata = preprocess_data.wait_for_records(
-            cfg.data, cfg.seed, timeout_s, beat
-        )
+    seed_everything(cfg.seed, cfg.train.deterministic)
+    records_dir, metadata = prepare_records(cfg, run_dir, chief, heartbeat)
     cli.setup_logging(write_dir / "train.log")
     log.info("Run directory %s", run_dir)
-
-    global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
-    steps_per_epoch = max(1, metadata.counts["train"]["total"] // global_batch_size)
-    if cfg.train.max_steps_per_epoch:
-        steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch)
-    plan = Plan(cfg.train.epochs, steps_per_epoch, global_batch_size)
-
+    plan = make_plan(cfg.train, metadata, strategy)
     state = build_state(cfg, metadata, strategy, plan, write_dir)
     datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, state.step)
-    loop = Loop(
-        cfg, state, strategy, plan, datasets, metadata, records_dir, run_dir, write_dir, beat
+    train_step = make_train_step(
+        strategy,
+        state,
+        plan.global_batch_size,
+        use_jit_compile(cfg.train),
+        cfg.train.clip_norm,
+        cfg.train.l1,
+        cfg.train.l2,
+    )
+    validator = Validator(strategy, state.model, metadata.num_classes, datasets)
+    loop = TrainingLoop(
+        cfg,
+        state,
+        plan,
+        datasets,
+        train_step,
+        validator,
+        metadata,
+        records_dir,
+        write_dir,
+        heartbeat,
     )
     result = loop.run()
     if chief:
@@ -271,6 +268,41 @@ def train_in(
     return result
 
 
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """A fresh Keras session seeded for Python, NumPy and TensorFlow (the data order too)."""
+    keras.backend.clear_session()  # a sweep trains several models in one process
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def prepare_records(
+    cfg: DictConfig, run_dir: Path, chief: bool, heartbeat: Callable[[], None]
+) -> tuple[str, dict]:
+    """(records folder, metadata) of cfg.data. The chief preprocesses what is missing and
+    writes the run's assets and config; the other workers wait for its records."""
+    if not chief:
+        timeout_s = cfg.distribute.worker_timeout_s
+        return preprocess_data.wait_for_records(cfg.data, cfg.seed, timeout_s, heartbeat)
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    runs.check_assets(records_dir, metadata, run_dir)
+    runs.copy_assets(records_dir, run_dir)
+    runs.save_config(cfg, run_dir)
+    runs.point_latest_at(run_dir, cfg.runs_root)
+    return records_dir, metadata
+
+
+def make_plan(
+    train_cfg: DictConfig, metadata: Metadata, strategy: tf.distribute.Strategy
+) -> TrainingPlan:
+    """Epochs of whole global batches of the train split (train.max_steps_per_epoch at most)."""
+    global_batch_size = train_cfg.batch_size * strategy.num_replicas_in_sync
+    steps_per_epoch = max(1, metadata.counts["train"]["total"] // global_batch_size)
+    if train_cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, train_cfg.max_steps_per_epoch)
+    return TrainingPlan(train_cfg.epochs, steps_per_epoch, global_batch_size)
+
+
 def check_loop_settings(train_cfg: DictConfig) -> None:
     for key in AT_LEAST_ONE:
         if train_cfg[key] < 1:
@@ -278,7 +310,6 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
     for key in AT_LEAST_ZERO:
         if train_cfg[key] < 0:
             raise ValueError(f"train.{key}={train_cfg[key]} must be 0 (off) or more.")
-    checkpoints_lib.check_monitor(train_cfg.monitor)
     if train_cfg.jit_compile is True and train_cfg.deterministic:
         raise ValueError(
             "train.jit_compile=true cannot run with train.deterministic=true: XLA has no "
@@ -297,9 +328,9 @@ def use_jit_compile(train_cfg: DictConfig) -> bool:
 def make_datasets(
     cfg: DictConfig,
     records_dir: str,
-    metadata: dict,
+    metadata: Metadata,
     strategy: tf.distribute.Strategy,
-    plan: Plan,
+    plan: TrainingPlan,
     start_step: int = 0,
 ) -> Datasets:
     """The distributed train stream and the validation split (whole, and its first
@@ -307,11 +338,8 @@ def make_datasets(
 
     Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
     batches for its replicas. The train stream starts where `start_step` steps left it.
-    Validation batches are padded with examples of weight 0 so that every replica gets full
-    batches, none partial or empty (see data_loader.load_split's pad_to_full_batches).
-    Validation is read from one iterator per dataset for the whole run: a new iterator per
-    validation rebuilds and re-optimises the pipeline, which took longer than validating.
-    """
+    Validation batches are padded (examples of weight 0) so that no replica gets a partial
+    or empty batch (see data_loader.load_split's pad_to_full_batches)."""
     # Traced once for every split, instead of once per split (a second or two at start-up).
     example_fn = tf.function(
         input_ops.make_example_fn(metadata, records_dir),
@@ -328,15 +356,13 @@ def make_datasets(
     steps_per_pass = {}
 
     def dataset_fn(name: str, training: bool, steps: int = -1) -> Callable:
-        split = "train" if training else "validation"
-
         def make(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
             # A pipeline feeds each of its replicas one batch per step, in turn.
             pipelines = input_context.num_input_pipelines
             local_replicas = input_context.num_replicas_in_sync // pipelines
             dataset = data_loader.load_split(
                 spec,
-                split,
+                "train" if training else "validation",
                 input_context.get_per_replica_batch_size(plan.global_batch_size),
                 training=training,
                 input_context=input_context,
@@ -348,33 +374,33 @@ def make_datasets(
             steps_per_pass[name] = int(dataset.cardinality()) // local_replicas
             return dataset.repeat()
 
-        return make
-
-    options = None
-    if all("CPU" in device.upper() for device in strategy.extended.worker_devices):
-        # The batches are on the host already: a per-device buffer adds nothing, and its
-        # iterator's autotuning thread made the end of a run wait for seconds.
-        options = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
-
-    def distribute_fn(make: Callable) -> tf.distribute.DistributedDataset:
-        return strategy.distribute_datasets_from_function(make, options)
+        return strategy.distribute_datasets_from_function(make, input_options(strategy))
 
     return Datasets(
-        train=distribute_fn(dataset_fn("train", training=True)),
-        validation=distribute_fn(dataset_fn("validation", training=False)),
-        validation_subset=distribute_fn(
-            dataset_fn("validation_subset", training=False, steps=cfg.train.validation_steps)
+        train=dataset_fn("train", training=True),
+        validation=dataset_fn("validation", training=False),
+        validation_subset=dataset_fn(
+            "validation_subset", training=False, steps=cfg.train.validation_steps
         ),
         steps_per_pass=steps_per_pass,
         spec=spec,
     )
 
 
+def input_options(strategy: tf.distribute.Strategy) -> tf.distribute.InputOptions | None:
+    """No per-device buffer when every device is a CPU: the batches are on the host already,
+    so it adds nothing, and its iterator's autotuning thread made the end of a run wait for
+    seconds."""
+    if all("CPU" in device.upper() for device in strategy.extended.worker_devices):
+        return tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
+    return None
+
+
 def build_state(
     cfg: DictConfig,
-    metadata: dict,
+    metadata: Metadata,
     strategy: tf.distribute.Strategy,
-    plan: Plan,
+    plan: TrainingPlan,
     write_dir: Path,
 ) -> TrainState:
     """Builds model, optimizer and metrics under the strategy; resumes or warm-starts them.
@@ -386,8 +412,9 @@ def build_state(
     with strategy.scope():
         metrics = model_lib.build_metrics()
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
-        waited = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_waited")
+        best = checkpoints_lib.BestTracker(
+            cfg.train.monitor, cfg.train.min_delta, cfg.train.patience
+        )
     checkpoints = checkpoints_lib.make_checkpoints(
         runs.checkpoints_dir(write_dir),
         cfg.train.keep_checkpoints,
@@ -398,8 +425,8 @@ def build_state(
         random_states=model.non_trainable_variables,
         optimizer=optimizer,
         epoch=epoch,
-        best_value=best_value,
-        epochs_without_improvement=waited,
+        best_value=best.best_value,
+        epochs_without_improvement=best.epochs_without_improvement,
     )
     latest = checkpoints_lib.restore_latest(checkpoints, runs.checkpoints_dir(cfg.run_dir))
     if latest:
@@ -413,11 +440,11 @@ def build_state(
                 runs.load_config(source_run).model, runs.load_metadata(source_run)
             ),
         )
-    return TrainState(model, optimizer, metrics, epoch, best_value, waited, checkpoints)
+    return TrainState(model, optimizer, metrics, epoch, best, checkpoints)
 
 
 def build_model_and_optimizer(
-    cfg: DictConfig, metadata: dict, strategy: tf.distribute.Strategy, plan: Plan
+    cfg: DictConfig, metadata: Metadata, strategy: tf.distribute.Strategy, plan: TrainingPlan
 ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """The model in train.mixed_precision's dtype policy, and its built optimizer."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
@@ -462,6 +489,35 @@ def make_train_step(
     steps_per_execution) leave out the Python side of a call for all but one of them; give
     num_steps as a tensor, so that every number of steps runs the same traced graph.
     """
+    replica_step = make_replica_step(state, global_batch_size, clip_norm, l1, l2)
+    if jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+
+    def one_step(iterator: Iterator) -> tuple[tf.Tensor, list]:
+        loss, gradients = strategy.run(replica_step, args=next(iterator))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), gradients
+
+    @tf.function
+    def train_step(
+        iterator: Iterator, with_gradients: bool, num_steps: tf.Tensor | int = 1
+    ) -> tuple[tf.Tensor, list | None]:
+        losses = tf.TensorArray(tf.float32, size=num_steps)
+        for index in tf.range(num_steps - 1 if with_gradients else num_steps):
+            losses = losses.write(index, tf.cast(one_step(iterator)[0], tf.float32))
+        if not with_gradients:
+            return losses.stack(), None
+        loss, gradients = one_step(iterator)
+        losses = losses.write(num_steps - 1, tf.cast(loss, tf.float32))
+        # Equal on every replica (all-reduced): take them once.
+        return losses.stack(), [strategy.experimental_local_results(g)[0] for g in gradients]
+
+    return train_step
+
+
+def make_replica_step(
+    state: TrainState, global_batch_size: int, clip_norm: float | None, l1: float, l2: float
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, list]]:
+    """One replica's part of a step: (inputs, labels) -> (its loss, the global gradients)."""
     model, optimizer, metrics = state.model, state.optimizer, state.metrics
     variables = model.trainable_variables
     loss_fn = model_lib.build_loss()
@@ -498,28 +554,7 @@ def make_train_step(
         metrics["gradient_norm"].update_state(norm / loss_scale)
         return loss, [gradient / loss_scale for gradient in gradients]
 
-    if jit_compile:
-        replica_step = tf.function(replica_step, jit_compile=True)
-
-    def one_step(iterator: Iterator) -> tuple[tf.Tensor, list]:
-        loss, gradients = strategy.run(replica_step, args=next(iterator))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None), gradients
-
-    @tf.function
-    def train_step(
-        iterator: Iterator, with_gradients: bool, num_steps: tf.Tensor | int = 1
-    ) -> tuple[tf.Tensor, list | None]:
-        losses = tf.TensorArray(tf.float32, size=num_steps)
-        for index in tf.range(num_steps - 1 if with_gradients else num_steps):
-            losses = losses.write(index, tf.cast(one_step(iterator)[0], tf.float32))
-        if not with_gradients:
-            return losses.stack(), None
-        loss, gradients = one_step(iterator)
-        losses = losses.write(num_steps - 1, tf.cast(loss, tf.float32))
-        # Equal on every replica (all-reduced): take them once.
-        return losses.stack(), [strategy.experimental_local_results(g)[0] for g in gradients]
-
-    return train_step
+    return replica_step
 
 
 def make_validation_run(eval_step: Callable, num_classes: int) -> Callable:
@@ -543,248 +578,62 @@ def make_validation_run(eval_step: Callable, num_classes: int) -> Callable:
     return run
 
 
-@dataclass
-class Loop:
-    """The training loop: train_loop_begin, then per epoch train steps, validation and a save,
-    then train_loop_end. Every "every N steps" action hangs off one place: after_step."""
+class StepCall(NamedTuple):
+    """One call of the training step, as the periodic actions see it after the call."""
 
-    cfg: DictConfig
-    state: TrainState
-    strategy: tf.distribute.Strategy
-    plan: Plan
-    datasets: Datasets
-    metadata: dict
-    records_dir: str
-    run_dir: Path
-    write_dir: Path  # run_dir, but on workers other than the chief
-    beat: Callable[[], None]  # tells the watchdog that training progresses
-    writers: dict = field(default_factory=dict)
-    pending_losses: list = field(default_factory=list)  # (first step, losses), not yet checked
-    validation_iterators: dict = field(default_factory=dict)  # one per dataset, for the run
-    last_train_values: dict = field(default_factory=dict)
-    epoch_start: tuple[float, int] = (0.0, 0)  # (time, step in epoch) of the epoch's start
-    callbacks: keras.callbacks.CallbackList | None = None  # the logger's and cfg.callbacks
+    epoch: int
+    step: int  # the global step the call ended at
+    step_in_epoch: int  # the same step, counted from 1 in its epoch
+    ends_epoch: bool
+    gradients: list | None  # of the last step, when histograms were due
 
-    def run(self) -> dict:
-        train_cfg = self.cfg.train
-        self.train_step = make_train_step(
-            self.strategy,
-            self.state,
-            self.plan.global_batch_size,
-            use_jit_compile(train_cfg),
-            train_cfg.clip_norm,
-            train_cfg.l1,
-            train_cfg.l2,
-        )
-        self.eval_step = make_eval_step(self.strategy, self.state.model, self.metadata.num_classes)
-        self.validation_run = make_validation_run(self.eval_step, self.metadata.num_classes)
-        chief = self.write_dir == self.run_dir
-        self.callbacks = build_callbacks(self.cfg, self.run_dir, self.state.model, chief)
-        self.state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
-        self.train_loop_begin()
-        validation = None
-        try:
-            for epoch in range(int(self.state.epoch.numpy()), self.plan.epochs):
-                if self.stopped_early() or self.state.model.stop_training:
-                    break
-                self.callbacks.on_epoch_begin(epoch)
-                train_values = self.train_epoch(epoch)
-                validation = self.end_epoch(epoch, train_values)
-        finally:
-            for writer in self.writers.values():
-                writer.close()
-        return self.train_loop_end(validation)
 
-    # === Begin and end ===
+@dataclass(frozen=True)
+class PeriodicAction:
+    """orbit's ConditionalAction for work done every N steps: `action` runs after a call of
+    the training step that ended at a multiple of `every` (0: never). `at_epoch_end` overrides
+    that at the last step of an epoch: True runs it there too, False never (end_epoch does
+    the same work then)."""
 
-    def train_loop_begin(self) -> None:
-        """Opens the writers; writes the config, hparams and (first run) the inputs and graph."""
-        tensorboard_dir = self.write_dir / "tensorboard"
-        self.writers = {
-            name: tf.summary.create_file_writer(str(tensorboard_dir / name))
-            for name in ("train", "validation")
-        }
-        self.writers["hparams"] = tf.summary.create_file_writer(str(tensorboard_dir))
-        step = self.state.step
-        with self.writers["train"].as_default():
-            summaries.write_config(OmegaConf.to_yaml(self.cfg, resolve=True), step)
-{%- if cookiecutter.model_type == "cnn" %}
-            summaries.write_inputs(self.sample_inputs(), step)
-{%- endif %}
-        if step == 0:
-            config = OmegaConf.to_container(self.cfg, resolve=True)
-            with self.writers["hparams"].as_default():
-                summaries.write_hparams(summaries.flat_hparams(config), self.run_dir.name)
-            tf.summary.trace_on(graph=True)
-        self.iterator = iter(self.datasets.train)
-        self.callbacks.on_train_begin()
-{%- if cookiecutter.model_type == "cnn" %}
+    every: int
+    action: Callable[[StepCall], None]
+    at_epoch_end: bool | None = None
 
-    def sample_inputs(self) -> tf.Tensor:
-        """The first training examples as the model sees them (augmented as in training)."""
-        spec = dataclasses.replace(
-            self.datasets.spec, cache="none", shuffle_buffer=1, deterministic=True
-        )
-        dataset = data_loader.load_split(spec, "train", INPUT_GRID_SIZE, training=True)
-        return next(iter(dataset))[0]
-{%- endif %}
+    def is_due(self, call: StepCall) -> bool:
+        if call.ends_epoch and self.at_epoch_end is not None:
+            return self.at_epoch_end
+        return bool(self.every) and call.step % self.every == 0
 
-    def train_loop_end(self, validation: dict | None) -> dict:
-        """The result of train(), logged as one line{{ "; the embedding for the Projector" if cookiecutter.model_type == "rnn" else "" }}."""
-        if validation is None:  # nothing left to train: report the checkpoint as it is
-            validation = self.validate("validation")
-{%- if cookiecutter.model_type == "rnn" %}
-        summaries.write_embedding_projector(
-            self.write_dir / "tensorboard" / "train",
-            self.state.model.get_layer("embedding"),
-            os.path.join(self.records_dir, input_ops.VOCABULARY_FILE),
-        )
-{%- endif %}
-        state, monitor = self.state, self.cfg.train.monitor
-        result = {
-            "epochs": int(state.epoch.numpy()),
-            "steps": state.step,
-            "loss": self.last_train_values.get("loss"),
-            "accuracy": self.last_train_values.get("accuracy"),
-            "val_loss": validation["loss"],
-            "val_accuracy": validation["accuracy"],
-            f"best_{monitor}": float(state.best_value.numpy()),
-            "run_dir": str(self.run_dir),
-            "checkpoint": state.checkpoints.latest.latest_checkpoint,
-            "best_checkpoint": state.checkpoints.best.latest_checkpoint,
-            "weights_digest": weights_digest(state.model),
-        }
-        log.info(
-            "Done: %d epochs, %d steps, val_accuracy %.4f; best %s %.4f in %s; latest in %s; "
-            "weights %s",
-            result["epochs"],
-            result["steps"],
-            result["val_accuracy"],
-            monitor,
-            result[f"best_{monitor}"],
-            result["best_checkpoint"],
-            result["checkpoint"],
-            result["weights_digest"],
-        )
-        self.callbacks.on_train_end(result)
-        return result
+    def next_due(self, step: int) -> float:
+        """The first step at or after `step` that is a multiple of `every` (inf: never)."""
+        return -(-step // self.every) * self.every if self.every else math.inf
 
-    # === Training ===
 
-    def train_epoch(self, epoch: int) -> dict:
-        """Runs the epoch's remaining steps with a progress bar, several per call (see
-        last_step_of_call)."""
-        for metric in self.state.metrics.values():
-            metric.reset_state()
-        plan, train_cfg = self.plan, self.cfg.train
-        progbar = keras.utils.Progbar(
-            plan.steps_per_epoch, verbose=1 if sys.stdout.isatty() else 0, unit_name="step"
-        )
-        first = self.state.step - epoch * plan.steps_per_epoch + 1  # > 1 when resumed mid-epoch
-        self.epoch_start = (time.perf_counter(), first - 1)
-        while first <= plan.steps_per_epoch:
-            step_in_epoch = self.last_step_of_call(epoch, first)
-            step = epoch * plan.steps_per_epoch + step_in_epoch
-            num_steps = step_in_epoch - first + 1
-            histograms = is_due(step, train_cfg.histogram_every_steps)
-            losses, gradients = self.train_step(self.iterator, histograms, tf.constant(num_steps))
-            self.pending_losses.append((step - num_steps + 1, losses))
-            self.beat()
-            if step == num_steps:  # the run's first call, traced since train_loop_begin
-                with self.writers["train"].as_default():
-                    summaries.write_graph_trace(1)
-            last = step_in_epoch == plan.steps_per_epoch
-            self.after_step(epoch, step, step_in_epoch, last, gradients, progbar)
-            first = step_in_epoch + 1
-        return self.last_train_values
+class FiniteLossCheck:
+    """Collects each call's losses on the device and reads them back only when checked
+    (before logging or saving), so that a call does not wait for the device."""
 
-    def last_step_of_call(self, epoch: int, first: int) -> int:
-        """The step in the epoch at which a call of the training step that starts at step
-        `first` of it ends: train.steps_per_loop steps later at most, at the end of the epoch,
-        or at the first step with something due (logging, validation, a save, histograms), so
-        that after_step sees every due step."""
-        train_cfg, steps_per_epoch = self.cfg.train, self.plan.steps_per_epoch
-        last = min(first + train_cfg.steps_per_loop - 1, steps_per_epoch)
-        start = epoch * steps_per_epoch + first  # the global step of `first`
-        for every in (
-            train_cfg.log_every_steps,
-            train_cfg.validate_every_steps,
-            train_cfg.checkpoint_every_steps,
-            train_cfg.histogram_every_steps,
-        ):
-            if every:
-                next_due = -(-start // every) * every  # the first multiple at or after start
-                last = min(last, next_due - epoch * steps_per_epoch)
-        return last
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, tf.Tensor]] = []  # (first step, losses) of each call
 
-    def after_step(
-        self,
-        epoch: int,
-        step: int,
-        step_in_epoch: int,
-        last: bool,
-        gradients: list | None,
-        progbar: keras.utils.Progbar,
-    ) -> None:
-        """Logging, histograms, stepwise validation and step checkpoints, each when due."""
-        train_cfg = self.cfg.train
-        if is_due(step, train_cfg.log_every_steps) or last:
-            self.check_finite()
-            values = self.log_progress(epoch, step, step_in_epoch)
-            progbar.update(step_in_epoch, values=list(values.items()))
-        else:
-            progbar.update(step_in_epoch)
-        if gradients is not None:
-            with self.writers["train"].as_default():
-                summaries.write_histograms(self.state.model.trainable_variables, gradients, step)
-        if is_due(step, train_cfg.validate_every_steps):
-            self.validation_step(step)
-        if is_due(step, train_cfg.checkpoint_every_steps) and not last:
-            self.check_finite()
-            self.state.checkpoints.latest.save(checkpoint_number=step)
+    def add(self, first_step: int, losses: tf.Tensor) -> None:
+        self.pending.append((first_step, losses))
 
-    def log_progress(self, epoch: int, step: int, step_in_epoch: int) -> dict:
-        """Writes the training scalars and a progress line; returns the running metrics."""
-        values = {name: float(metric.result()) for name, metric in self.state.metrics.items()}
-        start_time, start_step = self.epoch_start
-        values["examples_per_second"] = (
-            (step_in_epoch - start_step)
-            * self.plan.global_batch_size
-            / (time.perf_counter() - start_time)
-        )
-        with self.writers["train"].as_default(step=step):
-            for name, value in values.items():
-                tf.summary.scalar(name, value)
-            learning_rate = float(np.asarray(self.state.optimizer.learning_rate))
-            tf.summary.scalar("learning_rate", learning_rate)
-        log.info(
-            "epoch %d/%d step %d/%d - %s",
-            epoch + 1,
-            self.plan.epochs,
-            step_in_epoch,
-            self.plan.steps_per_epoch,
-            " - ".join(f"{name} {value:.4g}" for name, value in values.items()),
-            extra={"progress": True},
-        )
-        self.last_train_values = values
-        self.callbacks.on_train_batch_end(step, {**values, "learning_rate": learning_rate})
-        return values
-
-    def check_finite(self) -> None:
+    def check(self) -> None:
         """Stops the run, naming the first step whose loss was NaN or infinite.
 
         Called before anything is saved, so no checkpoint ever holds the broken weights.
         """
-        if not self.pending_losses:
+        if not self.pending:
             return
-        losses = tf.concat([losses for _, losses in self.pending_losses], axis=0).numpy()
+        losses = tf.concat([losses for _, losses in self.pending], axis=0).numpy()
         bad = np.flatnonzero(~np.isfinite(losses))
         steps = [
             first + index
-            for first, call_losses in self.pending_losses
+            for first, call_losses in self.pending
             for index in range(call_losses.shape[0])
         ]
-        self.pending_losses = []
+        self.pending = []
         if bad.size:
             raise FloatingPointError(
                 f"The training loss became {losses[bad[0]]} at step {steps[bad[0]]}; the run "
@@ -792,7 +641,75 @@ class Loop:
                 "train.clip_norm, or check the data."
             )
 
-    # === Validation ===
+
+class ProgressLog:
+    """An epoch's progress bar and, at the logging steps, the running training metrics: as
+    TensorBoard scalars, a log line and the callbacks' on_train_batch_end."""
+
+    def __init__(
+        self,
+        state: TrainState,
+        plan: TrainingPlan,
+        tensorboard: summaries.TrainingSummaries,
+        callbacks: keras.callbacks.CallbackList,
+    ) -> None:
+        self.state, self.plan = state, plan
+        self.tensorboard, self.callbacks = tensorboard, callbacks
+        self.progbar: keras.utils.Progbar | None = None  # the epoch's, from start_epoch()
+        self.epoch_start = (0.0, 0)  # (time, step in epoch) where the epoch (re)started
+        self.values = {}  # the latest logged training metrics
+
+    def start_epoch(self, first: int) -> None:
+        """Resets the metrics and the bar for an epoch that starts at its step `first`."""
+        for metric in self.state.metrics.values():
+            metric.reset_state()
+        verbose = 1 if sys.stdout.isatty() else 0
+        self.progbar = keras.utils.Progbar(
+            self.plan.steps_per_epoch, verbose=verbose, unit_name="step"
+        )
+        self.epoch_start = (time.perf_counter(), first - 1)
+
+    def advance(self, step_in_epoch: int) -> None:
+        self.progbar.update(step_in_epoch)
+
+    def log(self, call: StepCall) -> None:
+        """Writes the training scalars, a progress line and the progress bar."""
+        values = {name: float(metric.result()) for name, metric in self.state.metrics.items()}
+        start_time, start_step = self.epoch_start
+        examples = (call.step_in_epoch - start_step) * self.plan.global_batch_size
+        values["examples_per_second"] = examples / (time.perf_counter() - start_time)
+        learning_rate = current_learning_rate(self.state.optimizer)
+        self.tensorboard.write_training(values, learning_rate, call.step)
+        log.info(
+            "epoch %d/%d step %d/%d - %s",
+            call.epoch + 1,
+            self.plan.epochs,
+            call.step_in_epoch,
+            self.plan.steps_per_epoch,
+            " - ".join(f"{name} {value:.4g}" for name, value in values.items()),
+            extra={"progress": True},
+        )
+        self.values = values
+        self.callbacks.on_train_batch_end(call.step, {**values, "learning_rate": learning_rate})
+        self.progbar.update(call.step_in_epoch, values=list(values.items()))
+
+
+class Validator:
+    """Validates on the whole validation split or its subset in one call per pass, each read
+    from one iterator that serves every pass of the run (a new one per validation rebuilt the
+    pipeline, which took longer than validating)."""
+
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        model: keras.Model,
+        num_classes: int,
+        datasets: Datasets,
+    ) -> None:
+        eval_step = make_eval_step(strategy, model, num_classes)
+        self.validation_run = make_validation_run(eval_step, num_classes)
+        self.datasets = datasets
+        self.iterators = {}  # dataset name -> its iterator
 
     def validate(self, name: str) -> dict:
         """One pass over Datasets' `name` (validation or validation_subset), read from the
@@ -802,10 +719,10 @@ class Loop:
             What eval.run_evaluation returns: loss, accuracy, num_examples (padding left
             out) and the confusion matrix.
         """
-        if name not in self.validation_iterators:
-            self.validation_iterators[name] = iter(getattr(self.datasets, name))
+        if name not in self.iterators:
+            self.iterators[name] = iter(getattr(self.datasets, name))
         num_steps = tf.constant(self.datasets.steps_per_pass[name])
-        loss_sum, confusion = self.validation_run(self.validation_iterators[name], num_steps)
+        loss_sum, confusion = self.validation_run(self.iterators[name], num_steps)
         confusion = confusion.numpy()
         count = int(confusion.sum())
         return {
@@ -815,87 +732,255 @@ class Loop:
             "confusion_matrix": confusion,
         }
 
-    def validation_step(self, step: int) -> None:
-        """Stepwise validation on the first train.validation_steps batches of the split."""
-        subset = self.validate("validation_subset")
-        with self.writers["validation"].as_default(step=step):
-            tf.summary.scalar("subset_loss", subset["loss"])
-            tf.summary.scalar("subset_accuracy", subset["accuracy"])
+
+class TrainingLoop:
+    """The training loop in the shape of orbit's single-task trainer: begin() once; per
+    epoch train_epoch(), one step() per call of the training step, and end_epoch() (full
+    validation and the saves); then end() for the result. What is done every N steps is one
+    list of PeriodicActions, which also decides where a call of several steps must stop."""
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        state: TrainState,
+        plan: TrainingPlan,
+        datasets: Datasets,
+        train_step: Callable,  # of make_train_step
+        validator: Validator,
+        metadata: Metadata,
+        records_dir: str,
+        write_dir: Path,  # run_dir, but on workers other than the chief
+        heartbeat: Callable[[], None],  # tells the watchdog that training progresses
+    ) -> None:
+        train_cfg = cfg.train
+        self.cfg, self.state, self.plan, self.datasets = cfg, state, plan, datasets
+        self.metadata, self.records_dir, self.heartbeat = metadata, records_dir, heartbeat
+        self.run_dir = Path(cfg.run_dir)
+        self.train_step, self.validator = train_step, validator
+        chief = write_dir == self.run_dir
+        self.callbacks = build_callbacks(cfg, self.run_dir, state.model, chief)
+        self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
+        self.losses = FiniteLossCheck()
+        self.train_iterator = None  # opened by begin()
+        self.progress_log = ProgressLog(state, plan, self.tensorboard, self.callbacks)
+        self.progress = PeriodicAction(
+            train_cfg.log_every_steps, self.log_progress, at_epoch_end=True
+        )
+        self.histograms = PeriodicAction(train_cfg.histogram_every_steps, self.write_histograms)
+        self.periodic = [
+            self.progress,
+            self.histograms,
+            PeriodicAction(train_cfg.validate_every_steps, self.validate_subset),
+            PeriodicAction(
+                train_cfg.checkpoint_every_steps, self.save_checkpoint, at_epoch_end=False
+            ),
+        ]
+
+    def run(self) -> dict:
+        """Trains the epochs left; returns train()'s result."""
+        self.state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
+        validation = None
+        try:
+            self.begin()
+            for epoch in range(int(self.state.epoch.numpy()), self.plan.epochs):
+                if self.state.best.should_stop() or self.state.model.stop_training:
+                    break
+                self.callbacks.on_epoch_begin(epoch)
+                self.train_epoch(epoch)
+                validation = self.end_epoch(epoch)
+        finally:
+            self.tensorboard.close()
+        return self.end(validation)
+
+    def begin(self) -> None:
+        """Writes the config, hparams and (new run) the graph; opens the train stream."""
+        step = self.state.step
+        self.tensorboard.write_config(OmegaConf.to_yaml(self.cfg, resolve=True), step)
+{%- if cookiecutter.model_type == "cnn" %}
+        inputs = sample_inputs(self.datasets.spec)
+        self.tensorboard.write_inputs(inputs, step)
+{%- endif %}
+        if step == 0:
+            config = OmegaConf.to_container(self.cfg, resolve=True)
+            self.tensorboard.write_hparams_and_trace(config, self.run_dir.name)
+        self.train_iterator = iter(self.datasets.train)
+        self.callbacks.on_train_begin()
+
+    def train_epoch(self, epoch: int) -> None:
+        """Runs the epoch's remaining steps, several per call (see last_step_of_call)."""
+        steps_per_epoch = self.plan.steps_per_epoch
+        first = self.state.step - epoch * steps_per_epoch + 1  # > 1 when resumed mid-epoch
+        self.progress_log.start_epoch(first)
+        while first <= steps_per_epoch:
+            last = self.last_step_of_call(epoch, first)
+            self.step(epoch, first, last)
+            first = last + 1
+
+    def last_step_of_call(self, epoch: int, first: int) -> int:
+        """The step in the epoch at which a call that starts at its step `first` ends:
+        train.steps_per_loop steps later at most, at the end of the epoch, or at the first
+        step where a periodic action is due, so that every due step ends a call."""
+        offset = epoch * self.plan.steps_per_epoch
+        last = min(first + self.cfg.train.steps_per_loop - 1, self.plan.steps_per_epoch)
+        due = (periodic.next_due(offset + first) - offset for periodic in self.periodic)
+        return min(last, *due)
+
+    def step(self, epoch: int, first: int, last: int) -> None:
+        """One call of the training step for steps `first` to `last` of the epoch, then the
+        periodic actions due at its last step."""
+        offset = epoch * self.plan.steps_per_epoch
+        call = StepCall(epoch, offset + last, last, last == self.plan.steps_per_epoch, None)
+        losses, gradients = self.train_step(
+            self.train_iterator, self.histograms.is_due(call), tf.constant(last - first + 1)
+        )
+        self.losses.add(offset + first, losses)
+        self.heartbeat()
+        if offset + first == 1:  # the run's first call, traced since begin()
+            self.tensorboard.write_graph()
+        call = call._replace(gradients=gradients)
+        if not self.progress.is_due(call):
+            self.progress_log.advance(last)
+        for periodic in self.periodic:
+            if periodic.is_due(call):
+                periodic.action(call)
+
+    def end_epoch(self, epoch: int) -> dict:
+        """Full validation, the best checkpoint, then the epoch's checkpoint."""
+        self.losses.check()
+        state, monitor = self.state, self.cfg.train.monitor
+        step = state.step
+        validation = self.validator.validate("validation")
+        self.heartbeat()
+        self.tensorboard.write_validation(validation, self.metadata.class_names, step)
+        improved = state.best.update(validation)
+        state.epoch.assign(epoch + 1)
+        if improved:
+            record = {"metric": monitor, "value": state.best.best, "epoch": epoch + 1}
+            checkpoints_lib.save_best(state.checkpoints, step, record)
+        state.checkpoints.latest.save(checkpoint_number=step)
+        train_values = self.progress_log.values
+        logs = epoch_logs(train_values, validation, state.optimizer)
+        log_epoch(epoch, self.plan.epochs, train_values, validation, improved, monitor)
+        self.callbacks.on_epoch_end(epoch, logs)
+        return validation
+
+    def end(self, validation: dict | None) -> dict:
+        """The result of train(), logged as one line."""
+        if validation is None:  # nothing left to train: report the checkpoint as it is
+            validation = self.validator.validate("validation")
+{%- if cookiecutter.model_type == "rnn" %}
+        self.tensorboard.write_embedding(self.state.model, self.records_dir)
+{%- endif %}
+        monitor = self.cfg.train.monitor
+        train_values = self.progress_log.values
+        result = make_result(self.state, monitor, train_values, validation, self.run_dir)
+        log_result(result, monitor)
+        self.callbacks.on_train_end(result)
+        return result
+
+    # === The periodic actions ===
+
+    def log_progress(self, call: StepCall) -> None:
+        self.losses.check()
+        self.progress_log.log(call)
+
+    def write_histograms(self, call: StepCall) -> None:
+        variables = self.state.model.trainable_variables
+        self.tensorboard.write_histograms(variables, call.gradients, call.step)
+
+    def validate_subset(self, call: StepCall) -> None:
+        """Validates on the first train.validation_steps batches of the split."""
+        subset = self.validator.validate("validation_subset")
+        self.tensorboard.write_subset_validation(subset, call.step)
         log.info(
             "step %d - validation subset of %d examples - loss %.4f - accuracy %.4f",
-            step,
+            call.step,
             subset["num_examples"],
             subset["loss"],
             subset["accuracy"],
         )
 
-    def end_epoch(self, epoch: int, train_values: dict) -> dict:
-        """Full validation, the best checkpoint, then the epoch's checkpoint."""
-        self.check_finite()
-        state, train_cfg = self.state, self.cfg.train
-        step = state.step
-        validation = self.validate("validation")
-        self.beat()
-        with self.writers["validation"].as_default(step=step):
-            tf.summary.scalar("loss", validation["loss"])
-            tf.summary.scalar("accuracy", validation["accuracy"])
-            summaries.write_confusion(
-                validation["confusion_matrix"], self.metadata.class_names, step
-            )
-        monitored = validation[train_cfg.monitor.removeprefix("val_")]
-        best = float(state.best_value.numpy())
-        improved = checkpoints_lib.is_improvement(
-            train_cfg.monitor, monitored, best, train_cfg.min_delta
-        )
-        state.epoch.assign(epoch + 1)
-        if improved:
-            state.best_value.assign(monitored)
-            state.epochs_without_improvement.assign(0)
-            checkpoints_lib.save_best(
-                state.checkpoints,
-                step,
-                {"metric": train_cfg.monitor, "value": monitored, "epoch": epoch + 1},
-            )
-        else:
-            state.epochs_without_improvement.assign_add(1)
-        state.checkpoints.latest.save(checkpoint_number=step)
-        log.info(
-            "epoch %d/%d - loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f"
-            " (%d validation examples) - %.0f examples/s%s",
-            epoch + 1,
-            self.plan.epochs,
-            train_values["loss"],
-            train_values["accuracy"],
-            validation["loss"],
-            validation["accuracy"],
-            validation["num_examples"],
-            train_values["examples_per_second"],
-            f" - best {train_cfg.monitor} so far" if improved else "",
-        )
-        learning_rate = float(np.asarray(state.optimizer.learning_rate))
-        epoch_logs = {
-            "loss": train_values["loss"],
-            "accuracy": train_values["accuracy"],
-            "val_loss": validation["loss"],
-            "val_accuracy": validation["accuracy"],
-            "learning_rate": learning_rate,
-        }
-        self.callbacks.on_epoch_end(epoch, epoch_logs)
-        return validation
+    def save_checkpoint(self, call: StepCall) -> None:
+        self.losses.check()
+        self.state.checkpoints.latest.save(checkpoint_number=call.step)
+{%- if cookiecutter.model_type == "cnn" %}
 
-    def stopped_early(self) -> bool:
-        """True (and logged) once train.monitor has not improved for train.patience epochs."""
-        patience = self.cfg.train.patience
-        waited = int(self.state.epochs_without_improvement.numpy())
-        if not patience or waited < patience:
-            return False
-        log.info(
-            "Early stopping: %s has not improved for %d epochs (best %.4f)",
-            self.cfg.train.monitor,
-            waited,
-            float(self.state.best_value.numpy()),
-        )
-        return True
+
+def sample_inputs(spec: data_loader.InputSpec) -> tf.Tensor:
+    """The first training examples as the model sees them (augmented as in training)."""
+    spec = dataclasses.replace(spec, cache="none", shuffle_buffer=1, deterministic=True)
+    dataset = data_loader.load_split(spec, "train", summaries.INPUT_GRID_SIZE, training=True)
+    return next(iter(dataset))[0]
+{%- endif %}
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    return float(np.asarray(optimizer.learning_rate))
+
+
+def epoch_logs(
+    train_values: dict, validation: dict, optimizer: keras.optimizers.Optimizer
+) -> dict:
+    """What the callbacks' on_epoch_end gets."""
+    return {
+        "loss": train_values["loss"],
+        "accuracy": train_values["accuracy"],
+        "val_loss": validation["loss"],
+        "val_accuracy": validation["accuracy"],
+        "learning_rate": current_learning_rate(optimizer),
+    }
+
+
+def log_epoch(
+    epoch: int, epochs: int, train_values: dict, validation: dict, improved: bool, monitor: str
+) -> None:
+    log.info(
+        "epoch %d/%d - loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f"
+        " (%d validation examples) - %.0f examples/s%s",
+        epoch + 1,
+        epochs,
+        train_values["loss"],
+        train_values["accuracy"],
+        validation["loss"],
+        validation["accuracy"],
+        validation["num_examples"],
+        train_values["examples_per_second"],
+        f" - best {monitor} so far" if improved else "",
+    )
+
+
+def make_result(
+    state: TrainState, monitor: str, train_values: dict, validation: dict, run_dir: Path
+) -> dict:
+    """train()'s result: the final metrics, the checkpoints and a digest of the weights."""
+    return {
+        "epochs": int(state.epoch.numpy()),
+        "steps": state.step,
+        "loss": train_values.get("loss"),
+        "accuracy": train_values.get("accuracy"),
+        "val_loss": validation["loss"],
+        "val_accuracy": validation["accuracy"],
+        f"best_{monitor}": state.best.best,
+        "run_dir": str(run_dir),
+        "checkpoint": state.checkpoints.latest.latest_checkpoint,
+        "best_checkpoint": state.checkpoints.best.latest_checkpoint,
+        "weights_digest": weights_digest(state.model),
+    }
+
+
+def log_result(result: dict, monitor: str) -> None:
+    log.info(
+        "Done: %d epochs, %d steps, val_accuracy %.4f; best %s %.4f in %s; latest in %s; "
+        "weights %s",
+        result["epochs"],
+        result["steps"],
+        result["val_accuracy"],
+        monitor,
+        result[f"best_{monitor}"],
+        result["best_checkpoint"],
+        result["checkpoint"],
+        result["weights_digest"],
+    )
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -904,11 +989,6 @@ def weights_digest(model: keras.Model) -> str:
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()[:16]
-
-
-def is_due(step: int, every: int) -> bool:
-    """Whether an action configured as "every `every` steps" (0: never) runs at `step`."""
-    return bool(every) and step % every == 0
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

@@ -23,14 +23,14 @@ import time
 def watch(pid: int, timeout_s: float, stream: object) -> int:
     """Kills `pid` when `stream` stays silent for `timeout_s` seconds; returns an exit status."""
     descriptor = stream.fileno()
-    last_beat = time.monotonic()
+    last_heartbeat = time.monotonic()
     while True:
         ready, _, _ = select.select([descriptor], [], [], 1.0)
         if ready:
             if not os.read(descriptor, 65536):  # end of file: the worker is done or gone
                 return 0
-            last_beat = time.monotonic()
-        elif time.monotonic() - last_beat > timeout_s:
+            last_heartbeat = time.monotonic()
+        elif time.monotonic() - last_heartbeat > timeout_s:
             print(
                 f"watchdog: worker {pid} made no progress for {timeout_s:.0f} s: a peer "
                 "worker did not start or died (see distribute.worker_timeout_s). Stopping it.",
@@ -43,7 +43,7 @@ def watch(pid: int, timeout_s: float, stream: object) -> int:
 
 
 class Watchdog:
-    """The worker's side: start() the watchdog process, beat() often, stop() at the end."""
+    """The worker's side: start() the watchdog process, heartbeat() often, stop() at the end."""
 
     def __init__(self, timeout_s: float) -> None:
         self.process = subprocess.Popen(
@@ -51,7 +51,7 @@ class Watchdog:
             stdin=subprocess.PIPE,
         )
 
-    def beat(self) -> None:
+    def heartbeat(self) -> None:
         try:
             self.process.stdin.write(b".")
             self.process.stdin.flush()

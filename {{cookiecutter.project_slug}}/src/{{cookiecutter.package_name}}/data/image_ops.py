@@ -280,7 +280,9 @@ def make_prepare_fn(metadata: Metadata) -> Callable[[tf.Tensor], tf.Tensor]:
     return lambda images: prepare_images(images, image_size, mean, std)
 
 
-def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
+def make_example_fn(
+    metadata: Metadata, assets_dir: str | Path
+) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (encoded image) into the model's input.
 
     Args:

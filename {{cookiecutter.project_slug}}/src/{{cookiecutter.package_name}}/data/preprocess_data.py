@@ -157,11 +157,11 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]
 
 
 def wait_for_records(
-    data_cfg: DictConfig, seed: int, timeout_s: float, beat: Callable[[], None]
+    data_cfg: DictConfig, seed: int, timeout_s: float, heartbeat: Callable[[], None]
 ) -> tuple[str, Metadata]:
     """(records dir, metadata) once another process (the chief worker) has written them.
 
-    Calls `beat` about once a second while it waits, to show it is alive.
+    Calls `heartbeat` about once a second while it waits, to show it is alive.
     """
     records_dir = records_path(data_cfg, seed)
     deadline = time.monotonic() + timeout_s
@@ -171,7 +171,7 @@ def wait_for_records(
                 f"No records appeared in {records_dir} within {timeout_s:.0f} s; the chief "
                 "worker writes them. Run preprocess before starting the workers."
             )
-        beat()
+        heartbeat()
         time.sleep(1.0)
     return records_dir, metadata
 

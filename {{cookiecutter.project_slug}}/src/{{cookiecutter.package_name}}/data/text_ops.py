@@ -76,7 +76,9 @@ def tokenize(
     return tf.reshape(tf.cast(ids, tf.int32), output_shape)
 
 
-def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Callable[[tf.Tensor], tf.Tensor]:
+def make_example_fn(
+    metadata: Metadata, assets_dir: str | Path
+) -> Callable[[tf.Tensor], tf.Tensor]:
     """Returns the op that turns one raw input (UTF-8 text) into the model's input."""
     table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))  # or gs://
     sequence_length = metadata.sequence_length
