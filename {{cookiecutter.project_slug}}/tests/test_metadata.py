@@ -5,7 +5,10 @@ import pytest
 
 from {{ cookiecutter.package_name }} import jsonio
 from {{ cookiecutter.package_name }}.data import preprocess_data
-from {{ cookiecutter.package_name }}.data.metadata import METADATA_FILE, Metadata
+from {{ cookiecutter.package_name }}.data.metadata import (  # one per line at any name length
+    METADATA_FILE,
+    Metadata,
+)
 
 
 def test_metadata_reads_back_what_preprocess_wrote(make_config):
