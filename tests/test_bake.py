@@ -241,6 +241,7 @@ OTHER_VARIANT_WORDS_ALLOWED = """
 Dockerfile                              image      a container image
 deploy/kubernetes/tfjob.yaml            image      a container image
 deploy/vertex_ai.md                     image      a container image
+deploy/README.md                        image      a container image
 tests/test_deploy.py                    image      a container image
 README.md                               image      the container image; TensorBoard's Images tab
 src/{package}/summaries.py              image      the confusion matrix as a picture
@@ -250,16 +251,6 @@ tests/test_summaries.py                 image      the confusion matrix; data.im
 tests/test_summaries.py                 pixel      the confusion matrix as a picture
 tests/test_report.py                    image      the confusion matrix as a picture
 tests/test_predict.py                   image      predict refuses the export of an image model
-src/{package}/data/sources.py           image      fixed at merge
-src/{package}/data/data_loader.py       image      fixed at merge
-docs/performance.md                     image      fixed at merge
-src/{package}/runs.py                   vocab      fixed at merge
-src/{package}/data/image_sources.py     vocab      fixed at merge
-src/{package}/data/preprocess_data.py   vocab      fixed at merge
-src/{package}/configs/train/default.yaml embedding fixed at merge
-src/{package}/train.py                  embedding  fixed at merge
-README.md                               tokeni[sz] fixed at merge
-tests/test_data_loader.py               sequence_length fixed at merge
 """
 
 

@@ -1,7 +1,7 @@
 """Run directories: new, latest, resume checks, the lock, the saved config and data assets.
 
-A run directory holds config.yaml (the resolved config), assets/ (metadata.json and, for text,
-the vocabulary the model was trained with), checkpoints/, tensorboard/, train.log, and later
+A run directory holds config.yaml (the resolved config), assets/ (metadata.json and whatever
+else preprocessing wrote for the model's inputs), checkpoints/, tensorboard/, train.log, and later
 metrics.json and export/. Eval and export need nothing but the run directory.
 """
 
@@ -249,7 +249,8 @@ def check_assets(records_dir: str, metadata: Metadata, run_dir: Path) -> None:
 
 
 def copy_assets(records_dir: str, run_dir: Path) -> None:
-    """Copies metadata.json (and the vocabulary) into a new run; the records stay."""
+    """Copies metadata.json (and the other assets of preprocessing) into a new run; the
+    records stay."""
     target = assets_dir(run_dir)
     if (target / METADATA_FILE).exists():
         return

@@ -537,7 +537,7 @@ def make_replica_step(
             scaled_loss = optimizer.scale_loss(loss)
         # The gradient of the whole global batch, summed over replicas once here so that it is
         # clipped and measured whole (Keras would clip each replica's part). Dense, because
-        # Keras' Adam squares a sparse (embedding) gradient row by row, duplicates apart.
+        # Keras' Adam squares a sparse gradient (of a lookup table) row by row, duplicates apart.
         local_gradients = tape.gradient(scaled_loss, variables)
         context = tf.distribute.get_replica_context()
         gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, local_gradients)

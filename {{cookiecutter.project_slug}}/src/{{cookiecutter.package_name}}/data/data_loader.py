@@ -33,8 +33,8 @@ CACHE_NAME = re.compile(r"[a-z]+-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}[._]")
 WITHOUT_AUTOTUNING = tf.data.Options()
 WITHOUT_AUTOTUNING.autotune.enabled = False
 # The functions mapped here use tf.cond/tf.switch_case, never Python control flow on
-# tensors: AutoGraph would only re-parse their source (and that of every op they call, the
-# image decoding's hundreds of ops included), which took about a second per split at start-up.
+# tensors: AutoGraph would only re-parse their source (and that of every op they call, a
+# decoding of hundreds of ops included), which took about a second per split at start-up.
 NOT_CONVERTED = tf.autograph.experimental.do_not_convert
 
 

@@ -287,7 +287,7 @@ class TrainSummary:
 
         data.channels=null picks 1 when every training image is grayscale, else 3.
         """
-        del assets_dir  # text sources write their vocabulary there
+        del assets_dir  # images need nothing beside metadata.json
         channels = self.data_cfg.channels or (3 if self.colour else 1)
         prefix = "rgb" if channels == 3 else "gray"
         mean = self.sums[f"{prefix}_sum"] / self.pixels

@@ -93,7 +93,7 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
     data.path and data.test_path made absolute), the seed that splits the data, the size and
     content hash of every input file, and the code that writes and decodes the records
     (input_ops and the sources), so that editing, say, the text standardisation never pairs
-    new code with a stale vocabulary.
+    new code with stale assets.
     """
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RawExamples:
-    """Raw inputs (encoded images or UTF-8 text) and their labels.
+    """Raw inputs (the bytes each example is stored as) and their labels.
 
     Sources that read files give the files' paths, or an iterable that reads the file again
     each time it is walked (CSV rows), so that the inputs are read while the records are
@@ -70,7 +70,7 @@ def list_class_files(
     Returns:
         File paths, their class indices, and the class names (sorted folder names).
     """
-    require_path(root, key, f"data/my_{'images' if '.png' in extensions else 'texts'}")
+    require_path(root, key, "data/my_{{ "images" if cookiecutter.model_type == "cnn" else "texts" }}")
     if not tf.io.gfile.isdir(root):
         raise ValueError(
             f"{key}={root} is a file; it must be a folder with one sub-folder per class."
