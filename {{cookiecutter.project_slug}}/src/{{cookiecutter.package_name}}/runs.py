@@ -293,3 +293,84 @@ def run_records(
     else:
         data_cfg = OmegaConf.merge(data_cfg, {"test_path": test_path})
     return preprocess_data.ensure_preprocessed(data_cfg, cfg.seed)
+
+
+def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
+    """(run directory, whether it is a run to resume); creates the folder of a new run."""
+    if cfg.train.resume:
+        run_dir = resolve_run_dir(cfg.train.resume, cfg.runs_root)
+        if cfg.run_dir and Path(cfg.run_dir).resolve() != run_dir.resolve():
+            raise ValueError(
+                f"train.resume={cfg.train.resume} and run_dir={cfg.run_dir} name two runs; "
+                "give one of them."
+            )
+        if not (run_dir / CONFIG_FILE).exists():
+            raise FileNotFoundError(
+                f"train.resume={cfg.train.resume}: {run_dir} is not a run (no "
+                f"{CONFIG_FILE}). Give the folder of a run, e.g. runs/<model>-<data>/<date>."
+            )
+        return run_dir, True
+    if cfg.run_dir:
+        run_dir = Path(cfg.run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise NotADirectoryError(f"run_dir={run_dir} is a file; give a folder.")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return run_dir, (run_dir / CONFIG_FILE).exists()
+    if cfg.distribute.name == "multi_worker":
+        raise ValueError(
+            "distribute=multi_worker needs run_dir=DIR, one folder for every worker "
+            "(scripts/launch_local.py picks one when it is not given)."
+        )
+    return new_run_dir(cfg.runs_root, f"{cfg.model.name}-{cfg.data.name}"), False
+
+
+def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuses, naming every key, a config that differs from the run's in more than a
+    resume may change (RESUMABLE_KEYS; train.epochs may grow)."""
+    differences = config_differences(load_config(run_dir), cfg)
+    if differences:
+        listed = "\n".join(
+            f"  {key}: {old!r} in the run, {new!r} now" for key, old, new in differences
+        )
+        raise ValueError(
+            f"{run_dir} was trained with another config, so it cannot be resumed with this "
+            f"one:\n{listed}\nTrain a new run instead (leave out run_dir and train.resume), "
+            f"or start a new run from its weights with train.init_from={run_dir}."
+        )
+
+
+def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """The saved result of a run that has nothing left to train (its latest checkpoint is at
+    train.epochs, or early stopping ended it), else None. Reads, writes nothing."""
+    latest = tf.train.latest_checkpoint(str(checkpoints_dir(run_dir)))
+    if latest is None:
+        return None
+    reader = tf.train.load_checkpoint(latest)
+    epochs = int(reader.get_tensor("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
+    waited = int(reader.get_tensor("epochs_without_improvement/.ATTRIBUTES/VARIABLE_VALUE"))
+    stopped = bool(cfg.train.patience) and waited >= cfg.train.patience
+    if epochs < cfg.train.epochs and not stopped:
+        return None
+    log.info(
+        "%s has trained %d epochs%s: nothing to do. Raise train.epochs to train on, or "
+        "leave out run_dir for a new run.",
+        run_dir,
+        epochs,
+        " and stopped early" if stopped else f" of train.epochs={cfg.train.epochs}",
+    )
+    result_file = run_dir / RESULT_FILE
+    saved = json.loads(result_file.read_text()) if result_file.exists() else {}
+    return {**saved, "epochs": epochs, "run_dir": str(run_dir), "checkpoint": latest}
+
+
+@contextlib.contextmanager
+def removed_when_left_empty(run_dir: Path) -> Iterator[None]:
+    """Removes the run folder when training failed before writing anything into it."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if not any(path.name != LOCK_FILE for path in run_dir.iterdir()):
+                (run_dir / LOCK_FILE).unlink(missing_ok=True)
+                run_dir.rmdir()
+        raise
