@@ -218,28 +218,8 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
     raw_inputs, _ = data_loader.read_raw_examples(
         records_dir, "test", records, options.check_examples
     )
-    example_fn = input_ops.make_example_fn(metadata, assets)
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
-    expected = keras_probabilities(model, model_inputs)
     try:
-        classifier = Classifier(model, metadata, assets)
-        tf.saved_model.save(classifier, str(staging_path), signatures=classifier.signatures())
-        difference = check_export(staging_path, raw_inputs, expected, metadata, options.tolerance)
-        if options.keras:
-            write_keras(
-                model, staging_path / KERAS_FILE, model_inputs, expected, options.tolerance
-            )
-        if options.tflite:
-            # The same net and weights, built as TFLite can convert it.
-            convertible = model_lib.build_model(cfg.model, metadata, **TFLITE_BUILD_OPTIONS)
-            convertible.set_weights(model.get_weights())
-            write_tflite(
-                convertible,
-                staging_path / TFLITE_FILE,
-                model_inputs,
-                expected,
-                options.tflite_tolerance,
-            )
+        difference = write_export(staging_path, model, cfg, metadata, assets, raw_inputs, options)
     except Exception:
         shutil.rmtree(staging_path, ignore_errors=True)
         raise
@@ -254,6 +234,39 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
         difference,
     )
     return final_path
+
+
+def write_export(
+    path: Path,
+    model: keras.Model,
+    cfg: DictConfig,
+    metadata: Metadata,
+    assets: Path,
+    raw_inputs: list[bytes],
+    options: DictConfig,
+) -> float:
+    """Writes the SavedModel (and the .keras and TFLite files `options` ask for) of `model`
+    into `path`, each checked against the Keras model on `raw_inputs`.
+
+    Returns:
+        The SavedModel's largest difference from the Keras model's probabilities.
+    """
+    example_fn = input_ops.make_example_fn(metadata, assets)
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    expected = keras_probabilities(model, model_inputs)
+    classifier = Classifier(model, metadata, assets)
+    tf.saved_model.save(classifier, str(path), signatures=classifier.signatures())
+    difference = check_export(path, raw_inputs, expected, metadata, options.tolerance)
+    if options.keras:
+        write_keras(model, path / KERAS_FILE, model_inputs, expected, options.tolerance)
+    if options.tflite:
+        # The same net and weights, built as TFLite can convert it.
+        convertible = model_lib.build_model(cfg.model, metadata, **TFLITE_BUILD_OPTIONS)
+        convertible.set_weights(model.get_weights())
+        write_tflite(
+            convertible, path / TFLITE_FILE, model_inputs, expected, options.tflite_tolerance
+        )
+    return difference
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
