@@ -2,7 +2,9 @@
 run_dir that cannot be one, a data folder moved after training."""
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -74,9 +76,15 @@ def test_a_second_trainer_into_a_busy_run_is_refused_and_the_first_finishes(
     first = start_training(run_module, run_dir, f"data.records_dir={records}")
     try:
         assert wait_for(lambda: (run_dir / runs.LOCK_FILE).exists(), first)
-        second = run_module(
-            "train", *OVERRIDES, "train.batch_size=8", f"run_dir={run_dir}", timeout=120
-        )
+        # Paused (alive, holding the lock) while the second starts: on a busy machine the
+        # short first run could otherwise finish before the second has imported TensorFlow.
+        os.kill(first.pid, signal.SIGSTOP)
+        try:
+            second = run_module(
+                "train", *OVERRIDES, "train.batch_size=8", f"run_dir={run_dir}", timeout=120
+            )
+        finally:
+            os.kill(first.pid, signal.SIGCONT)
         assert second.returncode == 1
         assert "in use by another training" in second.stderr and str(first.pid) in second.stderr
         assert first.wait(timeout=300) == 0, first.stderr.read()[-3000:]
