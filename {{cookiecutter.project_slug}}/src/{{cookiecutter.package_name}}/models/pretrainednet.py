@@ -111,13 +111,15 @@ def build_pretrained(
         x = layers.Concatenate(name="to_rgb")([x, x, x])
 
     # === Pretrained feature extractor ===
-    features = BACKBONES[backbone].build(
+    extractor = BACKBONES[backbone].build(
         input_shape=(height, width, 3),
         include_top=False,
         weights=str(weights) if weights is not None else None,
         include_preprocessing=True,
-        name=BACKBONE_LAYER,
-    )(x)
+    )
+    # Renamed after construction: EfficientNetV2 reads its `name` argument as its variant.
+    extractor.name = BACKBONE_LAYER
+    features = extractor(x)
 
     # === Classifier ===
     x = layers.GlobalAveragePooling2D(name="pool")(features)
