@@ -88,7 +88,9 @@ def test_images_too_small_are_refused():
         )
 
 
-@pytest.mark.parametrize("backbone, blocks", [("mobilenet_v3_small", 11), ("efficientnet_v2_b0", 21)])
+@pytest.mark.parametrize(
+    "backbone, blocks", [("mobilenet_v3_small", 11), ("efficientnet_v2_b0", 21)]
+)
 def test_set_trainable_blocks_thaws_the_top_of_the_backbone(backbone, blocks):
     model = build_small(backbone=backbone)
     assert len(pretrainednet.backbone_blocks(model)) == blocks + 1  # and the stem
@@ -129,9 +131,9 @@ def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 32)
-    images = rng.normal(0.0, 0.3, (32, 32, 32, 1)) + np.where(labels, 1.0, -1.0)[
-        :, None, None, None
-    ]
+    images = (
+        rng.normal(0.0, 0.3, (32, 32, 32, 1)) + np.where(labels, 1.0, -1.0)[:, None, None, None]
+    )
     scratch = build_small()
     for layer in scratch.get_layer("backbone").layers:
         if isinstance(layer, keras.layers.BatchNormalization):
@@ -155,7 +157,6 @@ def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     np.testing.assert_allclose(reloaded(images[:4]), model(images[:4]), atol=1e-5)
 
 
-@pytest.mark.slow
 def test_pretrained_converts_to_tflite(tmp_path):
     model = build_small()
     inputs = tf.random.stateless_normal((2, 32, 32, 1), seed=[1, 2])

@@ -23,9 +23,10 @@ def brightness_task(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Normalised grey images, dark (class 0) or bright (class 1), with noise."""
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, count)
-    images = rng.normal(0.0, 0.5, (count, size, size, 1)) + np.where(labels, 1.0, -1.0)[
-        :, None, None, None
-    ]
+    images = (
+        rng.normal(0.0, 0.5, (count, size, size, 1))
+        + np.where(labels, 1.0, -1.0)[:, None, None, None]
+    )
     return images.astype(np.float32), labels
 
 

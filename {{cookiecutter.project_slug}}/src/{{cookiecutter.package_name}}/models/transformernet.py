@@ -86,9 +86,7 @@ def build_transformer(
 
     # === Encoder ===
     for index in range(1, num_blocks + 1):
-        x = encoder_block(
-            x, num_heads, feed_forward_dim, dropout_rate, name=f"block{index}"
-        )
+        x = encoder_block(x, num_heads, feed_forward_dim, dropout_rate, name=f"block{index}")
 
     # === Classifier ===
     x = layers.GlobalAveragePooling1D(name="mean_pool")(x)  # the mean over the unmasked words
