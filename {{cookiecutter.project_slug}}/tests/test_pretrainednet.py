@@ -26,7 +26,13 @@ def config_values() -> dict:
 
 def build_small(**options) -> keras.Model:
     """mobilenet_v3_small on 32x32 grey images, randomly initialised."""
-    options = {"backbone": "mobilenet_v3_small", "weights": None, "dropout_rate": 0.0, **options}
+    options = {
+        "backbone": "mobilenet_v3_small",
+        "weights": None,
+        "dropout_rate": 0.0,
+        "synchronized_batch_norm": True,
+        **options,
+    }
     return pretrainednet.build_pretrained(
         input_shape=(32, 32, 1), mean=MEAN, std=STD, num_classes=2, **options
     )
@@ -85,6 +91,7 @@ def test_images_too_small_are_refused():
             backbone="mobilenet_v3_small",
             weights=None,
             dropout_rate=0.0,
+            synchronized_batch_norm=True,
         )
 
 
@@ -155,8 +162,14 @@ def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     model.save(path)
     reloaded = keras.models.load_model(path)
     np.testing.assert_allclose(reloaded(images[:4]), model(images[:4]), atol=1e-5)
+    assert all(
+        layer.synchronized
+        for layer in reloaded.get_layer("backbone").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )
 
 
+@pytest.mark.slow
 def test_pretrained_converts_to_tflite(tmp_path):
     model = build_small()
     inputs = tf.random.stateless_normal((2, 32, 32, 1), seed=[1, 2])

@@ -12,7 +12,7 @@ classifier on a frozen backbone (`set_trainable_blocks(model, 0)`), then unfreez
 backbone's top blocks (`set_trainable_blocks(model, n)`) and train on at a lower learning
 rate. Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.pretrainednet import build_pretrained; build_pretrained(input_shape=(224, 224, 3), mean=[0.5] * 3, std=[0.25] * 3, num_classes=10, backbone='mobilenet_v3_small', weights=None, dropout_rate=0.2).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.pretrainednet import build_pretrained; build_pretrained(input_shape=(224, 224, 3), mean=[0.5] * 3, std=[0.25] * 3, num_classes=10, backbone='mobilenet_v3_small', weights=None, dropout_rate=0.2, synchronized_batch_norm=True).summary()"
 """
 
 import re
@@ -57,6 +57,7 @@ def build_pretrained(
     backbone: str,
     weights: str | None,
     dropout_rate: float,
+    synchronized_batch_norm: bool,
 ) -> keras.Model:
     """Builds backbone + global average pooling + dropout + a dense classifier.
 
@@ -71,6 +72,9 @@ def build_pretrained(
             local copy of the backbone's weights (.weights.h5, .keras or the .h5 file Keras
             downloads) for a machine that is offline, or None for a random initialisation.
         dropout_rate: dropout before the classifier; 0 turns it off.
+        synchronized_batch_norm: while the backbone's batch norm layers train (from scratch,
+            or after set_trainable_blocks thawed them by hand), normalise with the statistics
+            of the global batch of all replicas (see models/resnetnet.py).
 
     Returns:
         A functional keras.Model from normalised float images to float32 logits, with the
@@ -120,6 +124,9 @@ def build_pretrained(
     )
     # Renamed after construction: EfficientNetV2 reads its `name` argument as its variant.
     extractor.name = BACKBONE_LAYER
+    for layer in extractor.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            layer.synchronized = synchronized_batch_norm  # read when the layer is called
     features = extractor(x)
 
     # === Classifier ===

@@ -5,14 +5,18 @@ identity shortcut) with `width`, 2 x `width` and 4 x `width` filters; the second
 stages halve the resolution, and a 1x1 convolution matches the shortcut where they do.
 depth=20, width=16 is ResNet-20 (about 0.27 M parameters).
 
-Batch norm is keras.layers.BatchNormalization: each replica normalises with the statistics of
-its own part of the batch (as Keras does under MirroredStrategy), and the moving averages
-that evaluation uses are updated in the training step. Print its summary:
+Batch norm under tf.distribute: by default keras.layers.BatchNormalization normalises each
+replica's part of the batch with that part's statistics and updates each replica's copy of
+the moving averages on its own, so the copies drift apart and a checkpoint keeps the first
+one. With synchronized_batch_norm every replica uses the statistics of the whole global
+batch (one all-reduce per layer and step): the copies stay equal and training on N replicas
+computes what one device computes on the same global batch. Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.resnetnet import build_resnet; build_resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, width=16, dropout_rate=0.0).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.resnetnet import build_resnet; build_resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, width=16, dropout_rate=0.0, synchronized_batch_norm=True).summary()"
 """
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
@@ -27,6 +31,7 @@ def build_resnet(
     depth: int,
     width: int,
     dropout_rate: float,
+    synchronized_batch_norm: bool,
 ) -> keras.Model:
     """Builds a CIFAR-style ResNet of `depth` layers.
 
@@ -36,6 +41,8 @@ def build_resnet(
         depth: 6n + 2 weighted layers (20, 32, 44, 56, ...): n basic blocks per stage.
         width: filters of the first stage; the next two have twice and four times as many.
         dropout_rate: dropout before the classifier; 0 turns it off.
+        synchronized_batch_norm: batch statistics over the global batch of all replicas
+            rather than each replica's part (see the module's docstring).
 
     Returns:
         A functional keras.Model from float images to float32 logits.
@@ -51,20 +58,21 @@ def build_resnet(
             f"{height}x{image_width}. Set data.image_size=[32,32]."
         )
     blocks_per_stage = (depth - 2) // 6
+    batch_norm = functools.partial(layers.BatchNormalization, synchronized=synchronized_batch_norm)
 
     # === Inputs ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
 
     # === Stem ===
     x = layers.Conv2D(width, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = layers.BatchNormalization(name="stem_bn")(x)
+    x = batch_norm(name="stem_bn")(x)
     x = layers.Activation("relu", name="stem_relu")(x)
 
     # === Residual stages ===
     for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
         for block in range(1, blocks_per_stage + 1):
             strides = 2 if stage > 1 and block == 1 else 1
-            x = basic_block(x, filters, strides, name=f"stage{stage}_block{block}")
+            x = basic_block(x, filters, strides, batch_norm, name=f"stage{stage}_block{block}")
 
     # === Classifier ===
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -76,7 +84,13 @@ def build_resnet(
     return keras.Model(inputs, outputs, name=f"resnet{depth}")
 
 
-def basic_block(x: keras.KerasTensor, filters: int, strides: int, name: str) -> keras.KerasTensor:
+def basic_block(
+    x: keras.KerasTensor,
+    filters: int,
+    strides: int,
+    batch_norm: Callable[..., layers.BatchNormalization],
+    name: str,
+) -> keras.KerasTensor:
     """conv-bn-relu, conv-bn, plus the shortcut, then relu (He et al., 2016, figure 2)."""
     shortcut = x
     if strides != 1 or x.shape[-1] != filters:
@@ -84,14 +98,14 @@ def basic_block(x: keras.KerasTensor, filters: int, strides: int, name: str) -> 
         shortcut = layers.Conv2D(
             filters, 1, strides=strides, use_bias=False, name=f"{name}_shortcut_conv"
         )(x)
-        shortcut = layers.BatchNormalization(name=f"{name}_shortcut_bn")(shortcut)
+        shortcut = batch_norm(name=f"{name}_shortcut_bn")(shortcut)
     x = layers.Conv2D(
         filters, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1"
     )(x)
-    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = batch_norm(name=f"{name}_bn1")(x)
     x = layers.Activation("relu", name=f"{name}_relu1")(x)
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(x)
     # Zero-initialised last gamma: each block starts as the identity (Goyal et al., 2017).
-    x = layers.BatchNormalization(gamma_initializer="zeros", name=f"{name}_bn2")(x)
+    x = batch_norm(gamma_initializer="zeros", name=f"{name}_bn2")(x)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_relu2")(x)
