@@ -6,9 +6,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from omegaconf import OmegaConf
-
 from conftest import PACKAGE, run_bounded
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.models import resnetnet
@@ -34,6 +33,20 @@ def brightness_task(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return images.astype(np.float32), labels
 
 
+def small_resnet(**options) -> keras.Model:
+    """A ResNet-8 of width 4 on 16x16 grey images, two classes."""
+    options = {
+        "input_shape": (16, 16, 1),
+        "num_classes": 2,
+        "depth": 8,
+        "width": 4,
+        "dropout_rate": 0.0,
+        "synchronized_batch_norm": True,  # with no replicas the same as unsynchronized
+        **options,
+    }
+    return resnetnet.build_resnet(**options)
+
+
 def test_resnet20_from_its_config_maps_images_to_logits():
     model = resnetnet.build_resnet(input_shape=(32, 32, 3), num_classes=10, **config_values())
     assert model.name == "resnet20"
@@ -46,39 +59,18 @@ def test_resnet20_from_its_config_maps_images_to_logits():
 @pytest.mark.parametrize("depth", [7, 10, 2])
 def test_depth_must_be_6n_plus_2(depth):
     with pytest.raises(ValueError, match="6n \\+ 2"):
-        resnetnet.build_resnet(
-            input_shape=(32, 32, 3),
-            num_classes=2,
-            depth=depth,
-            width=4,
-            dropout_rate=0.0,
-            synchronized_batch_norm=False,
-        )
+        small_resnet(depth=depth)
 
 
 def test_resnet_refuses_images_too_small():
     with pytest.raises(ValueError, match="at least 8x8"):
-        resnetnet.build_resnet(
-            input_shape=(4, 4, 1),
-            num_classes=2,
-            depth=8,
-            width=4,
-            dropout_rate=0.0,
-            synchronized_batch_norm=False,
-        )
+        small_resnet(input_shape=(4, 4, 1))
 
 
 def test_resnet_learns_updates_batch_norm_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     images, labels = brightness_task(48, 16)
-    model = resnetnet.build_resnet(
-        input_shape=(16, 16, 1),
-        num_classes=2,
-        depth=8,
-        width=8,
-        dropout_rate=0.1,
-        synchronized_batch_norm=True,  # no replicas here: the same as unsynchronized
-    )
+    model = small_resnet(width=8, dropout_rate=0.1)
     model.compile(
         keras.optimizers.Adam(0.01),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -97,14 +89,7 @@ def test_resnet_learns_updates_batch_norm_and_round_trips(tmp_path):
 
 
 def test_resnet_converts_to_tflite(tmp_path):
-    model = resnetnet.build_resnet(
-        input_shape=(32, 32, 3),
-        num_classes=3,
-        depth=8,
-        width=4,
-        dropout_rate=0.0,
-        synchronized_batch_norm=True,
-    )
+    model = small_resnet(input_shape=(32, 32, 3), num_classes=3)
     inputs = tf.random.stateless_normal((3, 32, 32, 3), seed=[1, 2])
     expected = tf.nn.softmax(model(inputs)).numpy()
     export.write_tflite(model, tmp_path / "model.tflite", inputs, expected, tolerance=1e-4)
