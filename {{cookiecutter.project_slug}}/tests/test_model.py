@@ -32,7 +32,7 @@ def test_mixed_precision_computes_in_bfloat16_with_float32_logits(make_config):
 
 def test_unknown_model_is_refused():
     with pytest.raises(ValueError, match="not a model of this project"):
-        model_lib.build_model({"name": "resnet"}, {"num_classes": 2, "model_inputs": {}})
+        model_lib.build_model({"name": "alexnet"}, {"num_classes": 2, "model_inputs": {}})
 
 
 @pytest.mark.parametrize(

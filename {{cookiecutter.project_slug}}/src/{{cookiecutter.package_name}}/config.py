@@ -46,11 +46,8 @@ ShardPolicy = choice("ShardPolicy", "auto", "file", "data")
 Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker", "tpu")
 Communication = choice("Communication", "auto", "ring", "nccl")
 Logger = choice("Logger", "tensorboard", "csv", "mlflow")
+Loss = choice("Loss", "cross_entropy", "focal")
 Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
-{%- if cookiecutter.model_type == "rnn" %}
-Cell = choice("Cell", "lstm", "gru")
-Pooling = choice("Pooling", "last", "mean")
-{%- endif %}
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
@@ -94,29 +91,6 @@ class DataConfig:
     shuffle_buffer: int = MISSING
     shard_policy: ShardPolicy = MISSING
 
-{% if cookiecutter.model_type == "cnn" %}
-@dataclass
-class ModelConfig:
-    """LeNet-5; see models/lenet5net.py for what each value does."""
-
-    name: str = MISSING
-    activation: str = MISSING
-    dropout_rate: float = MISSING
-{%- else %}
-@dataclass
-class ModelConfig:
-    """Embedding + recurrent stack; see models/lstmnet.py for what each value does."""
-
-    name: str = MISSING
-    embedding_dim: int = MISSING
-    units: int = MISSING
-    cell: Cell = MISSING
-    bidirectional: bool = MISSING
-    num_layers: int = MISSING
-    pooling: Pooling = MISSING
-    dropout_rate: float = MISSING
-{%- endif %}
-
 
 @dataclass
 class TrainConfig:
@@ -135,6 +109,10 @@ class TrainConfig:
     clip_norm: float | None = MISSING
     l1: float = MISSING
     l2: float = MISSING
+    loss: Loss = MISSING
+    focal_gamma: float = MISSING
+    label_smoothing: float = MISSING
+    class_weight: Any = MISSING  # none, balanced or {class name: weight}: model.class_weights
     deterministic: bool = MISSING
     mixed_precision: Any = MISSING
     jit_compile: Any = MISSING
@@ -194,7 +172,9 @@ class Config:
     run_dir: str | None = MISSING
     runs_root: str = MISSING
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    # model.name and the options of that net, typed by its builder's signature when the
+    # model is built (models/__init__.py): each net has options of its own.
+    model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -259,14 +239,26 @@ def leaf_keys(node: Any, prefix: str = "") -> list[str]:
     return [key for name, value in node.items() for key in leaf_keys(value, f"{prefix}{name}.")]
 
 
+def net_default(model_name: str, key: str) -> Any:
+    """The `net_default` resolver: a data option's value that the net of model=`model_name`
+    gives in its module's DATA_DEFAULTS, for where the data config leaves it to the net."""
+    from .models import get_net  # the nets import TensorFlow: only when a value is read
+
+    defaults = get_net(model_name).data_defaults
+    if key not in defaults:
+        raise ValueError(f"model={model_name} gives no data.{key}: set data.{key}.")
+    return defaults[key]
+
+
 def register_configs() -> None:
-    """Registers the schemas that the YAML files under configs/ extend."""
+    """Registers the schemas that the YAML files under configs/ extend, and the resolver
+    that reads a data option from the net (net_default)."""
+    OmegaConf.register_new_resolver("net_default", net_default, replace=True)
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
     store.store(name="base_eval", node=EvalConfig)
     store.store(name="base_export", node=ExportCommandConfig)
     store.store(group="data", name="base_data", node=DataConfig)
-    store.store(group="model", name="base_model", node=ModelConfig)
     store.store(group="train", name="base_train", node=TrainConfig)
     store.store(group="distribute", name="base_distribute", node=DistributeConfig)
     store.store(group="logger", name="base_logger", node=LoggerConfig)

@@ -42,7 +42,7 @@ def make_eval_step(
     A batch is (inputs, labels) or (inputs, labels, weights): examples of weight 0 are
     padding (data_loader.load_split(pad_to_full_batches=True)) and count nowhere.
     """
-    loss_fn = model_lib.build_loss()
+    loss_fn = model_lib.cross_entropy()
 
     def replica_step(
         inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None

@@ -29,7 +29,7 @@ from . import model as model_lib
 from .config import export_defaults, register_configs
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
-from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import TFLITE_BUILD_OPTIONS, Signatures, serving_batches
+from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import Signatures, serving_batches
 
 log = logging.getLogger(__name__)
 
@@ -260,8 +260,8 @@ def write_export(
     if options.keras:
         write_keras(model, path / KERAS_FILE, model_inputs, expected, options.tolerance)
     if options.tflite:
-        # The same net and weights, built as TFLite can convert it.
-        convertible = model_lib.build_model(cfg.model, metadata, **TFLITE_BUILD_OPTIONS)
+        # The same net and weights, built as TFLite can convert it (recurrent loops unrolled).
+        convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
         convertible.set_weights(model.get_weights())
         write_tflite(
             convertible, path / TFLITE_FILE, model_inputs, expected, options.tflite_tolerance

@@ -18,9 +18,6 @@ from .data.metadata import Metadata
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 
-# Builder options of the model TFLite converts: none, the net converts as it is.
-TFLITE_BUILD_OPTIONS: dict = {}
-
 
 class Signatures(tf.Module):
     """Raw images -> image_ops -> `classify`, as serving_default and serve_bytes."""

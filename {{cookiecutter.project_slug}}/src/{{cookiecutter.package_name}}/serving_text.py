@@ -17,10 +17,6 @@ from .data.metadata import Metadata
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 
-# Builder options of the model TFLite converts: TFLite needs the recurrent loops unrolled
-# (the same net and weights, unrolled).
-TFLITE_BUILD_OPTIONS = {"unroll": True}
-
 
 class Signatures(tf.Module):
     """Raw texts -> text_ops.tokenize -> `classify`, as serving_default."""

@@ -18,6 +18,7 @@ for more epochs and when to log or save.
 import dataclasses
 {% endif -%}
 import datetime
+import functools
 import hashlib
 import logging
 import math
@@ -37,13 +38,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoints as checkpoints_lib
-from . import cli, distribute, jsonio, runs, summaries
+from . import cli, distribute, jsonio, report, runs, summaries
 from . import model as model_lib
 from .callbacks import build_callbacks
 from .config import check_known_keys, register_configs
 from .data import data_loader, input_ops, preprocess_data
 from .data.metadata import Metadata
 from .eval import make_eval_step
+from .models import FineTune, get_net
 from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,11 @@ class TrainState:
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
+    @property
+    def fine_tune(self) -> FineTune | None:
+        """The model's two training phases, where its builder gave it some."""
+        return getattr(self.model, "fine_tune", None)
+
 
 @dataclass
 class Datasets:
@@ -111,6 +118,7 @@ def train(cfg: DictConfig) -> dict:
         digest of the final weights.
     """
     check_known_keys(cfg)
+    get_net(cfg.model.name).typed_options(cfg.model)  # before any work, as the config's keys
     check_loop_settings(cfg.train)
     cli.setup_logging()
     multi_worker = cfg.distribute.name == "multi_worker"
@@ -152,13 +160,15 @@ def run_training(
     cli.setup_logging(write_dir / "train.log")
     log.info("Run directory %s", run_dir)
     plan = make_plan(cfg.train, metadata, strategy)
-    state = build_state(cfg, metadata, strategy, plan, write_dir)
+    state = build_state(cfg, metadata, records_dir, strategy, plan, write_dir)
     datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, state.step)
-    train_step = make_train_step(
+    make_step = functools.partial(
+        make_train_step,
         strategy,
         state,
         plan.global_batch_size,
         use_jit_compile(cfg.train),
+        model_lib.build_loss(cfg.train, metadata),
         cfg.train.clip_norm,
         cfg.train.l1,
         cfg.train.l2,
@@ -169,7 +179,7 @@ def run_training(
         state,
         plan,
         datasets,
-        train_step,
+        make_step,
         validator,
         metadata,
         records_dir,
@@ -316,6 +326,7 @@ def input_options(strategy: tf.distribute.Strategy) -> tf.distribute.InputOption
 def build_state(
     cfg: DictConfig,
     metadata: Metadata,
+    records_dir: str,
     strategy: tf.distribute.Strategy,
     plan: TrainingPlan,
     write_dir: Path,
@@ -325,7 +336,7 @@ def build_state(
     Checkpoints are written to `write_dir` and resumed from cfg.run_dir (the same but on
     workers other than the chief).
     """
-    model, optimizer = build_model_and_optimizer(cfg, metadata, strategy, plan)
+    model, optimizer = build_model_and_optimizer(cfg, metadata, records_dir, strategy, plan)
     with strategy.scope():
         metrics = model_lib.build_metrics()
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -336,10 +347,10 @@ def build_state(
         runs.checkpoints_dir(write_dir),
         cfg.train.keep_checkpoints,
         model=model,
-        # The model's non-trainable variables hold Keras' random seed states (dropout masks),
-        # which tf.train.Checkpoint does not reach through the model: without them a resumed
-        # run would draw other masks than an uninterrupted one.
-        random_states=model.non_trainable_variables,
+        # Keras' random seed states (dropout masks), which tf.train.Checkpoint does not reach
+        # through the model: without them a resumed run would draw other masks than an
+        # uninterrupted one.
+        random_states=seed_states(model),
         optimizer=optimizer,
         epoch=epoch,
         best_value=best.best_value,
@@ -357,28 +368,38 @@ def build_state(
                 runs.load_config(source_run).model, runs.load_metadata(source_run)
             ),
         )
-    return TrainState(model, optimizer, metrics, epoch, best, checkpoints)
+    state = TrainState(model, optimizer, metrics, epoch, best, checkpoints)
+    if state.fine_tune is not None:
+        state.fine_tune.set_phase(model, int(epoch.numpy()))  # the phase it resumes in
+    return state
+
+
+def seed_states(model: keras.Model) -> list[tf.Variable]:
+    """The state variables of the model's keras.random.SeedGenerators (one per dropout)."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
 
 
 def build_model_and_optimizer(
-    cfg: DictConfig, metadata: Metadata, strategy: tf.distribute.Strategy, plan: TrainingPlan
+    cfg: DictConfig,
+    metadata: Metadata,
+    records_dir: str,
+    strategy: tf.distribute.Strategy,
+    plan: TrainingPlan,
 ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """The model in train.mixed_precision's dtype policy, and its built optimizer."""
+    """The model in train.mixed_precision's dtype policy, with its starting weights, and its
+    optimizer, built for every weight that will train (a fine-tune's second phase too)."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     log.info("Dtype policy %s", policy)
     previous_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
     try:
         with strategy.scope():
-            model = model_lib.build_model(cfg.model, metadata)
-            schedule = model_lib.build_schedule(
-                cfg.train.learning_rate,
-                cfg.train.lr_schedule,
-                total_steps=plan.epochs * plan.steps_per_epoch,
-                warmup_steps=cfg.train.warmup_steps,
-                decay_steps=cfg.train.lr_decay_steps,
-                decay_rate=cfg.train.lr_decay_rate,
+            model = model_lib.build_model(
+                cfg.model, metadata, initial_weights=True, data_dir=records_dir
             )
+            schedule = build_run_schedule(cfg.train, plan, getattr(model, "fine_tune", None))
+            if getattr(model, "fine_tune", None) is not None:
+                model.fine_tune.set_phase(model, model.fine_tune.freeze_epochs)
             optimizer = model_lib.build_optimizer(
                 cfg.train.optimizer, schedule, cfg.train.weight_decay
             )
@@ -390,11 +411,39 @@ def build_model_and_optimizer(
     return model, optimizer
 
 
+def build_run_schedule(
+    train_cfg: DictConfig, plan: TrainingPlan, fine_tune: FineTune | None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """train.lr_schedule over the run's steps; with a fine-tune, one over each phase's steps,
+    the second at the fine-tune's learning rate."""
+    total_steps = plan.epochs * plan.steps_per_epoch
+
+    def schedule(learning_rate: float, steps: int) -> object:
+        return model_lib.build_schedule(
+            learning_rate,
+            train_cfg.lr_schedule,
+            total_steps=steps,
+            warmup_steps=train_cfg.warmup_steps,
+            decay_steps=train_cfg.lr_decay_steps,
+            decay_rate=train_cfg.lr_decay_rate,
+        )
+
+    if fine_tune is None:
+        return schedule(train_cfg.learning_rate, total_steps)
+    boundary = min(fine_tune.freeze_epochs, plan.epochs) * plan.steps_per_epoch
+    return model_lib.TwoPhaseSchedule(
+        schedule(train_cfg.learning_rate, boundary),
+        schedule(fine_tune.learning_rate, total_steps - boundary),
+        boundary,
+    )
+
+
 def make_train_step(
     strategy: tf.distribute.Strategy,
     state: TrainState,
     global_batch_size: int,
     jit_compile: bool,
+    loss_fn: model_lib.WeightedLoss,
     clip_norm: float | None = None,
     l1: float = 0.0,
     l2: float = 0.0,
@@ -406,7 +455,7 @@ def make_train_step(
     steps_per_execution) leave out the Python side of a call for all but one of them; give
     num_steps as a tensor, so that every number of steps runs the same traced graph.
     """
-    replica_step = make_replica_step(state, global_batch_size, clip_norm, l1, l2)
+    replica_step = make_replica_step(state, global_batch_size, loss_fn, clip_norm, l1, l2)
     if jit_compile:
         replica_step = tf.function(replica_step, jit_compile=True)
 
@@ -432,12 +481,19 @@ def make_train_step(
 
 
 def make_replica_step(
-    state: TrainState, global_batch_size: int, clip_norm: float | None, l1: float, l2: float
+    state: TrainState,
+    global_batch_size: int,
+    loss_fn: model_lib.WeightedLoss,
+    clip_norm: float | None,
+    l1: float,
+    l2: float,
 ) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, list]]:
-    """One replica's part of a step: (inputs, labels) -> (its loss, the global gradients)."""
+    """One replica's part of a step: (inputs, labels) -> (its loss, the global gradients).
+
+    The loss is each example's (weighted by its class, train.class_weight) summed over the
+    replica's batch and divided by the global batch size, the same under every strategy."""
     model, optimizer, metrics = state.model, state.optimizer, state.metrics
     variables = model.trainable_variables
-    loss_fn = model_lib.build_loss()
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
@@ -466,7 +522,7 @@ def make_replica_step(
         # The optimizer sums over replicas again: give each replica an equal share.
         shares = [gradient / context.num_replicas_in_sync for gradient in gradients]
         optimizer.apply_gradients(zip(shares, variables, strict=True))
-        metrics["loss"].update_state(per_example_loss)
+        metrics["loss"].update_state(per_example_loss)  # weighted, as it is optimised
         metrics["accuracy"].update_state(labels, logits)
         metrics["gradient_norm"].update_state(norm / loss_scale)
         return loss, [gradient / loss_scale for gradient in gradients]
@@ -633,8 +689,8 @@ class Validator:
         iterator that serves every pass of the run.
 
         Returns:
-            What eval.run_evaluation returns: loss, accuracy, num_examples (padding left
-            out) and the confusion matrix.
+            Loss, accuracy, macro F1, num_examples (padding left out) and the confusion
+            matrix.
         """
         if name not in self.iterators:
             self.iterators[name] = iter(getattr(self.datasets, name))
@@ -645,6 +701,7 @@ class Validator:
         return {
             "loss": float(loss_sum) / max(count, 1),
             "accuracy": float(np.trace(confusion)) / max(count, 1),
+            "macro_f1": report.macro_f1(confusion),
             "num_examples": count,
             "confusion_matrix": confusion,
         }
@@ -662,7 +719,7 @@ class TrainingLoop:
         state: TrainState,
         plan: TrainingPlan,
         datasets: Datasets,
-        train_step: Callable,  # of make_train_step
+        make_step: Callable[[], Callable],  # make_train_step with its arguments
         validator: Validator,
         metadata: Metadata,
         records_dir: str,
@@ -673,7 +730,9 @@ class TrainingLoop:
         self.cfg, self.state, self.plan, self.datasets = cfg, state, plan, datasets
         self.metadata, self.records_dir, self.heartbeat = metadata, records_dir, heartbeat
         self.run_dir = Path(cfg.run_dir)
-        self.train_step, self.validator = train_step, validator
+        self.make_step, self.validator = make_step, validator
+        self.train_step = None  # traced by enter_phase() for the weights that train
+        self.phase = 0
         chief = write_dir == self.run_dir
         self.callbacks = build_callbacks(cfg, self.run_dir, state.model, chief)
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
@@ -703,6 +762,7 @@ class TrainingLoop:
                 if self.state.best.should_stop() or self.state.model.stop_training:
                     break
                 self.callbacks.on_epoch_begin(epoch)
+                self.enter_phase(epoch)
                 self.train_epoch(epoch)
                 validation = self.end_epoch(epoch)
         finally:
@@ -722,6 +782,23 @@ class TrainingLoop:
             self.tensorboard.write_hparams_and_trace(config, self.run_dir.name)
         self.train_iterator = iter(self.datasets.train)
         self.callbacks.on_train_begin()
+
+    def enter_phase(self, epoch: int) -> None:
+        """Traces the training step for the weights that train in the epoch: once, and again
+        where a fine-tune's second phase starts (state.fine_tune)."""
+        fine_tune = self.state.fine_tune
+        phase = fine_tune.phase(epoch) if fine_tune is not None else 0
+        if self.train_step is not None and phase == self.phase:
+            return
+        if fine_tune is not None:
+            fine_tune.set_phase(self.state.model, epoch)
+            log.info(
+                "Epoch %d: fine-tune phase %d, %d trainable weights",
+                epoch + 1,
+                phase + 1,
+                len(self.state.model.trainable_weights),
+            )
+        self.train_step, self.phase = self.make_step(), phase
 
     def train_epoch(self, epoch: int) -> None:
         """Runs the epoch's remaining steps, several per call (see last_step_of_call)."""
@@ -844,6 +921,7 @@ def epoch_logs(
         "accuracy": train_values["accuracy"],
         "val_loss": validation["loss"],
         "val_accuracy": validation["accuracy"],
+        "val_macro_f1": validation["macro_f1"],
         "learning_rate": current_learning_rate(optimizer),
     }
 
@@ -853,13 +931,14 @@ def log_epoch(
 ) -> None:
     log.info(
         "epoch %d/%d - loss %.4f - accuracy %.4f - val_loss %.4f - val_accuracy %.4f"
-        " (%d validation examples) - %.0f examples/s%s",
+        " - val_macro_f1 %.4f (%d validation examples) - %.0f examples/s%s",
         epoch + 1,
         epochs,
         train_values["loss"],
         train_values["accuracy"],
         validation["loss"],
         validation["accuracy"],
+        validation["macro_f1"],
         validation["num_examples"],
         train_values["examples_per_second"],
         f" - best {monitor} so far" if improved else "",
@@ -877,6 +956,7 @@ def make_result(
         "accuracy": train_values.get("accuracy"),
         "val_loss": validation["loss"],
         "val_accuracy": validation["accuracy"],
+        "val_macro_f1": validation["macro_f1"],
         f"best_{monitor}": state.best.best,
         "run_dir": str(run_dir),
         "checkpoint": state.checkpoints.latest.latest_checkpoint,

@@ -72,6 +72,28 @@ class Metadata:
     counts: dict
     shards: dict
 
+    # The arguments a model builder may take from the data (see models/__init__.py).
+{%- if cookiecutter.model_type == "cnn" %}
+    MODEL_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
+{%- else %}
+    MODEL_ARGUMENTS = ("num_classes", "sequence_length", "vocab_size", "vocabulary_file")
+{%- endif %}
+
+    def model_arguments(self, folder: str | Path | None = None) -> dict:
+        """MODEL_ARGUMENTS' values; `folder` holds this metadata.json and the files it names
+        (None where no builder needs them, e.g. to rebuild a model for its checkpoint)."""
+{%- if cookiecutter.model_type == "cnn" %}
+        mean, std = self.normalization.mean, self.normalization.std
+        return {"num_classes": self.num_classes, **self.model_inputs, "mean": mean, "std": std}
+{%- else %}
+        vocabulary = os.path.join(str(folder), self.vocabulary_file) if folder else None
+        return {
+            "num_classes": self.num_classes,
+            **self.model_inputs,
+            "vocabulary_file": vocabulary,
+        }
+{%- endif %}
+
     @classmethod
     def from_dict(cls, content: dict) -> "Metadata":
         """The metadata of a metadata.json's content; refuses one of another format."""

@@ -2,13 +2,17 @@
 
 Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(sequence_length=32, vocab_size=1000, num_classes=2, embedding_dim=64, units=64, cell=\"lstm\", bidirectional=True, num_layers=1, pooling=\"last\", dropout_rate=0.2).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(sequence_length=32, vocab_size=1000, num_classes=2, embedding_dim=64, units=64, cell=\"lstm\", bidirectional=True, num_layers=1, pooling=\"last\", dropout_rate=0.2, embeddings=None, freeze_embeddings=False, vocabulary_file=None).summary()"
 """
+
+from typing import Literal
 
 import keras
 from keras import layers
 
-RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}  # by model.cell (config.Cell)
+from .embeddings import set_word_vectors
+
+RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}  # by model.cell
 
 
 def build_lstm(
@@ -18,18 +22,21 @@ def build_lstm(
     num_classes: int,
     embedding_dim: int,
     units: int,
-    cell: str,
+    cell: Literal["lstm", "gru"],
     bidirectional: bool,
     num_layers: int,
-    pooling: str,
+    pooling: Literal["last", "mean"],
     dropout_rate: float,
+    embeddings: str | None,
+    freeze_embeddings: bool,
+    vocabulary_file: str | None,
     unroll: bool = False,
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
 
     Every argument but `unroll` is required: the values come from the data's metadata and
-    from configs/model/lstm.yaml, their one home. The config refuses a cell or pooling that
-    is not one of config.Cell's or config.Pooling's when it is composed.
+    from configs/model/lstm.yaml, their one home. A cell or pooling outside its Literal's
+    values is refused before training starts (models/__init__.py).
 
     Args:
         sequence_length: word ids per example; id 0 is padding and is masked.
@@ -43,6 +50,9 @@ def build_lstm(
         pooling: what the classifier sees: "last", the final state of the last recurrent
             layer, or "mean", the average of its outputs over the words (padding excluded).
         dropout_rate: dropout before the classifier; 0 turns it off.
+        embeddings: a GloVe/fastText-format vectors file for the word embedding, or None.
+        freeze_embeddings: keep the word vectors as they start.
+        vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
         unroll: unroll the recurrent loops (for TFLite conversion; needs the same weights).
 
     Returns:
@@ -75,4 +85,6 @@ def build_lstm(
     outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
 
     # === Functional Model ===
-    return keras.Model(inputs, outputs, name=f"{cell}net")
+    model = keras.Model(inputs, outputs, name=f"{cell}net")
+    set_word_vectors(model, embeddings, vocabulary_file, freeze_embeddings)
+    return model
