@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 from {{ cookiecutter.package_name }} import config, runs
+from {{ cookiecutter.package_name }}.models import get_net
 from {{ cookiecutter.package_name }}.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs"
@@ -80,10 +81,6 @@ CHOICES = [
     ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker, tpu"),
     ("distribute.communication=mpi", "auto, ring, nccl"),
     ("logger.name=wandb", "tensorboard, csv, mlflow"),
-{%- if cookiecutter.model_type == "rnn" %}
-    ("model.cell=transformer", "lstm, gru"),
-    ("model.pooling=max", "last, mean"),
-{%- endif %}
 ]
 
 
@@ -92,6 +89,39 @@ def test_a_choice_not_allowed_fails_when_composed(make_config, override, allowed
     with pytest.raises(ConfigCompositionException) as error:
         make_config(override)
     assert f"expected one of [{allowed}]" in str(error.value.__cause__)
+
+
+# A model's options are typed by its builder's signature (models/__init__.py); train and
+# build_model check them before any work.
+MODEL_OPTIONS = [
+{%- if cookiecutter.model_type == "cnn" %}
+    (
+        ["model=pretrained", "model.backbone=vgg16"],
+        "model.backbone: .*expected one of \\[mobilenet_v3_small, mobilenet_v3_large, efficientnet",
+    ),
+    (["model=resnet", "model.depth=deep"], "model.depth: Value 'deep' of type 'str' could not"),
+{%- else %}
+    (["model=lstm", "model.cell=transformer"], r"model.cell: .*expected one of \[lstm, gru\]"),
+    (["model=lstm", "model.pooling=max"], r"model.pooling: .*expected one of \[last, mean\]"),
+    (["model=transformer", "model.num_heads=two"], "model.num_heads: Value 'two' of type"),
+{%- endif %}
+    (["+model.colour=red"], "colour is not one of them.*configs/model/"),
+    (["~model.dropout_rate"], "dropout_rate has no value"),
+]
+
+
+@pytest.mark.parametrize(
+    "overrides, message", MODEL_OPTIONS, ids=[" ".join(o) for o, _ in MODEL_OPTIONS]
+)
+def test_a_model_option_of_the_wrong_name_type_or_choice_is_refused(
+    make_config, overrides, message
+):
+    cfg = make_config(*overrides)
+    with pytest.raises(ValueError, match=message):
+        get_net(cfg.model.name).typed_options(cfg.model)
+    with pytest.raises(ValueError, match=message):
+        train(cfg)
+    assert not Path(cfg.run_dir).exists()  # refused before any work
 
 
 def compose_command(command: str, *overrides: str):

@@ -1,14 +1,34 @@
+import functools
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from {{ cookiecutter.package_name }}.models import embeddings
-from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm
+from {{ cookiecutter.package_name }}.models import lstmnet
 from {{ cookiecutter.package_name }}.models.transformernet import build_transformer
 
 VOCABULARY = ["[PAD]", "[UNK]", "good", "bad", "film", "zebra"]
 VECTORS = {"bad": [0.5, -0.5, 1.0], "good": [1.0, 2.0, 3.0], "film": [0.0, 0.25, -1.0]}
+# The builder takes every option; these tests set the vectors' and the sizes.
+build_lstm = functools.partial(
+    lstmnet.build_lstm,
+    units=4,
+    cell="lstm",
+    bidirectional=False,
+    num_layers=1,
+    pooling="mean",
+    dropout_rate=0.0,
+    embeddings=None,
+    freeze_embeddings=False,
+    vocabulary_file=None,
+)
+
+
+def initial(rows: int, dim: int) -> np.ndarray:
+    """An embedding's random start, as the layer draws it."""
+    return np.random.default_rng(0).uniform(-0.05, 0.05, (rows, dim)).astype(np.float32)
 
 
 @pytest.fixture
@@ -25,13 +45,12 @@ def files(tmp_path):
 def test_matrix_takes_known_words_and_keeps_random_ones(files):
     vocabulary_file, vectors_file = files
     vocabulary = embeddings.read_vocabulary(vocabulary_file)
-    matrix, found = embeddings.embedding_matrix(vectors_file, vocabulary, 3, seed=0)
+    matrix, found = embeddings.embedding_matrix(vectors_file, vocabulary, initial(6, 3))
     assert found == 3 and matrix.shape == (6, 3) and matrix.dtype == np.float32
     np.testing.assert_array_equal(matrix[0], 0.0)  # padding
     for word, vector in VECTORS.items():
         np.testing.assert_array_equal(matrix[vocabulary.index(word)], vector)
-    unknown = matrix[[1, 5]]  # [UNK] and zebra
-    assert (np.abs(unknown) <= embeddings.RANDOM_SCALE).all() and np.abs(unknown).sum() > 0
+    np.testing.assert_array_equal(matrix[[1, 5]], initial(6, 3)[[1, 5]])  # [UNK] and zebra
 
 
 def test_fasttext_header_is_skipped(tmp_path, files):
@@ -40,24 +59,24 @@ def test_fasttext_header_is_skipped(tmp_path, files):
     with_header.write_text("4 3\n" + vectors_file.read_text())
     vocabulary = embeddings.read_vocabulary(vocabulary_file)
     np.testing.assert_array_equal(
-        embeddings.embedding_matrix(with_header, vocabulary, 3, seed=0)[0],
-        embeddings.embedding_matrix(vectors_file, vocabulary, 3, seed=0)[0],
+        embeddings.embedding_matrix(with_header, vocabulary, initial(6, 3))[0],
+        embeddings.embedding_matrix(vectors_file, vocabulary, initial(6, 3))[0],
     )
 
 
 def test_vectors_of_another_size_are_refused(files):
     vocabulary_file, vectors_file = files
     with pytest.raises(ValueError, match="model.embedding_dim is 4"):
-        embeddings.embedding_matrix(vectors_file, VOCABULARY, 4, seed=0)
+        embeddings.embedding_matrix(vectors_file, VOCABULARY, initial(6, 4))
 
 
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: build_lstm(
-            sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, units=4
+        lambda **vectors: build_lstm(
+            sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, **vectors
         ),
-        lambda: build_transformer(
+        lambda **vectors: build_transformer(
             sequence_length=4,
             vocab_size=6,
             num_classes=2,
@@ -66,6 +85,7 @@ def test_vectors_of_another_size_are_refused(files):
             feed_forward_dim=4,
             num_blocks=1,
             dropout_rate=0.0,
+            **vectors,
         ),
     ],
     ids=["lstm", "transformer"],
@@ -73,12 +93,12 @@ def test_vectors_of_another_size_are_refused(files):
 @pytest.mark.parametrize("trainable", [True, False])
 def test_text_nets_take_the_vectors_frozen_or_trainable(files, build, trainable):
     vocabulary_file, vectors_file = files
-    model = build()
-    found = embeddings.load_pretrained_embeddings(
-        model, vectors_file, vocabulary_file, trainable=trainable, seed=0
+    model = build(
+        embeddings=str(vectors_file),
+        freeze_embeddings=not trainable,
+        vocabulary_file=str(vocabulary_file),
     )
     layer = model.get_layer("embedding")
-    assert found == 3
     np.testing.assert_array_equal(layer.embeddings.numpy()[2], VECTORS["good"])
     assert any(weight is layer.embeddings for weight in model.trainable_weights) == trainable
 
@@ -95,8 +115,12 @@ def test_text_nets_take_the_vectors_frozen_or_trainable(files, build, trainable)
 
 def test_vocabulary_of_another_run_is_refused(files):
     vocabulary_file, vectors_file = files
-    model = build_lstm(sequence_length=4, vocab_size=9, num_classes=2, embedding_dim=3)
     with pytest.raises(ValueError, match="different preprocessing runs"):
-        embeddings.load_pretrained_embeddings(
-            model, vectors_file, vocabulary_file, trainable=True, seed=0
+        build_lstm(
+            sequence_length=4,
+            vocab_size=9,
+            num_classes=2,
+            embedding_dim=3,
+            embeddings=str(vectors_file),
+            vocabulary_file=str(vocabulary_file),
         )

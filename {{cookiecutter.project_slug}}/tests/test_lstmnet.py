@@ -15,6 +15,9 @@ build_lstm = functools.partial(
     num_layers=1,
     pooling="last",
     dropout_rate=0.2,
+    embeddings=None,
+    freeze_embeddings=False,
+    vocabulary_file=None,
 )
 
 

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -80,6 +82,58 @@ def test_weight_penalty_covers_kernels_not_biases():
     assert np.isclose(float(model_lib.weight_penalty(model, 0.0, 0.25)), 0.5)
 
 
-def test_loss_is_per_example():
-    loss = model_lib.build_loss()(np.array([0, 1]), np.array([[2.0, 0.0], [0.0, 2.0]]))
-    assert loss.shape == (2,)
+LABELS = np.array([0, 1, 1, 1])
+LOGITS = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.5], [0.2, 0.1]], np.float32)
+# The train split of an imbalanced two-class data set, as metadata.json counts it.
+IMBALANCED = SimpleNamespace(
+    class_names=["ham", "spam"], counts={"train": {"per_class": {"ham": 90, "spam": 10}}}
+)
+
+
+def train_settings(**changes) -> SimpleNamespace:
+    settings = {"loss": "cross_entropy", "focal_gamma": 2.0, "label_smoothing": 0.0}
+    return SimpleNamespace(**{**settings, "class_weight": "none", **changes})
+
+
+def test_training_loss_is_per_example_cross_entropy_by_default():
+    loss = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
+    expected = model_lib.cross_entropy()(LABELS, LOGITS).numpy()
+    assert loss.shape == (4,)
+    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+
+
+def test_class_weights_multiply_each_examples_loss():
+    plain = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
+    balanced = model_lib.build_loss(train_settings(class_weight="balanced"), IMBALANCED)
+    # Inverse frequencies, averaging 1 over the examples: 100 / (2 * 90), 100 / (2 * 10).
+    weights = np.array([100 / 180, 100 / 20])[LABELS]
+    np.testing.assert_allclose(balanced(LABELS, LOGITS).numpy(), plain * weights, rtol=1e-6)
+    named = model_lib.build_loss(train_settings(class_weight={"spam": 3.0}), IMBALANCED)
+    np.testing.assert_allclose(named(LABELS, LOGITS).numpy(), plain * [1, 3, 3, 3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("setting", ["inverse", {"eggs": 2.0}, 3.0])
+def test_bad_class_weight_is_refused_with_the_class_names(setting):
+    with pytest.raises(ValueError, match="balanced or a mapping.*ham, spam"):
+        model_lib.build_loss(train_settings(class_weight=setting), IMBALANCED)
+
+
+def test_label_smoothing_and_focal_loss_change_the_loss():
+    plain = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
+    smoothed = model_lib.build_loss(train_settings(label_smoothing=0.2), IMBALANCED)
+    expected = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=0.2, reduction="none"
+    )(np.eye(2)[LABELS], LOGITS)
+    np.testing.assert_allclose(smoothed(LABELS, LOGITS).numpy(), expected, rtol=1e-5)
+    focal = model_lib.build_loss(train_settings(loss="focal"), IMBALANCED)(LABELS, LOGITS)
+    assert (focal.numpy() < plain).all()  # (1 - p)^2 < 1 for every example
+
+
+def test_two_phase_schedule_switches_at_its_boundary():
+    first = keras.optimizers.schedules.CosineDecay(0.1, 10)
+    schedule = model_lib.TwoPhaseSchedule(first, 0.01, boundary=10)
+    rates = [float(schedule(step)) for step in (0, 5, 9, 10, 30)]
+    assert np.isclose(rates[0], 0.1) and rates[1] < rates[0] and rates[2] > 0
+    assert rates[3:] == pytest.approx([0.01, 0.01])
+    second = model_lib.TwoPhaseSchedule(0.1, keras.optimizers.schedules.CosineDecay(0.01, 10), 4)
+    assert float(second(4)) == pytest.approx(0.01) and float(second(14)) == pytest.approx(0.0)

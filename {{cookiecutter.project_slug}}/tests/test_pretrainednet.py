@@ -24,17 +24,20 @@ def config_values() -> dict:
     return {**values, "weights": None}  # nothing downloads in tests
 
 
-def build_small(**options) -> keras.Model:
+def build_small(input_shape=(32, 32, 1), **options) -> keras.Model:
     """mobilenet_v3_small on 32x32 grey images, randomly initialised."""
     options = {
         "backbone": "mobilenet_v3_small",
         "weights": None,
         "dropout_rate": 0.0,
         "synchronized_batch_norm": True,
+        "freeze_epochs": 1,
+        "fine_tune_blocks": 2,
+        "fine_tune_learning_rate": 1e-4,
         **options,
     }
     return pretrainednet.build_pretrained(
-        input_shape=(32, 32, 1), mean=MEAN, std=STD, num_classes=2, **options
+        input_shape=input_shape, mean=MEAN, std=STD, num_classes=2, **options
     )
 
 
@@ -62,7 +65,11 @@ def test_weights_from_a_local_file(tmp_path, suffix):
     source = build_small().get_layer("backbone")
     path = tmp_path / f"backbone{suffix}"
     source.save(path) if suffix == ".keras" else source.save_weights(path)
-    loaded = build_small(weights=str(path)).get_layer("backbone")
+    model = build_small(weights=str(path))
+    loaded = model.get_layer("backbone")
+    # Pretrained weights start the first phase: the classifier alone trains.
+    assert model.fine_tune.phase(0) == 0 and len(model.trainable_weights) == 2
+    assert build_small().fine_tune is None  # random weights train whole from the start
     for expected, actual in zip(source.weights, loaded.weights, strict=True):
         np.testing.assert_array_equal(actual.numpy(), expected.numpy())
 
@@ -83,16 +90,7 @@ def test_bad_options_are_refused(options, message):
 
 def test_images_too_small_are_refused():
     with pytest.raises(ValueError, match=r"data.image_size=\[224,224\]"):
-        pretrainednet.build_pretrained(
-            input_shape=(28, 28, 1),
-            mean=MEAN,
-            std=STD,
-            num_classes=2,
-            backbone="mobilenet_v3_small",
-            weights=None,
-            dropout_rate=0.0,
-            synchronized_batch_norm=True,
-        )
+        build_small(input_shape=(28, 28, 1))
 
 
 @pytest.mark.parametrize(

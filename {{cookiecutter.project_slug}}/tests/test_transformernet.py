@@ -9,7 +9,15 @@ from omegaconf import OmegaConf
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.models import transformernet
 
-SMALL = {"embedding_dim": 16, "num_heads": 2, "feed_forward_dim": 32, "num_blocks": 1}
+SMALL = {
+    "embedding_dim": 16,
+    "num_heads": 2,
+    "feed_forward_dim": 32,
+    "num_blocks": 1,
+    "embeddings": None,
+    "freeze_embeddings": False,
+    "vocabulary_file": None,
+}
 
 
 def config_values() -> dict:
@@ -38,7 +46,7 @@ def keyword_task(count: int, length: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_transformer_from_its_config_maps_ids_to_logits():
     model = transformernet.build_transformer(
-        sequence_length=12, vocab_size=50, num_classes=3, **config_values()
+        sequence_length=12, vocab_size=50, num_classes=3, vocabulary_file=None, **config_values()
     )
     ids = np.array([[2, 3, 4] + [0] * 9, [5] * 12], np.int32)
     assert model(ids).shape == (2, 3)
