@@ -160,3 +160,58 @@ def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
     _, status, usage = os.wait4(process.pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, process.stderr.read().decode()[-3000:]
     return usage.ru_maxrss * 1024
+
+
+# The project's other nets, each small enough for a test on the smoke data, as
+# `model=<name>` and its overrides; "{files}" is a folder for the files a net reads.
+OTHER_NETS = {
+{%- if cookiecutter.model_type == "cnn" %}
+    "resnet": ["model=resnet", "model.depth=8", "model.width=4"],
+    # A backbone's weights from a local file (written by net_files: nothing downloads), fine-
+    # tuned in two phases: the first epoch on the frozen backbone, then its top two blocks.
+    "pretrained": [
+        "model=pretrained",
+        "data.image_size=[32,32]",
+        "model.weights={files}/backbone.weights.h5",
+        "model.freeze_epochs=1",
+        "model.fine_tune_blocks=2",
+        "model.fine_tune_learning_rate=0.0003",
+    ],
+{%- else %}
+    "transformer": [
+        "model=transformer",
+        "model.embedding_dim=16",
+        "model.feed_forward_dim=32",
+        "model.num_blocks=1",
+    ],
+    # Word vectors from a GloVe-format file (written by net_files) for part of the words.
+    "lstm-embeddings": [
+        "model=lstm",
+        "model.embedding_dim=4",
+        "model.units=8",
+        "model.embeddings={files}/vectors.txt",
+    ],
+{%- endif %}
+}
+
+
+def net_overrides(name: str, files: Path) -> list[str]:
+    """OTHER_NETS[name] with the files it reads written into `files`."""
+    files.mkdir(parents=True, exist_ok=True)
+{%- if cookiecutter.model_type == "cnn" %}
+    if name == "pretrained" and not (files / "backbone.weights.h5").exists():
+        import keras
+
+        keras.utils.set_random_seed(0)
+        backbone = keras.applications.MobileNetV3Small(
+            input_shape=(32, 32, 3), include_top=False, weights=None
+        )
+        backbone.save_weights(files / "backbone.weights.h5")
+{%- else %}
+    if name == "lstm-embeddings":
+        # Words of the smoke data (apple, banana, w0 ... w9) and one it lacks.
+        words = ["apple", "banana", *(f"w{index}" for index in range(10)), "unseen"]
+        lines = [f"{word} {i / 10} 0.5 -0.25 {1 - i / 10}" for i, word in enumerate(words)]
+        (files / "vectors.txt").write_text("\n".join(lines) + "\n")
+{%- endif %}
+    return [override.replace("{files}", str(files)) for override in OTHER_NETS[name]]

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import smoke_config
+from conftest import OTHER_NETS, net_overrides, smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }} import distribute
@@ -160,14 +160,17 @@ def test_evaluation_leaves_the_padding_out(validation_records):
 
 
 @pytest.mark.slow
-def test_mirrored_training_matches_one_device(run_module, tmp_path):
-    """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32.
+@pytest.mark.parametrize("net", ["default", *OTHER_NETS])
+def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
+    """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32,
+    with the default net and each of the others (batch norm synchronised over replicas).
 
     Dropout is off: its random masks are drawn per replica, so they cannot match. Plain SGD,
     whose step scales with the gradient: under Adam a replica that applied only its own half of
     the gradient (no all-reduce) would still take the same steps and match.
     """
     common = [
+        *(net_overrides(net, tmp_path / "files") if net != "default" else []),
         "experiment=smoke",
         "train.log_every_steps=1",
         "train.deterministic=true",

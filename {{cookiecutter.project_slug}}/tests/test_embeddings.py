@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from {{ cookiecutter.package_name }}.models import embeddings
-from {{ cookiecutter.package_name }}.models import lstmnet
+from {{ cookiecutter.package_name }}.models import embeddings, lstmnet
 from {{ cookiecutter.package_name }}.models.transformernet import build_transformer
 
 VOCABULARY = ["[PAD]", "[UNK]", "good", "bad", "film", "zebra"]

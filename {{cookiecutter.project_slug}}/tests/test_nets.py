@@ -1,0 +1,85 @@
+"""The project's other nets (conftest.OTHER_NETS) through the whole loop, each as a user runs
+it: a run killed after its first checkpoint resumes to the weights of an uninterrupted one,
+then eval scores it and its export (SavedModel, .keras and TFLite) serves raw inputs with the
+same accuracy. The mirrored test of every net is in test_distribute.py."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import OTHER_NETS, PACKAGE, kill_group, net_overrides
+from test_resume import final_weights, kill_after_first_checkpoint
+
+from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.data import data_loader
+from {{ cookiecutter.package_name }}.export import serving_batches
+
+# Three epochs of 12 steps on the smoke data, a checkpoint every 5 steps: the kill comes in
+# the first epoch, so the resumed run crosses every epoch boundary (and a fine-tune's phase).
+OVERRIDES = [
+    "experiment=smoke",
+    "train.epochs=3",
+    "train.max_steps_per_epoch=null",
+    "train.checkpoint_every_steps=5",
+    "train.deterministic=true",
+]
+PLANNED_STEPS = 3 * 12
+# What each net's resumed run logs besides the common lines.
+{%- if cookiecutter.model_type == "cnn" %}
+EXPECTED_LOG = {"resnet": "", "pretrained": "Epoch 2: fine-tune phase 2"}
+{%- else %}
+EXPECTED_LOG = {"transformer": "", "lstm-embeddings": "12 of 25 words have vectors"}
+{%- endif %}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net", OTHER_NETS)
+def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
+    records = f"data.records_dir={tmp_path / 'records'}"
+    overrides = [*OVERRIDES, records, *net_overrides(net, tmp_path / "files")]
+    whole = run_module("train", *overrides, f"run_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+
+    run_dir = tmp_path / "killed"
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"{PACKAGE}.train", *overrides, f"run_dir={run_dir}"],
+        cwd=tmp_path,
+        env=run_module.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        kill_after_first_checkpoint(process, run_dir)
+    finally:
+        kill_group(process)
+    resumed = run_module("train", *overrides, f"run_dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming from" in resumed.stderr
+    assert f"Done: 3 epochs, {PLANNED_STEPS} steps" in resumed.stderr
+    assert EXPECTED_LOG[net] in resumed.stderr
+    for expected, actual in zip(
+        final_weights(tmp_path / "whole"), final_weights(run_dir), strict=True
+    ):
+        np.testing.assert_array_equal(actual, expected)
+
+    for module, options in [("eval", []), ("export", ["export.keras=true", "export.tflite=true"])]:
+        result = run_module(module, f"run_dir={run_dir}", *options)
+        assert result.returncode == 0, f"{module}:\n{result.stderr}"
+    export_dir = run_dir / "export" / "1"
+    for name in ("model.keras", "model.tflite"):
+        assert (export_dir / name).stat().st_size > 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metadata = runs.load_metadata(run_dir)
+    records_dir, _ = runs.run_records(runs.load_config(run_dir), metadata)
+    count = metadata.counts["test"]["total"]
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    class_ids = np.concatenate(
+        [serve(batch)["class_id"].numpy() for batch in serving_batches(raw_inputs, metadata)]
+    )
+    assert metrics["num_examples"] == count and 0 <= metrics["macro_f1"] <= 1
+    assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
