@@ -1,10 +1,15 @@
+import shutil
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import keras
 import numpy as np
 import pytest
+from conftest import PACKAGE, run_bounded
 
 from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import preprocess_data
 
 # build_schedule's settings that the cosine and constant schedules leave unused.
@@ -137,3 +142,31 @@ def test_two_phase_schedule_switches_at_its_boundary():
     assert rates[3:] == pytest.approx([0.01, 0.01])
     second = model_lib.TwoPhaseSchedule(0.1, keras.optimizers.schedules.CosineDecay(0.01, 10), 4)
     assert float(second(4)) == pytest.approx(0.01) and float(second(14)) == pytest.approx(0.0)
+
+
+@pytest.mark.slow
+def test_the_documented_net_needs_its_two_files_and_nothing_else(tmp_path, run_module):
+    """docs/architecture.md's "add your own net": its Python and YAML blocks, written into a
+    copy of the package, train, evaluate and export (TFLite included) as model=tiny."""
+    project = Path(__file__).resolve().parents[1]
+    guide = (project / "docs" / "architecture.md").read_text()
+    section = guide[guide.index("## Where to add a new model") :]
+    copy = tmp_path / "src"
+    shutil.copytree(project / "src" / PACKAGE, copy / PACKAGE)
+    for language in ("python", "yaml"):
+        block = section.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+        path = block.splitlines()[0].removeprefix("# ")  # e.g. src/<package>/models/tinynet.py
+        (tmp_path / path).write_text(block)
+    env = {**run_module.env, "PYTHONPATH": str(copy)}
+    run_dir = f"run_dir={tmp_path / 'run'}"
+    for module, overrides in [
+        ("train", ["experiment=smoke", "model=tiny", run_dir]),
+        ("eval", [run_dir]),
+        ("export", [run_dir, "export.tflite=true"]),
+    ]:
+        command = [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides]
+        result = run_bounded(command, 300, cwd=tmp_path, env=env)
+        assert result.returncode == 0, f"{module}:\n{result.stderr}"
+    assert (tmp_path / "run" / "export" / "1" / "model.tflite").stat().st_size > 0
+    model_cfg = runs.load_config(tmp_path / "run").model
+    assert model_cfg == {"name": "tiny", "units": 32, "dropout_rate": 0.2}
