@@ -110,6 +110,7 @@ COMMON_FILES = {
     "tests/test_losses.py",
     "tests/test_model.py",
     "tests/test_multi_worker.py",
+    "tests/test_nets.py",
     "tests/test_options.py",
     "tests/test_predict.py",
     "tests/test_preprocess_data.py",

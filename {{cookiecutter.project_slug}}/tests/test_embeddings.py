@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from {{ cookiecutter.package_name }}.models import embeddings, lstmnet
-from {{ cookiecutter.package_name }}.models.transformernet import build_transformer
+from {{ cookiecutter.package_name }}.models import (
+    embeddings,
+    lstmnet,
+    transformernet,
+)
 
 VOCABULARY = ["[PAD]", "[UNK]", "good", "bad", "film", "zebra"]
 VECTORS = {"bad": [0.5, -0.5, 1.0], "good": [1.0, 2.0, 3.0], "film": [0.0, 0.25, -1.0]}
@@ -75,7 +78,7 @@ def test_vectors_of_another_size_are_refused(files):
         lambda **vectors: build_lstm(
             sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, **vectors
         ),
-        lambda **vectors: build_transformer(
+        lambda **vectors: transformernet.build_transformer(
             sequence_length=4,
             vocab_size=6,
             num_classes=2,

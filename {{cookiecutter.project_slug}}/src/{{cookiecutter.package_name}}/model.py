@@ -16,7 +16,7 @@ import tensorflow as tf
 from keras import ops
 
 from .data.metadata import Metadata
-from .models import INITIAL_WEIGHTS, get_net
+from .models import get_net
 
 # By train.optimizer; config.Optimizer and config.LrSchedule name the choices, and the config
 # refuses any other when it is composed.
@@ -42,7 +42,7 @@ def build_model(
             its builder's signature.
         metadata: the data's; the builder gets those of its arguments named in
             Metadata.MODEL_ARGUMENTS.
-        initial_weights: load the starting weights that model.weights or model.embeddings
+        initial_weights: load the starting weights that the net's INITIAL_WEIGHTS options
             name (training from scratch); False, to restore a checkpoint into the model.
         data_dir: the folder of metadata.json and the files it names.
         build_options: given to builders that take them, e.g. unroll=True for TFLite.
@@ -50,7 +50,7 @@ def build_model(
     net = get_net(model_cfg["name"])
     options = net.typed_options(model_cfg)
     if not initial_weights:
-        options.update({key: None for key in INITIAL_WEIGHTS if key in options})
+        options.update(dict.fromkeys(net.initial_weights))
     taken = net.parameters()
     data = metadata.model_arguments(data_dir).items()
     return net.build(
@@ -199,7 +199,7 @@ def build_metrics() -> dict[str, keras.metrics.Metric]:
     }
 
 
-@keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
+@keras.saving.register_keras_serializable(package=__package__)
 class FocalLoss(keras.losses.Loss):
     """Focal loss between integer labels [batch] and scores [batch, num_classes].
 

@@ -18,7 +18,8 @@ A builder takes keyword-only arguments without defaults, of two kinds:
 A keyword argument with a default (e.g. `unroll=False`) is not an option: export sets it
 for the TFLite file, where the builder has it. A module may also give DATA_DEFAULTS, the
 values of data options that the data config leaves to the net (`${net_default:...}` in
-configs/config.yaml).
+configs/config.yaml), and INITIAL_WEIGHTS, the options that name the starting weights of a
+fresh model (a file), which a model rebuilt for its checkpoint does without.
 """
 
 import dataclasses
@@ -36,11 +37,6 @@ from omegaconf.errors import OmegaConfBaseException
 
 from ..config import choice
 from ..data.metadata import Metadata
-
-# Options that only give a fresh model its starting weights (model.weights, model.embeddings):
-# a model rebuilt to restore a checkpoint into gets None, so that eval and export neither
-# download nor read them again.
-INITIAL_WEIGHTS = ("weights", "embeddings")
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,9 @@ class Net:
     build: Callable[..., keras.Model]
     options: type  # a dataclass, one field per option
     data_defaults: dict  # data options the data config may leave to the net (DATA_DEFAULTS)
+    # Options that only name a fresh model's starting weights (INITIAL_WEIGHTS, e.g. a file):
+    # a model rebuilt to restore a checkpoint into gets None, read or downloaded nothing.
+    initial_weights: tuple[str, ...]
 
     def parameters(self) -> set[str]:
         return set(inspect.signature(self.build).parameters)
@@ -139,7 +138,8 @@ def find_nets() -> dict[str, Net]:
         module = importlib.import_module(f"{__name__}.{module_info.name}")
         build = getattr(module, f"build_{name}")
         defaults = getattr(module, "DATA_DEFAULTS", {})
-        nets[name] = Net(name, build, options_schema(name, build), defaults)
+        initial_weights = getattr(module, "INITIAL_WEIGHTS", ())
+        nets[name] = Net(name, build, options_schema(name, build), defaults, initial_weights)
     return nets
 
 

@@ -13,6 +13,7 @@ from keras import layers
 from .embeddings import set_word_vectors
 
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}  # by model.cell
+INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint replaces them
 
 
 def build_lstm(

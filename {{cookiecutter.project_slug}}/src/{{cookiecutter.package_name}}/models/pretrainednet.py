@@ -50,6 +50,7 @@ BACKBONES = {
     "efficientnet_v2_b0": Backbone(keras.applications.EfficientNetV2B0, 224, r"^(block\d+[a-z])_"),
 }
 BACKBONE_LAYER = "backbone"
+INITIAL_WEIGHTS = ("weights",)  # model.weights: a restored checkpoint replaces them
 WEIGHTS_SUFFIXES = (".weights.h5", ".keras", ".h5")
 
 

@@ -15,8 +15,10 @@ from keras import layers
 
 from .embeddings import set_word_vectors
 
+INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint replaces them
 
-@keras.saving.register_keras_serializable(package="{{ cookiecutter.package_name }}")
+
+@keras.saving.register_keras_serializable(package=__package__)
 class PositionEmbedding(layers.Layer):
     """Adds a learned vector per position to a [batch, sequence_length, dim] input.
 
