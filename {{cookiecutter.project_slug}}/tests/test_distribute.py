@@ -159,6 +159,9 @@ def test_evaluation_leaves_the_padding_out(validation_records):
     assert padded["loss"] == pytest.approx(plain["loss"], rel=1e-6)
 
 
+LOSS_OPTIONS = ["train.loss=focal", "train.class_weight=balanced", "train.label_smoothing=0.1"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("net", ["default", *OTHER_NETS])
 def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
@@ -170,7 +173,8 @@ def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
     the gradient (no all-reduce) would still take the same steps and match.
     """
     common = [
-        *(net_overrides(net, tmp_path / "files") if net != "default" else []),
+        # The default net with every loss option: each must be computed alike by 1 and 2.
+        *(net_overrides(net, tmp_path / "files") if net != "default" else LOSS_OPTIONS),
         "experiment=smoke",
         "train.log_every_steps=1",
         "train.deterministic=true",

@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -86,6 +87,18 @@ def test_weights_from_a_local_file(tmp_path, suffix):
 def test_bad_options_are_refused(options, message):
     with pytest.raises(ValueError, match=message):
         build_small(**options)
+
+
+def test_imagenet_weights_offline_say_what_to_pass_instead(monkeypatch):
+    def offline(**options):
+        raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+
+    backbone = pretrainednet.BACKBONES["mobilenet_v3_small"]
+    monkeypatch.setitem(
+        pretrainednet.BACKBONES, "mobilenet_v3_small", dataclasses.replace(backbone, build=offline)
+    )
+    with pytest.raises(ValueError, match="model.weights=PATH.*model.weights=null"):
+        build_small(weights="imagenet")
 
 
 def test_images_too_small_are_refused():

@@ -132,12 +132,22 @@ def build_pretrained(
         x = layers.Concatenate(name="to_rgb")([x, x, x])
 
     # === Pretrained feature extractor ===
-    extractor = BACKBONES[backbone].build(
-        input_shape=(height, width, 3),
-        include_top=False,
-        weights=str(weights) if weights is not None else None,
-        include_preprocessing=True,
-    )
+    try:
+        extractor = BACKBONES[backbone].build(
+            input_shape=(height, width, 3),
+            include_top=False,
+            weights=str(weights) if weights is not None else None,
+            include_preprocessing=True,
+        )
+    except Exception as error:  # keras.utils.get_file raises a bare Exception when offline
+        if weights != "imagenet":
+            raise
+        raise ValueError(
+            f"model.weights=imagenet: the {backbone} weights could not be downloaded ({error}). "
+            "On a machine without internet, download them elsewhere (they land in "
+            "~/.keras/models/) and pass model.weights=PATH, or train from scratch with "
+            "model.weights=null."
+        ) from error
     # Renamed after construction: EfficientNetV2 reads its `name` argument as its variant.
     extractor.name = BACKBONE_LAYER
     for layer in extractor.layers:
