@@ -5,11 +5,9 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from conftest import PACKAGE, run_bounded
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.models import resnetnet
 
 
@@ -88,14 +86,6 @@ def test_resnet_learns_updates_batch_norm_and_round_trips(tmp_path):
     np.testing.assert_allclose(reloaded(images[:4]), model(images[:4]), atol=1e-5)
 
 
-def test_resnet_converts_to_tflite(tmp_path):
-    model = small_resnet(input_shape=(32, 32, 3), num_classes=3)
-    inputs = tf.random.stateless_normal((3, 32, 32, 3), seed=[1, 2])
-    expected = tf.nn.softmax(model(inputs)).numpy()
-    export.write_tflite(model, tmp_path / "model.tflite", inputs, expected, tolerance=1e-4)
-    assert (tmp_path / "model.tflite").stat().st_size > 0
-
-
 # One training step on a global batch of 8 whose halves differ, on one device and on two
 # replicas of 4; prints the moving mean of the first batch norm (each replica's copy).
 BATCH_NORM_STEP = """
@@ -103,7 +93,6 @@ import json
 import sys
 
 import numpy as np
-import tensorflow as tf
 
 from {package}.distribute import split_cpu
 
