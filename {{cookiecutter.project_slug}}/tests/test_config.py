@@ -124,6 +124,26 @@ def test_a_model_option_of_the_wrong_name_type_or_choice_is_refused(
     assert not Path(cfg.run_dir).exists()  # refused before any work
 
 
+{%- if cookiecutter.model_type == "cnn" %}
+
+
+@pytest.mark.parametrize(
+    "overrides, size",
+    [
+        ([], [32, 32]),
+        (["model=resnet"], [32, 32]),
+        (["model=pretrained"], [224, 224]),  # the backbone's
+        (["model=pretrained", "data.image_size=[96,96]"], [96, 96]),  # unless set
+    ],
+)
+def test_image_size_follows_the_net_unless_set(make_config, tmp_path, overrides, size):
+    cfg = make_config("~experiment", *overrides)
+    assert list(cfg.data.image_size) == size
+    runs.save_config(cfg, tmp_path)  # a run keeps the value, resolved
+    assert list(runs.load_config(tmp_path).data.image_size) == size
+{%- endif %}
+
+
 def compose_command(command: str, *overrides: str):
     """The config of eval or export (configs/<command>.yaml) with these overrides."""
     config.register_configs()

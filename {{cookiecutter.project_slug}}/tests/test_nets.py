@@ -17,16 +17,16 @@ from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import data_loader
 from {{ cookiecutter.package_name }}.export import serving_batches
 
-# Three epochs of 12 steps on the smoke data, a checkpoint every 5 steps: the kill comes in
+# Two epochs of 12 steps on the smoke data, a checkpoint every 5 steps: the kill comes in
 # the first epoch, so the resumed run crosses every epoch boundary (and a fine-tune's phase).
 OVERRIDES = [
     "experiment=smoke",
-    "train.epochs=3",
+    "train.epochs=2",
     "train.max_steps_per_epoch=null",
     "train.checkpoint_every_steps=5",
     "train.deterministic=true",
 ]
-PLANNED_STEPS = 3 * 12
+PLANNED_STEPS = 2 * 12
 # What each net's resumed run logs besides the common lines.
 {%- if cookiecutter.model_type == "cnn" %}
 EXPECTED_LOG = {"resnet": "", "pretrained": "Epoch 2: fine-tune phase 2"}
@@ -59,7 +59,7 @@ def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
     resumed = run_module("train", *overrides, f"run_dir={run_dir}")
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming from" in resumed.stderr
-    assert f"Done: 3 epochs, {PLANNED_STEPS} steps" in resumed.stderr
+    assert f"Done: 2 epochs, {PLANNED_STEPS} steps" in resumed.stderr
     assert EXPECTED_LOG[net] in resumed.stderr
     for expected, actual in zip(
         final_weights(tmp_path / "whole"), final_weights(run_dir), strict=True
