@@ -397,9 +397,10 @@ def build_model_and_optimizer(
             model = model_lib.build_model(
                 cfg.model, metadata, initial_weights=True, data_dir=records_dir
             )
-            schedule = build_run_schedule(cfg.train, plan, getattr(model, "fine_tune", None))
-            if getattr(model, "fine_tune", None) is not None:
-                model.fine_tune.set_phase(model, model.fine_tune.freeze_epochs)
+            fine_tune = getattr(model, "fine_tune", None)  # see models.FineTune
+            schedule = build_run_schedule(cfg.train, plan, fine_tune)
+            if fine_tune is not None:  # the second phase's weights include the first's
+                fine_tune.set_phase(model, fine_tune.freeze_epochs)
             optimizer = model_lib.build_optimizer(
                 cfg.train.optimizer, schedule, cfg.train.weight_decay
             )

@@ -96,6 +96,47 @@ def build_pretrained(
         backbone as its nested model "backbone", and the two phases as `model.fine_tune`
         (models.FineTune), which the training loop follows.
     """
+    check_options(input_shape, backbone, weights)
+    height, width, channels = input_shape
+
+    # === Inputs ===
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+
+    # === Back to the backbone's input: [0, 255] RGB pixels ===
+    x = layers.Normalization(
+        mean=[255.0 * value for value in mean],
+        variance=[(255.0 * value) ** 2 for value in std],
+        invert=True,
+        name="to_pixels",
+    )(inputs)
+    if channels == 1:
+        x = layers.Concatenate(name="to_rgb")([x, x, x])
+
+    # === Pretrained feature extractor ===
+    extractor = load_backbone(backbone, weights, (height, width), synchronized_batch_norm)
+    features = extractor(x)
+
+    # === Classifier ===
+    x = layers.GlobalAveragePooling2D(name="pool")(features)
+    x = layers.Dropout(dropout_rate, name="dropout")(x)
+    # float32 logits even under a mixed-precision policy, for a stable softmax and loss.
+    outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
+
+    # === Functional Model ===
+    model = keras.Model(inputs, outputs, name=f"pretrained_{backbone}")
+    # Pretrained weights are fine-tuned in two phases; random ones train whole, batch norm
+    # included, from the first step.
+    model.fine_tune = None
+    if weights is not None:
+        model.fine_tune = FineTune(
+            freeze_epochs, fine_tune_blocks, fine_tune_learning_rate, set_trainable_blocks
+        )
+        model.fine_tune.set_phase(model, epoch=0)
+    return model
+
+
+def check_options(input_shape: Sequence[int], backbone: str, weights: str | None) -> None:
+    """Refuses a backbone, weights or image shape that build_pretrained cannot use."""
     if backbone not in BACKBONES:
         raise ValueError(
             f"model.backbone={backbone!r} is not supported; choose one of "
@@ -118,23 +159,15 @@ def build_pretrained(
             f"got {height}x{width}. Set data.image_size=[{size},{size}]."
         )
 
-    # === Inputs ===
-    inputs = keras.Input(shape=tuple(input_shape), name="images")
 
-    # === Back to the backbone's input: [0, 255] RGB pixels ===
-    x = layers.Normalization(
-        mean=[255.0 * value for value in mean],
-        variance=[(255.0 * value) ** 2 for value in std],
-        invert=True,
-        name="to_pixels",
-    )(inputs)
-    if channels == 1:
-        x = layers.Concatenate(name="to_rgb")([x, x, x])
-
-    # === Pretrained feature extractor ===
+def load_backbone(
+    backbone: str, weights: str | None, size: tuple[int, int], synchronized_batch_norm: bool
+) -> keras.Model:
+    """The keras.applications backbone without its top, for RGB images of `size`, named
+    "backbone", with its pretrained weights (imagenet or a file; None: random)."""
     try:
         extractor = BACKBONES[backbone].build(
-            input_shape=(height, width, 3),
+            input_shape=(*size, 3),
             include_top=False,
             weights=str(weights) if weights is not None else None,
             include_preprocessing=True,
@@ -153,25 +186,7 @@ def build_pretrained(
     for layer in extractor.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.synchronized = synchronized_batch_norm  # read when the layer is called
-    features = extractor(x)
-
-    # === Classifier ===
-    x = layers.GlobalAveragePooling2D(name="pool")(features)
-    x = layers.Dropout(dropout_rate, name="dropout")(x)
-    # float32 logits even under a mixed-precision policy, for a stable softmax and loss.
-    outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
-
-    # === Functional Model ===
-    model = keras.Model(inputs, outputs, name=f"pretrained_{backbone}")
-    # Pretrained weights are fine-tuned in two phases; random ones train whole, batch norm
-    # included, from the first step.
-    model.fine_tune = None
-    if weights is not None:
-        model.fine_tune = FineTune(
-            freeze_epochs, fine_tune_blocks, fine_tune_learning_rate, set_trainable_blocks
-        )
-        model.fine_tune.set_phase(model, epoch=0)
-    return model
+    return extractor
 
 
 def backbone_blocks(model: keras.Model) -> list[list[keras.layers.Layer]]:
