@@ -10,7 +10,8 @@ the message. See the composed config of a run with:
 
 Values that are `auto`, true or false (train.mixed_precision, train.jit_compile) or `auto`,
 null or a number (data.max_stored_size) are checked where they are resolved: OmegaConf types
-no such union.
+no such union. The options under model.* are each net's own: its builder's signature types
+them, and train checks them before any work (models/__init__.py).
 """
 
 from dataclasses import dataclass, field
