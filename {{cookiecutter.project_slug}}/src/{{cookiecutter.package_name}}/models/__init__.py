@@ -136,7 +136,12 @@ def find_nets() -> dict[str, Net]:
             continue
         name = module_info.name.removesuffix("net")
         module = importlib.import_module(f"{__name__}.{module_info.name}")
-        build = getattr(module, f"build_{name}")
+        build = getattr(module, f"build_{name}", None)
+        if build is None:
+            raise ImportError(
+                f"{module.__file__} defines no build_{name}: a models/<name>net.py file is a "
+                "net, whose builder is build_<name> (see models/__init__.py)."
+            )
         defaults = getattr(module, "DATA_DEFAULTS", {})
         initial_weights = getattr(module, "INITIAL_WEIGHTS", ())
         nets[name] = Net(name, build, options_schema(name, build), defaults, initial_weights)
@@ -144,7 +149,6 @@ def find_nets() -> dict[str, Net]:
 
 
 NETS = find_nets()
-MODELS = {name: net.build for name, net in NETS.items()}
 
 
 def get_net(name: str) -> Net:
