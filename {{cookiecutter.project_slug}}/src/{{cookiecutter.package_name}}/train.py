@@ -161,6 +161,12 @@ def run_training(
     log.info("Run directory %s", run_dir)
     plan = make_plan(cfg.train, metadata, strategy)
     state = build_state(cfg, metadata, records_dir, strategy, plan, write_dir)
+    log.info(
+        "Model %s: %d parameters, %d of them trainable now",
+        state.model.name,
+        state.model.count_params(),
+        sum(int(np.prod(weight.shape)) for weight in state.model.trainable_weights),
+    )
     datasets = make_datasets(cfg, records_dir, metadata, strategy, plan, state.step)
     make_step = functools.partial(
         make_train_step,
