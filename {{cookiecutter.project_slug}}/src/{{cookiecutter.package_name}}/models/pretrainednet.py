@@ -50,7 +50,8 @@ BACKBONES = {
     "efficientnet_v2_b0": Backbone(keras.applications.EfficientNetV2B0, 224, r"^(block\d+[a-z])_"),
 }
 BACKBONE_LAYER = "backbone"
-INITIAL_WEIGHTS = ("weights",)  # model.weights: a restored checkpoint replaces them
+INITIAL_WEIGHTS = ("weights",)
+RANDOM_INIT_BATCH_NORM_MOMENTUM = 0.99  # keras.layers.BatchNormalization's default  # model.weights: a restored checkpoint replaces them
 WEIGHTS_SUFFIXES = (".weights.h5", ".keras", ".h5")
 
 
@@ -186,6 +187,10 @@ def load_backbone(
     for layer in extractor.layers:
         if isinstance(layer, layers.BatchNormalization):
             layer.synchronized = synchronized_batch_norm  # read when the layer is called
+            if weights is None:
+                # keras.applications' 0.999 suits fine-tuning ImageNet statistics; from
+                # scratch the moving averages lag the weights so far that inference fails.
+                layer.momentum = RANDOM_INIT_BATCH_NORM_MOMENTUM
     return extractor
 
 
