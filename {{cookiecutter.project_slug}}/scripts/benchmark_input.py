@@ -21,6 +21,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import cli, distribute, runs, train
+from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
@@ -101,9 +102,10 @@ def train_step_speed(
     runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     plan = train.TrainingPlan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
-    state = train.build_state(cfg, metadata, strategy, plan, run_dir)
+    state = train.build_state(cfg, metadata, records_dir, strategy, plan, run_dir)
+    loss_fn = model_lib.build_loss(cfg.train, metadata)
     train_step = train.make_train_step(
-        strategy, state, batch_size, train.use_jit_compile(cfg.train)
+        strategy, state, batch_size, train.use_jit_compile(cfg.train), loss_fn
     )
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)

@@ -93,6 +93,7 @@ import json
 import sys
 
 import numpy as np
+import tensorflow as tf
 
 from {package}.distribute import split_cpu
 
