@@ -65,13 +65,14 @@ def test_resuming_with_another_config_is_refused_and_changes_nothing(first_run, 
     run_dir, _ = first_run
     before = file_digests(run_dir)
     for way in (f"run_dir={run_dir}", "train.resume=latest"):
-        cfg = make_config(way, "train.learning_rate=0.01", "model.dropout_rate=0.5")
+        cfg = make_config(way, "train.learning_rate=0.02", "model.dropout_rate=0.5")
         if way.startswith("train.resume"):
             cfg.run_dir = None
         with pytest.raises(ValueError) as refused:
             train(cfg)
         message = str(refused.value)
-        assert "train.learning_rate: 0.001 in the run, 0.01 now" in message
+        in_run = make_config().train.learning_rate  # the variant's default
+        assert f"train.learning_rate: {in_run} in the run, 0.02 now" in message
         assert "model.dropout_rate" in message and "0.5 now" in message
         assert "train.init_from=" in message and "new run" in message
         assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
