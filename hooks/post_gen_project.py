@@ -42,6 +42,7 @@ VARIANT_PATHS = {
         "tests/test_pretrainednet.py",
     ],
     "rnn": [
+        "scripts/make_sentiment_csv.py",
         "src/{package}/data/text_ops.py",
         "src/{package}/data/text_sources.py",
         "src/{package}/serving_text.py",

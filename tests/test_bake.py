@@ -148,6 +148,7 @@ VARIANT_FILES = {
         "tests/test_resnetnet.py",
     },
     "rnn": {
+        "scripts/make_sentiment_csv.py",
         f"{SOURCE}/configs/data/csv.yaml",
         f"{SOURCE}/configs/data/digit_sentences.yaml",
         f"{SOURCE}/configs/data/imdb.yaml",

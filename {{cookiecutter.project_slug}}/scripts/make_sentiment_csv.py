@@ -1,4 +1,4 @@
-"""Writes a small, seeded, sentiment-like CSV (text,label: pos/neg) for tuning the text models.
+"""Writes a small, seeded, sentiment-like CSV (text,label: pos/neg) for trying the text models.
 
 Short review sentences whose label depends on what the words mean, on negation and on
 clause order, never on one keyword:
@@ -10,7 +10,7 @@ clause order, never on one keyword:
   * neutral subject nouns, openers and endings shared by both classes,
   * 4% of labels flipped (annotator noise), so 96% is about the ceiling.
 
-    python tools/make_sentiment_csv.py out.csv --count 3000 --seed 7
+    python scripts/make_sentiment_csv.py sentiment.csv --count 3000 --seed 7
 """
 
 import argparse
