@@ -42,8 +42,9 @@ LEARNING_RUN = (
     "train.log_every_steps=5",
     "train.deterministic=true",
 )
-# Measured (seed 42): val_accuracy 1.0 (200 held-out sentences), training loss 0.683 at
-# step 5, 0.123 at the end (ratio 0.18), with `pytest tests/test_learning.py` in a fresh bake.
+# Measured (seed 42, the default rate 0.01): val_accuracy 1.0 (200 held-out sentences),
+# training loss 0.472 at step 5, about 2e-10 at the end, with `pytest tests/test_learning.py`
+# in a fresh bake.
 MIN_ACCURACY = 0.9
 MAX_LOSS_RATIO = 0.5
 {%- endif %}

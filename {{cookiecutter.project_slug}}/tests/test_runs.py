@@ -49,12 +49,12 @@ def test_each_training_run_gets_a_new_folder_and_trains(first_run, make_config):
     assert runs.resolve_run_dir(run_dir.parent / "latest") == run_dir.resolve()
     before = file_digests(run_dir)
 
-    second = train(make_config("run_dir=null", "train.learning_rate=0.01"))
+    second = train(make_config("run_dir=null", "train.learning_rate=0.003"))
     second_dir = Path(second["run_dir"])
     assert second_dir != run_dir and second_dir.parent == run_dir.parent
     assert second["steps"] == result["steps"] > 0  # it trained, from scratch
     assert second["weights_digest"] != result["weights_digest"]
-    assert OmegaConf.load(second_dir / "config.yaml").train.learning_rate == 0.01
+    assert OmegaConf.load(second_dir / "config.yaml").train.learning_rate == 0.003
     assert file_digests(run_dir) == before  # the first run is untouched
     assert runs.resolve_run_dir("latest") == second_dir.resolve()
     saved = json.loads((second_dir / runs.RESULT_FILE).read_text())
