@@ -4,28 +4,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import test_lstmnet
 
 from {{ cookiecutter.package_name }}.models import (
     embeddings,
-    lstmnet,
     transformernet,
 )
 
 VOCABULARY = ["[PAD]", "[UNK]", "good", "bad", "film", "zebra"]
 VECTORS = {"bad": [0.5, -0.5, 1.0], "good": [1.0, 2.0, 3.0], "film": [0.0, 0.25, -1.0]}
-# The builder takes every option; these tests set the vectors' and the sizes.
-build_lstm = functools.partial(
-    lstmnet.build_lstm,
-    units=4,
-    cell="lstm",
-    bidirectional=False,
-    num_layers=1,
-    pooling="mean",
-    dropout_rate=0.0,
-    embeddings=None,
-    freeze_embeddings=False,
-    vocabulary_file=None,
-)
+# test_lstmnet's builder with every option but the vectors' and the sizes.
+build_lstm = functools.partial(test_lstmnet.build_lstm, units=4)
 
 
 def initial(rows: int, dim: int) -> np.ndarray:

@@ -4,14 +4,12 @@ then eval scores it and its export (SavedModel, .keras and TFLite) serves raw in
 same accuracy. The mirrored test of every net is in test_distribute.py."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import OTHER_NETS, PACKAGE, kill_group, net_overrides
-from test_resume import final_weights, kill_after_first_checkpoint
+from conftest import OTHER_NETS, net_overrides
+from test_resume import final_weights, kill_and_resume
 
 from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.data import data_loader
@@ -44,21 +42,7 @@ def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
     assert whole.returncode == 0, whole.stderr
 
     run_dir = tmp_path / "killed"
-    process = subprocess.Popen(
-        [sys.executable, "-m", f"{PACKAGE}.train", *overrides, f"run_dir={run_dir}"],
-        cwd=tmp_path,
-        env=run_module.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        kill_after_first_checkpoint(process, run_dir)
-    finally:
-        kill_group(process)
-    resumed = run_module("train", *overrides, f"run_dir={run_dir}")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "Resuming from" in resumed.stderr
+    resumed = kill_and_resume(run_module, run_dir, overrides)
     assert f"Done: 2 epochs, {PLANNED_STEPS} steps" in resumed.stderr
     assert EXPECTED_LOG[net] in resumed.stderr
     for expected, actual in zip(

@@ -41,6 +41,31 @@ def kill_after_first_checkpoint(process, run_dir, timeout=120):
     assert not finished_already, "the run finished before it could be killed; give it more steps"
 
 
+def kill_and_resume(
+    run_module, run_dir, overrides: list[str], before_the_kill: list[str] = ()
+) -> subprocess.CompletedProcess:
+    """Trains into run_dir (with `before_the_kill` too), SIGKILLs it as soon as its first
+    checkpoint is complete, then trains again there; returns that resumed run, which must
+    have resumed and finished."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"{PACKAGE}.train", *overrides, *before_the_kill]
+        + [f"run_dir={run_dir}"],
+        cwd=run_dir.parent,
+        env=run_module.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        kill_after_first_checkpoint(process, run_dir)
+    finally:
+        kill_group(process)
+    resumed = run_module("train", *overrides, f"run_dir={run_dir}")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming from" in resumed.stderr
+    return resumed
+
+
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
     """Also: several steps per call (train.steps_per_loop) compute exactly what one step per
@@ -52,22 +77,7 @@ def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
     assert uninterrupted.returncode == 0, uninterrupted.stderr
 
     run_dir = tmp_path / "killed"
-    command = [sys.executable, "-m", f"{PACKAGE}.train", *OVERRIDES]
-    process = subprocess.Popen(
-        [*command, "train.steps_per_loop=4", f"run_dir={run_dir}"],
-        cwd=tmp_path,
-        env=run_module.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        kill_after_first_checkpoint(process, run_dir)
-    finally:
-        kill_group(process)
-    resumed = run_module("train", *OVERRIDES, f"run_dir={run_dir}")
-    assert resumed.returncode == 0, resumed.stderr
-    assert "Resuming from" in resumed.stderr
+    resumed = kill_and_resume(run_module, run_dir, OVERRIDES, ["train.steps_per_loop=4"])
     assert f"Done: 8 epochs, {PLANNED_STEPS} steps" in resumed.stderr
 
     for whole, killed in zip(
