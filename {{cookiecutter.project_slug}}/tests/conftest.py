@@ -162,6 +162,31 @@ def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
     return usage.ru_maxrss * 1024
 
 
+def fit(model, inputs, labels, learning_rate: float, epochs: int, batch_size: int) -> dict:
+    """Trains `model` as it stands with Keras' fit (compiling sees its trainable weights),
+    Adam and cross-entropy on its logits; returns the history (loss, accuracy per epoch)."""
+    import keras
+
+    model.compile(
+        keras.optimizers.Adam(learning_rate),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model.fit(inputs, labels, batch_size=batch_size, epochs=epochs, verbose=0).history
+
+
+def reload_keras_file(model, inputs, path: Path):
+    """Saves `model` as a .keras file at `path`, loads it, checks that it gives the same
+    outputs on the first inputs, and returns it."""
+    import keras
+    import numpy as np
+
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_allclose(reloaded(inputs[:4]), model(inputs[:4]), atol=1e-5)
+    return reloaded
+
+
 # The project's other nets, each small enough for a test on the smoke data, as
 # `model=<name>` and its overrides; "{files}" is a folder for the files a net reads.
 OTHER_NETS = {

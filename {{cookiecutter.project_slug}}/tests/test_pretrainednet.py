@@ -4,6 +4,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from conftest import fit, reload_keras_file
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.models import pretrainednet
@@ -148,16 +149,6 @@ def test_set_trainable_blocks_thaws_the_top_of_the_backbone(backbone, blocks):
     )
 
 
-def fit(model: keras.Model, learning_rate: float, epochs: int, images, labels) -> list[float]:
-    """Trains `model` as it stands (compiling sees its trainable weights); the losses."""
-    model.compile(
-        keras.optimizers.Adam(learning_rate),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model.fit(images, labels, batch_size=16, epochs=epochs, verbose=0).history["loss"]
-
-
 @pytest.mark.slow
 def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     """Trains a backbone from scratch, keeps its weights in a local file, and fine-tunes a
@@ -172,7 +163,7 @@ def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     for layer in scratch.get_layer("backbone").layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = 0.0  # the moving statistics that inference uses, in a few steps
-    losses = fit(scratch, 0.01, 4, images, labels)
+    losses = fit(scratch, images, labels, 0.01, epochs=4, batch_size=16)["loss"]
     assert losses[-1] < 0.5 * losses[0]
     assert scratch.evaluate(images, labels, verbose=0)[1] >= 0.8
     weights_file = tmp_path / "backbone.weights.h5"
@@ -180,15 +171,12 @@ def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
 
     model = build_small(weights=str(weights_file))
     pretrainednet.set_trainable_blocks(model, 0)
-    fit(model, 0.01, 2, images, labels)
+    fit(model, images, labels, 0.01, epochs=2, batch_size=16)
     pretrainednet.set_trainable_blocks(model, 2)
-    fit(model, 0.0001, 1, images, labels)
+    fit(model, images, labels, 0.0001, epochs=1, batch_size=16)
     assert model.evaluate(images, labels, verbose=0)[1] >= 0.9
 
-    path = tmp_path / "pretrained.keras"
-    model.save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded(images[:4]), model(images[:4]), atol=1e-5)
+    reloaded = reload_keras_file(model, images, tmp_path / "pretrained.keras")
     assert all(
         layer.synchronized
         for layer in reloaded.get_layer("backbone").layers

@@ -5,7 +5,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from conftest import PACKAGE, run_bounded
+from conftest import PACKAGE, fit, reload_keras_file, run_bounded
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.models import resnetnet
@@ -69,21 +69,13 @@ def test_resnet_learns_updates_batch_norm_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     images, labels = brightness_task(48, 16)
     model = small_resnet(width=8, dropout_rate=0.1)
-    model.compile(
-        keras.optimizers.Adam(0.01),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(images, labels, batch_size=16, epochs=4, verbose=0).history
+    history = fit(model, images, labels, learning_rate=0.01, epochs=4, batch_size=16)
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert history["accuracy"][-1] >= 0.9
     moving_mean = model.get_layer("stem_bn").moving_mean.numpy()
     assert np.abs(moving_mean).max() > 0.0  # the training steps updated the statistics
 
-    path = tmp_path / "resnet.keras"
-    model.save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded(images[:4]), model(images[:4]), atol=1e-5)
+    reload_keras_file(model, images, tmp_path / "resnet.keras")
 
 
 # One training step on a global batch of 8 whose halves differ, on one device and on two

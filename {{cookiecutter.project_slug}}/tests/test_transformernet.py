@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import fit, reload_keras_file
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import export
@@ -91,19 +92,11 @@ def test_transformer_learns_and_round_trips(tmp_path):
     model = transformernet.build_transformer(
         sequence_length=10, vocab_size=30, num_classes=2, dropout_rate=0.0, **SMALL
     )
-    model.compile(
-        keras.optimizers.Adam(0.01),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    history = model.fit(ids, labels, batch_size=32, epochs=8, verbose=0).history
+    history = fit(model, ids, labels, learning_rate=0.01, epochs=8, batch_size=32)
     assert history["loss"][-1] < 0.5 * history["loss"][0]
     assert model.evaluate(ids, labels, verbose=0)[1] >= 0.9
 
-    path = tmp_path / "transformer.keras"
-    model.save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded(ids[:4]), model(ids[:4]), atol=1e-5)
+    reload_keras_file(model, ids, tmp_path / "transformer.keras")
 
 
 def test_transformer_converts_to_tflite_with_builtin_ops(tmp_path):
