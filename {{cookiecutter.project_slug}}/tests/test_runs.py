@@ -127,6 +127,32 @@ def test_a_stale_lock_of_an_ended_process_is_taken_over(tmp_path):
     assert not (tmp_path / runs.LOCK_FILE).exists()
 
 
+def test_a_lock_being_written_is_never_taken_for_an_abandoned_one(tmp_path, monkeypatch):
+    """A second trainer that looks at the lock while the first is still writing it must not
+    find an empty lock, call it stale and take it: exactly one of the two may hold it."""
+    first, second = runs.RunLock(tmp_path), runs.RunLock(tmp_path)
+    write = json.dump
+    outcome = {}
+
+    def second_arrives_mid_write(obj, file, **kwargs):
+        monkeypatch.setattr(json, "dump", write)
+        try:
+            outcome["second"] = second.__enter__()
+        except RuntimeError as error:
+            outcome["second"] = error
+        write(obj, file, **kwargs)
+
+    monkeypatch.setattr(json, "dump", second_arrives_mid_write)
+    try:
+        first.__enter__()
+        outcome["first"] = first
+    except RuntimeError as error:
+        outcome["first"] = error
+    holders = [lock for lock in outcome.values() if isinstance(lock, runs.RunLock)]
+    assert len(holders) == 1, outcome
+    assert json.loads((tmp_path / runs.LOCK_FILE).read_text()) == holders[0].owner
+
+
 def make_train_commands(args: str) -> list[list[str]]:
     """The commands `make train ARGS=...` runs, read from the Makefile (make -n), each as
     `python -m <package>.<module>`."""

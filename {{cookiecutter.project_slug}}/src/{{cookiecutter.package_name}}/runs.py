@@ -175,8 +175,7 @@ class RunLock:
     def __enter__(self) -> "RunLock":
         for _ in range(2):
             try:
-                with open(self.path, "x", encoding="utf-8") as lock_file:
-                    json.dump(self.owner, lock_file)
+                self.create()
                 return self
             except FileExistsError:
                 holder = self.read_holder()
@@ -190,6 +189,18 @@ class RunLock:
                 log.warning("Taking over %s, left by PID %s, which has ended", self.path, holder)
                 self.path.unlink(missing_ok=True)
         raise RuntimeError(f"Could not take the lock {self.path}; another process took it.")
+
+    def create(self) -> None:
+        """Writes the lock whole, or raises FileExistsError: the owner goes into a file of its
+        own that is then hard-linked as the lock, so no process ever reads a half-written lock
+        (and takes it for an abandoned one)."""
+        with tempfile.NamedTemporaryFile(
+            "w", dir=self.path.parent, prefix=".lock-", encoding="utf-8"
+        ) as draft:
+            json.dump(self.owner, draft)
+            draft.flush()
+            os.fsync(draft.fileno())
+            os.link(draft.name, self.path)
 
     def __exit__(self, *exc_info: object) -> None:
         if self.read_holder() == self.owner:
