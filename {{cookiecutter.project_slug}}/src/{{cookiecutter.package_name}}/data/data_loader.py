@@ -119,7 +119,8 @@ def load_split(
     examples_fed: int = 0,
     pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
-    """Reads one split as (model inputs, int32 labels) batches.
+    """Reads one split as (model inputs, int32 labels) batches, of known cardinality when
+    not training.
 
     Args:
         spec: the records, how to decode and augment them, and how to read them.
@@ -137,9 +138,6 @@ def load_split(
             examples with weight 1, then copies of its first example with weight 0, so that
             every replica of every pipeline gets the same number of full batches (see
             padding_count).
-
-    Returns:
-        A dataset of known cardinality when not training.
     """
     deterministic = spec.deterministic or not training
     paths = list_shards(spec.records_dir, split, spec.metadata)

@@ -35,26 +35,13 @@ def build_lstm(
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
 
-    Every argument but `unroll` is required: the values come from the data's metadata and
-    from configs/model/lstm.yaml, their one home. A cell or pooling outside its Literal's
-    values is refused before training starts (models/__init__.py).
-
     Args:
         sequence_length: word ids per example; id 0 is padding and is masked.
         vocab_size: number of ids, padding and out-of-vocabulary included.
         num_classes: number of output classes.
-        embedding_dim: size of each word vector.
-        units: units of each recurrent layer (per direction).
-        cell: "lstm" or "gru".
-        bidirectional: read each sequence both ways.
-        num_layers: recurrent layers stacked on each other.
-        pooling: what the classifier sees: "last", the final state of the last recurrent
-            layer, or "mean", the average of its outputs over the words (padding excluded).
-        dropout_rate: dropout before the classifier; 0 turns it off.
-        embeddings: a GloVe/fastText-format vectors file for the word embedding, or None.
-        freeze_embeddings: keep the word vectors as they start.
         vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
         unroll: unroll the recurrent loops (for TFLite conversion; needs the same weights).
+        The others: the options of configs/model/lstm.yaml, which says what each does.
 
     Returns:
         A functional keras.Model from int32 word ids to float32 logits.

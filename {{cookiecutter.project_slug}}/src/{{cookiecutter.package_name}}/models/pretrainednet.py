@@ -51,7 +51,7 @@ BACKBONES = {
 }
 BACKBONE_LAYER = "backbone"
 INITIAL_WEIGHTS = ("weights",)
-RANDOM_INIT_BATCH_NORM_MOMENTUM = 0.99  # keras.layers.BatchNormalization's default  # model.weights: a restored checkpoint replaces them
+RANDOM_INIT_BATCH_NORM_MOMENTUM = 0.99  # keras.layers.BatchNormalization's default
 WEIGHTS_SUFFIXES = (".weights.h5", ".keras", ".h5")
 
 
@@ -77,20 +77,8 @@ def build_pretrained(
         mean, std: per-channel mean and standard deviation, in [0, 1], that the images were
             normalised with (metadata.json's "normalization").
         num_classes: number of output classes.
-        backbone: a key of BACKBONES, e.g. "mobilenet_v3_small" or "efficientnet_v2_b0".
-        weights: "imagenet" (downloaded once by Keras into ~/.keras/models), the path of a
-            local copy of the backbone's weights (.weights.h5, .keras or the .h5 file Keras
-            downloads) for a machine that is offline, or None for a random initialisation.
-        dropout_rate: dropout before the classifier; 0 turns it off.
-        synchronized_batch_norm: while the backbone's batch norm layers train (from scratch,
-            or after set_trainable_blocks thawed them by hand), normalise with the statistics
-            of the global batch of all replicas (see models/resnetnet.py).
-        freeze_epochs: epochs that train the classifier alone, on a frozen backbone; 0 trains
-            the top `fine_tune_blocks` blocks from the start. With weights=None there are
-            no phases: the whole net trains from the first step.
-        fine_tune_blocks: the backbone's top blocks that train after those epochs (a number
-            at least the backbone's blocks: all of it), at `fine_tune_learning_rate`.
-        fine_tune_learning_rate: the (peak) learning rate of the second phase.
+        The others: the options of configs/model/pretrained.yaml, which says what each does.
+            With weights=None there are no phases: the whole net trains from the first step.
 
     Returns:
         A functional keras.Model from normalised float images to float32 logits, with the
@@ -103,19 +91,9 @@ def build_pretrained(
     # === Inputs ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
 
-    # === Back to the backbone's input: [0, 255] RGB pixels ===
-    x = layers.Normalization(
-        mean=[255.0 * value for value in mean],
-        variance=[(255.0 * value) ** 2 for value in std],
-        invert=True,
-        name="to_pixels",
-    )(inputs)
-    if channels == 1:
-        x = layers.Concatenate(name="to_rgb")([x, x, x])
-
-    # === Pretrained feature extractor ===
+    # === Pretrained feature extractor, on what it expects: [0, 255] RGB pixels ===
     extractor = load_backbone(backbone, weights, (height, width), synchronized_batch_norm)
-    features = extractor(x)
+    features = extractor(to_rgb_pixels(inputs, mean, std, channels))
 
     # === Classifier ===
     x = layers.GlobalAveragePooling2D(name="pool")(features)
@@ -134,6 +112,21 @@ def build_pretrained(
         )
         model.fine_tune.set_phase(model, epoch=0)
     return model
+
+
+def to_rgb_pixels(
+    images: keras.KerasTensor, mean: Sequence[float], std: Sequence[float], channels: int
+) -> keras.KerasTensor:
+    """Undoes the data's normalisation: [0, 255] pixels, grey images repeated as RGB."""
+    pixels = layers.Normalization(
+        mean=[255.0 * value for value in mean],
+        variance=[(255.0 * value) ** 2 for value in std],
+        invert=True,
+        name="to_pixels",
+    )(images)
+    if channels == 1:
+        pixels = layers.Concatenate(name="to_rgb")([pixels, pixels, pixels])
+    return pixels
 
 
 def check_options(input_shape: Sequence[int], backbone: str, weights: str | None) -> None:

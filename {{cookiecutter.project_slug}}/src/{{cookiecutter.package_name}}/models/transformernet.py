@@ -66,15 +66,8 @@ def build_transformer(
         sequence_length: word ids per example; id 0 is padding and is masked.
         vocab_size: number of ids, padding and out-of-vocabulary included.
         num_classes: number of output classes.
-        embedding_dim: size of each word vector and of every block's output.
-        num_heads: attention heads per block; embedding_dim must divide by it.
-        feed_forward_dim: units of the hidden layer of each block's feed-forward part.
-        num_blocks: encoder blocks stacked on each other.
-        dropout_rate: dropout of the attention weights, after each block's two parts and
-            before the classifier; 0 turns it off.
-        embeddings: a GloVe/fastText-format vectors file for the word embedding, or None.
-        freeze_embeddings: keep the word vectors as they start.
         vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
+        The others: the options of configs/model/transformer.yaml, which says what each does.
 
     Returns:
         A functional keras.Model from int32 word ids to float32 logits.
