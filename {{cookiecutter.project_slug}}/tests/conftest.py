@@ -187,6 +187,32 @@ def reload_keras_file(model, inputs, path: Path):
     return reloaded
 
 
+def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
+    """The run's export (export/1), served the raw inputs of the whole test split, scores the
+    accuracy that eval wrote to metrics.json; returns those metrics."""
+    import json
+
+    import numpy as np
+    import tensorflow as tf
+
+    from {{ cookiecutter.package_name }} import runs
+    from {{ cookiecutter.package_name }}.data import data_loader
+    from {{ cookiecutter.package_name }}.export import serving_batches
+
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metadata = runs.load_metadata(run_dir)
+    records_dir, _ = runs.run_records(runs.load_config(run_dir), metadata)
+    count = metadata.counts["test"]["total"]
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    serve = tf.saved_model.load(str(run_dir / "export" / "1")).signatures["serving_default"]
+    class_ids = np.concatenate(
+        [serve(batch)["class_id"].numpy() for batch in serving_batches(raw_inputs, metadata)]
+    )
+    assert metrics["num_examples"] == count
+    assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
+    return metrics
+
+
 # The project's other nets, each small enough for a test on the smoke data, as
 # `model=<name>` and its overrides; "{files}" is a folder for the files a net reads.
 OTHER_NETS = {

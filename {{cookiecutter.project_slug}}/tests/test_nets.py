@@ -3,17 +3,10 @@ it: a run killed after its first checkpoint resumes to the weights of an uninter
 then eval scores it and its export (SavedModel, .keras and TFLite) serves raw inputs with the
 same accuracy. The mirrored test of every net is in test_distribute.py."""
 
-import json
-
 import numpy as np
 import pytest
-import tensorflow as tf
-from conftest import OTHER_NETS, net_overrides
+from conftest import OTHER_NETS, assert_export_serves_evals_accuracy, net_overrides
 from test_resume import final_weights, kill_and_resume
-
-from {{ cookiecutter.package_name }} import runs
-from {{ cookiecutter.package_name }}.data import data_loader
-from {{ cookiecutter.package_name }}.export import serving_batches
 
 # Two epochs of 12 steps on the smoke data, a checkpoint every 5 steps: the kill comes in
 # the first epoch, so the resumed run crosses every epoch boundary (and a fine-tune's phase).
@@ -53,17 +46,7 @@ def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
     for module, options in [("eval", []), ("export", ["export.keras=true", "export.tflite=true"])]:
         result = run_module(module, f"run_dir={run_dir}", *options)
         assert result.returncode == 0, f"{module}:\n{result.stderr}"
-    export_dir = run_dir / "export" / "1"
     for name in ("model.keras", "model.tflite"):
-        assert (export_dir / name).stat().st_size > 0
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    metadata = runs.load_metadata(run_dir)
-    records_dir, _ = runs.run_records(runs.load_config(run_dir), metadata)
-    count = metadata.counts["test"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
-    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
-    class_ids = np.concatenate(
-        [serve(batch)["class_id"].numpy() for batch in serving_batches(raw_inputs, metadata)]
-    )
-    assert metrics["num_examples"] == count and 0 <= metrics["macro_f1"] <= 1
-    assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
+        assert (run_dir / "export" / "1" / name).stat().st_size > 0
+    metrics = assert_export_serves_evals_accuracy(run_dir)
+    assert 0 <= metrics["macro_f1"] <= 1
