@@ -197,7 +197,7 @@ def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
 
     from {{ cookiecutter.package_name }} import runs
     from {{ cookiecutter.package_name }}.data import data_loader
-    from {{ cookiecutter.package_name }}.export import serving_batches
+    from {{ cookiecutter.package_name }}.export import serving
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
     metadata = runs.load_metadata(run_dir)
@@ -206,7 +206,10 @@ def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
     serve = tf.saved_model.load(str(run_dir / "export" / "1")).signatures["serving_default"]
     class_ids = np.concatenate(
-        [serve(batch)["class_id"].numpy() for batch in serving_batches(raw_inputs, metadata)]
+        [
+            serve(batch)["class_id"].numpy()
+            for batch in serving.serving_batches(raw_inputs, metadata)
+        ]
     )
     assert metrics["num_examples"] == count
     assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))

@@ -194,7 +194,11 @@ def test_export_defaults_are_export_yaml_values():
         "version",
         "check_examples",
         "tolerance",
+        "accuracy_examples",
         "tflite",
         "tflite_tolerance",
+        "tflite_quantization",
+        "quantized_tolerance",
+        "calibration_examples",
         "keras",
     }

@@ -352,7 +352,7 @@ def perturbed_reference(monkeypatch):
 def test_export_tolerance_is_the_largest_allowed_difference(train_run, perturbed_reference):
     run_dir = train_run().run_dir
     before = sorted(path.name for path in (run_dir / "export").glob("*"))
-    with pytest.raises(ValueError, match="The reloaded export differs from the Keras model"):
+    with pytest.raises(ValueError, match="The reloaded export.* differs from the Keras model"):
         export_lib.export(run_dir, tolerance=1e-5)
     assert sorted(path.name for path in (run_dir / "export").glob("*")) == before  # none kept
     export_lib.export(run_dir, tolerance=1e-3)

@@ -7,6 +7,7 @@ evaluate(...), ...) raises exceptions and never exits.
 import contextlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -37,6 +38,20 @@ def setup_logging(log_file: Path | None = None) -> None:
     # tf.distribute's chatter: per epoch (absl) and per collective op (tensorflow)
     for name in ("absl", "tensorflow"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def quiet_tensorflow() -> Iterator[None]:
+    """Mutes the deprecation notices of TensorFlow's TF1 loaders and tf.lite.Interpreter."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

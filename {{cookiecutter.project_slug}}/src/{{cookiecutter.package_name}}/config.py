@@ -48,6 +48,7 @@ Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker", 
 Communication = choice("Communication", "auto", "ring", "nccl")
 Logger = choice("Logger", "tensorboard", "csv", "mlflow")
 Loss = choice("Loss", "cross_entropy", "focal")
+Quantization = choice("Quantization", "none", "dynamic", "float16", "int8")  # of the .tflite
 Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
 
 {% if cookiecutter.model_type == "cnn" %}
@@ -151,8 +152,12 @@ class ExportConfig:
     version: int | None = MISSING
     check_examples: int = MISSING
     tolerance: float = MISSING
+    accuracy_examples: int | None = MISSING
     tflite: bool = MISSING
     tflite_tolerance: float = MISSING
+    tflite_quantization: Quantization = MISSING
+    quantized_tolerance: float = MISSING
+    calibration_examples: int = MISSING
     keras: bool = MISSING
 
 

@@ -2,18 +2,25 @@
 
     {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<version>/
     {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best export.tflite=true
+    {{ cookiecutter.package_name }}-export export.tflite=true export.tflite_quantization=int8
     python -m {{ cookiecutter.package_name }}.export run_dir=DIR export.version=3
 
-The export's signatures ({{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }}.py) take raw inputs and return ``probabilities``
+The SavedModel is written by Keras' own serving export (keras.export.ExportArchive), which
+TensorFlow Serving, ``saved_model_cli`` and the C++/Java/Go loaders restore into a session. Its
+signatures ({{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }}.py) take raw inputs and return ``probabilities``
 [N, num_classes], ``class_id`` [N] and ``class_name`` [N]; the preprocessing inside the graph is
-the code training used. Every export is reloaded and checked against the Keras model on test
-examples before it is moved into place; a failed check leaves nothing behind.
+the code training used. The export folder stands alone: assets/ holds the class names, the
+data's metadata.json{{ " and the vocabulary" if cookiecutter.model_type == "rnn" else "" }}, and README.md and export.json state what each signature
+and the .tflite take, with the test-split accuracy of each. Every export is reloaded the way
+TensorFlow Serving loads it and checked against the Keras model before it is moved into
+place; a failed check leaves nothing behind.
 """
 
+import base64
+import json
 import logging
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,13 +30,13 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from . import callbacks, cli, distribute, runs
+from . import callbacks, cli, distribute, jsonio, runs, tflite
 from . import checkpoints as checkpoints_lib
 from . import model as model_lib
+from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
 from .config import export_defaults, register_configs
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
-from .{{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} import Signatures, serving_batches
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,9 @@ EXPORT_DIR = "export"
 CLASS_NAMES_FILE = "class_names.txt"
 TFLITE_FILE = "model.tflite"
 KERAS_FILE = "model.keras"
+SUMMARY_FILE = "export.json"
 KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "export")
+SERVE_TAG = "serve"
 
 
 def write_class_names(class_names: Sequence[str], assets_dir: Path) -> Path:
@@ -47,37 +56,61 @@ def write_class_names(class_names: Sequence[str], assets_dir: Path) -> Path:
     return path
 
 
-class Classifier(tf.Module):
-    """The serving graph: raw inputs -> input_ops -> model -> probabilities and classes."""
+def class_name_table(metadata: Metadata, assets_dir: Path) -> tf.lookup.StaticHashTable:
+    """id -> name, read from assets/class_names.txt, which travels with the SavedModel."""
+    return tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(
+            str(write_class_names(metadata.class_names, assets_dir)),
+            key_dtype=tf.int64,
+            key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+            value_dtype=tf.string,
+            value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
+        ),
+        default_value="",
+    )
 
-    def __init__(self, model: keras.Model, metadata: Metadata, assets_dir: Path) -> None:
-        super().__init__(name="classifier")
-        self.model = model
-        # id -> name, read from assets/class_names.txt, which travels with the SavedModel.
-        self.class_names = tf.lookup.StaticHashTable(
-            tf.lookup.TextFileInitializer(
-                str(write_class_names(metadata.class_names, assets_dir)),
-                key_dtype=tf.int64,
-                key_index=tf.lookup.TextFileIndex.LINE_NUMBER,
-                value_dtype=tf.string,
-                value_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-            ),
-            default_value="",
-        )
-        # The signatures of this model type, which call back into classify.
-        self.inputs = Signatures(self.classify, metadata, assets_dir)
 
-    def signatures(self) -> dict:
-        return self.inputs.signatures()
+def build_archive(
+    model: keras.Model, metadata: Metadata, assets_dir: Path
+) -> keras.export.ExportArchive:
+    """The serving graph: raw inputs -> input_ops -> model -> probabilities and classes, as
+    Keras' export archive, whose variables a session loader (TensorFlow Serving) restores."""
+    class_names = class_name_table(metadata, assets_dir)
 
-    def classify(self, model_inputs: tf.Tensor) -> dict[str, tf.Tensor]:
-        probabilities = tf.nn.softmax(self.model(model_inputs, training=False), axis=-1)
+    def classify(model_inputs: tf.Tensor) -> dict[str, tf.Tensor]:
+        probabilities = tf.nn.softmax(model(model_inputs, training=False), axis=-1)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {
             "probabilities": probabilities,
             "class_id": class_id,
-            "class_name": self.class_names.lookup(tf.cast(class_id, tf.int64)),
+            "class_name": class_names.lookup(tf.cast(class_id, tf.int64)),
         }
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.track(class_names)
+    signatures, resources = serving.endpoints(classify, metadata, assets_dir)
+    for resource in resources:  # lookup tables the signatures use
+        archive.track(resource)
+    for name, (function, signature) in signatures.items():
+        archive.add_endpoint(name, function, signature)
+    return archive
+
+
+def serve_in_session(
+    export_path: Path, requests: Sequence[tuple[str, dict[str, np.ndarray]]]
+) -> list[dict[str, np.ndarray]]:
+    """Runs (signature, inputs) requests on the SavedModel loaded the way TensorFlow Serving and
+    saved_model_cli load it: into a TF1 session that restores the variables by name."""
+    with cli.quiet_tensorflow(), tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        meta_graph = tf.compat.v1.saved_model.loader.load(session, [SERVE_TAG], str(export_path))
+        results = []
+        for name, inputs in requests:
+            signature = meta_graph.signature_def[name]
+            fetches = {key: value.name for key, value in signature.outputs.items()}
+            feeds = {signature.inputs[key].name: value for key, value in inputs.items()}
+            results.append(session.run(fetches, feeds))
+    return results
 
 
 def keras_probabilities(model: keras.Model, model_inputs: tf.Tensor) -> np.ndarray:
@@ -92,7 +125,8 @@ def check_export(
     metadata: Metadata,
     tolerance: float,
 ) -> float:
-    """Reloads the SavedModel and compares it with the Keras model on raw examples.
+    """Reloads the SavedModel into a session, as TensorFlow Serving does, and compares every
+    signature with the Keras model on raw examples.
 
     The export gets `raw_inputs`; `expected` holds the Keras model's probabilities for the
     same examples, prepared by the training pipeline's input_ops (`keras_probabilities`).
@@ -103,19 +137,30 @@ def check_export(
     Raises:
         ValueError: when outputs differ by more than `tolerance` or class ids disagree.
     """
+    requests = serving.signature_requests(raw_inputs, metadata)
     try:
-        serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
-        batches = [serve(batch) for batch in serving_batches(raw_inputs, metadata)]
-    except (tf.errors.OpError, OSError, ValueError) as error:
+        outputs = serve_in_session(export_path, requests)
+    except (tf.errors.OpError, OSError, ValueError, KeyError) as error:
         raise ValueError(
-            f"The export could not be reloaded and run ({str(error).splitlines()[0]}); "
-            "it was not kept."
+            f"The export could not be reloaded and run the way TensorFlow Serving loads it "
+            f"({str(error).strip().splitlines()[0]}); it was not kept."
         ) from error
-    outputs = {key: tf.concat([batch[key] for batch in batches], 0) for key in batches[0]}
-    names = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
-    if names != [metadata.class_names[i] for i in outputs["class_id"].numpy()]:
-        raise ValueError("The reloaded export names its classes wrongly; it was not kept.")
-    return compare(outputs["probabilities"].numpy(), expected, tolerance, "The reloaded export")
+    difference = 0.0
+    for name in dict(requests):
+        batches = [
+            result
+            for (signature, _), result in zip(requests, outputs, strict=True)
+            if signature == name
+        ]
+        joined = {key: np.concatenate([batch[key] for batch in batches]) for key in batches[0]}
+        names = [class_name.decode("utf-8") for class_name in joined["class_name"]]
+        if names != [metadata.class_names[i] for i in joined["class_id"]]:
+            raise ValueError(
+                f"The reloaded export's {name} names its classes wrongly; it was not kept."
+            )
+        what = f"The reloaded export's {name}"
+        difference = max(difference, compare(joined["probabilities"], expected, tolerance, what))
+    return difference
 
 
 def next_version(export_root: Path) -> int:
@@ -149,42 +194,72 @@ def write_keras(
     compare(outputs, expected, tolerance, f"The reloaded {path.name}")
 
 
+# === TFLite / LiteRT ===
+
+
 def write_tflite(
     model: keras.Model,
     path: Path,
-    model_inputs: tf.Tensor,
-    expected: np.ndarray,
-    tolerance: float,
-) -> None:
-    """Converts the model to TFLite from a Keras export archive and checks it example by example.
+    metadata: Metadata,
+    assets: Path,
+    examples: dict[str, tuple[list[bytes], list[int]]],
+    options: DictConfig,
+) -> dict:
+    """Writes the .tflite: what a client gives it (serving.tflite_inputs) -> probabilities,
+    quantized as options.tflite_quantization asks.
 
-    TFLite takes the model's inputs, as the Keras model does: the preprocessing of input_ops
-    stays with the client. Converting from a plain SavedModel can silently give NaNs, hence
-    the Keras export archive, and the check.
+    Checked against the Keras model on the check examples (within options.tflite_tolerance; a
+    quantized model within options.quantized_tolerance, its classes free to differ), and
+    scored on the test examples.
+
+    Returns:
+        What the export summary says of it: input, output, quantization, accuracy.
     """
-    with tempfile.TemporaryDirectory() as archive:
-        model.export(archive, verbose=False)
-        try:
-            content = tf.lite.TFLiteConverter.from_saved_model(archive).convert()
-        except Exception as error:
+    prepare, spec = serving.tflite_input(metadata)
+
+    def probabilities(inputs: tf.Tensor) -> tf.Tensor:
+        return tf.nn.softmax(model(prepare(inputs), training=False), axis=-1)
+
+    test_inputs, labels = examples["test"]
+    inputs = serving.tflite_inputs(test_inputs, metadata, assets)
+    calibration = serving.tflite_inputs(examples["calibration"][0], metadata, assets)
+    quantization = str(options.tflite_quantization)
+    content = tflite.convert(probabilities, [spec], [model], quantization, calibration)
+    outputs, xnnpack = tflite.run(content, inputs)
+    checked = slice(0, options.check_examples)
+    expected = keras_probabilities(model, prepare(tf.constant(inputs[checked])))
+    if quantization == "none":
+        compare(outputs[checked], expected, options.tflite_tolerance, "The TFLite model")
+    else:
+        difference = float(np.max(np.abs(outputs[checked] - expected)))
+        if difference > options.quantized_tolerance:
             raise ValueError(
-                f"This model cannot be converted to TFLite ({str(error).splitlines()[0]}); "
-                "export without export.tflite=true."
-            ) from error
-    interpreter = tf.lite.Interpreter(model_content=content)
-    interpreter.allocate_tensors()
-    (input_detail,) = interpreter.get_input_details()
-    (output_detail,) = interpreter.get_output_details()
-    logits = []
-    for example in model_inputs.numpy():
-        interpreter.set_tensor(
-            input_detail["index"], example[np.newaxis].astype(input_detail["dtype"])
-        )
-        interpreter.invoke()
-        logits.append(interpreter.get_tensor(output_detail["index"])[0])
-    outputs = tf.nn.softmax(np.stack(logits), axis=-1).numpy()
-    compare(outputs, expected, tolerance, "The TFLite model")
+                f"The {quantization}-quantized TFLite model's probabilities differ from the "
+                f"Keras model's by up to {difference:.2f} (export.quantized_tolerance="
+                f"{options.quantized_tolerance}); it was not kept. Try another "
+                "export.tflite_quantization, or more export.calibration_examples for int8."
+            )
     path.write_bytes(content)
+    return {
+        "file": path.name,
+        "quantization": quantization,
+        "input": {"name": spec.name, "dtype": spec.dtype.name, "shape": spec.shape.as_list()},
+        "output": {
+            "name": "probabilities",
+            "dtype": "float32",
+            "shape": [None, metadata.num_classes],
+        },
+        "accuracy": accuracy(outputs, labels),
+        "bytes": len(content),
+        "xnnpack": xnnpack,  # false: create the interpreter without default delegates
+    }
+
+
+def accuracy(probabilities: np.ndarray, labels: Sequence[int]) -> float:
+    return float(np.mean(probabilities.argmax(axis=-1) == np.asarray(labels)))
+
+
+# === The export ===
 
 
 def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -> Path:
@@ -215,25 +290,42 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
     shutil.rmtree(staging_path, ignore_errors=True)
 
     records_dir, records = runs.run_records(cfg, metadata)
-    raw_inputs, _ = data_loader.read_raw_examples(
-        records_dir, "test", records, options.check_examples
-    )
+    examples = {
+        "test": data_loader.read_raw_examples(
+            records_dir,
+            "test",
+            records,
+            options.accuracy_examples or metadata.counts["test"]["total"],
+        ),
+        "calibration": data_loader.read_raw_examples(
+            records_dir, "train", records, options.calibration_examples
+        ),
+    }
     try:
-        difference = write_export(staging_path, model, cfg, metadata, assets, raw_inputs, options)
+        summary = write_export(staging_path, model, cfg, metadata, assets, examples, options)
     except Exception:
         shutil.rmtree(staging_path, ignore_errors=True)
         raise
     staging_path.rename(final_path)
     callbacks.log_artifacts(run_dir, [final_path])
     log.info(
-        "Exported %s from %s; reloaded it and matched the Keras model on %d test examples "
-        "(largest difference %.1e)",
+        "Exported %s from %s; reloaded it as TensorFlow Serving does and matched the Keras "
+        "model on %d test examples (largest difference %.1e)",
         final_path,
         checkpoint_path,
-        len(raw_inputs),
-        difference,
+        min(options.check_examples, len(examples["test"][0])),
+        summary["largest_difference"],
     )
+    log.info("Test-split accuracy: %s", describe_accuracies(summary))
     return final_path
+
+
+def describe_accuracies(summary: dict) -> str:
+    parts = [f"SavedModel {summary['accuracy']:.4f}"]
+    if "tflite" in summary:
+        tflite = summary["tflite"]
+        parts.append(f"{tflite['file']} ({tflite['quantization']}) {tflite['accuracy']:.4f}")
+    return ", ".join(parts) + f" on {summary['test_examples']} test examples"
 
 
 def write_export(
@@ -242,31 +334,154 @@ def write_export(
     cfg: DictConfig,
     metadata: Metadata,
     assets: Path,
-    raw_inputs: list[bytes],
+    examples: dict[str, tuple[list[bytes], list[int]]],
     options: DictConfig,
-) -> float:
+) -> dict:
     """Writes the SavedModel (and the .keras and TFLite files `options` ask for) of `model`
-    into `path`, each checked against the Keras model on `raw_inputs`.
+    into `path`, each checked against the Keras model on the test examples, and the
+    summary (export.json, README.md) a client needs.
 
     Returns:
-        The SavedModel's largest difference from the Keras model's probabilities.
+        The summary: signatures, accuracies, the largest difference from the Keras model.
     """
+    raw_inputs, labels = examples["test"]
+    checked = raw_inputs[: options.check_examples]
     example_fn = input_ops.make_example_fn(metadata, assets)
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in checked])
     expected = keras_probabilities(model, model_inputs)
-    classifier = Classifier(model, metadata, assets)
-    tf.saved_model.save(classifier, str(path), signatures=classifier.signatures())
-    difference = check_export(path, raw_inputs, expected, metadata, options.tolerance)
+    build_archive(model, metadata, assets).write_out(str(path), verbose=False)
+    shutil.copy2(assets / runs.METADATA_FILE, path / "assets" / runs.METADATA_FILE)
+    difference = check_export(path, checked, expected, metadata, options.tolerance)
+    summary = describe_export(path, metadata, raw_inputs, labels)
+    summary["largest_difference"] = difference
     if options.keras:
         write_keras(model, path / KERAS_FILE, model_inputs, expected, options.tolerance)
     if options.tflite:
         # The same net and weights, built as TFLite can convert it (recurrent loops unrolled).
         convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
         convertible.set_weights(model.get_weights())
-        write_tflite(
-            convertible, path / TFLITE_FILE, model_inputs, expected, options.tflite_tolerance
+        summary["tflite"] = write_tflite(
+            convertible, path / TFLITE_FILE, metadata, assets, examples, options
         )
-    return difference
+    jsonio.write_json(path / SUMMARY_FILE, summary)
+    (path / "README.md").write_text(readme(summary), encoding="utf-8")
+    return summary
+
+
+def describe_export(
+    path: Path, metadata: Metadata, raw_inputs: Sequence[bytes], labels: Sequence[int]
+) -> dict:
+    """What a client needs to know: each signature's inputs and outputs, a checked REST body
+    for each, and the SavedModel's accuracy on the test split (run in a session)."""
+    loaded = tf.saved_model.load(str(path))
+    signatures = {}
+    bodies = serving.rest_bodies(raw_inputs, metadata)
+    for name, function in loaded.signatures.items():
+        specs = function.structured_input_signature[1]
+        signatures[name] = {
+            "inputs": {key: describe_spec(spec) for key, spec in specs.items()},
+            "outputs": {
+                key: describe_spec(spec) for key, spec in function.structured_outputs.items()
+            },
+            "rest_body": bodies[name],
+        }
+    check_rest_bodies(path, signatures)
+    requests = serving.signature_requests(raw_inputs, metadata)
+    outputs = serve_in_session(
+        path, [request for request in requests if request[0] == "serving_default"]
+    )
+    probabilities = np.concatenate([output["probabilities"] for output in outputs])
+    return {
+        "signatures": signatures,
+        "class_names": list(metadata.class_names),
+        "accuracy": accuracy(probabilities, labels),
+        "test_examples": len(labels),
+    }
+
+
+def describe_spec(spec: tf.TensorSpec) -> dict:
+    return {"dtype": spec.dtype.name, "shape": spec.shape.as_list()}
+
+
+def check_rest_bodies(path: Path, signatures: dict) -> None:
+    """Decodes each REST body as TensorFlow Serving does (lists of numbers or strings,
+    {"b64": ...} for bytes), checks it against the signature's input, and runs it."""
+    requests = []
+    for name, signature in signatures.items():
+        ((key, spec),) = signature["inputs"].items()
+        instances = signature["rest_body"]["instances"]
+        if spec["dtype"] == "string":
+            values = np.array(
+                [
+                    (
+                        base64.b64decode(item["b64"])
+                        if isinstance(item, dict)
+                        else item.encode("utf-8")
+                    )
+                    for item in instances
+                ],
+                dtype=object,
+            )
+        else:
+            values = np.array(instances, dtype=spec["dtype"])
+        expected_shape = spec["shape"]
+        if len(values.shape) != len(expected_shape) or any(
+            want is not None and want != got
+            for want, got in zip(expected_shape, values.shape, strict=True)
+        ):
+            raise ValueError(
+                f"The REST example of {name} has shape {values.shape}, not {expected_shape}."
+            )
+        requests.append((name, {key: values}))
+    serve_in_session(path, requests)
+
+
+def readme(summary: dict) -> str:
+    """export/<version>/README.md: how to call this export, from its summary."""
+    lines = [
+        "# This export",
+        "",
+        "A SavedModel for TensorFlow Serving (copy this folder to `MODEL_BASE/NAME/1/`), "
+        "`saved_model_cli`, `tf.saved_model.load` or any SavedModel loader. `assets/` holds "
+        "the class names (line number = class id) and the data's metadata.json; export.json "
+        "all that this page says, with whole REST bodies. "
+        f"Test-split accuracy: {describe_accuracies(summary)}.",
+        "",
+    ]
+    for name, signature in summary["signatures"].items():
+        lines += [f"## Signature `{name}`", ""]
+        for kind in ("inputs", "outputs"):
+            for key, spec in signature[kind].items():
+                lines.append(f"- {kind[:-1]} `{key}`: {spec['dtype']} {spec['shape']}")
+        body = json.dumps(signature["rest_body"])
+        if len(body) > 300:
+            body = body[:300] + " ..."
+        lines += [
+            "",
+            "REST: `POST http://HOST:8501/v1/models/NAME:predict` with",
+            "",
+            f"    {body}",
+            "",
+        ]
+    if "tflite" in summary:
+        tflite = summary["tflite"]
+        lines += [
+            f"## `{tflite['file']}` (LiteRT, {tflite['quantization']} quantization)",
+            "",
+            f"- input `{tflite['input']['name']}`: {tflite['input']['dtype']} {tflite['input']['shape']}",
+            f"- output `probabilities`: float32 {tflite['output']['shape']}",
+            "",
+            serving.TFLITE_INPUT_NOTE,
+            "",
+        ]
+        if not tflite["xnnpack"]:
+            lines += [
+                "LiteRT's default delegate (XNNPACK) cannot run this quantization of the model: "
+                "create the interpreter with `experimental_op_resolver_type="
+                "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`.",
+                "",
+            ]
+    return "\n".join(lines)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")

@@ -7,8 +7,9 @@ serving client. Checked by:
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 
@@ -46,3 +47,15 @@ def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
         names.append(path)
         labels.append(os.path.basename(os.path.dirname(path)))
     return names, images, labels
+
+
+def tflite_pixels(encoded: bytes, shape: Sequence[int]) -> np.ndarray:
+    """An image file as the export's .tflite takes it: uint8 pixels of its input `shape`
+    ([height, width, channels], in export.json), decoded and, when its size differs, resized.
+    The normalisation is inside the .tflite."""
+    height, width, channels = shape
+    image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+    if tuple(image.shape[:2]) != (height, width):
+        image = tf.image.resize(image, [height, width], antialias=True)
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return image.numpy()

@@ -8,6 +8,8 @@ imports none of the training code, so the two are the template of a serving clie
 
 import csv
 import io
+import re
+import unicodedata
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -87,3 +89,18 @@ def read_csv_rows(cfg: DictConfig, content: bytes, skip: Skip) -> Inputs:
         texts.append(row[cfg.column].encode("utf-8"))
         labels.append(row[cfg.label_column].strip() if cfg.label_column else None)
     return names, texts, labels
+
+
+def token_ids(texts: list[str], vocabulary: list[str], sequence_length: int) -> list[list[int]]:
+    """Word ids of `texts` as the export's .tflite takes them, in plain Python (no TensorFlow):
+    the steps of data/text_ops.tokenize, with `vocabulary` the lines of the export's
+    assets/vocab.txt (line number = id) and `sequence_length` its metadata.json's.
+    """
+    ids_of = {word: number for number, word in enumerate(vocabulary)}
+    rows = []
+    for text in texts:
+        text = "".join(" " if unicodedata.category(c).startswith("P") else c for c in text.lower())
+        words = re.sub("[0-9]{3,}", "000", text).split()
+        ids = [ids_of.get(word, 1) for word in words][:sequence_length] or [1]  # 1: unknown
+        rows.append(ids + [0] * (sequence_length - len(ids)))
+    return rows

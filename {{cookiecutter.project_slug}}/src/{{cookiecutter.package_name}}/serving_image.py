@@ -1,66 +1,91 @@
-"""The signatures of an image model's export: what a served model takes, and how to feed it.
+"""What an image model's export takes: its signatures, its .tflite input, and how to feed them.
 
 ``serving_default`` takes uint8 images [N, height, width, channels] of the data's size and
 ``serve_bytes`` encoded image files [N] of any size, decoded the way preprocess stored the
 training images. Both prepare them with the ops training used (data/image_ops.py) before the
-classifier export.py wraps around them. Checked by:
+classifier export.py wraps around them. The ``.tflite`` takes uint8 images [N, height, width,
+channels] of a fixed size (TFLITE_SIZE_NOTE) and normalises them inside. Checked by:
 
     python -m pytest tests/test_eval_export.py
 """
 
+import base64
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from .data import image_ops
 from .data.metadata import Metadata
+from .predict_image import tflite_pixels
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
+Endpoint = tuple[Callable, list[tf.TensorSpec]]  # a function and its input signature
+DEFAULT_INPUT = "images"  # serving_default's input
+TFLITE_SIZE_NOTE = "the data's stored size, or the model's input size where stored sizes vary"
+# What export/<version>/README.md tells a client of the .tflite's input.
+TFLITE_INPUT_NOTE = (
+    "Give it uint8 pixels of its input's shape, e.g. from an image file with "
+    "`predict_image.tflite_pixels(file_bytes, shape)` (decoded, resized when its size "
+    "differs); the normalisation is inside the model."
+)
 
 
-class Signatures(tf.Module):
-    """Raw images -> image_ops -> `classify`, as serving_default and serve_bytes."""
+def endpoints(
+    classify: Classify, metadata: Metadata, assets_dir: Path
+) -> tuple[dict[str, Endpoint], list]:
+    """The export's signatures, name -> (function of raw inputs, input signature), and the
+    resources they use besides the model's (an image model has none).
 
-    def __init__(self, classify: Classify, metadata: Metadata, assets_dir: Path) -> None:
-        """
-        Args:
-            classify: model inputs [N, ...] -> probabilities, class_id and class_name.
-            metadata: the data's metadata.json (input shape, normalisation, stored size).
-            assets_dir: the export's assets folder; an image model keeps nothing there.
-        """
-        super().__init__(name="signatures")
-        channels = metadata.input_shape[-1]
-        height, width, _ = metadata.raw_shape
-        max_stored_size = metadata.max_stored_size  # photos are stored shrunk
-        prepare = image_ops.make_prepare_fn(metadata)  # as in training
+    Args:
+        classify: model inputs [N, ...] -> probabilities, class_id and class_name.
+        metadata: the data's metadata.json (input shape, normalisation, stored size).
+        assets_dir: the export's assets folder; an image model keeps nothing there.
+    """
+    channels = metadata.input_shape[-1]
+    height, width, _ = metadata.raw_shape
+    max_stored_size = metadata.max_stored_size  # photos are stored shrunk
+    prepare = image_ops.make_prepare_fn(metadata)  # as in training
 
-        def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
-            return classify(prepare(images))
+    def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
+        return classify(prepare(images))
 
-        def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-            images = tf.map_fn(
-                lambda encoded: prepare(
-                    image_ops.decode_as_stored(encoded, channels, max_stored_size)
-                ),
-                image_bytes,
-                fn_output_signature=tf.TensorSpec(metadata.input_shape, tf.float32),
-            )
-            return classify(images)
+    def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        images = tf.map_fn(
+            lambda encoded: prepare(
+                image_ops.decode_as_stored(encoded, channels, max_stored_size)
+            ),
+            image_bytes,
+            fn_output_signature=tf.TensorSpec(metadata.input_shape, tf.float32),
+        )
+        return classify(images)
 
-        self.serve = tf.function(
+    return {
+        "serving_default": (
             serve_images,
-            input_signature=[tf.TensorSpec([None, height, width, channels], tf.uint8, "images")],
-        )
-        self.serve_bytes = tf.function(
-            serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, "image_bytes")]
-        )
+            [tf.TensorSpec([None, height, width, channels], tf.uint8, DEFAULT_INPUT)],
+        ),
+        "serve_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, "image_bytes")]),
+    }, []
 
-    def signatures(self) -> dict:
-        return {
-            "serving_default": self.serve.get_concrete_function(),
-            "serve_bytes": self.serve_bytes.get_concrete_function(),
-        }
+
+def tflite_size(metadata: Metadata) -> list[int]:
+    """[height, width, channels] of the .tflite's images (TFLITE_SIZE_NOTE)."""
+    return metadata.input_shape if None in metadata.raw_shape else metadata.raw_shape
+
+
+def tflite_input(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
+    """What the .tflite takes, uint8 images, and the ops (as training's) that make the model's
+    inputs of them inside it."""
+    spec = tf.TensorSpec([None, *tflite_size(metadata)], tf.uint8, "images")
+    return image_ops.make_prepare_fn(metadata), spec
+
+
+def tflite_inputs(raw_inputs: Sequence[bytes], metadata: Metadata, assets_dir: Path) -> np.ndarray:
+    """Raw examples (encoded images) as a client gives them to the .tflite:
+    predict_image.tflite_pixels, uint8 [N, height, width, channels]."""
+    return np.stack([tflite_pixels(raw, tflite_size(metadata)) for raw in raw_inputs])
 
 
 def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:
@@ -71,3 +96,33 @@ def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.
     if None in metadata.raw_shape:
         return [image[tf.newaxis] for image in images]
     return [tf.stack(images)]
+
+
+def signature_requests(
+    raw_inputs: Sequence[bytes], metadata: Metadata
+) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(signature, inputs) of every signature for the same raw examples: decoded batches for
+    serving_default, the encoded files for serve_bytes."""
+    requests = [
+        ("serving_default", {DEFAULT_INPUT: batch.numpy()})
+        for batch in serving_batches(raw_inputs, metadata)
+    ]
+    return [*requests, ("serve_bytes", {"image_bytes": np.array(list(raw_inputs), dtype=object)})]
+
+
+def rest_bodies(raw_inputs: Sequence[bytes], metadata: Metadata) -> dict[str, dict]:
+    """TensorFlow Serving REST bodies (POST .../models/NAME:predict) for each signature, of
+    the first raw examples: decoded pixels for serving_default, base64 files for serve_bytes."""
+    images, *_ = serving_batches(raw_inputs[:2], metadata)
+    return {
+        "serving_default": {
+            "signature_name": "serving_default",
+            "instances": images.numpy().tolist(),
+        },
+        "serve_bytes": {
+            "signature_name": "serve_bytes",
+            "instances": [
+                {"b64": base64.b64encode(raw).decode("ascii")} for raw in raw_inputs[:2]
+            ],
+        },
+    }
