@@ -53,7 +53,6 @@ COMMON_FILES = {
     "docs/performance.md",
     "docs/results.md",
     "docs/testing.md",
-    "docs/tf_bug_mirrored_conv.md",
     "docs/training.md",
     f"{SOURCE}/__init__.py",
     f"{SOURCE}/callbacks.py",
@@ -108,7 +107,6 @@ COMMON_FILES = {
     "tests/test_eval_export.py",
     "tests/test_learning.py",
     "tests/test_metadata.py",
-    "tests/test_losses.py",
     "tests/test_model.py",
     "tests/test_multi_worker.py",
     "tests/test_nets.py",
@@ -315,6 +313,33 @@ def test_license_and_metadata_follow_the_answers(baked):
 def test_baked_code_is_lint_clean(baked, command):
     _, project = baked
     assert_tool_passes(project, command)
+
+
+def lint_imports(project: Path) -> subprocess.CompletedProcess:
+    """lint-imports (import-linter) on the project's [tool.importlinter] contracts."""
+    return subprocess.run(
+        [str(BIN / "lint-imports")],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_layers_hold_and_a_forbidden_import_breaks_them(baked, tmp_path):
+    _, project = baked
+    result = lint_imports(project)
+    assert result.returncode == 0 and "0 broken" in result.stdout, result.stdout + result.stderr
+    package = package_of(project)
+    copy = tmp_path / "copy"
+    shutil.copytree(project / "src", copy / "src")
+    shutil.copy(project / "pyproject.toml", copy)
+    metadata = copy / "src" / package / "data" / "metadata.py"
+    metadata.write_text(metadata.read_text() + f"\nfrom {package} import train  # noqa\n")
+    result = lint_imports(copy)
+    assert result.returncode != 0, result.stdout
+    assert "data imports no training, evaluation, export or run module BROKEN" in result.stdout
 
 
 def assert_tool_passes(project: Path, command: list[str]) -> None:

@@ -91,7 +91,9 @@ LABELS = np.array([0, 1, 1, 1])
 LOGITS = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.5], [0.2, 0.1]], np.float32)
 # The train split of an imbalanced two-class data set, as metadata.json counts it.
 IMBALANCED = SimpleNamespace(
-    class_names=["ham", "spam"], counts={"train": {"per_class": {"ham": 90, "spam": 10}}}
+    class_names=["ham", "spam"],
+    num_classes=2,
+    counts={"train": {"per_class": {"ham": 90, "spam": 10}}},
 )
 
 
@@ -131,7 +133,8 @@ def test_label_smoothing_and_focal_loss_change_the_loss():
     )(np.eye(2)[LABELS], LOGITS)
     np.testing.assert_allclose(smoothed(LABELS, LOGITS).numpy(), expected, rtol=1e-5)
     focal = model_lib.build_loss(train_settings(loss="focal"), IMBALANCED)(LABELS, LOGITS)
-    assert (focal.numpy() < plain).all()  # (1 - p)^2 < 1 for every example
+    right = keras.ops.softmax(LOGITS).numpy()[np.arange(4), LABELS]
+    np.testing.assert_allclose(focal.numpy(), (1 - right) ** 2 * plain, rtol=1e-5)  # gamma 2
 
 
 def test_two_phase_schedule_switches_at_its_boundary():

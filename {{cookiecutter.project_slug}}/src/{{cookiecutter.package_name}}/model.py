@@ -1,19 +1,18 @@
 """Builds the chosen net and what trains it: loss, metrics, optimizer and schedule.
 
-The training loss is cross-entropy, or the focal loss (Lin et al., 2017) written below as a
-small custom Keras loss (FocalLoss), with label smoothing and class weights as train.* says.
+The training loss is Keras' cross-entropy or its focal loss (Lin et al., 2017), with label
+smoothing and class weights as train.* says.
 
 Try it:
 
     python -c "from {{ cookiecutter.package_name }} import model; help(model)"
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 import keras
 import tensorflow as tf
-from keras import ops
 
 from .data.metadata import Metadata
 from .models import get_net
@@ -41,7 +40,7 @@ def build_model(
         model_cfg: model.* of the config: the name and the net's options, checked against
             its builder's signature.
         metadata: the data's; the builder gets those of its arguments named in
-            Metadata.MODEL_ARGUMENTS.
+            models.DATA_ARGUMENTS.
         initial_weights: load the starting weights that the net's INITIAL_WEIGHTS options
             name (training from scratch); False, to restore a checkpoint into the model.
         data_dir: the folder of metadata.json and the files it names.
@@ -132,11 +131,18 @@ def cross_entropy() -> keras.losses.Loss:
 def build_loss(train_cfg: Mapping, metadata: Metadata) -> "WeightedLoss":
     """The training loss of train.loss, train.label_smoothing and train.class_weight."""
     if train_cfg.loss == "cross_entropy" and not train_cfg.label_smoothing:
-        loss = cross_entropy()
-    else:  # cross-entropy is the focal loss with gamma 0
-        gamma = train_cfg.focal_gamma if train_cfg.loss == "focal" else 0.0
-        loss = FocalLoss(gamma, label_smoothing=train_cfg.label_smoothing, reduction="none")
-    return WeightedLoss(loss, class_weights(train_cfg.class_weight, metadata))
+        return WeightedLoss(cross_entropy(), class_weights(train_cfg.class_weight, metadata))
+    # On one-hot targets, which label smoothing needs; cross-entropy is focal with gamma 0.
+    loss = keras.losses.CategoricalFocalCrossentropy(
+        alpha=1.0,  # no weight per example here: train.class_weight is the class weighting
+        gamma=train_cfg.focal_gamma if train_cfg.loss == "focal" else 0.0,
+        from_logits=True,
+        label_smoothing=train_cfg.label_smoothing,
+        reduction="none",
+    )
+    return WeightedLoss(
+        loss, class_weights(train_cfg.class_weight, metadata), metadata.num_classes
+    )
 
 
 def class_weights(setting: object, metadata: Metadata) -> list[float] | None:
@@ -160,14 +166,20 @@ def class_weights(setting: object, metadata: Metadata) -> list[float] | None:
 
 
 class WeightedLoss:
-    """Each example's training loss times the weight of its class (if any)."""
+    """Each example's training loss times the weight of its class (if any), on integer labels
+    (or on their one-hot targets, for a loss that takes those)."""
 
-    def __init__(self, loss: keras.losses.Loss, weights: list[float] | None) -> None:
+    def __init__(
+        self, loss: keras.losses.Loss, weights: list[float] | None, one_hot: int | None = None
+    ) -> None:
         self.loss = loss
         self.weights = None if weights is None else tf.constant(weights, tf.float32)
+        self.one_hot = one_hot  # the number of classes, for a loss on one-hot targets
 
     def __call__(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        per_example = self.loss(labels, logits)
+        logits = tf.cast(logits, tf.float32)  # bfloat16 logits lose too much in the log
+        targets = labels if self.one_hot is None else tf.one_hot(labels, self.one_hot)
+        per_example = self.loss(targets, logits)
         if self.weights is None:
             return per_example
         return per_example * tf.gather(self.weights, tf.cast(labels, tf.int32))
@@ -197,71 +209,3 @@ def build_metrics() -> dict[str, keras.metrics.Metric]:
         "accuracy": keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
         "gradient_norm": keras.metrics.Mean(name="gradient_norm"),
     }
-
-
-@keras.saving.register_keras_serializable(package=__package__)
-class FocalLoss(keras.losses.Loss):
-    """Focal loss between integer labels [batch] and scores [batch, num_classes].
-
-    Args:
-        gamma: focusing parameter, at least 0; 2 in the paper.
-        alpha: None, a weight for every example, or one weight per class (the weight of each
-            example's true class), e.g. the inverse class frequencies.
-        from_logits: the scores are logits (True) or probabilities (False).
-        label_smoothing: in [0, 1): the target is (1 - label_smoothing) on the true class
-            plus label_smoothing spread evenly over all classes.
-        reduction, name: as for every keras.losses.Loss; reduction="none" gives one loss
-            per example, for a training step that averages over the global batch itself.
-    """
-
-    def __init__(
-        self,
-        gamma: float = 2.0,
-        alpha: float | Sequence[float] | None = None,
-        from_logits: bool = True,
-        label_smoothing: float = 0.0,
-        reduction: str | None = "sum_over_batch_size",
-        name: str = "focal_loss",
-        dtype: str | None = None,
-    ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        if gamma < 0:
-            raise ValueError(f"gamma={gamma} must be at least 0.")
-        if not 0 <= label_smoothing < 1:
-            raise ValueError(f"label_smoothing={label_smoothing} must be in [0, 1).")
-        self.gamma = float(gamma)
-        if alpha is not None:
-            alpha = float(alpha) if isinstance(alpha, int | float) else [float(a) for a in alpha]
-        self.alpha = alpha
-        self.from_logits = from_logits
-        self.label_smoothing = float(label_smoothing)
-
-    def call(self, y_true, y_pred):
-        y_pred = ops.cast(y_pred, "float32")  # bfloat16 logits lose too much in the log
-        labels = ops.cast(ops.reshape(y_true, [-1]), "int32")
-        num_classes = ops.shape(y_pred)[-1]
-        if self.from_logits:
-            log_probabilities = ops.log_softmax(y_pred, axis=-1)
-        else:
-            epsilon = keras.config.epsilon()
-            log_probabilities = ops.log(ops.clip(y_pred, epsilon, 1.0 - epsilon))
-        targets = ops.one_hot(labels, num_classes, dtype="float32")
-        if self.label_smoothing:
-            targets = targets * (1.0 - self.label_smoothing) + self.label_smoothing / ops.cast(
-                num_classes, "float32"
-            )
-        modulation = ops.power(1.0 - ops.exp(log_probabilities), self.gamma)
-        losses = -ops.sum(targets * modulation * log_probabilities, axis=-1)
-        if self.alpha is None:
-            return losses
-        alpha = ops.convert_to_tensor(self.alpha, "float32")
-        return losses * (ops.take(alpha, labels) if len(alpha.shape) else alpha)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "gamma": self.gamma,
-            "alpha": self.alpha,
-            "from_logits": self.from_logits,
-            "label_smoothing": self.label_smoothing,
-        }

@@ -219,7 +219,7 @@ def padding_count(
 
     A replica then never gets a partial or an empty batch, which a distributed evaluation
     would otherwise give it at the end of a split that does not divide by the global batch
-    (and which some TensorFlow and Keras ops mishandle: docs/tf_bug_mirrored_conv.md).
+    (and which oneDNN's Conv2D and Keras' LSTM mishandle in TensorFlow 2.21 / Keras 3.15).
     `shard_counts` are the examples of each of the split's files, in file order; `count`
     those this pipeline reads.
     """

@@ -72,15 +72,8 @@ class Metadata:
     counts: dict
     shards: dict
 
-    # The arguments a model builder may take from the data (see models/__init__.py).
-{%- if cookiecutter.model_type == "cnn" %}
-    MODEL_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
-{%- else %}
-    MODEL_ARGUMENTS = ("num_classes", "sequence_length", "vocab_size", "vocabulary_file")
-{%- endif %}
-
     def model_arguments(self, folder: str | Path | None = None) -> dict:
-        """MODEL_ARGUMENTS' values; `folder` holds this metadata.json and the files it names
+        """The values a model builder may take from the data (models.DATA_ARGUMENTS); `folder` holds this metadata.json and the files it names
         (None where no builder needs them, e.g. to rebuild a model for its checkpoint)."""
 {%- if cookiecutter.model_type == "cnn" %}
         mean, std = self.normalization.mean, self.normalization.std

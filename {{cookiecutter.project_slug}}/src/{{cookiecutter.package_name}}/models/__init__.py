@@ -23,6 +23,7 @@ fresh model (a file), which a model rebuilt for its checkpoint does without.
 """
 
 import dataclasses
+import enum
 import importlib
 import inspect
 import pkgutil
@@ -35,8 +36,13 @@ import keras
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config import choice
-from ..data.metadata import Metadata
+# The builder arguments whose values come from the data (Metadata.model_arguments), not from
+# configs/model/: a net takes those of them it needs.
+{%- if cookiecutter.model_type == "cnn" %}
+DATA_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
+{%- else %}
+DATA_ARGUMENTS = ("num_classes", "sequence_length", "vocab_size", "vocabulary_file")
+{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -106,7 +112,7 @@ class Net:
 
 def options_schema(name: str, build: Callable[..., keras.Model]) -> type:
     """A dataclass with a field per option of `build`, typed by its annotation."""
-    data = set(Metadata.MODEL_ARGUMENTS)
+    data = set(DATA_ARGUMENTS)
     hints = typing.get_type_hints(build)
     fields = [
         (parameter.name, config_type(f"{name}_{parameter.name}", hints[parameter.name]), MISSING)
@@ -122,7 +128,7 @@ def config_type(name: str, annotation: Any) -> Any:
     """The annotation as OmegaConf types it: a Literal becomes an Enum of its values."""
     arguments = typing.get_args(annotation)
     if typing.get_origin(annotation) is typing.Literal:
-        return choice(name, *arguments)
+        return enum.Enum(name, [(value, value) for value in arguments], type=str)
     if type(None) in arguments and len(arguments) == 2:
         return config_type(name, next(a for a in arguments if a is not type(None))) | None
     return annotation
