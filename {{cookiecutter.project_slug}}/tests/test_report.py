@@ -121,16 +121,14 @@ def test_write_report(tmp_path, metrics):
     assert "| 1 | cat | dog | 0.990 |" in text  # the caption of wrong example 1
     assert linked_pictures(text) == ["confusion_matrix.png", "wrong_examples.png"]
     confusion = decode(tmp_path / "confusion_matrix.png")
-    assert confusion.shape == summaries.confusion_image(CONFUSION, CLASS_NAMES)[0].shape
-    grid = decode(tmp_path / "wrong_examples.png")
-    tile = report.TILE_PIXELS
-    assert grid.shape == (report.CAPTION_PIXELS + tile + 4, 3 * (tile + 4), 3)
-    centre = report.CAPTION_PIXELS + 2 + tile // 2
-    assert grid[centre, 2 + tile // 2].tolist() == [255, 0, 0]  # the red image, scaled up
-    assert grid[centre, (tile + 4) + 2 + tile // 2].tolist() == [128, 128, 128]
-    wide_top = report.CAPTION_PIXELS + 2 + (tile - tile // 4) // 2
-    assert grid[wide_top - 1, 2 * (tile + 4) + 2 + tile // 2].tolist() == [255, 255, 255]
-    assert grid[wide_top, 2 * (tile + 4) + 2 + tile // 2].tolist() == [0, 0, 0]
+    assert confusion.shape[:2] == summaries.confusion_image(CONFUSION, CLASS_NAMES)[0].shape[:2]
+    assert decode(tmp_path / "wrong_examples.png").shape[0] > 0
+    # Every wrong example, numbered from 1, whatever its size and channels.
+    grid = report.example_grid([item["input"] for item in wrong_images()])
+    shown = [axes for axes in grid.axes if axes.images]
+    assert [axes.get_title() for axes in shown] == ["1", "2", "3"]
+    shapes = [axes.images[0].get_array().shape for axes in shown]
+    assert shapes == [(8, 8, 3), (28, 28), (10, 40)]
 
 
 def test_write_report_without_wrong_examples(tmp_path, metrics):
@@ -160,7 +158,7 @@ def test_write_report(tmp_path, metrics):
     assert len(long_row) < 400 and "…" in long_row
     assert linked_pictures(text) == ["confusion_matrix.png"]
     confusion = decode(tmp_path / "confusion_matrix.png")
-    assert confusion.shape == summaries.confusion_image(CONFUSION, CLASS_NAMES)[0].shape
+    assert confusion.shape[:2] == summaries.confusion_image(CONFUSION, CLASS_NAMES)[0].shape[:2]
 
 
 def test_write_report_without_wrong_examples(tmp_path, metrics):

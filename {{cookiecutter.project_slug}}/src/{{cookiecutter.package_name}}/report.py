@@ -8,20 +8,22 @@ and the test examples the model got wrong with the most confidence{% if cookiecu
 """
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path{% if cookiecutter.model_type == "cnn" %}
+from typing import TYPE_CHECKING{% endif %}
 
-import numpy as np
-import tensorflow as tf
+import numpy as np{% if cookiecutter.model_type == "rnn" %}
+import tensorflow as tf{% endif %}
 from sklearn.metrics import classification_report
 
-from . import summaries
+from . import summaries{% if cookiecutter.model_type == "cnn" %}
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure{% endif %}
 
 REPORT_FILE = "report.md"
 CONFUSION_FILE = "confusion_matrix.png"
 {%- if cookiecutter.model_type == "cnn" %}
 WRONG_EXAMPLES_FILE = "wrong_examples.png"
-TILE_PIXELS = 64  # each wrong example is scaled to fit a square of this side
-CAPTION_PIXELS = 20  # the strip above each example that holds its number
 {%- else %}
 MAX_TEXT_CHARS = 300  # longer texts are cut in report.md's table
 {%- endif %}
@@ -169,7 +171,8 @@ def write_report(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     confusion = np.asarray(confusion)
-    _write_png(directory / CONFUSION_FILE, summaries.confusion_image(confusion, class_names)[0])
+    figure = summaries.confusion_figure(confusion, class_names)
+    (directory / CONFUSION_FILE).write_bytes(summaries.figure_png(figure))
     sections = [
         _headline_section(metrics),
         "## Confusion matrix\n\nRows: the true class; columns: the predicted class.\n\n"
@@ -214,17 +217,14 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.write_bytes(tf.io.encode_png(np.asarray(image, np.uint8)).numpy())
-
-
 def _wrong_examples_section(directory: Path, wrong: list[dict]) -> str:
     title = "## Most confidently wrong\n\n"
 {%- if cookiecutter.model_type == "cnn" %}
     (directory / WRONG_EXAMPLES_FILE).unlink(missing_ok=True)  # an earlier eval's picture
     if not wrong:
         return title + "No test example was classified wrongly."
-    _write_png(directory / WRONG_EXAMPLES_FILE, example_grid([item["input"] for item in wrong]))
+    figure = example_grid([item["input"] for item in wrong])
+    (directory / WRONG_EXAMPLES_FILE).write_bytes(summaries.figure_png(figure))
     rows = [
         f"| {number} | {_cell(item['true'])} | {_cell(item['predicted'])} | "
         f"{item['confidence']:.3f} |"
@@ -239,42 +239,28 @@ def _wrong_examples_section(directory: Path, wrong: list[dict]) -> str:
     )
 
 
-def example_grid(images: Sequence[np.ndarray], columns: int = 8) -> np.ndarray:
-    """Tiles images of any size and channel count into one picture, each numbered from 1.
+def example_grid(images: Sequence[np.ndarray], columns: int = 8) -> "Figure":
+    """Images of any size and channel count in a grid of `columns`, each titled by its
+    number from 1 (a matplotlib figure).
 
     Args:
         images: uint8 [height, width] or [height, width, channels] images.
-        columns: tiles per row.
-
-    Returns:
-        uint8 [rows * (CAPTION_PIXELS + TILE_PIXELS + 4), columns * (TILE_PIXELS + 4), 3],
-        with as many columns as images when there are fewer.
+        columns: images per row; fewer when there are fewer images.
     """
+    from matplotlib.figure import Figure  # only where a picture is drawn
+
     columns = min(columns, len(images))
     rows = -(-len(images) // columns)
-    tile_height, tile_width = CAPTION_PIXELS + TILE_PIXELS + 4, TILE_PIXELS + 4
-    grid = np.full((rows * tile_height, columns * tile_width, 3), 255, np.uint8)
-    for index, image in enumerate(images):
-        top, left = (index // columns) * tile_height, (index % columns) * tile_width
-        caption = np.kron(summaries.text_mask(str(index + 1)), np.ones((2, 2), bool))
-        summaries.paste_mask(grid, caption, top + 2, left + 2, 0)
-        fitted = _fit_to_tile(image)
-        y = top + CAPTION_PIXELS + 2 + (TILE_PIXELS - fitted.shape[0]) // 2
-        x = left + 2 + (TILE_PIXELS - fitted.shape[1]) // 2
-        grid[y : y + fitted.shape[0], x : x + fitted.shape[1]] = fitted
-    return grid
-
-
-def _fit_to_tile(image: np.ndarray) -> np.ndarray:
-    """`image` as uint8 RGB, scaled (keeping its shape) to fit TILE_PIXELS on both sides."""
-    image = np.asarray(image)
-    image = image[..., None] if image.ndim == 2 else image
-    image = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image[..., :3]
-    scale = TILE_PIXELS / max(image.shape[:2])
-    size = [max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale))]
-    method = "nearest" if scale >= 1 else "area"  # crisp pixels up, no aliasing down
-    resized = tf.image.resize(image, size, method=method)
-    return np.clip(np.round(resized.numpy()), 0, 255).astype(np.uint8)
+    figure = Figure(figsize=(1.2 * columns, 1.4 * rows), layout="constrained")
+    for number, axes in enumerate(figure.subplots(rows, columns, squeeze=False).flat, start=1):
+        axes.set_axis_off()
+        if number <= len(images):
+            image = np.asarray(images[number - 1])
+            if image.ndim == 3:  # grey as [height, width], colour without alpha
+                image = image[..., 0] if image.shape[-1] == 1 else image[..., :3]
+            axes.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            axes.set_title(str(number))
+    return figure
 {%- else %}
     if not wrong:
         return title + "No test example was classified wrongly."

@@ -8,9 +8,11 @@ the confusion matrix (a picture with class names and counts, and a table) of eve
 validation.
 """
 
+import io
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -20,6 +22,9 @@ from tensorboard.plugins.hparams import api as hparams_api
 from tensorboard.plugins.hparams import plugin_data_pb2{% if cookiecutter.model_type == "rnn" %}
 
 from .data import input_ops{% endif %}
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # The hyper-parameters that decide a result, in the order runs are compared by (fnmatch
 # patterns on the flattened names). They lead the HPARAMS tab; the other keys follow.
@@ -57,26 +62,6 @@ BOOKKEEPING_HPARAMS = (
     "hparams_search*",
     "hydra*",
 )
-# The classic 5x7 LCD font for " " to "~" (g, j, p, q and y reach an eighth row below): five
-# bytes per character, one per column, bit 0 the top row. It labels pictures without a
-# plotting library.
-_FONT_5X7 = np.frombuffer(
-    bytes.fromhex(
-        "000000000000005f00000007000700147f147f14242a7f2a12231308646236495522500005030000"
-        "001c2241000041221c00082a1c2a0808083e08080050300000080808080800606000002010080402"
-        "3e5149453e00427f400042615149462141454b311814127f1027454545393c4a4949300171090503"
-        "3649494936064949291e003636000000563600000008142241141414141441221408000201510906"
-        "324979413e7e1111117e7f494949363e414141227f4141221c7f494949417f090901013e41415132"
-        "7f0808087f00417f41002040413f017f081422417f404040407f0204027f7f0408107f3e4141413e"
-        "7f090909063e4151215e7f09192946464949493101017f01013f4040403f1f2040201f7f2018207f"
-        "63140814630304780403615149454300007f4141020408102041417f000004020102044040404040"
-        "000102040020545454787f484444383844444420384444487f3854545418087e09010218a4a4a47c"
-        "7f0804047800447d4000408080847d007f10284400417f40007c041804787c080404783844444438"
-        "fc2424241818242424fc7c080404084854545420043f4440203c4040207c1c2040201c3c4030403c"
-        "44281028441ca0a0a07c4464544c44000836410000007f000000413608000804081008"
-    ),
-    np.uint8,
-).reshape(95, 5)
 {%- if cookiecutter.model_type == "cnn" %}
 INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
 {%- endif %}
@@ -228,86 +213,30 @@ def write_histograms(
             tf.summary.histogram(f"gradients/{variable.path}", gradients[index], step=step)
 
 
-def text_mask(text: str) -> np.ndarray:
-    """`text` in a 5x7 pixel font, one line; characters outside ASCII are drawn as "?".
+def confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> "Figure":
+    """The confusion matrix as scikit-learn's ConfusionMatrixDisplay draws it: true classes
+    down the left, predicted ones along the bottom, each cell with its count."""
+    from matplotlib.figure import Figure  # only where a picture is drawn
+    from sklearn.metrics import ConfusionMatrixDisplay
 
-    Returns:
-        bool [8, 6 * len(text) - 1]: True where ink is (the eighth row holds descenders).
-    """
-    codes = [ord(char) - 32 if " " <= char <= "~" else ord("?") - 32 for char in text]
-    if not codes:
-        return np.zeros((8, 0), bool)
-    columns = _FONT_5X7[codes]  # [chars, 5]: one byte per column, bit 0 the top row
-    glyphs = (columns[:, None, :] >> np.arange(8)[None, :, None]) & 1  # [chars, 8, 5]
-    glyphs = np.pad(glyphs, [(0, 0), (0, 0), (0, 1)])  # a blank column between characters
-    return glyphs.transpose(1, 0, 2).reshape(8, -1)[:, :-1].astype(bool)
+    size = min(3 + 0.4 * len(class_names), 20)  # inches, at 100 pixels each
+    figure = Figure(figsize=(size, size), layout="constrained")
+    display = ConfusionMatrixDisplay(confusion.astype(int), display_labels=list(class_names))
+    display.plot(ax=figure.subplots(), cmap="Blues", colorbar=False, xticks_rotation="vertical")
+    return figure
 
 
-def paste_mask(canvas: np.ndarray, mask: np.ndarray, top: int, left: int, colour) -> None:
-    """Paints `mask` onto `canvas` ([height, width, 3]) at (top, left), clipped to its edges."""
-    top, left = max(0, top), max(0, left)
-    height = min(mask.shape[0], canvas.shape[0] - top)
-    width = min(mask.shape[1], canvas.shape[1] - left)
-    if height > 0 and width > 0:
-        region = canvas[top : top + height, left : left + width]
-        region[mask[:height, :width]] = colour
+def figure_png(figure: "Figure") -> bytes:
+    """A matplotlib figure as PNG bytes."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
-def _shorten(name: str, max_chars: int = 12) -> str:
-    return name if len(name) <= max_chars else name[: max_chars - 1] + "~"
-
-
-def confusion_image(
-    confusion: np.ndarray, class_names: Sequence[str], scale: int = 0
-) -> np.ndarray:
-    """The confusion matrix as a labelled picture: true classes down the left, predicted ones
-    along the top, each cell with its count, white (none) to dark blue (all of the row's
-    class), so a good model shows a dark diagonal.
-
-    Args:
-        confusion: [num_classes, num_classes] counts (rows: true, columns: predicted).
-        class_names: one per row; names longer than 12 characters are cut.
-        scale: pixels per font pixel; 0 picks one for a picture about 500 pixels wide.
-
-    Returns:
-        uint8 [1, height, width, 3].
-    """
-    names = [_shorten(str(name)) for name in class_names]
-    label = 6 * max(len(name) for name in names) + 4  # room for the longest class name
-    cell = 6 * max(2, len(str(int(confusion.max())))) + 4  # room for the largest count
-    grid = cell * len(names)
-    top = left = 12 + label  # an axis title, then the class names
-    canvas = np.full((top + grid + 1, max(left + grid + 1, 6 * 9 + 4), 3), 255.0)
-    _draw_cells(canvas, confusion, top, left, cell)
-    for index, name in enumerate(names):
-        mask = text_mask(name)
-        offset = index * cell + (cell - 8) // 2 + 1
-        paste_mask(canvas, mask, top + offset, left - 2 - mask.shape[1], 0)  # true: rows
-        paste_mask(canvas, np.rot90(mask), top - 2 - mask.shape[1], left + offset, 0)  # columns
-    title = text_mask("predicted")
-    centred = left + (grid - title.shape[1]) // 2
-    paste_mask(canvas, title, 2, min(centred, canvas.shape[1] - title.shape[1] - 2), 0)
-    title = np.rot90(text_mask("true"))
-    paste_mask(canvas, title, top + (grid - title.shape[0]) // 2, 2, 0)
-    scale = scale or max(1, min(4, 500 // canvas.shape[1]))
-    picture = np.repeat(np.repeat(canvas, scale, axis=0), scale, axis=1)
-    return picture.astype(np.uint8)[None]
-
-
-def _draw_cells(canvas: np.ndarray, confusion: np.ndarray, top: int, left: int, cell: int) -> None:
-    """The coloured cells with their counts, and the grid lines between them."""
-    shares = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
-    white, blue = np.array([255.0, 255.0, 255.0]), np.array([8.0, 48.0, 107.0])
-    for row, col in np.ndindex(confusion.shape):
-        y, x = top + row * cell, left + col * cell
-        canvas[y : y + cell, x : x + cell] = white + shares[row, col] * (blue - white)
-        count = text_mask(str(int(confusion[row, col])))
-        ink = 255 if shares[row, col] > 0.5 else 0  # white on dark cells, black on light
-        y, x = y + (cell - 8) // 2 + 1, x + (cell - count.shape[1]) // 2 + 1  # centred
-        paste_mask(canvas, count, y, x, ink)
-    end_y, end_x = top + cell * confusion.shape[0] + 1, left + cell * confusion.shape[1] + 1
-    canvas[top:end_y:cell, left:end_x] = 200
-    canvas[top:end_y, left:end_x:cell] = 200
+def confusion_image(confusion: np.ndarray, class_names: Sequence[str]) -> tf.Tensor:
+    """confusion_figure as TensorBoard takes a picture: uint8 [1, height, width, 3]."""
+    png = figure_png(confusion_figure(confusion, class_names))
+    return tf.io.decode_png(png, channels=3)[tf.newaxis]
 
 
 def confusion_table(confusion: np.ndarray, class_names: Sequence[str]) -> str:
