@@ -75,7 +75,7 @@ def test_a_second_trainer_into_a_busy_run_is_refused_and_the_first_finishes(
     run_dir = tmp_path / "run"
     first = start_training(run_module, run_dir, f"data.records_dir={records}")
     try:
-        assert wait_for(lambda: (run_dir / runs.LOCK_FILE).exists(), first)
+        assert wait_for(lambda: runs.RunLock(run_dir).read_holder(), first)  # taken, named
         # Paused (alive, holding the lock) while the second starts: on a busy machine the
         # short first run could otherwise finish before the second has imported TensorFlow.
         os.kill(first.pid, signal.SIGSTOP)

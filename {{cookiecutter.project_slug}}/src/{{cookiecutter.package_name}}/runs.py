@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
@@ -156,16 +157,17 @@ def flat(cfg: DictConfig) -> dict[str, object]:
 
 
 class RunLock:
-    """An exclusive lock on a run directory: run_dir/lock holds host, PID and start time.
+    """An exclusive lock on a run directory: an OS lock (filelock) on run_dir/lock, which also
+    names its holder (host, PID, start time) for the message a second trainer gets.
 
-    Taken before anything is written into the run, released at exit. A lock left by a
-    process of this host that no longer runs is taken over (logged); any other lock stops
-    the second process at once. A lock needs a file system where creating a file is atomic
-    (local disks, not every network file system).
+    Taken before anything is written into the run, released at exit. The operating system
+    releases it when its process ends, however it ends (kill -9 included), so an abandoned
+    lock never blocks a run.
     """
 
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_FILE
+        self.lock = filelock.FileLock(self.path, timeout=0)
         self.owner = {
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -173,58 +175,27 @@ class RunLock:
         }
 
     def __enter__(self) -> "RunLock":
-        for _ in range(2):
-            try:
-                self.create()
-                return self
-            except FileExistsError:
-                holder = self.read_holder()
-                if not self.is_stale(holder):
-                    raise RuntimeError(
-                        f"{self.path.parent} is in use by another training (PID "
-                        f"{holder.get('pid')} on {holder.get('host')}, since "
-                        f"{holder.get('started')}). Wait for it to end, or train into another "
-                        f"run_dir. If no such process runs, delete {self.path}."
-                    ) from None
-                log.warning("Taking over %s, left by PID %s, which has ended", self.path, holder)
-                self.path.unlink(missing_ok=True)
-        raise RuntimeError(f"Could not take the lock {self.path}; another process took it.")
-
-    def create(self) -> None:
-        """Writes the lock whole, or raises FileExistsError: the owner goes into a file of its
-        own that is then hard-linked as the lock, so no process ever reads a half-written lock
-        (and takes it for an abandoned one)."""
-        with tempfile.NamedTemporaryFile(
-            "w", dir=self.path.parent, prefix=".lock-", encoding="utf-8"
-        ) as draft:
-            json.dump(self.owner, draft)
-            draft.flush()
-            os.fsync(draft.fileno())
-            os.link(draft.name, self.path)
+        try:
+            self.lock.acquire()
+        except filelock.Timeout:
+            holder = self.read_holder()
+            raise RuntimeError(
+                f"{self.path.parent} is in use by another training (PID {holder.get('pid')} "
+                f"on {holder.get('host')}, since {holder.get('started')}). Wait for it to end, "
+                "or train into another run_dir."
+            ) from None
+        self.path.write_text(json.dumps(self.owner), encoding="utf-8")  # the lock is the inode
+        return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self.read_holder() == self.owner:
-            self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # while still held: no one else has it then
+        self.lock.release()
 
     def read_holder(self) -> dict:
         try:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-
-    def is_stale(self, holder: dict) -> bool:
-        """A lock of a process of this host that has ended (or an empty, unreadable one)."""
-        if not holder:
-            return True
-        if holder.get("host") != self.owner["host"]:
-            return False
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except (OSError, ValueError, KeyError):
-            return False
-        return False
 
 
 @contextlib.contextmanager
