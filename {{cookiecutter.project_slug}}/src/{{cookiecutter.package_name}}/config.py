@@ -14,6 +14,7 @@ no such union. The options under model.* are each net's own: its builder's signa
 them, and train checks them before any work (models/__init__.py).
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
@@ -225,10 +226,10 @@ def export_defaults() -> DictConfig:
 def check_known_keys(cfg: Any, schema: type = Config) -> None:
     """Refuses keys the schema does not have (Hydra adds them with `+key=value`), which
     nothing would read."""
-    known = set(leaf_keys(OmegaConf.to_container(OmegaConf.structured(schema))))
+    known = set(flatten(OmegaConf.to_container(OmegaConf.structured(schema))))
     unknown = [
         key
-        for key in leaf_keys(OmegaConf.to_container(cfg))
+        for key in flatten(OmegaConf.to_container(cfg))
         if not any(key == name or key.startswith(name + ".") for name in known)
     ]
     if unknown:
@@ -238,11 +239,16 @@ def check_known_keys(cfg: Any, schema: type = Config) -> None:
         )
 
 
-def leaf_keys(node: Any, prefix: str = "") -> list[str]:
-    """The dotted keys of every value of a nested dict."""
-    if not isinstance(node, dict) or not node:
-        return [prefix[:-1]]
-    return [key for name, value in node.items() for key in leaf_keys(value, f"{prefix}{name}.")]
+def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
+    """{"train": {"learning_rate": 0.001}} -> {"train.learning_rate": 0.001}: every leaf of a
+    nested mapping by its dotted key (an empty mapping and a list are leaves)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def net_default(model_name: str, key: str) -> Any:

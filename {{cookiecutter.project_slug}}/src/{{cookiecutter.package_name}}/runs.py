@@ -21,7 +21,7 @@ import filelock
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from .config import Config
+from .config import Config, flatten
 from .data import preprocess_data
 from .data.metadata import METADATA_FILE, Metadata
 
@@ -140,17 +140,7 @@ def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, ob
 
 def flat(cfg: DictConfig) -> dict[str, object]:
     """{"train.learning_rate": 0.001, ...}: every leaf of a config, by its dotted key."""
-    values = {}
-
-    def walk(node: object, prefix: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
-        else:
-            values[prefix[:-1]] = node
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return values
+    return flatten(OmegaConf.to_container(cfg, resolve=True))
 
 
 # === Locks ===

@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
+from tabulate import tabulate
+
+from .config import flatten
 
 CONFIG_FILE = "config.yaml"
 RESULT_FILE = "result.json"
@@ -94,18 +97,6 @@ def find_runs(root: Path) -> list[Path]:
         else:
             subfolders[:] = [name for name in subfolders if not name.startswith(".")]
     return sorted(found)
-
-
-def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
-    """{'train': {'learning_rate': 0.001}} -> {'train.learning_rate': 0.001}; lists stay values."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def is_bookkeeping(key: str) -> bool:
@@ -335,26 +326,12 @@ def format_value(value: Any, precision: bool = True) -> str:
 
 
 def render_table(columns: Sequence[str], rows: Sequence[dict]) -> str:
-    """An aligned text table: numbers to the right, text to the left."""
-    cells = [[format_value(row[column]) for column in columns] for row in rows]
-    widths = [
-        max([len(column)] + [len(line[i]) for line in cells]) for i, column in enumerate(columns)
+    """An aligned text table (tabulate): numbers to the right, text to the left."""
+    cells = [
+        [value if value is None or is_number(value) else format_value(value) for value in row]
+        for row in ([row[column] for column in columns] for row in rows)
     ]
-    numeric = [
-        all(is_number(row[c]) or row[c] is None for row in rows)
-        and any(is_number(row[c]) for row in rows)
-        for c in columns
-    ]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [
-            v.rjust(w) if num else v.ljust(w)
-            for v, w, num in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(columns), rule, *(line(values) for values in cells)])
+    return tabulate(cells, columns, floatfmt=".4g", numalign="right", missingval=MISSING)
 
 
 def write_output(columns: Sequence[str], rows: Sequence[dict], output_format: str) -> None:

@@ -19,8 +19,9 @@ import numpy as np
 import tensorflow as tf{% if cookiecutter.model_type == "rnn" %}
 from tensorboard.plugins import projector{% endif %}
 from tensorboard.plugins.hparams import api as hparams_api
-from tensorboard.plugins.hparams import plugin_data_pb2{% if cookiecutter.model_type == "rnn" %}
+from tensorboard.plugins.hparams import plugin_data_pb2
 
+from .config import flatten{% if cookiecutter.model_type == "rnn" %}
 from .data import input_ops{% endif %}
 
 if TYPE_CHECKING:
@@ -152,27 +153,15 @@ def flat_hparams(config: Mapping) -> dict[str, bool | int | float | str]:
     less those matching BOOKKEEPING_HPARAMS.
     """
     flat = {
-        name: value
-        for name, value in _flatten(config).items()
-        if not any(fnmatchcase(name, pattern) for pattern in BOOKKEEPING_HPARAMS)
+        name: value if isinstance(value, bool | int | float | str) else str(value)
+        for name, value in flatten(config).items()
+        if value is not None
+        and not any(fnmatchcase(name, pattern) for pattern in BOOKKEEPING_HPARAMS)
     }
     ordered = {}
     for pattern in LEADING_HPARAMS:
         ordered.update({name: value for name, value in flat.items() if fnmatchcase(name, pattern)})
     return ordered | flat
-
-
-def _flatten(config: Mapping, prefix: str = "") -> dict[str, bool | int | float | str]:
-    flat = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, prefix=f"{name}."))
-        elif isinstance(value, bool | int | float | str):
-            flat[name] = value
-        elif value is not None:
-            flat[name] = str(value)
-    return flat
 
 
 def is_leading_hparam(name: str) -> bool:
