@@ -356,7 +356,7 @@ def write_export(
     summary["largest_difference"] = difference
     if options.keras:
         write_keras(model, path / KERAS_FILE, model_inputs, expected, options.tolerance)
-    if options.tflite:
+    if options.tflite or options.tflite_quantization != "none":  # a quantization implies it
         # The same net and weights, built as TFLite can convert it (recurrent loops unrolled).
         convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
         convertible.set_weights(model.get_weights())
