@@ -1,20 +1,26 @@
-"""JSON files that a reader never sees half written, on any tf.io.gfile file system (gs:// too).
-
-Run folders, records folders and checkpoints all write their small JSON files through here.
+"""Small files that a reader never sees half written, on any tf.io.gfile file system (gs://
+too): run folders, records folders and checkpoints write their JSON and YAML through here.
 """
 
 import json
+import os
 from pathlib import Path
 
 import tensorflow as tf
 
 
-def write_json(path: str | Path, content: dict) -> None:
-    """Writes `content` to a temporary file beside `path`, then renames it over `path`."""
-    temporary = f"{path}.tmp"
-    with tf.io.gfile.GFile(temporary, "w") as json_file:
-        json.dump(content, json_file, indent=2)
+def write_text(path: str | Path, text: str) -> None:
+    """Writes `text` to a temporary file beside `path` (named by this process, so that two
+    writers never share one), then renames it over `path`."""
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with tf.io.gfile.GFile(temporary, "w") as text_file:
+        text_file.write(text)
     tf.io.gfile.rename(temporary, str(path), overwrite=True)
+
+
+def write_json(path: str | Path, content: dict) -> None:
+    """write_text of `content` as indented JSON."""
+    write_text(path, json.dumps(content, indent=2))
 
 
 def read_json(path: str | Path) -> dict:

@@ -21,6 +21,7 @@ import filelock
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
+from . import jsonio
 from .config import Config, flatten
 from .data import preprocess_data
 from .data.metadata import METADATA_FILE, Metadata
@@ -56,14 +57,7 @@ CHECKPOINTS_DIR = "checkpoints"
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """Writes the resolved config as run_dir/config.yaml, atomically."""
-    write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
-
-
-def write_text(path: Path, text: str) -> None:
-    """Writes a temporary file and renames it, so a reader never sees half a file."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    jsonio.write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def load_config(run_dir: str | Path) -> DictConfig:
@@ -117,7 +111,7 @@ def point_latest_at(run_dir: Path, runs_root: str | Path) -> None:
     for pointer in {Path(runs_root).resolve() / LATEST, run_dir.parent / LATEST}:
         if pointer.parent in run_dir.parents:
             pointer.parent.mkdir(parents=True, exist_ok=True)
-            write_text(pointer, os.path.relpath(run_dir, pointer.parent) + "\n")
+            jsonio.write_text(pointer, os.path.relpath(run_dir, pointer.parent) + "\n")
 
 
 def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, object, object]]:
