@@ -14,6 +14,8 @@ ANSWERS_JSON = r"""{{ {
     "model_type": cookiecutter.model_type,
     "license": cookiecutter.license,
     "github_actions": cookiecutter.github_actions,
+    "cluster": cookiecutter.cluster,
+    "tracking": cookiecutter.tracking,
 } | tojson }}"""
 
 # Paths (relative to the project root) that only one model type uses.
@@ -65,6 +67,26 @@ VARIANT_PATHS = {
     ],
 }
 
+# Paths (relative to the project root) that only the cluster answer (training on several
+# machines) uses.
+CLUSTER_PATHS = [
+    ".dockerignore",
+    "Dockerfile",
+    "deploy",
+    "scripts/launch_local.py",
+    "src/{package}/watchdog.py",
+    "src/{package}/configs/distribute/multi_worker.yaml",
+    "tests/test_deploy.py",
+    "tests/test_multi_worker.py",
+]
+
+# Paths that only the tracking=mlflow answer uses.
+MLFLOW_PATHS = [
+    "src/{package}/mlflow_tracking.py",
+    "src/{package}/configs/logger/mlflow.yaml",
+    "tests/test_mlflow_tracking.py",
+]
+
 
 def remove_other_variants(root: Path, model_type: str, package: str) -> None:
     """Deletes the files of every model type but `model_type`."""
@@ -73,6 +95,16 @@ def remove_other_variants(root: Path, model_type: str, package: str) -> None:
             continue
         for path in paths:
             (root / path.format(package=package)).unlink()
+
+
+def remove_paths(root: Path, package: str, paths: list[str]) -> None:
+    """Deletes `paths` (files or folders), the package folder named as {package}."""
+    for path in paths:
+        path = root / path.format(package=package)
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def write_license(root: Path, license_name: str) -> None:
@@ -105,6 +137,10 @@ def main() -> None:
     write_license(root, answers["license"])
     if not answers["github_actions"]:
         remove_github_actions(root)
+    if not answers["cluster"]:
+        remove_paths(root, package, CLUSTER_PATHS)
+    if answers["tracking"] != "mlflow":
+        remove_paths(root, package, MLFLOW_PATHS)
     print_next_steps(root, package)
 
 

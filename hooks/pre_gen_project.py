@@ -15,6 +15,7 @@ ANSWERS_JSON = r"""{{ {
     "package_name": cookiecutter.package_name,
     "model_type": cookiecutter.model_type,
     "license": cookiecutter.license,
+    "tracking": cookiecutter.tracking,
     "version": cookiecutter.version,
     "author_email": cookiecutter.author_email,
     "project_name": cookiecutter.project_name,
@@ -24,6 +25,7 @@ ANSWERS_JSON = r"""{{ {
 
 MODEL_TYPES = ("cnn", "rnn")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
+TRACKINGS = ("tensorboard", "mlflow")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Longer names push `from <package>.models.lenet5net import build_lenet5` past black's 99
@@ -87,6 +89,11 @@ def check_answers(answers: dict) -> list[str]:
         errors.append(
             f"license {answers['license']!r} is not supported: choose one of "
             f"{', '.join(LICENSES)}. Example: license=MIT"
+        )
+    if answers["tracking"] not in TRACKINGS:
+        errors.append(
+            f"tracking {answers['tracking']!r} is not supported: choose one of "
+            f"{', '.join(TRACKINGS)}. Example: tracking=mlflow"
         )
     if not VERSION_PATTERN.match(answers["version"]):
         errors.append(f"version {answers['version']!r} is not a PEP 440 version. Example: 0.1.0")

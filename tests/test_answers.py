@@ -4,10 +4,11 @@ installs; every unsupported answer stops in the pre-generation hook and says wha
     .venv/bin/python -m pytest -q tests/test_answers.py        # about 2 minutes on 2 cores
 
 Each name below is baked with both model types, and within each model type the rows walk
-through every license x github_actions pair. Names change only the Python code and the package
-folder, the license only LICENSE and pyproject.toml, github_actions only .github/, so the
-full product (2 x 4 x 2 x 11 bakes) would check the same files again and again. The baked
-projects' own test suites run in test_bake.py, on non-default names of both model types.
+through every license x github_actions pair and alternate the cluster answer. Names change only
+the Python code and the package folder, the license only LICENSE and pyproject.toml,
+github_actions only .github/, so the full product (2 x 4 x 2 x 2 x 2 x 11 bakes) would check
+the same files again and again; cluster and tracking alternate so that each pair of them occurs. The baked projects' own test suites run in test_bake.py, on
+non-default names of both model types (the CNN with the cluster answer on).
 """
 
 import difflib
@@ -75,8 +76,10 @@ NAMES = {
 LICENSE_AND_ACTIONS = list(itertools.product(LICENSES, (True, False)))
 
 
-def _fixture_id(model_type: str, name: str, license_name: str, actions: bool) -> str:
-    return f"{model_type}-{name}-{license_name}-{'actions' if actions else 'no-actions'}"
+def _fixture_id(context: dict, name: str) -> str:
+    actions = "actions" if context["github_actions"] else "no-actions"
+    cluster = "-cluster" if context["cluster"] else ""
+    return f"{context['model_type']}-{name}-{context['license']}-{actions}{cluster}-{context['tracking']}"
 
 
 def supported_combinations() -> list:
@@ -89,6 +92,8 @@ def supported_combinations() -> list:
                 "model_type": model_type,
                 "license": license_name,
                 "github_actions": actions,
+                "cluster": bool((index + shift) % 2),
+                "tracking": ("tensorboard", "mlflow")[(index // 2 + shift) % 2],
                 **answers,
             }
             # Installing needs a build per row: once per name is enough.
@@ -99,7 +104,7 @@ def supported_combinations() -> list:
                     slug,
                     package,
                     install,
-                    id=_fixture_id(model_type, name, license_name, actions),
+                    id=_fixture_id(context, name),
                 )
             )
     return rows
@@ -134,6 +139,10 @@ def test_the_matrix_covers_every_answer():
             if context["model_type"] == model_type
         }
         assert pairs == set(LICENSE_AND_ACTIONS), model_type
+        clusters = {c["cluster"] for c in contexts if c["model_type"] == model_type}
+        assert clusters == {True, False}, model_type
+        pairs = {(c["cluster"], c["tracking"]) for c in contexts if c["model_type"] == model_type}
+        assert len(pairs) == 4, model_type  # each cluster answer with each tracker
     assert len(contexts) == len(MODEL_TYPES) * len(NAMES)
 
 
@@ -235,6 +244,11 @@ def test_supported_combination_bakes_a_clean_project(
         "description", "A TensorFlow 2 project made from the tf-pattern template."
     )
     assert (project / ".github" / "workflows" / "ci.yml").exists() == context["github_actions"]
+    assert (project / "Dockerfile").exists() == context["cluster"]
+    assert (project / "src" / package / "watchdog.py").exists() == context["cluster"]
+    mlflow = (project / "src" / package / "mlflow_tracking.py").exists()
+    assert mlflow == (context["tracking"] == "mlflow")
+    assert ('"mlflow' in (project / "pyproject.toml").read_text(encoding="utf-8")) == mlflow
     run_tool(project, "ruff", "check", "--no-cache", ".")
     assert_black_clean(project, checked_python_files)
     if install:

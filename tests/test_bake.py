@@ -33,10 +33,8 @@ PACKAGE = "my_tf_project"  # of the default answers
 SOURCE = "src/{package}"  # the paths below name the package folder of each bake by {package}
 
 COMMON_FILES = {
-    ".dockerignore",
     ".gitignore",
     ".pre-commit-config.yaml",
-    "Dockerfile",
     "LICENSE",
     "Makefile",
     "README.md",
@@ -45,10 +43,6 @@ COMMON_FILES = {
     "scripts/benchmark_preprocess.py",
     "scripts/benchmark_train.py",
     "scripts/benchmark_vs_keras.py",
-    "scripts/launch_local.py",
-    "deploy/README.md",
-    "deploy/kubernetes/tfjob.yaml",
-    "deploy/vertex_ai.md",
     "docs/architecture.md",
     "docs/performance.md",
     "docs/results.md",
@@ -62,7 +56,6 @@ COMMON_FILES = {
     f"{SOURCE}/configs/data/synthetic.yaml",
     f"{SOURCE}/configs/distribute/auto.yaml",
     f"{SOURCE}/configs/distribute/mirrored.yaml",
-    f"{SOURCE}/configs/distribute/multi_worker.yaml",
     f"{SOURCE}/configs/distribute/one_device.yaml",
     f"{SOURCE}/configs/distribute/tpu.yaml",
     f"{SOURCE}/configs/eval.yaml",
@@ -70,7 +63,6 @@ COMMON_FILES = {
     f"{SOURCE}/configs/export.yaml",
     f"{SOURCE}/configs/hparams_search/optuna.yaml",
     f"{SOURCE}/configs/logger/csv.yaml",
-    f"{SOURCE}/configs/logger/mlflow.yaml",
     f"{SOURCE}/configs/logger/tensorboard.yaml",
     f"{SOURCE}/configs/predict.yaml",
     f"{SOURCE}/configs/train/default.yaml",
@@ -95,20 +87,19 @@ COMMON_FILES = {
     f"{SOURCE}/tflite.py",
     f"{SOURCE}/summaries.py",
     f"{SOURCE}/train.py",
-    f"{SOURCE}/watchdog.py",
+    f"{SOURCE}/trainer.py",
     "tests/conftest.py",
     "tests/test_callbacks.py",
     "tests/test_config.py",
     "tests/test_data_faults.py",
     "tests/test_data_loader.py",
-    "tests/test_deploy.py",
+    "tests/helpers.py",
     "tests/test_distribute.py",
     "tests/test_end_to_end.py",
     "tests/test_eval_export.py",
     "tests/test_learning.py",
     "tests/test_metadata.py",
     "tests/test_model.py",
-    "tests/test_multi_worker.py",
     "tests/test_nets.py",
     "tests/test_options.py",
     "tests/test_predict.py",
@@ -121,6 +112,7 @@ COMMON_FILES = {
     "tests/test_serving.py",
     "tests/test_summaries.py",
     "tests/test_train.py",
+    "tests/test_trainer.py",
     "tests/test_warm_start.py",
 }
 VARIANT_FILES = {
@@ -171,19 +163,41 @@ VARIANT_FILES = {
     },
 }
 GITHUB_FILES = {".github/workflows/ci.yml"}
+MLFLOW_FILES = {  # tracking=mlflow
+    f"{SOURCE}/configs/logger/mlflow.yaml",
+    f"{SOURCE}/mlflow_tracking.py",
+    "tests/test_mlflow_tracking.py",
+}
+CLUSTER_FILES = {  # the cluster answer: training on several machines
+    ".dockerignore",
+    "Dockerfile",
+    "deploy/README.md",
+    "deploy/kubernetes/tfjob.yaml",
+    "deploy/vertex_ai.md",
+    "scripts/launch_local.py",
+    f"{SOURCE}/configs/distribute/multi_worker.yaml",
+    f"{SOURCE}/watchdog.py",
+    "tests/test_deploy.py",
+    "tests/test_multi_worker.py",
+}
 # The README stays a few screens long; detail belongs in docs/ and deploy/README.md.
 README_MAX_BYTES = 8192
 QUICKSTART_TARGETS = ("train", "test")  # what a fresh machine runs first, as the README says
 
 # Non-default names, so that the baked projects' own suites also run under another package.
 VARIANTS = {
-    "cnn-bobs-digit-net": {"model_type": "cnn", "project_name": "Bob's Digit Net"},
+    "cnn-bobs-digit-net-cluster": {
+        "model_type": "cnn",
+        "project_name": "Bob's Digit Net",
+        "cluster": True,
+    },
     "rnn-korean-apache-no-actions": {
         "model_type": "rnn",
         "project_name": "손글씨 숫자 인식",
         "package_name": "hangul_digits",
         "license": "Apache-2.0",
         "github_actions": False,
+        "tracking": "mlflow",
     },
 }
 
@@ -221,6 +235,10 @@ def test_the_file_set_is_exactly_the_variants(baked):
     expected = COMMON_FILES | VARIANT_FILES[answers["model_type"]]
     if answers.get("github_actions", True):
         expected |= GITHUB_FILES
+    if answers.get("cluster", False):
+        expected |= CLUSTER_FILES
+    if answers.get("tracking", "tensorboard") == "mlflow":
+        expected |= MLFLOW_FILES
     assert project_files(project) == {
         path.format(package=package_of(project)) for path in expected
     }
@@ -556,14 +574,17 @@ def test_pre_gen_hook_refuses_unsupported_choices_itself():
         "package_name": "ok",
         "model_type": "cnn",
         "license": "MIT",
+        "tracking": "tensorboard",
         "version": "0.1.0",
         "author_email": "a@b.c",
     }
     assert check_answers(good) == []
-    errors = check_answers({**good, "model_type": "transformer", "license": "GPL"})
-    assert len(errors) == 2
+    bad = {"model_type": "transformer", "license": "GPL", "tracking": "wandb"}
+    errors = check_answers({**good, **bad})
+    assert len(errors) == 3
     assert "model_type 'transformer'" in errors[0] and "cnn, rnn" in errors[0]
     assert "license 'GPL'" in errors[1]
+    assert "tracking 'wandb'" in errors[2] and "tensorboard, mlflow" in errors[2]
 
 
 def test_post_gen_hook_removes_the_other_variant(tmp_path):
@@ -575,3 +596,19 @@ def test_post_gen_hook_removes_the_other_variant(tmp_path):
     hook.remove_other_variants(tmp_path, "rnn", "pkg")
     assert (tmp_path / "src/pkg/models/lstmnet.py").exists()
     assert not (tmp_path / "src/pkg/models/lenet5net.py").exists()
+
+
+def test_post_gen_hook_removes_what_only_the_cluster_answer_uses(tmp_path):
+    hook = load_hook("post_gen_project")
+    for path in hook.CLUSTER_PATHS:
+        path = tmp_path / path.format(package="pkg")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    (tmp_path / "deploy").unlink()
+    (tmp_path / "deploy" / "kubernetes").mkdir(parents=True)
+    (tmp_path / "deploy" / "kubernetes" / "tfjob.yaml").write_text("")
+    (tmp_path / "src/pkg/train.py").write_text("")
+    hook.remove_paths(tmp_path, "pkg", hook.CLUSTER_PATHS)
+    left = [str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()]
+    assert left == ["src/pkg/train.py"]
+    assert not (tmp_path / "deploy").exists()

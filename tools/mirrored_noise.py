@@ -25,6 +25,7 @@ NET = [  # the pretrained net of the test, from a random initialisation
     "model.weights=null",
     "experiment=smoke",
     "train.log_every_steps=1",
+    "train.steps_per_loop=1",
     "train.deterministic=true",
     "model.dropout_rate=0",
     "train.optimizer=sgd",

@@ -20,7 +20,7 @@ import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from {{ cookiecutter.package_name }} import cli, distribute, runs, train
+from {{ cookiecutter.package_name }} import cli, distribute, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import (
@@ -29,6 +29,7 @@ from {{ cookiecutter.package_name }}.data import (
     preprocess_data,
 )
 from {{ cookiecutter.package_name }}.data.metadata import Metadata
+from {{ cookiecutter.package_name }}.trainer import Trainer
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 DEFAULT_SOURCES = [{{ '"digits", "synthetic"' if cookiecutter.model_type == "cnn" else '"digit_sentences", "synthetic"' }}]
@@ -97,16 +98,13 @@ def train_step_speed(
     metadata: Metadata,
     steps: int,
 ) -> float:
-    """Examples/s of train.py's training step alone, on one batch held in memory."""
+    """Examples/s of trainer.py's training step alone, on one batch held in memory."""
     run_dir = Path(cfg.run_dir)
     runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
-    plan = train.TrainingPlan(epochs=1, steps_per_epoch=steps, global_batch_size=batch_size)
-    state = train.build_state(cfg, metadata, records_dir, strategy, plan, run_dir)
+    model, optimizer = model_lib.build_for_training(cfg, metadata, records_dir, strategy, steps)
     loss_fn = model_lib.build_loss(cfg.train, metadata)
-    train_step = train.make_train_step(
-        strategy, state, batch_size, train.use_jit_compile(cfg.train), loss_fn
-    )
+    trainer = Trainer(strategy, model, optimizer, loss_fn, batch_size, cfg.train)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
     dataset = data_loader.load_split(
@@ -116,7 +114,7 @@ def train_step_speed(
     in_memory = iter(
         strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(batch).repeat())
     )
-    return examples_per_second(lambda: train_step(in_memory, False), steps, batch_size)
+    return examples_per_second(lambda: trainer.train(in_memory, 1), steps, batch_size)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Mixed precision and XLA against float32: training-step examples/s, measured in one run.
 
-Builds the model and train.py's training step once per setting, runs each on one batch held
+Builds the model and trainer.py's training step once per setting, runs each on one batch held
 in memory, and prints examples/s with the ratio to float32 measured in the same process:
 
     python scripts/benchmark_train.py                        # default data, batch 64

@@ -78,9 +78,13 @@ CHOICES = [
     ("train.monitor=accuracy", "val_accuracy, val_loss"),
     ("data.cache=disk", "memory, file, none"),
     ("data.shard_policy=hybrid", "auto, file, data"),
+{%- if cookiecutter.cluster %}
     ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker, tpu"),
     ("distribute.communication=mpi", "auto, ring, nccl"),
-    ("logger.name=wandb", "tensorboard, csv, mlflow"),
+{%- else %}
+    ("distribute.name=parameter_server", "auto, one_device, mirrored, tpu"),
+{%- endif %}
+    ("logger.name=wandb", "tensorboard, csv{{ ', mlflow' if cookiecutter.tracking == 'mlflow' else '' }}"),
 ]
 
 

@@ -22,10 +22,7 @@ from {{ cookiecutter.package_name }}.data import (
     input_ops,
     preprocess_data,
 )
-from {{ cookiecutter.package_name }}.eval import (
-    make_eval_step,
-    run_evaluation,
-)
+from {{ cookiecutter.package_name }}.trainer import make_evaluator
 
 # The default data, split into 181 validation and 181 test examples: in per-replica batches
 # of 30 the last global batch of 1, 2 or 3 replicas holds 1 example, fewer than the replicas.
@@ -73,12 +70,6 @@ def test_has_gpu_sees_the_physical_gpus():
 def test_bad_switch_is_refused():
     with pytest.raises(ValueError, match="auto, true or false"):
         distribute.resolve_switch("sometimes", "train.jit_compile")
-
-
-def test_multi_worker_needs_tf_config(monkeypatch, make_config):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    with pytest.raises(ValueError, match="distribute=multi_worker needs TF_CONFIG"):
-        distribute.build_strategy(**make_config("distribute=multi_worker").distribute)
 
 
 @pytest.mark.parametrize(
@@ -144,14 +135,13 @@ def test_evaluation_leaves_the_padding_out(validation_records):
     spec, model_cfg = validation_records
     metadata = spec.metadata
     model = model_lib.build_model(model_cfg, metadata)
-    strategy = tf.distribute.get_strategy()
-    eval_step = make_eval_step(strategy, model, metadata.num_classes)
+    evaluator = make_evaluator(tf.distribute.get_strategy(), model, metadata.num_classes)
 
     def evaluate(pad: bool) -> dict:
         dataset = data_loader.load_split(
             spec, "validation", 7, training=False, pad_to_full_batches=pad
         )
-        return run_evaluation(eval_step, dataset, metadata.num_classes)
+        return evaluator(iter(dataset), len(dataset))
 
     padded, plain = evaluate(True), evaluate(False)
     assert padded["num_examples"] == plain["num_examples"] == 25
@@ -234,6 +224,7 @@ def uneven_run_overrides(records_dir, run_dir) -> list[str]:
         "train.epochs=1",
         "train.max_steps_per_epoch=5",
         "train.log_every_steps=1",
+        "train.steps_per_loop=1",
         "train.validate_every_steps=5",
         "train.validation_steps=1",
         f"run_dir={run_dir}",

@@ -29,7 +29,7 @@ from conftest import (
 )
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from {{ cookiecutter.package_name }} import checkpoints, runs
+from {{ cookiecutter.package_name }} import checkpoints, distribute, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 
 LAUNCHER = Path(__file__).resolve().parents[1] / "scripts" / "launch_local.py"
@@ -40,6 +40,12 @@ TIMEOUT = "distribute.worker_timeout_s=60"
 LEARNING_RATE = "train.learning_rate=0.01"
 MIN_ACCURACY = 0.75
 MAX_LOSS_RATIO = 0.8
+
+
+def test_multi_worker_needs_tf_config(monkeypatch, make_config):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="distribute=multi_worker needs TF_CONFIG"):
+        distribute.build_strategy(**make_config("distribute=multi_worker").distribute)
 
 
 def launcher_command(workers, *overrides, max_restarts=0):

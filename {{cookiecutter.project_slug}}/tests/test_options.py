@@ -160,9 +160,15 @@ def validation_takes_one_batch(baseline: Run, changed: Run, train_run: Callable)
 # Checked elsewhere: train.learning_rate, lr_schedule, warmup_steps, lr_decay_* (test_model.py),
 # patience, min_delta, checkpoint_every_steps, mixed_precision, jit_compile (test_train.py),
 # histogram_every_steps (test_summaries.py), resume (test_resume.py), init_from
+{%- if cookiecutter.cluster %}
 # (test_warm_start.py). distribute.devices, communication and `auto` resolving to mirrored:
 # test_distribute.py and test_multi_worker.py, in processes of their own, because TensorFlow's
 # logical devices can be set only once per process.
+{%- else %}
+# (test_warm_start.py). distribute.devices and `auto` resolving to mirrored: test_distribute.py,
+# in processes of their own, because TensorFlow's logical devices can be set only once per
+# process.
+{%- endif %}
 TRAINING_OPTIONS = [
     pytest.param("train.l1=0.1", (), l1_shrinks_the_kernels, id="l1"),
     pytest.param("train.l2=1.0", (), l2_shrinks_the_kernels, id="l2"),

@@ -119,8 +119,9 @@ def test_resuming_on_other_data_is_refused(make_config):
 
 def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
     cfg = make_config("train.learning_rate=inf", "train.optimizer=sgd")
-    # Step 1 computes its loss before the infinite update; step 2's loss is NaN.
-    with pytest.raises(FloatingPointError, match="became nan at step 2; the run stopped"):
+    # Step 1 computes its loss before the infinite update; step 2's loss is NaN, and the
+    # check at the logging step (every 2 steps) sees it.
+    with pytest.raises(FloatingPointError, match="became nan by step 2; the run stopped"):
         train(cfg)
     assert not glob.glob(os.path.join(cfg.run_dir, "checkpoints", "**", "*.index"), recursive=True)
 
@@ -129,7 +130,11 @@ def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
     "override, message",
     [
         ("train.batch_size=0", "train.batch_size=0 must be at least 1"),
-        ("train.validate_every_steps=-1", "must be 0 \\(off\\) or more"),
+        ("train.validate_every_steps=-1", "must be 0 \\(off\\) or a multiple"),
+        (
+            "train.steps_per_loop=4",  # smoke logs every 2 steps
+            "log_every_steps=2 must be 0 \\(off\\) or a multiple of train.steps_per_loop=4",
+        ),
         ("train.jit_compile=true", "Set train.deterministic=false"),
     ],
 )

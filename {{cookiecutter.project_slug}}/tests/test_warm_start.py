@@ -56,7 +56,7 @@ def test_warm_start_loads_every_layer_of_the_same_model(source_run, tmp_path, so
     trained.save_weights(paths[".weights.h5"])
 
     model = build()
-    report = checkpoints.warm_start(model, paths[source], False, build_from_run)
+    report = checkpoints.warm_start(model, paths[source], False)
     assert report["loaded"] == weighted_layers(model) and report["not_loaded"] == []
     assert_same_weights(model, trained, report["loaded"])
 
@@ -65,9 +65,9 @@ def test_a_shape_mismatch_is_refused_unless_partial(source_run):
     run_dir, build, trained = source_run
     model = build(num_classes=7)  # e.g. fine-tuning on other classes
     with pytest.raises(ValueError, match=r"logits .*differ.*train.init_partial=true"):
-        checkpoints.warm_start(model, run_dir, False, build_from_run)
+        checkpoints.warm_start(model, run_dir, False)
 
-    report = checkpoints.warm_start(model, run_dir, True, build_from_run)
+    report = checkpoints.warm_start(model, run_dir, True)
     assert report["loaded"] == weighted_layers(model)[:-1]
     assert report["not_loaded"][0].startswith("logits (source [")
     assert_same_weights(model, trained, report["loaded"])
@@ -103,4 +103,4 @@ def test_a_resumed_warm_started_run_is_not_warm_started_again(source_run, make_c
 def test_a_source_that_is_not_a_model_is_refused(source_run, tmp_path):
     _, build, _ = source_run
     with pytest.raises(FileNotFoundError, match="is not a run directory, checkpoint"):
-        checkpoints.warm_start(build(), str(tmp_path), False, build_from_run)
+        checkpoints.warm_start(build(), str(tmp_path), False)

@@ -13,9 +13,10 @@ Warm start, e.g. fine-tuning a run's weights on other classes:
     {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
 """
 
+import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from . import jsonio, runs
+from . import model as model_lib
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +54,14 @@ def make_checkpoints(directory: str | Path, keep: int, **objects: object) -> Che
 
 
 def restore_latest(checkpoints: Checkpoints, directory: str | Path) -> str | None:
+{%- if cookiecutter.cluster %}
     """Restores the latest checkpoint in `directory`, if there is one; returns its path.
 
     `directory` is where the chief saves; other workers save to a directory of their own.
     """
+{%- else %}
+    """Restores the latest checkpoint in `directory`, if there is one; returns its path."""
+{%- endif %}
     latest = tf.train.latest_checkpoint(str(directory))
     if latest:
         checkpoints.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -150,6 +156,73 @@ def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
     return path
 
 
+@dataclass
+class TrainState:
+    """Everything the loop updates (created under the strategy's scope) and its checkpoints."""
+
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    epoch: tf.Variable  # completed epochs
+    best: BestTracker  # of train.monitor, for the best checkpoint and patience
+    checkpoints: Checkpoints
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+
+def restore_state(
+    train_cfg: Mapping,
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    strategy: tf.distribute.Strategy,
+{%- if cookiecutter.cluster %}
+    write_dir: Path,
+{%- endif %}
+    run_dir: Path,
+) -> TrainState:
+{%- if cookiecutter.cluster %}
+    """The run's state, resumed from the latest checkpoint of `run_dir` or warm-started
+    (train.init_from); checkpoints are written to `write_dir` (run_dir, but on workers other
+    than the chief)."""
+{%- else %}
+    """The run's state, resumed from the latest checkpoint of `run_dir` or warm-started
+    (train.init_from)."""
+{%- endif %}
+    with strategy.scope():
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        best = BestTracker(train_cfg.monitor, train_cfg.min_delta, train_cfg.patience)
+    checkpoints = make_checkpoints(
+        runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }}),
+        train_cfg.keep_checkpoints,
+        model=model,
+        # Keras' random seed states (dropout masks), which tf.train.Checkpoint does not reach
+        # through the model: without them a resumed run would draw other masks than an
+        # uninterrupted one.
+        random_states=[
+            v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")
+        ],
+        optimizer=optimizer,
+        epoch=epoch,
+        best_value=best.best_value,
+        epochs_without_improvement=best.epochs_without_improvement,
+    )
+    latest = restore_latest(checkpoints, runs.checkpoints_dir(run_dir))
+    if latest:
+        log.info("Resuming from %s at step %d", latest, int(optimizer.iterations.numpy()))
+    elif train_cfg.init_from:
+        warm_start(model, str(train_cfg.init_from), train_cfg.init_partial)
+    return TrainState(model, optimizer, epoch, best, checkpoints)
+
+
+def weights_digest(model: keras.Model) -> str:
+    """A short SHA-256 of every weight: equal digests, equal models (e.g. across workers)."""
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
 # === Warm start ===
 
 
@@ -157,7 +230,6 @@ def warm_start(
     model: keras.Model,
     source: str,
     partial: bool,
-    build_model: Callable[[Path], keras.Model],
 ) -> dict[str, list[str]]:
     """Loads the weights of `source` into the layers of `model` that match by name.
 
@@ -166,7 +238,6 @@ def warm_start(
         source: a run directory, a checkpoint (prefix or directory), a .keras file, or a
             .weights.h5 file saved from a model of the same architecture.
         partial: skip layers whose weight shapes differ instead of refusing the source.
-        build_model: run directory -> its (untrained) model, to restore a checkpoint into.
 
     Returns:
         {"loaded": layer names, "not_loaded": "name (why)" entries}; both are logged.
@@ -174,7 +245,7 @@ def warm_start(
     if source.endswith(".weights.h5"):
         report = load_weights_file(model, source, partial)
     else:
-        report = copy_layers(source_model(source, build_model), model, partial)
+        report = copy_layers(source_model(source), model, partial)
     if not report["loaded"]:
         raise ValueError(
             f"train.init_from={source} has no layer that fits this model "
@@ -189,14 +260,14 @@ def warm_start(
     return report
 
 
-def source_model(source: str, build_model: Callable[[Path], keras.Model]) -> keras.Model:
+def source_model(source: str) -> keras.Model:
     """The model of a .keras file, or of a run's checkpoint with its weights restored."""
     if source.endswith(".keras"):
         if not os.path.isfile(source):
             raise FileNotFoundError(f"train.init_from={source} does not exist.")
         return keras.saving.load_model(source, compile=False)
     checkpoint_path, run_dir = find_checkpoint(source)
-    model = build_model(run_dir)
+    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
     tf.train.Checkpoint(model=model).restore(checkpoint_path).expect_partial()
     return model
 

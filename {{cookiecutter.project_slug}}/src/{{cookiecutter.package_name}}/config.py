@@ -23,6 +23,11 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints")
+AT_LEAST_ONE += ("validation_steps", "steps_per_loop")
+INTERVALS = ("log_every_steps", "validate_every_steps", "checkpoint_every_steps")
+INTERVALS += ("histogram_every_steps",)
+
 
 class Choice(str, Enum):
     """A config value out of a fixed set. Each member's name is its value, so the config
@@ -45,9 +50,13 @@ LrSchedule = choice("LrSchedule", "constant", "cosine", "step")
 Monitor = choice("Monitor", "val_accuracy", "val_loss")
 Cache = choice("Cache", "memory", "file", "none")
 ShardPolicy = choice("ShardPolicy", "auto", "file", "data")
+{%- if cookiecutter.cluster %}
 Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker", "tpu")
 Communication = choice("Communication", "auto", "ring", "nccl")
-Logger = choice("Logger", "tensorboard", "csv", "mlflow")
+{%- else %}
+Strategy = choice("Strategy", "auto", "one_device", "mirrored", "tpu")
+{%- endif %}
+Logger = choice("Logger", "tensorboard", "csv"{{ ', "mlflow"' if cookiecutter.tracking == "mlflow" else "" }})
 Loss = choice("Loss", "cross_entropy", "focal")
 Quantization = choice("Quantization", "none", "dynamic", "float16", "int8")  # of the .tflite
 Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
@@ -141,8 +150,10 @@ class DistributeConfig:
     name: Strategy = MISSING
     devices: list[str] | None = MISSING
     logical_cpus: int = MISSING
+{%- if cookiecutter.cluster %}
     communication: Communication = MISSING
     worker_timeout_s: int = MISSING
+{%- endif %}
     tpu: str | None = MISSING
 
 
@@ -164,11 +175,17 @@ class ExportConfig:
 
 @dataclass
 class LoggerConfig:
+{%- if cookiecutter.tracking == "mlflow" %}
     """Where a run is tracked besides TensorBoard: tensorboard, csv or mlflow (callbacks.py)."""
 
     name: Logger = MISSING
     tracking_uri: str | None = MISSING
     experiment_name: str | None = MISSING
+{%- else %}
+    """Where a run is tracked besides TensorBoard: tensorboard or csv (callbacks.py)."""
+
+    name: Logger = MISSING
+{%- endif %}
 
 
 @dataclass
@@ -221,6 +238,27 @@ def export_defaults() -> DictConfig:
     uses for the options its Python caller leaves out."""
     with resources.as_file(resources.files(__package__) / "configs" / "export.yaml") as path:
         return OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.load(path).export)
+
+
+def check_loop_settings(train_cfg: DictConfig) -> None:
+    for key in AT_LEAST_ONE:
+        if train_cfg[key] < 1:
+            raise ValueError(f"train.{key}={train_cfg[key]} must be at least 1.")
+    every = train_cfg.steps_per_loop
+    for key in INTERVALS:
+        if train_cfg[key] < 0 or train_cfg[key] % every:
+            raise ValueError(
+                f"train.{key}={train_cfg[key]} must be 0 (off) or a multiple of "
+                f"train.steps_per_loop={every}: work is done between calls of {every} steps. "
+                f"Set train.steps_per_loop to a divisor of {train_cfg[key]}, e.g. "
+                f"train.steps_per_loop=1, or train.{key} to a multiple of {every}."
+            )
+    if train_cfg.jit_compile is True and train_cfg.deterministic:
+        raise ValueError(
+            "train.jit_compile=true cannot run with train.deterministic=true: XLA has no "
+            "deterministic kernel for some gradients (e.g. MaxPool). Set "
+            "train.deterministic=false to compile with XLA."
+        )
 
 
 def check_known_keys(cfg: Any, schema: type = Config) -> None:

@@ -3,7 +3,9 @@
     {{ cookiecutter.package_name }}-train distribute=auto          # mirrored over all GPUs, else one device
     {{ cookiecutter.package_name }}-train distribute=one_device
     {{ cookiecutter.package_name }}-train distribute=mirrored distribute.logical_cpus=2   # no GPU needed
+{%- if cookiecutter.cluster %}
     TF_CONFIG='{...}' {{ cookiecutter.package_name }}-train distribute=multi_worker   # see scripts/launch_local.py
+{%- endif %}
     {{ cookiecutter.package_name }}-train distribute=tpu distribute.tpu=my-tpu     # a Cloud TPU
 
 Everything that creates variables is built inside ``strategy.scope()`` by train.py.
@@ -11,7 +13,9 @@ Everything that creates variables is built inside ``strategy.scope()`` by train.
 
 import contextlib
 import functools
+{%- if cookiecutter.cluster %}
 import json
+{%- endif %}
 import logging
 import os
 import shutil
@@ -22,6 +26,7 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
+{%- if cookiecutter.cluster %}
 
 # By distribute.communication; the config refuses any other choice (config.Communication).
 COMMUNICATIONS = {
@@ -29,6 +34,7 @@ COMMUNICATIONS = {
     "ring": tf.distribute.experimental.CommunicationImplementation.RING,
     "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
 }
+{%- endif %}
 
 
 def split_cpu(num_logical_cpus: int) -> None:
@@ -125,34 +131,46 @@ def build_strategy(
     name: str,
     devices: Sequence[str] | None,
     logical_cpus: int,
+{%- if cookiecutter.cluster %}
     communication: str,
     worker_timeout_s: int,
+{%- endif %}
     tpu: str | None,
 ) -> tf.distribute.Strategy:
     """Returns the strategy named by distribute.name. Call it before any other TensorFlow op.
 
     Takes the values of the distribute config (`build_strategy(**cfg.distribute)`), which
-    refuses a name or communication that is not one of its choices when it is composed.
+    refuses a name{{ " or communication" if cookiecutter.cluster else "" }} that is not one of its choices when it is composed.
 
     Args:
         name: "auto" (mirrored over several GPUs or logical CPUs, else one device),
+{%- if cookiecutter.cluster %}
             "one_device", "mirrored", "multi_worker" (from the TF_CONFIG environment
             variable) or "tpu".
+{%- else %}
+            "one_device", "mirrored" or "tpu".
+{%- endif %}
         devices: devices for "mirrored"; None takes every GPU, or every logical CPU.
         logical_cpus: when above 1, split the CPU into this many logical devices first.
+{%- if cookiecutter.cluster %}
         communication: the all-reduce between workers of "multi_worker": auto, ring or nccl.
         worker_timeout_s: "multi_worker": a collective op waiting longer for a peer fails.
+{%- endif %}
         tpu: the TPU's name or grpc:// address for "tpu"; None finds the local one.
     """
     probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
+{%- if cookiecutter.cluster %}
     if name == "multi_worker":
         strategy = multi_worker_strategy(communication, worker_timeout_s)
     elif name == "tpu":
         strategy = tpu_strategy(tpu)
     else:
         strategy = local_strategy(name, devices)
+{%- else %}
+    strategy = tpu_strategy(tpu) if name == "tpu" else local_strategy(name, devices)
+{%- endif %}
     log.info(
         "Strategy %s with %d replica(s) on %s",
         type(strategy).__name__,
@@ -172,6 +190,7 @@ def local_strategy(name: str, devices: Sequence[str] | None) -> tf.distribute.St
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else cpus[0])
     return tf.distribute.MirroredStrategy(list(devices or gpus or cpus))
+{%- if cookiecutter.cluster %}
 
 
 def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.Strategy:
@@ -192,6 +211,7 @@ def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.S
         implementation=COMMUNICATIONS[communication], timeout_seconds=timeout_s or None
     )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+{%- endif %}
 
 
 def tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
@@ -206,6 +226,7 @@ def tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
             "to the TPU's name or grpc:// address."
         ) from error
     return tf.distribute.TPUStrategy(resolver)
+{%- if cookiecutter.cluster %}
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -217,6 +238,14 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
     return task_type == "chief" or (
         task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
     )
+{%- endif %}
+
+
+def use_jit_compile(value: object, deterministic: bool) -> bool:
+    """train.jit_compile as a bool: `auto` is XLA on a GPU, unless the run must be
+    deterministic (XLA has no deterministic MaxPool gradient)."""
+    wanted = resolve_switch(value, "train.jit_compile")
+    return wanted and (value is True or not deterministic)
 
 
 def mixed_precision_policy(value: object) -> str:

@@ -21,73 +21,20 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
-from . import callbacks, cli, distribute, jsonio, report, runs
 from . import checkpoints as checkpoints_lib
+from . import cli, distribute, jsonio, report, runs
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
+{%- if cookiecutter.tracking == "mlflow" %}
+from .mlflow_tracking import log_artifacts
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "batch_size", "data.test_path")
-
-
-def make_eval_step(
-    strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
-) -> Callable:
-    """Returns a tf.function: batch -> (summed loss, confusion matrix) over all replicas.
-
-    A batch is (inputs, labels) or (inputs, labels, weights): examples of weight 0 are
-    padding (data_loader.load_split(pad_to_full_batches=True)) and count nowhere.
-    """
-    loss_fn = model_lib.cross_entropy()
-
-    def replica_step(
-        inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        logits = model(inputs, training=False)
-        per_example_loss = tf.cast(loss_fn(labels, logits), tf.float32)
-        if weights is None:
-            weights = tf.ones_like(per_example_loss)
-        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        confusion = tf.math.confusion_matrix(
-            labels, predictions, num_classes=num_classes, weights=weights, dtype=tf.int64
-        )
-        return tf.reduce_sum(per_example_loss * weights), confusion
-
-    @tf.function
-    def eval_step(batch: tuple) -> tuple[tf.Tensor, tf.Tensor]:
-        loss_sum, confusion = strategy.run(replica_step, args=batch)
-        return (
-            strategy.reduce(tf.distribute.ReduceOp.SUM, loss_sum, axis=None),
-            strategy.reduce(tf.distribute.ReduceOp.SUM, confusion, axis=None),
-        )
-
-    return eval_step
-
-
-def run_evaluation(eval_step: Callable, dataset: tf.data.Dataset, num_classes: int) -> dict:
-    """Runs `eval_step` over a whole (distributed) dataset.
-
-    Returns:
-        loss (mean per example), accuracy, num_examples (padding left out) and the
-        confusion matrix (rows: true class, columns: predicted class).
-    """
-    total_loss = 0.0
-    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
-    for batch in dataset:
-        loss_sum, batch_confusion = eval_step(batch)
-        total_loss += float(loss_sum)
-        confusion += batch_confusion.numpy()
-    count = int(confusion.sum())
-    return {
-        "loss": total_loss / max(count, 1),
-        "accuracy": float(np.trace(confusion)) / max(count, 1),
-        "num_examples": count,
-        "confusion_matrix": confusion,
-    }
 
 
 def predict_test_split(
@@ -198,7 +145,9 @@ def evaluate(
     for example in wrong:
         (example["input"],) = readable_inputs([example["input"]], metadata)
     report_file = report.write_report(run_dir, metrics, confusion, class_names, wrong)
-    callbacks.log_artifacts(run_dir, [run_dir / METRICS_FILE, report_file])
+{%- if cookiecutter.tracking == "mlflow" %}
+    log_artifacts(run_dir, [run_dir / METRICS_FILE, report_file])
+{%- endif %}
     log.info(
         "Test accuracy %.4f, macro F1 %.4f, loss %.4f on %d examples; wrote %s and %s\n%s",
         metrics["accuracy"],

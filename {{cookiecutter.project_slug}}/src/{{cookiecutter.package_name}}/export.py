@@ -30,13 +30,16 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
-from . import callbacks, cli, distribute, jsonio, runs, tflite
 from . import checkpoints as checkpoints_lib
+from . import cli, distribute, jsonio, runs, tflite
 from . import model as model_lib
 from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
 from .config import export_defaults, register_configs
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
+{%- if cookiecutter.tracking == "mlflow" %}
+from .mlflow_tracking import log_artifacts
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +310,9 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
         shutil.rmtree(staging_path, ignore_errors=True)
         raise
     staging_path.rename(final_path)
-    callbacks.log_artifacts(run_dir, [final_path])
+{%- if cookiecutter.tracking == "mlflow" %}
+    log_artifacts(run_dir, [final_path])
+{%- endif %}
     log.info(
         "Exported %s from %s; reloaded it as TensorFlow Serving does and matched the Keras "
         "model on %d test examples (largest difference %.1e)",

@@ -8,15 +8,18 @@ Try it:
     python -c "from {{ cookiecutter.package_name }} import model; help(model)"
 """
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from . import distribute
 from .data.metadata import Metadata
-from .models import get_net
+from .models import FineTune, get_net
 
+log = logging.getLogger(__name__)
 # By train.optimizer; config.Optimizer and config.LrSchedule name the choices, and the config
 # refuses any other when it is composed.
 OPTIMIZERS = {
@@ -209,3 +212,60 @@ def build_metrics() -> dict[str, keras.metrics.Metric]:
         "accuracy": keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
         "gradient_norm": keras.metrics.Mean(name="gradient_norm"),
     }
+
+
+def build_for_training(
+    cfg: Mapping,
+    metadata: Metadata,
+    records_dir: str,
+    strategy: tf.distribute.Strategy,
+    steps_per_epoch: int,
+) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    """The model in train.mixed_precision's dtype policy, with its starting weights, and its
+    optimizer, built under the strategy for every weight that will train (a fine-tune's
+    second phase too)."""
+    policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
+    log.info("Dtype policy %s", policy)
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        with strategy.scope():
+            model = build_model(cfg.model, metadata, initial_weights=True, data_dir=records_dir)
+            fine_tune = getattr(model, "fine_tune", None)  # see models.FineTune
+            schedule = run_schedule(cfg.train, steps_per_epoch, fine_tune)
+            if fine_tune is not None:  # the second phase's weights include the first's
+                fine_tune.set_phase(model, fine_tune.freeze_epochs)
+            optimizer = build_optimizer(cfg.train.optimizer, schedule, cfg.train.weight_decay)
+            if policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(model.trainable_variables)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    return model, optimizer
+
+
+def run_schedule(
+    train_cfg: Mapping, steps_per_epoch: int, fine_tune: FineTune | None
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """train.lr_schedule over the run's steps; with a fine-tune, one over each phase's steps,
+    the second at the fine-tune's learning rate."""
+    total_steps = train_cfg.epochs * steps_per_epoch
+
+    def schedule(learning_rate: float, steps: int) -> object:
+        return build_schedule(
+            learning_rate,
+            train_cfg.lr_schedule,
+            total_steps=steps,
+            warmup_steps=train_cfg.warmup_steps,
+            decay_steps=train_cfg.lr_decay_steps,
+            decay_rate=train_cfg.lr_decay_rate,
+        )
+
+    if fine_tune is None:
+        return schedule(train_cfg.learning_rate, total_steps)
+    boundary = min(fine_tune.freeze_epochs, train_cfg.epochs) * steps_per_epoch
+    return TwoPhaseSchedule(
+        schedule(train_cfg.learning_rate, boundary),
+        schedule(fine_tune.learning_rate, total_steps - boundary),
+        boundary,
+    )

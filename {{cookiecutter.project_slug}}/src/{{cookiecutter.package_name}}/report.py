@@ -68,17 +68,6 @@ def classification_metrics(
     }
 
 
-def macro_f1(confusion: np.ndarray) -> float:
-    """The macro F1 of a confusion matrix (rows true, columns predicted class) as
-    classification_metrics computes it: the mean over every class, 0 for a class that is
-    neither true nor predicted. F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (column + row sum)."""
-    confusion = np.asarray(confusion, np.float64)
-    true_positives = np.diag(confusion)
-    totals = confusion.sum(axis=0) + confusion.sum(axis=1)
-    scores = np.divide(2 * true_positives, totals, out=np.zeros_like(totals), where=totals > 0)
-    return float(scores.mean())
-
-
 def format_table(metrics: dict) -> str:
     """The per-class metrics as an aligned text table (as scikit-learn prints it).
 

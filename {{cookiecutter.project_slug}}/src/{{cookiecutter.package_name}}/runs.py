@@ -11,9 +11,13 @@ import fnmatch
 import json
 import logging
 import os
+{%- if cookiecutter.cluster %}
 import shutil
+{%- endif %}
 import socket
+{%- if cookiecutter.cluster %}
 import tempfile
+{%- endif %}
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,6 +184,7 @@ class RunLock:
             return json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+{%- if cookiecutter.cluster %}
 
 
 @contextlib.contextmanager
@@ -196,6 +201,7 @@ def worker_dir(run_dir: str | Path, chief: bool) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+{%- endif %}
 
 
 def assets_dir(run_dir: str | Path) -> Path:
@@ -212,6 +218,15 @@ def check_assets(records_dir: str, metadata: Metadata, run_dir: Path) -> None:
             f"{records_dir}): the data files changed. Train a new run (leave out run_dir), "
             "or restore the data."
         )
+
+
+def start_run(cfg: DictConfig, records_dir: str, metadata: Metadata) -> None:
+    """Writes what a run holds before it trains: assets/, config.yaml, and runs/latest."""
+    run_dir = Path(cfg.run_dir)
+    check_assets(records_dir, metadata, run_dir)
+    copy_assets(records_dir, run_dir)
+    save_config(cfg, run_dir)
+    point_latest_at(run_dir, cfg.runs_root)
 
 
 def copy_assets(records_dir: str, run_dir: Path) -> None:
@@ -282,11 +297,13 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
             raise NotADirectoryError(f"run_dir={run_dir} is a file; give a folder.")
         run_dir.mkdir(parents=True, exist_ok=True)
         return run_dir, (run_dir / CONFIG_FILE).exists()
+{%- if cookiecutter.cluster %}
     if cfg.distribute.name == "multi_worker":
         raise ValueError(
             "distribute=multi_worker needs run_dir=DIR, one folder for every worker "
             "(scripts/launch_local.py picks one when it is not given)."
         )
+{%- endif %}
     return new_run_dir(cfg.runs_root, f"{cfg.model.name}-{cfg.data.name}"), False
 
 

@@ -20,8 +20,10 @@ import inspect
 import json
 import logging
 import os
+{%- if cookiecutter.cluster %}
 import time
 from collections.abc import Callable
+{%- endif %}
 
 import hydra
 import numpy as np
@@ -154,6 +156,7 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]
         )
     log.info("Reusing the records in %s", records_dir)
     return records_dir, metadata
+{%- if cookiecutter.cluster %}
 
 
 def wait_for_records(
@@ -174,6 +177,7 @@ def wait_for_records(
         heartbeat()
         time.sleep(1.0)
     return records_dir, metadata
+{%- endif %}
 
 
 def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:

@@ -1,0 +1,227 @@
+"""The compiled side of training: the train step and the eval step, many steps per call.
+
+In the shape of orbit's StandardTrainer and StandardEvaluator: a Trainer owns the distributed
+datasets and their iterators, runs `num_steps` train steps in one call of a tf.function, and
+evaluates a pass of the validation split in another. When to call it, and what to do between
+calls, is train.py's loop. Everything here runs under any tf.distribute strategy.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import distribute
+from . import model as model_lib
+from .data import data_loader
+
+
+@dataclass
+class Datasets:
+    """The endless train stream, and the validation split and its first
+    train.validation_steps batches, each repeated so that one iterator serves every pass."""
+
+    train: tf.distribute.DistributedDataset
+    validation: tf.distribute.DistributedDataset
+    validation_subset: tf.distribute.DistributedDataset
+    steps_per_pass: dict[str, int]  # global batches in one pass of validation{,_subset}
+
+
+def distributed_datasets(
+    strategy: tf.distribute.Strategy,
+    spec: data_loader.InputSpec,
+    global_batch_size: int,
+    validation_steps: int,
+    start_step: int = 0,
+) -> Datasets:
+    """Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
+    batches for its replicas. The train stream starts where `start_step` steps left it.
+    Validation batches are padded (examples of weight 0) so that no replica gets a partial
+    or empty batch (see data_loader.load_split's pad_to_full_batches)."""
+    steps_per_pass = {}
+
+    def distributed(name: str, training: bool, steps: int = -1) -> Callable:
+        def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            # A pipeline feeds each of its replicas one batch per step, in turn.
+            local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
+            dataset = data_loader.load_split(
+                spec,
+                "train" if training else "validation",
+                context.get_per_replica_batch_size(global_batch_size),
+                training=training,
+                input_context=context,
+                examples_fed=start_step * global_batch_size,
+                pad_to_full_batches=not training,
+            ).take(steps * local_replicas if steps > 0 else -1)
+            if training:
+                return dataset
+            steps_per_pass[name] = int(dataset.cardinality()) // local_replicas
+            return dataset.repeat()
+
+        # No per-device buffer when every device is a CPU: the batches are on the host
+        # already, and its autotuning thread made the end of a run wait for seconds.
+        on_cpus = all("CPU" in name.upper() for name in strategy.extended.worker_devices)
+        options = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
+        return strategy.distribute_datasets_from_function(make, options if on_cpus else None)
+
+    return Datasets(
+        train=distributed("train", training=True),
+        validation=distributed("validation", training=False),
+        validation_subset=distributed("validation_subset", False, steps=validation_steps),
+        steps_per_pass=steps_per_pass,
+    )
+
+
+class Trainer:
+    """Runs synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop,
+    Keras' steps_per_execution): a call leaves out the Python side of all but one step.
+
+    The loss is each example's (weighted by its class, train.class_weight) summed over the
+    replica's batch and divided by the global batch size, the same under every strategy.
+    """
+
+    def __init__(
+        self,
+        strategy: tf.distribute.Strategy,
+        model: keras.Model,
+        optimizer: keras.optimizers.Optimizer,
+        loss_fn: model_lib.WeightedLoss,
+        global_batch_size: int,
+        train_cfg: dict,
+    ) -> None:
+        self.strategy, self.model, self.optimizer = strategy, model, optimizer
+        self.loss_fn, self.global_batch_size = loss_fn, global_batch_size
+        self.clip_norm, self.l1, self.l2 = train_cfg.clip_norm, train_cfg.l1, train_cfg.l2
+        self.jit_compile = distribute.use_jit_compile(
+            train_cfg.jit_compile, train_cfg.deterministic
+        )
+        with strategy.scope():
+            self.metrics = model_lib.build_metrics()
+        self.train_loop = None  # traced for the weights that train; see retrace()
+
+    def train_loop_begin(self) -> None:
+        """Starts the running training metrics afresh (at each epoch's start)."""
+        for metric in self.metrics.values():
+            metric.reset_state()
+
+    def train_loop_end(self) -> dict[str, float]:
+        """The running training metrics since train_loop_begin."""
+        return {name: float(metric.result()) for name, metric in self.metrics.items()}
+
+    def retrace(self) -> None:
+        """The next call traces the step again: the trainable weights changed (a fine-tune)."""
+        self.train_loop = None
+
+    def train(self, iterator: Iterator, num_steps: int, with_gradients: bool = False) -> list:
+        """Runs `num_steps` steps; returns the last one's gradients if asked, else None."""
+        if self.train_loop is None:
+            self.train_loop = self.make_train_loop()
+        return self.train_loop(iterator, tf.constant(num_steps), with_gradients)
+
+    def make_train_loop(self) -> Callable:
+        replica_step = self.replica_step
+        if self.jit_compile:
+            replica_step = tf.function(replica_step, jit_compile=True)
+        strategy = self.strategy
+
+        @tf.function
+        def train_loop(iterator: Iterator, num_steps: tf.Tensor, with_gradients: bool) -> list:
+            for _ in tf.range(num_steps - 1 if with_gradients else num_steps):
+                strategy.run(replica_step, args=next(iterator))
+            if not with_gradients:
+                return None
+            gradients = strategy.run(replica_step, args=next(iterator))
+            # Equal on every replica (all-reduced): take them once.
+            return [strategy.experimental_local_results(g)[0] for g in gradients]
+
+        return train_loop
+
+    def replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> list:
+        """One replica's part of a step; returns the global batch's gradients."""
+        model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = model(inputs, training=True)
+            per_example_loss = self.loss_fn(labels, logits)
+            loss = tf.nn.compute_average_loss(
+                per_example_loss, global_batch_size=self.global_batch_size
+            )
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            if self.l1 or self.l2:
+                penalty = model_lib.weight_penalty(model, self.l1, self.l2)
+                loss += tf.nn.scale_regularization_loss(penalty)
+            scaled_loss = optimizer.scale_loss(loss)
+        # The gradient of the whole global batch, summed over replicas once here so that it is
+        # clipped and measured whole (Keras would clip each replica's part). Dense, because
+        # Keras' Adam squares a sparse gradient (of a lookup table) row by row, duplicates apart.
+        context = tf.distribute.get_replica_context()
+        gradients = context.all_reduce(
+            tf.distribute.ReduceOp.SUM, tape.gradient(scaled_loss, variables)
+        )
+        gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
+        loss_scale = optimizer.scale_loss(tf.constant(1.0))  # > 1 with float16 loss scaling
+        norm = tf.linalg.global_norm(gradients)
+        if self.clip_norm:
+            gradients, _ = tf.clip_by_global_norm(gradients, self.clip_norm * loss_scale, norm)
+        # The optimizer sums over replicas again: give each replica an equal share.
+        shares = [gradient / context.num_replicas_in_sync for gradient in gradients]
+        optimizer.apply_gradients(zip(shares, variables, strict=True))
+        self.metrics["loss"].update_state(per_example_loss)  # weighted, as it is optimised
+        self.metrics["accuracy"].update_state(labels, logits)
+        self.metrics["gradient_norm"].update_state(norm / loss_scale)
+        return [gradient / loss_scale for gradient in gradients]
+
+
+def make_evaluator(
+    strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
+) -> Callable[[Iterator, int], dict]:
+    """Returns evaluate(iterator, num_steps) -> loss, accuracy, macro_f1, num_examples and
+    the confusion matrix (rows: true class) of `num_steps` batches, in one call.
+
+    A batch is (inputs, labels) or (inputs, labels, weights): examples of weight 0 are
+    padding (data_loader.load_split(pad_to_full_batches=True)) and count nowhere. The loss
+    is cross-entropy whatever the training loss, so that runs compare.
+    """
+    loss_fn = model_lib.cross_entropy()
+
+    def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
+        logits = model(inputs, training=False)
+        per_example_loss = tf.cast(loss_fn(labels, logits), tf.float32)
+        if weights is None:
+            weights = tf.ones_like(per_example_loss)
+        predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+        confusion = tf.math.confusion_matrix(
+            labels, predictions, num_classes=num_classes, weights=weights, dtype=tf.int64
+        )
+        return tf.cast(tf.reduce_sum(per_example_loss * weights), tf.float64), confusion
+
+    @tf.function
+    def evaluate_loop(iterator: Iterator, num_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss_sum = tf.constant(0.0, tf.float64)
+        confusion = tf.zeros([num_classes, num_classes], tf.int64)
+        for _ in tf.range(num_steps):
+            batch_loss, batch_confusion = strategy.run(replica_step, args=next(iterator))
+            loss_sum += strategy.reduce(tf.distribute.ReduceOp.SUM, batch_loss, axis=None)
+            confusion += strategy.reduce(tf.distribute.ReduceOp.SUM, batch_confusion, axis=None)
+        return loss_sum, confusion
+
+    def evaluate(iterator: Iterator, num_steps: int) -> dict:
+        loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
+        confusion = confusion.numpy()
+        count = max(int(confusion.sum()), 1)
+        true_positives = np.diag(confusion).astype(np.float64)
+        totals = confusion.sum(axis=0) + confusion.sum(axis=1)  # F1 = 2 TP / (column + row)
+        f1 = np.divide(
+            2 * true_positives, totals, out=np.zeros_like(true_positives), where=totals > 0
+        )
+        return {
+            "loss": float(loss_sum) / count,
+            "accuracy": float(true_positives.sum()) / count,
+            "macro_f1": float(f1.mean()),
+            "num_examples": int(confusion.sum()),
+            "confusion_matrix": confusion,
+        }
+
+    return evaluate

@@ -1,0 +1,28 @@
+"""What several test files share: import them with `from helpers import ...`."""
+
+import keras
+
+# What the loop passes to on_epoch_end, one dict per epoch.
+EPOCH_LOGS = [
+    {"loss": 1.5, "accuracy": 0.4, "val_loss": 1.2, "val_accuracy": 0.5, "learning_rate": 1e-3},
+    {"loss": 0.9, "accuracy": 0.7, "val_loss": 0.8, "val_accuracy": 0.75, "learning_rate": 5e-4},
+    {"loss": 0.6, "accuracy": 0.8, "val_loss": 0.7, "val_accuracy": 0.8, "learning_rate": 1e-4},
+]
+
+
+def tiny_model() -> keras.Model:
+    inputs = keras.Input((4,), name="features")
+    return keras.Model(inputs, keras.layers.Dense(2, name="logits")(inputs), name="tiny")
+
+
+def drive(callbacks: keras.callbacks.CallbackList, epochs: range) -> None:
+    """Calls the callbacks as the loop does, for `epochs` with two logging steps each."""
+    callbacks.on_train_begin()
+    for epoch in epochs:
+        callbacks.on_epoch_begin(epoch)
+        for step in (2 * epoch + 1, 2 * epoch + 2):
+            callbacks.on_train_batch_end(step, {"loss": 1.0 / step, "accuracy": 0.5})
+        callbacks.on_epoch_end(epoch, EPOCH_LOGS[epoch])
+    best = max(logs["val_accuracy"] for logs in EPOCH_LOGS[: epochs.stop])
+    result = {"epochs": epochs.stop, "steps": 2 * epochs.stop, "best_val_accuracy": best}
+    callbacks.on_train_end({**EPOCH_LOGS[epochs.stop - 1], **result, "run_dir": "somewhere"})
