@@ -42,7 +42,6 @@ COMMON_FILES = {
     "scripts/benchmark_input.py",
     "scripts/benchmark_preprocess.py",
     "scripts/benchmark_train.py",
-    "scripts/benchmark_vs_keras.py",
     "docs/architecture.md",
     "docs/performance.md",
     "docs/results.md",

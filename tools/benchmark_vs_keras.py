@@ -1,31 +1,29 @@
-"""The project's `train` against the plain Keras `fit` script a user would write by hand.
+"""A baked project's `train` against the plain Keras `fit` script a user would write by hand,
+or against another version of the project (an older bake): template-maintainer benchmark.
 
-Runs, as child processes on the same data, batch size and epochs, a keras-io style script
-({{ "LeNet-5 on an image folder: image_dataset_from_directory, cache, prefetch, fit" if cookiecutter.model_type == "cnn" else "TextVectorization + Embedding + Bidirectional(LSTM(64)) on a CSV, fit" }}) and
-`{{ cookiecutter.package_name }}-train experiment={{ "image_folder_digits" if cookiecutter.model_type == "cnn" else "csv_spam" }}` with the project's defaults (validation
-and checkpoints every epoch{{ ", augmentation crop_padding=2" if cookiecutter.model_type == "cnn" else "" }}), alternating A B A B after one untimed round
-of each (which writes the project's records and warms the file cache). Prints, with min /
-median / max over the rounds, the whole command's wall time (start-up included) and the
-steady-state training examples/s (epochs 2 on, validation left out), and the ratios:
+Runs, as child processes on the same data, batch size and epochs, side A and the project's
+`<package>-train experiment=image_folder_digits` (CNN bakes) or `experiment=csv_spam` (RNN
+bakes) with the project's defaults, alternating A B A B after one untimed round of each
+(which writes the records and warms the file cache). Side A is a keras-io style script
+(CNN: LeNet-5 on an image folder, image_dataset_from_directory, cache, prefetch, fit; RNN:
+TextVectorization + Embedding + Bidirectional(LSTM(64)) on a CSV), or with --against-src
+the same train command run from another bake's src/ (an A/B of two versions of the loop).
+Prints, with min / median / max over the rounds, the whole command's wall time (start-up
+included), the steady-state training examples/s (epochs 2 on, validation left out), and
+their ratios:
 
-{%- if cookiecutter.model_type == "cnn" %}
-    python scripts/benchmark_vs_keras.py /path/to/mnist_png_folder --repeat 3
-    python scripts/benchmark_vs_keras.py imgs/ --epochs 10 --batch-size 64 train.steps_per_loop=1
-{%- else %}
-    python scripts/benchmark_vs_keras.py /path/to/sms_spam.csv --repeat 3
-    python scripts/benchmark_vs_keras.py sms.csv --epochs 5 --batch-size 64 train.steps_per_loop=1
-{%- endif %}
+    make demo   # or any bake; then, from the template repository:
+    .venv/bin/python tools/benchmark_vs_keras.py build/demo/my_tf_project path/to/mnist_png --repeat 3
+    .venv/bin/python tools/benchmark_vs_keras.py NEW_BAKE path/to/mnist_png --against-src OLD_BAKE/src
+    .venv/bin/python tools/benchmark_vs_keras.py RNN_BAKE path/to/sms_spam.csv --epochs 5
 
-Key=value arguments go to the project's train command only. A busy machine stretches both
-sides alike, since they alternate; the load average is printed with the figures. `--src`
-measures another checkout's package (e.g. an older bake) with the same command; `--plain`
-runs only the plain script, once.
+Key=value arguments go to the project's train command only (both sides with --against-src).
+A busy machine stretches both sides alike, since they alternate; the load average is
+printed with the figures.
 """
 
 import argparse
-{%- if cookiecutter.model_type == "rnn" %}
 import csv
-{%- endif %}
 import json
 import os
 import re
@@ -36,31 +34,22 @@ import time
 from pathlib import Path
 
 import keras
-{%- if cookiecutter.model_type == "rnn" %}
 import numpy as np
-{%- endif %}
 import tensorflow as tf
 from keras import layers
 
-PACKAGE = "{{ cookiecutter.package_name }}"
-SOURCE_DIR = Path(__file__).resolve().parents[1] / "src"
-{%- if cookiecutter.model_type == "cnn" %}
-EXPERIMENT = "image_folder_digits"
-IMAGE_SIZE = (32, 32)  # that of the experiment: LeNet-5 on grayscale 32x32
-{%- else %}
-EXPERIMENT = "csv_spam"
-SEQUENCE_LENGTH = 64  # that of the experiment
+EXPERIMENTS = {"cnn": "image_folder_digits", "rnn": "csv_spam"}
+IMAGE_SIZE = (32, 32)  # that of the CNN experiment: LeNet-5 on grayscale 32x32
+SEQUENCE_LENGTH = 64  # that of the RNN experiment
 MAX_TOKENS = 20000
-{%- endif %}
 EPOCH_LINE = re.compile(r"epoch (\d+)/\d+ - .* - (\d+) examples/s")
 RESULT_PREFIX = "PLAIN_KERAS_RESULT "
 
 
 # === The plain Keras script (A) ===
-{%- if cookiecutter.model_type == "cnn" %}
 
 
-def plain_keras(data_path: str, batch_size: int, epochs: int, out_dir: str) -> dict:
+def plain_keras_cnn(data_path: str, batch_size: int, epochs: int, out_dir: str) -> dict:
     """LeNet-5 on an image folder as keras-io writes it; returns val_accuracy and examples/s.
 
     80% trains, 10% validates (the project's split sizes; another random draw), with a
@@ -97,10 +86,9 @@ def plain_keras(data_path: str, batch_size: int, epochs: int, out_dir: str) -> d
     )
     examples = sum(int(tf.shape(images)[0]) for images, _ in train_ds)
     return fit_and_time(model, train_ds, val_ds, epochs, out_dir, examples)
-{%- else %}
 
 
-def plain_keras(data_path: str, batch_size: int, epochs: int, out_dir: str) -> dict:
+def plain_keras_rnn(data_path: str, batch_size: int, epochs: int, out_dir: str) -> dict:
     """A BiLSTM text classifier on a text,label CSV as keras-io writes it; returns
     val_accuracy and examples/s.
 
@@ -140,7 +128,6 @@ def plain_keras(data_path: str, batch_size: int, epochs: int, out_dir: str) -> d
         ]
     )
     return fit_and_time(model, train_ds, val_ds, epochs, out_dir, len(train_index))
-{%- endif %}
 
 
 def fit_and_time(
@@ -192,10 +179,23 @@ class EpochTimer(keras.callbacks.Callback):
 # === Running and timing both (A and B) ===
 
 
+def package_of(src: Path) -> str:
+    """The one package folder under a bake's src/."""
+    (package,) = [path.name for path in src.iterdir() if (path / "train.py").exists()]
+    return package
+
+
+def run_side_a(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
+    """Side A: the plain script, or the train command of --against-src."""
+    if args.against_src:
+        return run_project(args, epochs, work_dir / "a", args.against_src)
+    return run_plain(args, epochs, work_dir)
+
+
 def run_plain(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
     """Runs the plain script in a child process; returns its wall time, speed, accuracy."""
     out_dir = Path(tempfile.mkdtemp(dir=work_dir))
-    command = [sys.executable, __file__, "--plain", args.data_path]
+    command = [sys.executable, __file__, str(args.project), args.data_path, "--plain"]
     command += ["--epochs", str(epochs), "--batch-size", str(args.batch_size)]
     command += ["--work-dir", str(out_dir)]
     start = time.perf_counter()
@@ -205,15 +205,17 @@ def run_plain(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
     return {"wall": wall, **json.loads(line.removeprefix(RESULT_PREFIX))}
 
 
-def run_project(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
+def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path) -> dict:
     """Runs the project's train command in a child process; returns its wall time, its
     steady-state examples/s (train.log's epoch lines, the first left out) and val_accuracy."""
+    work_dir.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(dir=work_dir)) / "run"
-    command = [sys.executable, "-m", f"{PACKAGE}.train", f"experiment={EXPERIMENT}"]
+    package = package_of(src)
+    command = [sys.executable, "-m", f"{package}.train", f"experiment={EXPERIMENTS[args.model]}"]
     command += [f"data.path={args.data_path}", f"data.records_dir={work_dir / 'records'}"]
     command += [f"train.epochs={epochs}", f"train.batch_size={args.batch_size}"]
     command += [f"run_dir={run_dir}", f"runs_root={work_dir / 'runs'}", *args.overrides]
-    env = {**os.environ, "PYTHONPATH": str(args.src)}
+    env = {**os.environ, "PYTHONPATH": str(src)}
     start = time.perf_counter()
     run(command, env)
     wall = time.perf_counter() - start
@@ -246,12 +248,12 @@ def spread(values: list[float], digits: int = 2) -> str:
     return " / ".join(f"{value:.{digits}f}" for value in (ordered[0], middle, ordered[-1]))
 
 
-def report(rounds: list[tuple[dict, dict]], loads: list[float]) -> None:
+def report(rounds: list[tuple[dict, dict]], loads: list[float], side_a: str) -> None:
     """Prints each side's figures and the ratios, min / median / max over the rounds."""
     plain = [a for a, _ in rounds]
     project = [b for _, b in rounds]
     print(f"\n{len(rounds)} rounds, A B A B; load average (1 min) {spread(loads, 1)}")
-    print(f"{'':<28}{'A: plain Keras fit':>26}{'B: project train':>26}")
+    print(f"{'':<28}{'A: ' + side_a:>26}{'B: project train':>26}")
     for name, key, digits in (
         ("whole command, s", "wall", 1),
         ("steady state, examples/s", "examples_per_second", 0),
@@ -262,37 +264,46 @@ def report(rounds: list[tuple[dict, dict]], loads: list[float]) -> None:
         print(f"{name:<28}{spread(a_values, digits):>26}{spread(b_values, digits):>26}")
     wall_ratios = [a["wall"] / b["wall"] for a, b in rounds]
     speed_ratios = [b["examples_per_second"] / a["examples_per_second"] for a, b in rounds]
-    print("Ratios, min / median / max over the rounds (above 1: the project is faster):")
+    print("Ratios, min / median / max over the rounds (above 1: B is faster):")
     print(f"  whole command (A wall / B wall)        {spread(wall_ratios)}x")
     print(f"  steady state (B examples/s / A's)      {spread(speed_ratios)}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("data_path", help="{{ 'the image folder (one sub-folder per class)' if cookiecutter.model_type == 'cnn' else 'the CSV file (text,label columns)' }}")
-    parser.add_argument("--epochs", type=int, default={{ 10 if cookiecutter.model_type == "cnn" else 5 }})
+    parser.add_argument("project", type=Path, help="a baked project (its src/ is side B)")
+    parser.add_argument(
+        "data_path", help="CNN: an image folder (a sub-folder per class); RNN: a text,label CSV"
+    )
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds of A and B")
-    parser.add_argument("--src", type=Path, default=SOURCE_DIR, help="the package's src folder")
+    parser.add_argument(
+        "--against-src", type=Path, help="side A: another bake's src/ instead of plain Keras"
+    )
     parser.add_argument("--work-dir", type=Path, help="default: a temporary folder")
     parser.add_argument("--plain", action="store_true", help="run the plain script once")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for train")
     args = parser.parse_args()
+    src = args.project.resolve() / "src"
+    args.model = "cnn" if (src / package_of(src) / "data" / "image_ops.py").exists() else "rnn"
     if args.plain:
+        plain_keras = plain_keras_cnn if args.model == "cnn" else plain_keras_rnn
         result = plain_keras(args.data_path, args.batch_size, args.epochs, str(args.work_dir))
         print(RESULT_PREFIX + json.dumps(result))
         return
+    side_a = f"train of {args.against_src}" if args.against_src else "plain Keras fit"
     with tempfile.TemporaryDirectory(dir=args.work_dir) as work_dir:
         work_dir = Path(work_dir)
-        print("Untimed round: the project's records, the file cache", flush=True)
-        run_plain(args, 1, work_dir)
-        run_project(args, 1, work_dir)
+        print("Untimed round: the records, the file cache", flush=True)
+        run_side_a(args, 1, work_dir)
+        run_project(args, 1, work_dir / "b", src)
         rounds, loads = [], []
         for index in range(args.repeat):
             loads.append(os.getloadavg()[0])
             pair = (
-                run_plain(args, args.epochs, work_dir),
-                run_project(args, args.epochs, work_dir),
+                run_side_a(args, args.epochs, work_dir),
+                run_project(args, args.epochs, work_dir / "b", src),
             )
             rounds.append(pair)
             print(
@@ -301,7 +312,7 @@ def main() -> None:
                 flush=True,
             )
             loads.append(os.getloadavg()[0])
-    report(rounds, loads)
+    report(rounds, loads, side_a)
 
 
 if __name__ == "__main__":
