@@ -133,7 +133,8 @@ def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
         ("train.validate_every_steps=-1", "must be 0 \\(off\\) or a multiple"),
         (
             "train.steps_per_loop=4",  # smoke logs every 2 steps
-            "log_every_steps=2 must be 0 \\(off\\) or a multiple of train.steps_per_loop=4",
+            "log_every_steps=2 must be 0 \\(off\\) or a multiple of train.steps_per_loop=4 .*"
+            "Set train.log_every_steps=4 or train.steps_per_loop=2",
         ),
         ("train.jit_compile=true", "Set train.deterministic=false"),
     ],

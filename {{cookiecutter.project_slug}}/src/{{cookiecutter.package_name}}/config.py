@@ -14,6 +14,7 @@ no such union. The options under model.* are each net's own: its builder's signa
 them, and train checks them before any work (models/__init__.py).
 """
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -246,12 +247,15 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
             raise ValueError(f"train.{key}={train_cfg[key]} must be at least 1.")
     every = train_cfg.steps_per_loop
     for key in INTERVALS:
-        if train_cfg[key] < 0 or train_cfg[key] % every:
+        value = train_cfg[key]
+        if value < 0 or value % every:
+            fixes = [f"train.{key}={every}"]
+            if value > 0:  # or fewer steps per call: their greatest common divisor
+                fixes.append(f"train.steps_per_loop={math.gcd(value, every)}")
             raise ValueError(
-                f"train.{key}={train_cfg[key]} must be 0 (off) or a multiple of "
-                f"train.steps_per_loop={every}: work is done between calls of {every} steps. "
-                f"Set train.steps_per_loop to a divisor of {train_cfg[key]}, e.g. "
-                f"train.steps_per_loop=1, or train.{key} to a multiple of {every}."
+                f"train.{key}={value} must be 0 (off) or a multiple of "
+                f"train.steps_per_loop={every} (work is done between calls of {every} steps). "
+                f"Set {' or '.join(fixes)}."
             )
     if train_cfg.jit_compile is True and train_cfg.deterministic:
         raise ValueError(
