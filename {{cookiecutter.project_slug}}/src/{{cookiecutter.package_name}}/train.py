@@ -297,7 +297,7 @@ class Loop:
             if is_due(step, every.validate_every_steps):
                 self.validate_subset(step)
             if is_due(step, every.checkpoint_every_steps) and step < end:
-                self.check_finite(step)
+                self.check_finite(self.trainer.train_loop_end(), step)
                 self.state.checkpoints.latest.save(checkpoint_number=step)
             progbar.update(step - first)
 
@@ -317,9 +317,9 @@ class Loop:
             trainable,
         )
 
-    def check_finite(self, step: int) -> None:
+    def check_finite(self, values: dict[str, float], step: int) -> None:
         """Before anything is logged or saved: no checkpoint ever holds broken weights."""
-        loss = self.trainer.train_loop_end()["loss"]
+        loss = values["loss"]
         if not np.isfinite(loss):
             raise FloatingPointError(
                 f"The training loss became {loss} by step {step}; the run stopped and saved "
@@ -329,8 +329,8 @@ class Loop:
 
     def log_progress(self, epoch: int, step: int) -> None:
         """The running training metrics: TensorBoard, a log line and the callbacks."""
-        self.check_finite(step)
         values = self.trainer.train_loop_end()
+        self.check_finite(values, step)
         start_time, start_step = self.epoch_start
         examples = (step - start_step) * self.trainer.global_batch_size
         values["examples_per_second"] = examples / (time.perf_counter() - start_time)

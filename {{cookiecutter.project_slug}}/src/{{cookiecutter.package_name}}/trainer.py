@@ -1,9 +1,9 @@
 """The compiled side of training: the train step and the eval step, many steps per call.
 
-In the shape of orbit's StandardTrainer and StandardEvaluator: a Trainer owns the distributed
-datasets and their iterators, runs `num_steps` train steps in one call of a tf.function, and
-evaluates a pass of the validation split in another. When to call it, and what to do between
-calls, is train.py's loop. Everything here runs under any tf.distribute strategy.
+In the shape of orbit's StandardTrainer and StandardEvaluator: a Trainer runs `num_steps`
+train steps in one call of a tf.function, and make_evaluator's function a pass of the
+validation split in another; distributed_datasets makes the datasets they read. When to call
+them, on which iterators, and what to do between calls, is train.py's loop. Everything here runs under any tf.distribute strategy.
 """
 
 from collections.abc import Callable, Iterator
