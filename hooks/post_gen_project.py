@@ -16,6 +16,7 @@ ANSWERS_JSON = r"""{{ {
     "github_actions": cookiecutter.github_actions,
     "cluster": cookiecutter.cluster,
     "tracking": cookiecutter.tracking,
+    "tflite": cookiecutter.tflite,
 } | tojson }}"""
 
 # Paths (relative to the project root) that only one model type uses.
@@ -87,6 +88,12 @@ MLFLOW_PATHS = [
     "tests/test_mlflow_tracking.py",
 ]
 
+# Paths that only the tflite answer (a .tflite for LiteRT beside the SavedModel) uses.
+TFLITE_PATHS = [
+    "src/{package}/tflite.py",
+    "tests/test_tflite.py",
+]
+
 
 def remove_other_variants(root: Path, model_type: str, package: str) -> None:
     """Deletes the files of every model type but `model_type`."""
@@ -141,6 +148,8 @@ def main() -> None:
         remove_paths(root, package, CLUSTER_PATHS)
     if answers["tracking"] != "mlflow":
         remove_paths(root, package, MLFLOW_PATHS)
+    if not answers["tflite"]:
+        remove_paths(root, package, TFLITE_PATHS)
     print_next_steps(root, package)
 
 

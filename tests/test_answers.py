@@ -79,7 +79,11 @@ LICENSE_AND_ACTIONS = list(itertools.product(LICENSES, (True, False)))
 def _fixture_id(context: dict, name: str) -> str:
     actions = "actions" if context["github_actions"] else "no-actions"
     cluster = "-cluster" if context["cluster"] else ""
-    return f"{context['model_type']}-{name}-{context['license']}-{actions}{cluster}-{context['tracking']}"
+    tflite = "-tflite" if context["tflite"] else ""
+    return (
+        f"{context['model_type']}-{name}-{context['license']}-{actions}{cluster}"
+        f"-{context['tracking']}{tflite}"
+    )
 
 
 def supported_combinations() -> list:
@@ -94,6 +98,7 @@ def supported_combinations() -> list:
                 "github_actions": actions,
                 "cluster": bool((index + shift) % 2),
                 "tracking": ("tensorboard", "mlflow")[(index // 2 + shift) % 2],
+                "tflite": bool((index + shift + 1) % 2),
                 **answers,
             }
             # Installing needs a build per row: once per name is enough.
@@ -143,6 +148,7 @@ def test_the_matrix_covers_every_answer():
         assert clusters == {True, False}, model_type
         pairs = {(c["cluster"], c["tracking"]) for c in contexts if c["model_type"] == model_type}
         assert len(pairs) == 4, model_type  # each cluster answer with each tracker
+        assert {c["tflite"] for c in contexts if c["model_type"] == model_type} == {True, False}
     assert len(contexts) == len(MODEL_TYPES) * len(NAMES)
 
 
@@ -249,6 +255,8 @@ def test_supported_combination_bakes_a_clean_project(
     mlflow = (project / "src" / package / "mlflow_tracking.py").exists()
     assert mlflow == (context["tracking"] == "mlflow")
     assert ('"mlflow' in (project / "pyproject.toml").read_text(encoding="utf-8")) == mlflow
+    assert (project / "src" / package / "tflite.py").exists() == context["tflite"]
+    assert (project / "tests" / "test_tflite.py").exists() == context["tflite"]
     run_tool(project, "ruff", "check", "--no-cache", ".")
     assert_black_clean(project, checked_python_files)
     if install:

@@ -83,7 +83,6 @@ COMMON_FILES = {
     f"{SOURCE}/models/__init__.py",
     f"{SOURCE}/runs.py",
     f"{SOURCE}/runs_table.py",
-    f"{SOURCE}/tflite.py",
     f"{SOURCE}/summaries.py",
     f"{SOURCE}/train.py",
     f"{SOURCE}/trainer.py",
@@ -179,6 +178,10 @@ CLUSTER_FILES = {  # the cluster answer: training on several machines
     "tests/test_deploy.py",
     "tests/test_multi_worker.py",
 }
+TFLITE_FILES = {  # the tflite answer: model.tflite for LiteRT
+    f"{SOURCE}/tflite.py",
+    "tests/test_tflite.py",
+}
 # The README stays a few screens long; detail belongs in docs/ and deploy/README.md.
 README_MAX_BYTES = 8192
 QUICKSTART_TARGETS = ("train", "test")  # what a fresh machine runs first, as the README says
@@ -197,6 +200,7 @@ VARIANTS = {
         "license": "Apache-2.0",
         "github_actions": False,
         "tracking": "mlflow",
+        "tflite": True,
     },
 }
 
@@ -238,6 +242,8 @@ def test_the_file_set_is_exactly_the_variants(baked):
         expected |= CLUSTER_FILES
     if answers.get("tracking", "tensorboard") == "mlflow":
         expected |= MLFLOW_FILES
+    if answers.get("tflite", False):
+        expected |= TFLITE_FILES
     assert project_files(project) == {
         path.format(package=package_of(project)) for path in expected
     }

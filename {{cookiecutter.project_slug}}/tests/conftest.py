@@ -96,6 +96,27 @@ def smoke_config(tmp_path: Path, *overrides: str) -> DictConfig:
         )
 
 
+# The run that the eval, export, serving and predict tests read: the default data, trained
+# and exported (export/1) once per test process. A test that changes it works on a copy.
+{%- if cookiecutter.model_type == "cnn" %}
+SHARED_RUN = ("data=digits", "train.epochs=5", "train.max_steps_per_epoch=null")  # ~0.98
+{%- else %}
+SHARED_RUN = ("data=digit_sentences", "data.num_examples=2000", "train.epochs=2")
+{%- endif %}
+
+
+@pytest.fixture(scope="session")
+def shared_run(tmp_path_factory) -> DictConfig:
+    """The config of SHARED_RUN, trained and exported."""
+    from {{ cookiecutter.package_name }}.export import export
+    from {{ cookiecutter.package_name }}.train import train
+
+    cfg = smoke_config(tmp_path_factory.mktemp("shared"), *SHARED_RUN)
+    train(cfg)
+    export(cfg.run_dir)
+    return cfg
+
+
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """Returns cfg(*overrides): smoke_config in this test's tmp_path."""

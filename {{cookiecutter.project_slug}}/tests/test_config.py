@@ -199,10 +199,12 @@ def test_export_defaults_are_export_yaml_values():
         "check_examples",
         "tolerance",
         "accuracy_examples",
+{%- if cookiecutter.tflite %}
         "tflite",
         "tflite_tolerance",
         "tflite_quantization",
         "quantized_tolerance",
         "calibration_examples",
+{%- endif %}
         "keras",
     }

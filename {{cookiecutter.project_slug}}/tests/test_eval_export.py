@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import smoke_config
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib
@@ -18,24 +18,13 @@ from {{ cookiecutter.package_name }}.data import (
     preprocess_data,
 )
 from {{ cookiecutter.package_name }}.eval import evaluate
-from {{ cookiecutter.package_name }}.train import train
-
-
-@pytest.fixture(scope="module")
-def module_run(tmp_path_factory):
-    """One smoke run for the whole module: (its folder, the run directory)."""
-    base = tmp_path_factory.mktemp("eval_export")
-    cfg = smoke_config(base)
-    train(cfg)
-    return base, cfg.run_dir
 
 
 @pytest.fixture
-def trained_run(module_run, tmp_path):
-    """A copy of the module's run for one test to change (exports, metadata)."""
-    base, run_dir = module_run
-    shutil.copytree(run_dir, tmp_path / "run")
-    return smoke_config(base, f"run_dir={tmp_path / 'run'}")
+def trained_run(shared_run, tmp_path):
+    """A copy of the shared run without its export, for one test to change."""
+    shutil.copytree(shared_run.run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("export"))
+    return OmegaConf.merge(shared_run, {"run_dir": str(tmp_path / "run")})
 
 
 def restored_model(run_dir):

@@ -150,7 +150,7 @@ def test_two_phase_schedule_switches_at_its_boundary():
 @pytest.mark.slow
 def test_the_documented_net_needs_its_two_files_and_nothing_else(tmp_path, run_module):
     """docs/architecture.md's "add your own net": its Python and YAML blocks, written into a
-    copy of the package, train, evaluate and export (TFLite included) as model=tiny."""
+    copy of the package, train, evaluate and export{{ ' (TFLite included)' if cookiecutter.tflite }} as model=tiny."""
     project = Path(__file__).resolve().parents[1]
     guide = (project / "docs" / "architecture.md").read_text()
     section = guide[guide.index("## Where to add a new model") :]
@@ -165,11 +165,15 @@ def test_the_documented_net_needs_its_two_files_and_nothing_else(tmp_path, run_m
     for module, overrides in [
         ("train", ["experiment=smoke", "model=tiny", run_dir]),
         ("eval", [run_dir]),
-        ("export", [run_dir, "export.tflite=true"]),
+        ("export", [run_dir{{ ', "export.tflite=true"' if cookiecutter.tflite }}]),
     ]:
         command = [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides]
         result = run_bounded(command, 300, cwd=tmp_path, env=env)
         assert result.returncode == 0, f"{module}:\n{result.stderr}"
+{%- if cookiecutter.tflite %}
     assert (tmp_path / "run" / "export" / "1" / "model.tflite").stat().st_size > 0
+{%- else %}
+    assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").stat().st_size > 0
+{%- endif %}
     model_cfg = runs.load_config(tmp_path / "run").model
     assert model_cfg == {"name": "tiny", "units": 32, "dropout_rate": 0.2}

@@ -1,6 +1,6 @@
 """The project's other nets (conftest.OTHER_NETS) through the whole loop, each as a user runs
 it: a run killed after its first checkpoint resumes to the weights of an uninterrupted one,
-then eval scores it and its export (SavedModel, .keras and TFLite) serves raw inputs with the
+then eval scores it and its export (SavedModel, .keras{{ ' and TFLite' if cookiecutter.tflite }}) serves raw inputs with the
 same accuracy. The mirrored test of every net is in test_distribute.py."""
 
 import numpy as np
@@ -43,10 +43,16 @@ def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
     ):
         np.testing.assert_array_equal(actual, expected)
 
-    for module, options in [("eval", []), ("export", ["export.keras=true", "export.tflite=true"])]:
-        result = run_module(module, f"run_dir={run_dir}", *options)
+{%- if cookiecutter.tflite %}
+    exported = ["model.keras", "model.tflite"]
+{%- else %}
+    exported = ["model.keras"]
+{%- endif %}
+    options = [f"export.{name.split('.')[1]}=true" for name in exported]
+    for module, overrides in [("eval", []), ("export", options)]:
+        result = run_module(module, f"run_dir={run_dir}", *overrides)
         assert result.returncode == 0, f"{module}:\n{result.stderr}"
-    for name in ("model.keras", "model.tflite"):
+    for name in exported:
         assert (run_dir / "export" / "1" / name).stat().st_size > 0
     metrics = assert_export_serves_evals_accuracy(run_dir)
     assert 0 <= metrics["macro_f1"] <= 1

@@ -362,10 +362,3 @@ def test_export_tolerance_is_the_largest_allowed_difference(train_run, perturbed
         export_lib.export(run_dir, tolerance=1e-5)
     assert sorted(path.name for path in (run_dir / "export").glob("*")) == before  # none kept
     export_lib.export(run_dir, tolerance=1e-3)
-
-
-@pytest.mark.slow
-def test_export_tflite_tolerance_checks_the_tflite_model(train_run, perturbed_reference):
-    # The SavedModel passes with tolerance=1, so only tflite_tolerance can fail the export.
-    with pytest.raises(ValueError, match="The TFLite model differs from the Keras model"):
-        export_lib.export(train_run().run_dir, tolerance=1.0, tflite=True, tflite_tolerance=1e-5)

@@ -1,4 +1,4 @@
-"""predict: the serving client, on the export of one short training run (shared by the module).
+"""predict: the serving client, on the export of the shared run (conftest.SHARED_RUN).
 
 Every way predict may fail is a row of one table: it exits 1 with one `error: ...` line.
 """
@@ -11,29 +11,23 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from conftest import PACKAGE, smoke_config
+from conftest import PACKAGE
 from hydra import compose, initialize_config_module
 
-from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import predict, runs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     preprocess_data,
 )
 from {{ cookiecutter.package_name }}.eval import evaluate
-from {{ cookiecutter.package_name }}.train import train
 
 BATCH_SIZE = 5  # fewer than the test split: predict runs several batches
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """(config, export dir) of one trained and exported smoke run."""
-    cfg = smoke_config(
-        tmp_path_factory.mktemp("predict"), "train.epochs=4", "train.max_steps_per_epoch=10"
-    )
-    train(cfg)
-    return cfg, export_lib.export(cfg.run_dir)
+def exported(shared_run):
+    """(config, export dir) of the shared run."""
+    return shared_run, Path(shared_run.run_dir) / "export" / "1"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import tensorflow as tf
 from conftest import fit, reload_keras_file
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }} import tflite
 from {{ cookiecutter.package_name }}.models import transformernet
 
 SMALL = {
@@ -97,22 +96,3 @@ def test_transformer_learns_and_round_trips(tmp_path):
     assert model.evaluate(ids, labels, verbose=0)[1] >= 0.9
 
     reload_keras_file(model, ids, tmp_path / "transformer.keras")
-
-
-def test_transformer_converts_to_tflite_with_builtin_ops(tmp_path):
-    model = transformernet.build_transformer(
-        sequence_length=8, vocab_size=20, num_classes=3, dropout_rate=0.1, **SMALL
-    )
-    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 12]], tf.int32)
-    expected = tf.nn.softmax(model(ids)).numpy()
-    # The converter's default target is the builtin ops: a model that needs TensorFlow ops
-    # (Flex) fails to convert, and LiteRT runs the result like the Keras model.
-    content = tflite.convert(
-        lambda token_ids: tf.nn.softmax(model(token_ids)),
-        [tf.TensorSpec([None, 8], tf.int32)],
-        [model],
-        quantization="none",
-        calibration=ids.numpy(),
-    )
-    outputs, _ = tflite.run(content, ids.numpy())
-    np.testing.assert_allclose(outputs, expected, atol=1e-4)

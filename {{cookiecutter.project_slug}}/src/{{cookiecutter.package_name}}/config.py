@@ -59,7 +59,9 @@ Strategy = choice("Strategy", "auto", "one_device", "mirrored", "tpu")
 {%- endif %}
 Logger = choice("Logger", "tensorboard", "csv"{{ ', "mlflow"' if cookiecutter.tracking == "mlflow" else "" }})
 Loss = choice("Loss", "cross_entropy", "focal")
+{%- if cookiecutter.tflite %}
 Quantization = choice("Quantization", "none", "dynamic", "float16", "int8")  # of the .tflite
+{%- endif %}
 Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
 
 {% if cookiecutter.model_type == "cnn" %}
@@ -166,11 +168,13 @@ class ExportConfig:
     check_examples: int = MISSING
     tolerance: float = MISSING
     accuracy_examples: int | None = MISSING
+{%- if cookiecutter.tflite %}
     tflite: bool = MISSING
     tflite_tolerance: float = MISSING
     tflite_quantization: Quantization = MISSING
     quantized_tolerance: float = MISSING
     calibration_examples: int = MISSING
+{%- endif %}
     keras: bool = MISSING
 
 

@@ -1,8 +1,12 @@
 """Export a run as a SavedModel that takes raw inputs, in TensorFlow Serving's layout.
 
     {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<version>/
+{%- if cookiecutter.tflite %}
     {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best export.tflite=true
     {{ cookiecutter.package_name }}-export export.tflite=true export.tflite_quantization=int8
+{%- else %}
+    {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best export.keras=true
+{%- endif %}
     python -m {{ cookiecutter.package_name }}.export run_dir=DIR export.version=3
 
 The SavedModel is written by Keras' own serving export (keras.export.ExportArchive), which
@@ -11,7 +15,7 @@ signatures ({{ "serving_image" if cookiecutter.model_type == "cnn" else "serving
 [N, num_classes], ``class_id`` [N] and ``class_name`` [N]; the preprocessing inside the graph is
 the code training used. The export folder stands alone: assets/ holds the class names, the
 data's metadata.json{{ " and the vocabulary" if cookiecutter.model_type == "rnn" else "" }}, and README.md and export.json state what each signature
-and the .tflite take, with the test-split accuracy of each. Every export is reloaded the way
+{{- " and the .tflite" if cookiecutter.tflite }} take, with the test-split accuracy of each. Every export is reloaded the way
 TensorFlow Serving loads it and checked against the Keras model before it is moved into
 place; a failed check leaves nothing behind.
 """
@@ -31,7 +35,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from . import checkpoints as checkpoints_lib
-from . import cli, distribute, jsonio, runs, tflite
+from . import cli, distribute, jsonio, runs{{ ', tflite' if cookiecutter.tflite }}
 from . import model as model_lib
 from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
 from .config import export_defaults, register_configs
@@ -45,7 +49,6 @@ log = logging.getLogger(__name__)
 
 EXPORT_DIR = "export"
 CLASS_NAMES_FILE = "class_names.txt"
-TFLITE_FILE = "model.tflite"
 KERAS_FILE = "model.keras"
 SUMMARY_FILE = "export.json"
 KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "export")
@@ -197,67 +200,6 @@ def write_keras(
     compare(outputs, expected, tolerance, f"The reloaded {path.name}")
 
 
-# === TFLite / LiteRT ===
-
-
-def write_tflite(
-    model: keras.Model,
-    path: Path,
-    metadata: Metadata,
-    assets: Path,
-    examples: dict[str, tuple[list[bytes], list[int]]],
-    options: DictConfig,
-) -> dict:
-    """Writes the .tflite: what a client gives it (serving.tflite_inputs) -> probabilities,
-    quantized as options.tflite_quantization asks.
-
-    Checked against the Keras model on the check examples (within options.tflite_tolerance; a
-    quantized model within options.quantized_tolerance, its classes free to differ), and
-    scored on the test examples.
-
-    Returns:
-        What the export summary says of it: input, output, quantization, accuracy.
-    """
-    prepare, spec = serving.tflite_input(metadata)
-
-    def probabilities(inputs: tf.Tensor) -> tf.Tensor:
-        return tf.nn.softmax(model(prepare(inputs), training=False), axis=-1)
-
-    test_inputs, labels = examples["test"]
-    inputs = serving.tflite_inputs(test_inputs, metadata, assets)
-    calibration = serving.tflite_inputs(examples["calibration"][0], metadata, assets)
-    quantization = str(options.tflite_quantization)
-    content = tflite.convert(probabilities, [spec], [model], quantization, calibration)
-    outputs, xnnpack = tflite.run(content, inputs)
-    checked = slice(0, options.check_examples)
-    expected = keras_probabilities(model, prepare(tf.constant(inputs[checked])))
-    if quantization == "none":
-        compare(outputs[checked], expected, options.tflite_tolerance, "The TFLite model")
-    else:
-        difference = float(np.max(np.abs(outputs[checked] - expected)))
-        if difference > options.quantized_tolerance:
-            raise ValueError(
-                f"The {quantization}-quantized TFLite model's probabilities differ from the "
-                f"Keras model's by up to {difference:.2f} (export.quantized_tolerance="
-                f"{options.quantized_tolerance}); it was not kept. Try another "
-                "export.tflite_quantization, or more export.calibration_examples for int8."
-            )
-    path.write_bytes(content)
-    return {
-        "file": path.name,
-        "quantization": quantization,
-        "input": {"name": spec.name, "dtype": spec.dtype.name, "shape": spec.shape.as_list()},
-        "output": {
-            "name": "probabilities",
-            "dtype": "float32",
-            "shape": [None, metadata.num_classes],
-        },
-        "accuracy": accuracy(outputs, labels),
-        "bytes": len(content),
-        "xnnpack": xnnpack,  # false: create the interpreter without default delegates
-    }
-
-
 def accuracy(probabilities: np.ndarray, labels: Sequence[int]) -> float:
     return float(np.mean(probabilities.argmax(axis=-1) == np.asarray(labels)))
 
@@ -271,7 +213,7 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
     Args:
         run_dir: a run directory written by train.
         checkpoint: latest, or best (by the run's train.monitor).
-        **options: values of the export config (config.ExportConfig), e.g. tflite=True.
+        **options: values of the export config (config.ExportConfig), e.g. keras=True.
 
     Returns:
         The export directory, run_dir/export/<version>.
@@ -300,9 +242,11 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
             records,
             options.accuracy_examples or metadata.counts["test"]["total"],
         ),
+{%- if cookiecutter.tflite %}
         "calibration": data_loader.read_raw_examples(
             records_dir, "train", records, options.calibration_examples
         ),
+{%- endif %}
     }
     try:
         summary = write_export(staging_path, model, cfg, metadata, assets, examples, options)
@@ -327,9 +271,11 @@ def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -
 
 def describe_accuracies(summary: dict) -> str:
     parts = [f"SavedModel {summary['accuracy']:.4f}"]
+{%- if cookiecutter.tflite %}
     if "tflite" in summary:
-        tflite = summary["tflite"]
-        parts.append(f"{tflite['file']} ({tflite['quantization']}) {tflite['accuracy']:.4f}")
+        lite = summary["tflite"]
+        parts.append(f"{lite['file']} ({lite['quantization']}) {lite['accuracy']:.4f}")
+{%- endif %}
     return ", ".join(parts) + f" on {summary['test_examples']} test examples"
 
 
@@ -342,7 +288,7 @@ def write_export(
     examples: dict[str, tuple[list[bytes], list[int]]],
     options: DictConfig,
 ) -> dict:
-    """Writes the SavedModel (and the .keras and TFLite files `options` ask for) of `model`
+    """Writes the SavedModel (and the .keras{{ " and TFLite" if cookiecutter.tflite }} files `options` ask for) of `model`
     into `path`, each checked against the Keras model on the test examples, and the
     summary (export.json, README.md) a client needs.
 
@@ -361,13 +307,15 @@ def write_export(
     summary["largest_difference"] = difference
     if options.keras:
         write_keras(model, path / KERAS_FILE, model_inputs, expected, options.tolerance)
+{%- if cookiecutter.tflite %}
     if options.tflite or options.tflite_quantization != "none":  # a quantization implies it
         # The same net and weights, built as TFLite can convert it (recurrent loops unrolled).
         convertible = model_lib.build_model(cfg.model, metadata, unroll=True)
         convertible.set_weights(model.get_weights())
-        summary["tflite"] = write_tflite(
-            convertible, path / TFLITE_FILE, metadata, assets, examples, options
+        summary["tflite"] = tflite.write(
+            convertible, path / tflite.FILE, metadata, assets, examples, options
         )
+{%- endif %}
     jsonio.write_json(path / SUMMARY_FILE, summary)
     (path / "README.md").write_text(readme(summary), encoding="utf-8")
     return summary
@@ -468,24 +416,10 @@ def readme(summary: dict) -> str:
             f"    {body}",
             "",
         ]
+{%- if cookiecutter.tflite %}
     if "tflite" in summary:
-        tflite = summary["tflite"]
-        lines += [
-            f"## `{tflite['file']}` (LiteRT, {tflite['quantization']} quantization)",
-            "",
-            f"- input `{tflite['input']['name']}`: {tflite['input']['dtype']} {tflite['input']['shape']}",
-            f"- output `probabilities`: float32 {tflite['output']['shape']}",
-            "",
-            serving.TFLITE_INPUT_NOTE,
-            "",
-        ]
-        if not tflite["xnnpack"]:
-            lines += [
-                "LiteRT's default delegate (XNNPACK) cannot run this quantization of the model: "
-                "create the interpreter with `experimental_op_resolver_type="
-                "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`.",
-                "",
-            ]
+        lines += tflite.readme(summary["tflite"])
+{%- endif %}
     return "\n".join(lines)
 
 
@@ -498,7 +432,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [export.tflite=true]"""
+    """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [export.keras=true]"""
     cli.setup_logging()
     distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)

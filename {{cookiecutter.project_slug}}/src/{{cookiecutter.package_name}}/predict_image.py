@@ -7,9 +7,11 @@ serving client. Checked by:
 """
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable{{ ", Sequence" if cookiecutter.tflite }}
 
+{% if cookiecutter.tflite -%}
 import numpy as np
+{% endif -%}
 import tensorflow as tf
 from omegaconf import DictConfig
 
@@ -47,6 +49,7 @@ def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
         names.append(path)
         labels.append(os.path.basename(os.path.dirname(path)))
     return names, images, labels
+{%- if cookiecutter.tflite %}
 
 
 def tflite_pixels(encoded: bytes, shape: Sequence[int]) -> np.ndarray:
@@ -59,3 +62,4 @@ def tflite_pixels(encoded: bytes, shape: Sequence[int]) -> np.ndarray:
         image = tf.image.resize(image, [height, width], antialias=True)
         image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
     return image.numpy()
+{%- endif %}

@@ -8,8 +8,10 @@ imports none of the training code, so the two are the template of a serving clie
 
 import csv
 import io
+{%- if cookiecutter.tflite %}
 import re
 import unicodedata
+{%- endif %}
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -89,6 +91,7 @@ def read_csv_rows(cfg: DictConfig, content: bytes, skip: Skip) -> Inputs:
         texts.append(row[cfg.column].encode("utf-8"))
         labels.append(row[cfg.label_column].strip() if cfg.label_column else None)
     return names, texts, labels
+{%- if cookiecutter.tflite %}
 
 
 def token_ids(texts: list[str], vocabulary: list[str], sequence_length: int) -> list[list[int]]:
@@ -104,3 +107,4 @@ def token_ids(texts: list[str], vocabulary: list[str], sequence_length: int) -> 
         ids = [ids_of.get(word, 1) for word in words][:sequence_length] or [1]  # 1: unknown
         rows.append(ids + [0] * (sequence_length - len(ids)))
     return rows
+{%- endif %}

@@ -1,10 +1,9 @@
-"""What an image model's export takes: its signatures, its .tflite input, and how to feed them.
+"""What an image model's export takes: its signatures, and how to feed them.
 
 ``serving_default`` takes uint8 images [N, height, width, channels] of the data's size and
 ``serve_bytes`` encoded image files [N] of any size, decoded the way preprocess stored the
 training images. Both prepare them with the ops training used (data/image_ops.py) before the
-classifier export.py wraps around them. The ``.tflite`` takes uint8 images [N, height, width,
-channels] of a fixed size (TFLITE_SIZE_NOTE) and normalises them inside. Checked by:
+classifier export.py wraps around them. Checked by:
 
     python -m pytest tests/test_eval_export.py
 """
@@ -18,18 +17,10 @@ import tensorflow as tf
 
 from .data import image_ops
 from .data.metadata import Metadata
-from .predict_image import tflite_pixels
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 Endpoint = tuple[Callable, list[tf.TensorSpec]]  # a function and its input signature
 DEFAULT_INPUT = "images"  # serving_default's input
-TFLITE_SIZE_NOTE = "the data's stored size, or the model's input size where stored sizes vary"
-# What export/<version>/README.md tells a client of the .tflite's input.
-TFLITE_INPUT_NOTE = (
-    "Give it uint8 pixels of its input's shape, e.g. from an image file with "
-    "`predict_image.tflite_pixels(file_bytes, shape)` (decoded, resized when its size "
-    "differs); the normalisation is inside the model."
-)
 
 
 def endpoints(
@@ -68,24 +59,6 @@ def endpoints(
         ),
         "serve_bytes": (serve_bytes, [tf.TensorSpec([None], tf.string, "image_bytes")]),
     }, []
-
-
-def tflite_size(metadata: Metadata) -> list[int]:
-    """[height, width, channels] of the .tflite's images (TFLITE_SIZE_NOTE)."""
-    return metadata.input_shape if None in metadata.raw_shape else metadata.raw_shape
-
-
-def tflite_input(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
-    """What the .tflite takes, uint8 images, and the ops (as training's) that make the model's
-    inputs of them inside it."""
-    spec = tf.TensorSpec([None, *tflite_size(metadata)], tf.uint8, "images")
-    return image_ops.make_prepare_fn(metadata), spec
-
-
-def tflite_inputs(raw_inputs: Sequence[bytes], metadata: Metadata, assets_dir: Path) -> np.ndarray:
-    """Raw examples (encoded images) as a client gives them to the .tflite:
-    predict_image.tflite_pixels, uint8 [N, height, width, channels]."""
-    return np.stack([tflite_pixels(raw, tflite_size(metadata)) for raw in raw_inputs])
 
 
 def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:

@@ -1,10 +1,8 @@
-"""What a text model's export takes: its signature, its .tflite input, and how to feed them.
+"""What a text model's export takes: its signature, and how to feed them.
 
 ``serving_default`` takes raw UTF-8 texts [N]; it turns them into word ids with the ops and the
 vocabulary training used (data/text_ops.py; the vocabulary travels as an asset) before the
-classifier export.py wraps around them. The ``.tflite`` takes those word ids, int32
-[N, sequence_length] (TFLite has no string ops): predict_text.token_ids makes them from the
-export's assets/vocab.txt without TensorFlow. Checked by:
+classifier export.py wraps around them. Checked by:
 
     python -m pytest tests/test_eval_export.py
 """
@@ -17,18 +15,10 @@ import tensorflow as tf
 
 from .data import text_ops
 from .data.metadata import Metadata
-from .predict_text import token_ids
 
 Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
 Endpoint = tuple[Callable, list[tf.TensorSpec]]  # a function and its input signature
 DEFAULT_INPUT = "texts"  # serving_default's input
-# What export/<version>/README.md tells a client of the .tflite's input.
-TFLITE_INPUT_NOTE = (
-    "Give it word ids, made from texts with `predict_text.token_ids` (plain Python) and "
-    "assets/vocab.txt: lower-case, punctuation to spaces, numbers of 3+ digits to `000`, split "
-    "on spaces, each word's line number in vocab.txt (1 when absent), padded with 0 or cut to "
-    "the sequence length."
-)
 
 
 def vocabulary(assets_dir: Path) -> tf.lookup.StaticHashTable:
@@ -56,21 +46,6 @@ def endpoints(
     return {"serving_default": (serve_texts, [tf.TensorSpec([None], tf.string, DEFAULT_INPUT)])}, [
         table
     ]
-
-
-def tflite_input(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
-    """What the .tflite takes, word ids [N, sequence_length], and what makes the model's
-    inputs of them inside it: nothing, they are the model's inputs."""
-    spec = tf.TensorSpec([None, metadata.sequence_length], tf.int32, "token_ids")
-    return (lambda token_ids: token_ids), spec
-
-
-def tflite_inputs(raw_inputs: Sequence[bytes], metadata: Metadata, assets_dir: Path) -> np.ndarray:
-    """Raw examples (UTF-8 texts) as a client gives them to the .tflite: predict_text.token_ids,
-    int32 [N, sequence_length]."""
-    vocabulary = (assets_dir / text_ops.VOCABULARY_FILE).read_text(encoding="utf-8").splitlines()
-    texts = [raw.decode("utf-8") for raw in raw_inputs]
-    return np.array(token_ids(texts, vocabulary, metadata.sequence_length), np.int32)
 
 
 def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:

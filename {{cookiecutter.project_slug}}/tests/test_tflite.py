@@ -1,0 +1,173 @@
+"""The export's model.tflite as an app runs it: LiteRT's own interpreter with each
+quantization, given what a client makes of raw inputs with the documented helpers.
+
+    python -m pytest tests/test_tflite.py
+
+The shared run (conftest.SHARED_RUN), exported once more with a float .tflite, serves every
+test here.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from {{ cookiecutter.package_name }} import checkpoints, runs, tflite
+from {{ cookiecutter.package_name }} import export as export_lib
+from {{ cookiecutter.package_name }} import model as model_lib
+{%- if cookiecutter.model_type == "cnn" %}
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.predict_image import tflite_pixels
+{%- else %}
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+    text_ops,
+)
+from {{ cookiecutter.package_name }}.models import transformernet
+from {{ cookiecutter.package_name }}.predict_text import token_ids
+{%- endif %}
+
+
+@pytest.fixture(scope="module")
+def served(shared_run):
+    """(config, export folder, raw test inputs, labels, the Keras model's probabilities) of a
+    the shared run, exported again with a float .tflite."""
+    cfg = shared_run
+    path = export_lib.export(cfg.run_dir, tflite=True)
+    metadata = runs.load_metadata(cfg.run_dir)
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    count = metadata.counts["test"]["total"]
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    model = model_lib.build_model(cfg.model, metadata)
+    checkpoints.restore_model(model, cfg.run_dir)
+    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
+    return cfg, path, raw_inputs, np.array(labels), expected
+
+
+def client_tflite_inputs(export_dir: Path, raw_inputs) -> np.ndarray:
+    """What a client with only the export folder gives the .tflite, by the documented
+    function and export.json."""
+    summary = json.loads((export_dir / "export.json").read_text())
+{%- if cookiecutter.model_type == "cnn" %}
+    shape = summary["tflite"]["input"]["shape"][1:]
+    return np.stack([tflite_pixels(raw, shape) for raw in raw_inputs])
+{%- else %}
+    vocabulary = (export_dir / "assets" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    sequence_length = summary["tflite"]["input"]["shape"][1]
+    texts = [raw.decode("utf-8") for raw in raw_inputs]
+    return np.array(token_ids(texts, vocabulary, sequence_length), np.int32)
+{%- endif %}
+
+
+def litert_probabilities(tflite_file: Path, inputs: np.ndarray) -> np.ndarray:
+    """The .tflite run by LiteRT's own interpreter (ai-edge-litert), as an app runs it."""
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    resolver = litert.OpResolverType.AUTO
+    summary = json.loads((tflite_file.parent / "export.json").read_text())
+    if not summary["tflite"]["xnnpack"]:  # as README.md tells
+        resolver = litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = litert.Interpreter(
+        model_path=str(tflite_file), experimental_op_resolver_type=resolver
+    )
+    (input_detail,) = interpreter.get_input_details()
+    (output_detail,) = interpreter.get_output_details()
+    interpreter.resize_tensor_input(input_detail["index"], inputs.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(input_detail["index"], inputs.astype(input_detail["dtype"]))
+    interpreter.invoke()
+    return interpreter.get_tensor(output_detail["index"])
+
+
+@pytest.mark.parametrize("quantization", ["none", "dynamic", "float16", "int8"])
+def test_each_tflite_quantization_scores_the_test_split_near_the_float_model(served, quantization):
+    cfg, path, raw_inputs, labels, expected = served
+    if quantization != "none":
+        # A quantization alone asks for the .tflite (export.tflite_quantization=int8).
+        path = export_lib.export(cfg.run_dir, tflite_quantization=quantization)
+    summary = json.loads((path / "export.json").read_text())
+    assert summary["tflite"]["quantization"] == quantization
+    probabilities = litert_probabilities(
+        path / "model.tflite", client_tflite_inputs(path, raw_inputs)
+    )
+    accuracy = float(np.mean(probabilities.argmax(-1) == labels))
+    print(f"{quantization}: test accuracy {accuracy:.4f}, SavedModel {summary['accuracy']:.4f}")
+    assert summary["tflite"]["accuracy"] == pytest.approx(accuracy)
+    assert summary["accuracy"] == pytest.approx(np.mean(expected.argmax(-1) == labels))
+    if quantization == "none":
+        np.testing.assert_allclose(probabilities, expected, atol=1e-3)
+    assert accuracy >= summary["accuracy"] - 0.01  # within a point of the float SavedModel
+
+
+{%- if cookiecutter.model_type == "rnn" %}
+
+
+def test_the_plain_python_token_ids_are_the_ones_training_makes(served):
+    cfg, path, raw_inputs, _, _ = served
+    metadata = runs.load_metadata(path)
+    table = text_ops.make_vocabulary_table(path / "assets" / "vocab.txt")
+    odd_texts = ["Hello, World!", "call 0800-123-4567 now", "ÉTÉ… à l'heure", "", "...", "a " * 99]
+    texts = [raw.decode("utf-8") for raw in raw_inputs[:50]] + odd_texts
+    expected = text_ops.tokenize(tf.constant(texts), table, metadata.sequence_length).numpy()
+    vocabulary = (path / "assets" / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    np.testing.assert_array_equal(token_ids(texts, vocabulary, metadata.sequence_length), expected)
+{%- endif %}
+
+
+def test_tflite_tolerance_is_the_largest_allowed_difference(served, monkeypatch):
+    cfg, *_ = served
+    run = tflite.run
+    monkeypatch.setattr(tflite, "run", lambda *args: (run(*args)[0] + 1e-4, True))
+    before = sorted(path.name for path in (Path(cfg.run_dir) / "export").glob("*"))
+    with pytest.raises(ValueError, match="The TFLite model differs from the Keras model"):
+        export_lib.export(cfg.run_dir, tflite=True, tflite_tolerance=1e-5)
+    assert sorted(path.name for path in (Path(cfg.run_dir) / "export").glob("*")) == before
+    kept = export_lib.export(cfg.run_dir, tflite=True, tflite_tolerance=1e-3)
+    assert (kept / "model.tflite").exists()
+
+
+def test_a_client_with_only_the_export_folder_runs_the_tflite(served, tmp_path):
+    cfg, path, raw_inputs, _, expected = served
+    client = tmp_path / "client" / "1"
+    shutil.copytree(path, client)
+    probabilities = litert_probabilities(
+        client / "model.tflite", client_tflite_inputs(client, raw_inputs)
+    )
+    np.testing.assert_allclose(probabilities, expected, atol=1e-3)
+{%- if cookiecutter.model_type == "rnn" %}
+
+
+def test_the_transformer_converts_with_builtin_ops():
+    model = transformernet.build_transformer(
+        sequence_length=8,
+        vocab_size=20,
+        num_classes=3,
+        dropout_rate=0.1,
+        embedding_dim=16,
+        num_heads=2,
+        feed_forward_dim=32,
+        num_blocks=1,
+        embeddings=None,
+        freeze_embeddings=False,
+        vocabulary_file=None,
+    )
+    ids = tf.constant([[2, 3, 4, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 12]], tf.int32)
+    expected = tf.nn.softmax(model(ids)).numpy()
+    # The converter's default target is the builtin ops: a model that needs TensorFlow ops
+    # (Flex) fails to convert, and LiteRT runs the result like the Keras model.
+    content = tflite.convert(
+        lambda token_ids: tf.nn.softmax(model(token_ids)),
+        [tf.TensorSpec([None, 8], tf.int32)],
+        [model],
+        quantization="none",
+        calibration=ids.numpy(),
+    )
+    outputs, _ = tflite.run(content, ids.numpy())
+    np.testing.assert_allclose(outputs, expected, atol=1e-4)
+{%- endif %}
