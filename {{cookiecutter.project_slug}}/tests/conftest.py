@@ -21,6 +21,14 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 SHARED_DATA = os.environ.get("SHARED_DATA_DIR")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that runs a command in a process of its own or reads the shared trained run is
+    slow: make test-fast leaves it out."""
+    for item in items:
+        if {"run_module", "shared_run"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 def shared_data(relative: str) -> Path:
     """The path of a shared data set, or a skipped test when it is absent."""
     path = Path(SHARED_DATA or "SHARED_DATA_DIR-is-not-set").resolve() / relative

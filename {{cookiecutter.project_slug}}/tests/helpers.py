@@ -1,6 +1,13 @@
 """What several test files share: import them with `from helpers import ...`."""
 
 import keras
+import numpy as np
+import tensorflow as tf
+from omegaconf import DictConfig
+
+from {{ cookiecutter.package_name }} import checkpoints, runs
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
 
 # What the loop passes to on_epoch_end, one dict per epoch.
 EPOCH_LOGS = [
@@ -26,3 +33,18 @@ def drive(callbacks: keras.callbacks.CallbackList, epochs: range) -> None:
     best = max(logs["val_accuracy"] for logs in EPOCH_LOGS[: epochs.stop])
     result = {"epochs": epochs.stop, "steps": 2 * epochs.stop, "best_val_accuracy": best}
     callbacks.on_train_end({**EPOCH_LOGS[epochs.stop - 1], **result, "run_dir": "somewhere"})
+
+
+def keras_outputs_on_the_test_split(cfg: DictConfig) -> tuple[list, np.ndarray, np.ndarray]:
+    """(raw test inputs, labels, the Keras model's probabilities) of the run `cfg` trained,
+    with its latest weights: what every export of it must reproduce."""
+    metadata = runs.load_metadata(cfg.run_dir)
+    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
+    count = metadata.counts["test"]["total"]
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    model = model_lib.build_model(cfg.model, metadata)
+    checkpoints.restore_model(model, cfg.run_dir)
+    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
+    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
+    expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
+    return raw_inputs, np.array(labels), expected

@@ -259,6 +259,7 @@ def ended_process_id() -> int:
     return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
 
 
+@pytest.mark.slow
 def test_the_file_cache_survives_a_killed_run_and_is_never_shared(make_config, tmp_path):
     cfg = make_config(*write_data(tmp_path / "data"))
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)

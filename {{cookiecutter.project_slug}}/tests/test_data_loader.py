@@ -36,6 +36,7 @@ def test_evaluation_dataset_has_every_example_once(spec):
     assert sum(int(batch_labels.shape[0]) for _, batch_labels in dataset) == count
 
 
+@pytest.mark.slow
 def test_training_dataset_repeats_full_batches_in_seeded_order(spec):
     def first_labels(seed):
         seeded = dataclasses.replace(spec, seed=seed)
@@ -55,6 +56,7 @@ def training_batches(spec, count, batch_size=1, **options):
     return [(x.tolist(), y.tolist()) for x, y in dataset.take(count).as_numpy_iterator()]
 
 
+@pytest.mark.slow
 def test_training_stream_starts_anywhere_as_if_uninterrupted(spec):
     """What a resumed run reads: the same examples, augmented the same way, as without a stop."""
     count = spec.metadata.counts["train"]["total"]
@@ -72,6 +74,7 @@ def test_training_stream_starts_anywhere_as_if_uninterrupted(spec):
     assert stream(count) != stream(0)  # each pass has an order (and augmentation) of its own
 
 
+@pytest.mark.slow
 def test_shard_policies(spec):
     def labels(policy, pipelines, index, count=6):
         context = tf.distribute.InputContext(pipelines, index, pipelines)
@@ -117,6 +120,7 @@ def test_read_raw_examples_returns_inputs_and_labels(spec):
     assert all(0 <= label < metadata.num_classes for label in labels)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cache, decodes_per_example", [("memory", 1), ("file", 1), ("none", 2)])
 def test_every_cache_mode_gives_the_same_examples(spec, cache, decodes_per_example):
     """Two passes over one dataset: the second reads the cache (no decoding) but for "none"."""
@@ -152,6 +156,7 @@ def test_every_cache_mode_gives_the_same_examples(spec, cache, decodes_per_examp
     assert sorted(first) == sorted(expected)
 
 
+@pytest.mark.slow
 def test_augmentation_changes_training_examples_only(spec):
     def first_batch(training, augment_fn):
         augmented = dataclasses.replace(spec, seed=0, shuffle_buffer=1, augment_fn=augment_fn)

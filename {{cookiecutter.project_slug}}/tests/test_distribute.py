@@ -96,6 +96,7 @@ def validation_records(tmp_path_factory):
     return data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn), cfg.model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "pipelines, replicas, shard_policy",
     [(1, 3, "auto"), (2, 4, "file"), (2, 4, "data")],
@@ -131,6 +132,7 @@ def test_padded_validation_gives_every_replica_full_batches(
     assert sum(labels.values()) == spec.metadata.counts["validation"]["total"]
 
 
+@pytest.mark.slow
 def test_evaluation_leaves_the_padding_out(validation_records):
     spec, model_cfg = validation_records
     metadata = spec.metadata
@@ -172,7 +174,9 @@ def replaced(overrides: list[str], changes: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("net", ["default", *OTHER_NETS])
+@pytest.mark.parametrize(
+    "net", ["default", *(pytest.param(net, marks=pytest.mark.full) for net in OTHER_NETS)]
+)
 def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
     """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32,
     with the default net and each of the others (batch norm synchronised over replicas).
@@ -258,11 +262,15 @@ def default_records(tmp_path_factory):
 @pytest.mark.parametrize(
     "overrides, replicas",
     [
-        (["distribute=one_device"], 1),
-        (["distribute=mirrored", "distribute.logical_cpus=2"], 2),
-        (["distribute=mirrored", "distribute.logical_cpus=3"], 3),
+        pytest.param(["distribute=one_device"], 1, id="one_device", marks=pytest.mark.full),
+        pytest.param(
+            ["distribute=mirrored", "distribute.logical_cpus=2"],
+            2,
+            id="mirrored-2",
+            marks=pytest.mark.full,
+        ),
+        pytest.param(["distribute=mirrored", "distribute.logical_cpus=3"], 3, id="mirrored-3"),
     ],
-    ids=["one_device", "mirrored-2", "mirrored-3"],
 )
 def test_strategy_on_uneven_default_data(
     run_module, tmp_path, default_records, overrides, replicas

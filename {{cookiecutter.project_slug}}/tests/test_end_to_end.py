@@ -69,7 +69,7 @@ def test_each_console_script_runs(target, monkeypatch, capsys):
     assert capsys.readouterr().out.strip()  # its help
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_the_precision_benchmark_runs(tmp_path):
     arguments = ["--steps", "3", "--settings", "float32,mixed", "experiment=smoke"]
     result = run_script("benchmark_train.py", *arguments, cwd=tmp_path)

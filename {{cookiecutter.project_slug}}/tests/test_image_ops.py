@@ -1,6 +1,7 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from {{ cookiecutter.package_name }}.data import image_ops, input_ops
@@ -160,6 +161,7 @@ UPRIGHT = {  # Exif orientation -> how to show the stored pixels (numpy, rows fi
 }
 
 
+@pytest.mark.slow
 def test_decode_image_turns_photos_upright_eagerly_in_map_and_served():
     jpeg = tf.io.encode_jpeg(make_image(6, 10, 3)).numpy()
     stored = tf.io.decode_jpeg(jpeg).numpy()

@@ -62,6 +62,7 @@ def preprocess(make_config, *overrides):
     return preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
 
 
+@pytest.mark.slow
 def test_image_folder_takes_every_format_size_and_colour(make_config, tmp_path):
     root = make_folder(tmp_path / "imgs", per_class=8)
     write_image(root / "cat" / "big.jpg", 40, 30, 3, 60, "jpg")
@@ -123,6 +124,7 @@ def test_bad_folders_are_explained(make_config, tmp_path, layout, message):
         preprocess(make_config, f"data.path={root}")
 
 
+@pytest.mark.slow
 def test_corrupt_images_are_named_together_or_skipped(make_config, tmp_path):
     root = make_folder(tmp_path / "imgs", per_class=8)
     (root / "cat" / "broken.png").write_bytes(b"\x89PNG not really")
@@ -178,6 +180,7 @@ def write_cifar10(cache):
             archive.addfile(member, io.BytesIO(content))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, write, channels",
     [
@@ -258,6 +261,7 @@ def test_decode_shrunk_keeps_the_aspect_ratio_and_small_images(dataset_map):
     assert image.shape == (20, 40, 1) and not bool(shrunk)
 
 
+@pytest.mark.slow
 def test_large_photos_are_stored_shrunk_upright_and_small_ones_as_they_are(make_config, tmp_path):
     root = make_folder(tmp_path / "imgs", per_class=8)
     rotated = with_orientation(photo_jpeg(300, 400), 6)  # shows as 400 x 300 (portrait)
@@ -294,7 +298,7 @@ def test_max_stored_size_is_auto_a_size_or_null(make_config, value, expected):
         assert image_sources.max_stored_side(cfg.data) == expected
 
 
-@pytest.mark.slow  # writes 600 JPEGs, then preprocesses twice in a new process: about 30 s
+@pytest.mark.full  # writes 600 JPEGs, then preprocesses twice in a new process: about 30 s
 def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, tmp_path):
     for count in (200, 400):
         for index in range(count):

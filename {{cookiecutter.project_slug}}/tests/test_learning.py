@@ -8,9 +8,12 @@ The thresholds were calibrated once, on a 2-core CPU, with the command in the co
 them; they leave a wide margin below the measured figure and far above chance.
 """
 
+import pytest
 from conftest import assert_learned
 
 from {{ cookiecutter.package_name }}.train import train
+
+pytestmark = pytest.mark.slow  # every test here trains
 
 {%- if cookiecutter.model_type == "cnn" %}
 

@@ -147,7 +147,7 @@ def test_two_phase_schedule_switches_at_its_boundary():
     assert float(second(4)) == pytest.approx(0.01) and float(second(14)) == pytest.approx(0.0)
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_the_documented_net_needs_its_two_files_and_nothing_else(tmp_path, run_module):
     """docs/architecture.md's "add your own net": its Python and YAML blocks, written into a
     copy of the package, train, evaluate and export{{ ' (TFLite included)' if cookiecutter.tflite }} as model=tiny."""

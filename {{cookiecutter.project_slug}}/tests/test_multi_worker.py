@@ -146,7 +146,7 @@ def final_weights(run_dir):
     return model.get_weights()
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_a_chief_and_a_worker_match_one_device_on_the_same_global_batch(run_module, tmp_path):
     """A TFJob's layout (TF_CONFIG names a `chief` and a `worker`), 2 x batch 16, against one
     device x batch 32, step by step.
@@ -203,7 +203,7 @@ RESTART_RUN = [
 ]
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_a_killed_worker_is_restarted_and_ends_with_the_uninterrupted_weights(
     run_module, tmp_path
 ):
@@ -250,7 +250,7 @@ def test_a_killed_worker_is_restarted_and_ends_with_the_uninterrupted_weights(
         np.testing.assert_array_equal(restarted, uninterrupted)
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_a_worker_whose_peer_never_comes_stops(run_module, tmp_path):
     tf_config = tf_configs({"worker": 2})["worker-0"]  # worker 1 never starts
     result = run_bounded(
@@ -271,7 +271,7 @@ def test_a_worker_whose_peer_never_comes_stops(run_module, tmp_path):
     assert "made no progress for 5 s: a peer worker did not start or died" in result.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_two_workers_on_uneven_default_data(run_module, tmp_path):
     """The default data with a last global batch of 1 example for 2 workers, each worker
     reading its own validation file (data.shard_policy=auto): test_distribute's checks."""

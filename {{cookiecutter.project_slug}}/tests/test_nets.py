@@ -26,7 +26,7 @@ EXPECTED_LOG = {"transformer": "", "lstm-embeddings": "12 of 25 words have vecto
 {%- endif %}
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("net", OTHER_NETS)
 def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
     records = f"data.records_dir={tmp_path / 'records'}"

@@ -27,6 +27,8 @@ from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.data import preprocess_data
 from {{ cookiecutter.package_name }}.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 # The run every row changes one value of (on top of experiment=smoke): a constant learning
 # rate, AdamW without decay (Adam), a checkpoint after every step (10 saves, 3 kept) and a
 # validation of train.validation_steps batches at the end of each epoch.

@@ -60,6 +60,7 @@ def test_too_few_examples_per_class_is_explained():
         preprocess_data.split_indices(np.array([0, 0, 0, 0, 1]), 0.2, 0.2, seed=0)
 
 
+@pytest.mark.slow
 def test_ensure_preprocessed_reuses_and_a_change_writes_elsewhere(make_config):
     cfg = make_config()
     records_dir, first = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
@@ -87,6 +88,7 @@ def test_records_of_another_config_are_refused(make_config):
         preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
 
 
+@pytest.mark.slow
 def test_an_interrupted_preprocess_is_redone(make_config):
     cfg = make_config()
     records_dir, _ = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)

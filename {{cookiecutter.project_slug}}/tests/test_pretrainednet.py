@@ -149,7 +149,7 @@ def test_set_trainable_blocks_thaws_the_top_of_the_backbone(backbone, blocks):
     )
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_offline_transfer_learns_in_two_phases_and_round_trips(tmp_path):
     """Trains a backbone from scratch, keeps its weights in a local file, and fine-tunes a
     new net from that file: the classifier on the frozen backbone, then the top blocks."""

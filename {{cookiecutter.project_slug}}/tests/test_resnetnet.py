@@ -65,6 +65,7 @@ def test_resnet_refuses_images_too_small():
         small_resnet(input_shape=(4, 4, 1))
 
 
+@pytest.mark.slow
 def test_resnet_learns_updates_batch_norm_and_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     images, labels = brightness_task(48, 16)

@@ -67,7 +67,7 @@ def kill_and_resume(
     return resumed
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_killed_run_resumes_to_the_same_weights(run_module, tmp_path):
     """Also: several steps per call (train.steps_per_loop) compute exactly what one step per
     call does, and the setting may change on resume: one step per call uninterrupted, up to 4

@@ -105,10 +105,17 @@ KILL_POINTS = {
     "during-a-checkpoint-save": checkpoint_save_in_progress,
     "after-the-first-epoch": lambda run_dir: (run_dir / "checkpoints" / "best").exists(),
 }
+FULL_ONLY = ("before-the-first-step", "after-the-first-epoch")  # make test kills mid-save
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("moment", KILL_POINTS.values(), ids=KILL_POINTS.keys())
+@pytest.mark.parametrize(
+    "moment",
+    [
+        pytest.param(moment, id=name, marks=[pytest.mark.full] if name in FULL_ONLY else [])
+        for name, moment in KILL_POINTS.items()
+    ],
+)
 def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
     run_module, tmp_path, reference, moment
 ):
@@ -168,7 +175,7 @@ def own_data_source(data: Path) -> list[str]:
 {%- endif %}
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_eval_and_export_need_only_the_run_when_the_data_folder_moved(run_module, tmp_path):
     data = tmp_path / "data" / "mine"
     write_own_data(data)
@@ -181,7 +188,7 @@ def test_eval_and_export_need_only_the_run_when_the_data_folder_moved(run_module
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["num_examples"] > 0
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_resuming_after_the_data_files_changed_is_refused_and_changes_nothing(
     run_module, tmp_path
 ):

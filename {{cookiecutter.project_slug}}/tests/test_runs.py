@@ -19,6 +19,8 @@ from omegaconf import OmegaConf
 from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
@@ -173,7 +175,13 @@ def make_train_commands(args: str) -> list[list[str]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "args", ["experiment=smoke", "data=synthetic train.epochs=1 train.max_steps_per_epoch=3"]
+    "args",
+    [
+        "experiment=smoke",
+        pytest.param(
+            "data=synthetic train.epochs=1 train.max_steps_per_epoch=3", marks=pytest.mark.full
+        ),
+    ],
 )
 def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path, args):
     commands = make_train_commands(f"{args} data.records_dir={tmp_path / 'records'}")
@@ -211,7 +219,7 @@ def test_a_multirun_gives_every_job_its_own_run(run_module, tmp_path):
     assert sorted(float(row["train.learning_rate"]) for row in rows) == [0.001, 0.01]
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_an_optuna_search_runs_its_trials_as_runs(run_module, tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     result = run_module(

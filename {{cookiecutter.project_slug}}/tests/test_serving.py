@@ -16,23 +16,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import run_bounded
+from helpers import keras_outputs_on_the_test_split
 
-from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib
-from {{ cookiecutter.package_name }} import model as model_lib
-{%- if cookiecutter.model_type == "cnn" %}
-from {{ cookiecutter.package_name }}.data import (
-    data_loader,
-    input_ops,
-    preprocess_data,
-)
-{%- else %}
-from {{ cookiecutter.package_name }}.data import (
-    data_loader,
-    input_ops,
-    preprocess_data,
-)
-{%- endif %}
+from {{ cookiecutter.package_name }} import runs
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +28,7 @@ def served(shared_run):
     the shared run."""
     cfg = shared_run
     path = Path(cfg.run_dir) / "export" / "1"
-    metadata = runs.load_metadata(cfg.run_dir)
-    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata.counts["test"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
-    model = model_lib.build_model(cfg.model, metadata)
-    checkpoints.restore_model(model, cfg.run_dir)
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
-    expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
-    return cfg, path, raw_inputs, np.array(labels), expected
+    return cfg, path, *keras_outputs_on_the_test_split(cfg)
 
 
 def saved_model_cli(*arguments: str) -> str:

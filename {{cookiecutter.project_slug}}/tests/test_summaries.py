@@ -13,6 +13,8 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 from {{ cookiecutter.package_name }} import runs, summaries
 from {{ cookiecutter.package_name }}.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 
 def read_events(event_dir):
     accumulator = EventAccumulator(event_dir, size_guidance={"tensors": 0})

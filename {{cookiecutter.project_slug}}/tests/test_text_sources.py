@@ -182,7 +182,7 @@ def test_shared_sms_csv_preprocesses(make_config):
     assert sum(count["per_class"]["spam"] for count in counts.values()) == 747
 
 
-@pytest.mark.slow  # preprocesses 20 MB and 40 MB of CSV, each in a new process: about 30 s
+@pytest.mark.full  # preprocesses 20 MB and 40 MB of CSV, each in a new process: about 30 s
 def test_preprocess_memory_does_not_grow_with_the_size_of_the_csv(run_module, tmp_path):
     rng = np.random.default_rng(0)
     words = np.array(HAM[0].split() + SPAM[0].split())

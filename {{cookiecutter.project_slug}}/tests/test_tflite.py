@@ -13,21 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+{%- if cookiecutter.model_type == "rnn" %}
 import tensorflow as tf
+{%- endif %}
+from helpers import keras_outputs_on_the_test_split
 
-from {{ cookiecutter.package_name }} import checkpoints, runs, tflite
 from {{ cookiecutter.package_name }} import export as export_lib
-from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import {{ "runs, tflite" if cookiecutter.model_type == "rnn" else "tflite" }}
 {%- if cookiecutter.model_type == "cnn" %}
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
 from {{ cookiecutter.package_name }}.predict_image import tflite_pixels
 {%- else %}
-from {{ cookiecutter.package_name }}.data import (
-    data_loader,
-    input_ops,
-    preprocess_data,
-    text_ops,
-)
+from {{ cookiecutter.package_name }}.data import text_ops
 from {{ cookiecutter.package_name }}.models import transformernet
 from {{ cookiecutter.package_name }}.predict_text import token_ids
 {%- endif %}
@@ -35,20 +31,11 @@ from {{ cookiecutter.package_name }}.predict_text import token_ids
 
 @pytest.fixture(scope="module")
 def served(shared_run):
-    """(config, export folder, raw test inputs, labels, the Keras model's probabilities) of a
+    """(config, export folder, raw test inputs, labels, the Keras model's probabilities) of
     the shared run, exported again with a float .tflite."""
     cfg = shared_run
     path = export_lib.export(cfg.run_dir, tflite=True)
-    metadata = runs.load_metadata(cfg.run_dir)
-    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata.counts["test"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
-    model = model_lib.build_model(cfg.model, metadata)
-    checkpoints.restore_model(model, cfg.run_dir)
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
-    expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
-    return cfg, path, raw_inputs, np.array(labels), expected
+    return cfg, path, *keras_outputs_on_the_test_split(cfg)
 
 
 def client_tflite_inputs(export_dir: Path, raw_inputs) -> np.ndarray:

@@ -19,6 +19,8 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 
 def validation_accuracy(cfg):
     """The accuracy of the run's latest weights on the validation split, counted here."""
@@ -158,7 +160,7 @@ def traced_functions(run_dir):
     ]
 
 
-@pytest.mark.slow
+@pytest.mark.full
 def test_mixed_bfloat16_and_xla_on_the_cpu(run_module, tmp_path):
     """The GPU's mixed_precision=true jit_compile=true code path, here in bfloat16.
 

@@ -9,6 +9,8 @@ from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.train import train
 
+pytestmark = pytest.mark.slow  # every test here trains
+
 
 @pytest.fixture(scope="module")
 def source_run(tmp_path_factory):
@@ -87,6 +89,7 @@ def test_train_warm_starts_from_init_from(source_run, make_config):
     assert_same_weights(final_model(still.run_dir), trained, weighted_layers(trained))
 
 
+@pytest.mark.full
 def test_a_resumed_warm_started_run_is_not_warm_started_again(source_run, make_config, tmp_path):
     run_dir, _, _ = source_run
     # A constant learning rate: a cosine schedule's length would differ with train.epochs.
