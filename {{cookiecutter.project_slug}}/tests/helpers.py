@@ -7,7 +7,11 @@ from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
 
 # What the loop passes to on_epoch_end, one dict per epoch.
 EPOCH_LOGS = [

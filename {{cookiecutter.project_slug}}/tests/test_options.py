@@ -10,6 +10,7 @@ distinct run is trained once per module and shared by the rows that compare with
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,7 +191,7 @@ TRAINING_OPTIONS = [
 ]
 
 
-@pytest.mark.slow  # about 10 tiny runs, one or two for each row
+@pytest.mark.full  # about 10 tiny runs, one or two for each row
 @pytest.mark.parametrize("change, base, check", TRAINING_OPTIONS)
 def test_a_training_option_does_what_it_says(train_run, change, base, check):
     check(train_run(*base), train_run(*base, change), train_run)
@@ -320,12 +321,18 @@ def test_the_optimizer_is_the_one_the_config_names(
         assert getattr(optimizer, name) == pytest.approx(value), name
 
 
-# === Export options (of the baseline run) ===
+# === Export options (of a copy of the shared run) ===
+
+
+@pytest.fixture
+def run_dir(shared_run, tmp_path) -> Path:
+    """A copy of conftest's shared run, exported once (export/1), for one test to export."""
+    shutil.copytree(shared_run.run_dir, tmp_path / "run")
+    return tmp_path / "run"
 
 
 @pytest.mark.slow
-def test_export_version_pins_the_folder_and_is_never_overwritten(train_run):
-    run_dir = train_run().run_dir
+def test_export_version_pins_the_folder_and_is_never_overwritten(run_dir):
     assert export_lib.export(run_dir, version=7) == run_dir / "export" / "7"
     with pytest.raises(FileExistsError, match="choose another export.version"):
         export_lib.export(run_dir, version=7)
@@ -333,7 +340,7 @@ def test_export_version_pins_the_folder_and_is_never_overwritten(train_run):
 
 
 @pytest.mark.slow
-def test_export_checks_as_many_examples_as_check_examples(train_run, monkeypatch):
+def test_export_checks_as_many_examples_as_check_examples(run_dir, monkeypatch):
     checked = []
 
     def counting_check(export_path, raw_inputs, *args):
@@ -342,7 +349,7 @@ def test_export_checks_as_many_examples_as_check_examples(train_run, monkeypatch
 
     check_export = export_lib.check_export
     monkeypatch.setattr(export_lib, "check_export", counting_check)
-    export_lib.export(train_run().run_dir, check_examples=3)
+    export_lib.export(run_dir, check_examples=3)
     assert checked == [3]
 
 
@@ -357,8 +364,7 @@ def perturbed_reference(monkeypatch):
 
 
 @pytest.mark.slow
-def test_export_tolerance_is_the_largest_allowed_difference(train_run, perturbed_reference):
-    run_dir = train_run().run_dir
+def test_export_tolerance_is_the_largest_allowed_difference(run_dir, perturbed_reference):
     before = sorted(path.name for path in (run_dir / "export").glob("*"))
     with pytest.raises(ValueError, match="The reloaded export.* differs from the Keras model"):
         export_lib.export(run_dir, tolerance=1e-5)
