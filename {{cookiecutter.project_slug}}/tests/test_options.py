@@ -323,6 +323,8 @@ def test_the_optimizer_is_the_one_the_config_names(
 
 # === Export options (of a copy of the shared run) ===
 
+FEW = {"accuracy_examples": 16}  # scoring the whole test split is not what these check
+
 
 @pytest.fixture
 def run_dir(shared_run, tmp_path) -> Path:
@@ -333,10 +335,10 @@ def run_dir(shared_run, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_export_version_pins_the_folder_and_is_never_overwritten(run_dir):
-    assert export_lib.export(run_dir, version=7) == run_dir / "export" / "7"
+    assert export_lib.export(run_dir, version=7, **FEW) == run_dir / "export" / "7"
     with pytest.raises(FileExistsError, match="choose another export.version"):
-        export_lib.export(run_dir, version=7)
-    assert export_lib.export(run_dir) == run_dir / "export" / "8"  # the next free version
+        export_lib.export(run_dir, version=7, **FEW)
+    assert export_lib.export(run_dir, **FEW) == run_dir / "export" / "8"  # the next free version
 
 
 @pytest.mark.slow
@@ -349,7 +351,7 @@ def test_export_checks_as_many_examples_as_check_examples(run_dir, monkeypatch):
 
     check_export = export_lib.check_export
     monkeypatch.setattr(export_lib, "check_export", counting_check)
-    export_lib.export(run_dir, check_examples=3)
+    export_lib.export(run_dir, check_examples=3, **FEW)
     assert checked == [3]
 
 
@@ -367,6 +369,6 @@ def perturbed_reference(monkeypatch):
 def test_export_tolerance_is_the_largest_allowed_difference(run_dir, perturbed_reference):
     before = sorted(path.name for path in (run_dir / "export").glob("*"))
     with pytest.raises(ValueError, match="The reloaded export.* differs from the Keras model"):
-        export_lib.export(run_dir, tolerance=1e-5)
+        export_lib.export(run_dir, tolerance=1e-5, **FEW)
     assert sorted(path.name for path in (run_dir / "export").glob("*")) == before  # none kept
-    export_lib.export(run_dir, tolerance=1e-3)
+    export_lib.export(run_dir, tolerance=1e-3, **FEW)
