@@ -52,3 +52,14 @@ def keras_outputs_on_the_test_split(cfg: DictConfig) -> tuple[list, np.ndarray, 
     model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
     expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
     return raw_inputs, np.array(labels), expected
+{%- if cookiecutter.model_type == "rnn" %}
+
+
+def small_transformer(**options) -> keras.Model:
+    """A small Transformer encoder, every builder option given (`options` override them)."""
+    from {{ cookiecutter.package_name }}.models import transformernet
+
+    defaults = {"embedding_dim": 16, "num_heads": 2, "feed_forward_dim": 32, "num_blocks": 2}
+    defaults.update(dropout_rate=0.0, embeddings=None, freeze_embeddings=False)
+    return transformernet.build_transformer(**{**defaults, "vocabulary_file": None, **options})
+{%- endif %}

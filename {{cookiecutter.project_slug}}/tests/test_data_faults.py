@@ -59,10 +59,6 @@ def with_orientation(jpeg: bytes, orientation: int) -> bytes:
     return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
 
 
-def one_class(root):
-    return write_data(root, classes=("cat",))
-
-
 def nested_folders(root):
     overrides = write_data(root)
     for index in range(4):
@@ -97,12 +93,11 @@ def rotated_photos(root):
     return overrides
 
 
-def total(metadata):
-    return sum(count["total"] for count in metadata.counts.values())
-
-
 FAULTS = {
-    "one-class": (one_class, r"has only one class, \['cat'\]: a classifier needs at least two"),
+    "one-class": (
+        lambda root: write_data(root, classes=("cat",)),
+        r"has only one class, \['cat'\]: a classifier needs at least two",
+    ),
     "nested-folders": (nested_folders, lambda metadata, log: total(metadata) == 16),
     "unsupported-files": (
         unsupported_files,
@@ -150,10 +145,6 @@ def one_class(root):
     return write_csv(root / "t.csv", ["text,label"] + [f"{text},ham" for text in HAM * 6])
 
 
-def one_class_folder(root):
-    return write_data(root, classes=("ham",))
-
-
 def unquoted_commas(root):
     lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
     lines[3] = "well, see you at lunch,ham"  # row 4: three fields
@@ -164,11 +155,6 @@ def unquoted_commas(root):
 def missing_field(root):
     lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
     lines[5] = "call me when you land"  # row 6: one field
-    return write_csv(root / "t.csv", lines)
-
-
-def semicolons_and_commas(root):
-    lines = ["text;label"] + [f"{text}, ok;{label}" for text, label in rows()]
     return write_csv(root / "t.csv", lines)
 
 
@@ -191,13 +177,12 @@ def nested_text_folders(root):
     return overrides
 
 
-def total(metadata):
-    return sum(count["total"] for count in metadata.counts.values())
-
-
 FAULTS = {
     "one-class": (one_class, r"data.path=\S*t.csv\) has only one class, \['ham'\]: a classifier"),
-    "one-class-folder": (one_class_folder, r"has only one class, \['ham'\]"),
+    "one-class-folder": (
+        lambda root: write_data(root, classes=("ham",)),
+        r"has only one class, \['ham'\]",
+    ),
     "unquoted-commas": (
         unquoted_commas,
         r"2 row\(s\) have more or fewer fields than the header's 2 .* e.g. row 4 \(3 fields\), "
@@ -205,7 +190,9 @@ FAULTS = {
     ),
     "missing-field": (missing_field, r"1 row\(s\) have more or fewer .* row 6 \(1 fields\)"),
     "semicolons-with-commas-in-texts": (
-        semicolons_and_commas,
+        lambda root: write_csv(
+            root / "t.csv", ["text;label", *(f"{x}, ok;{y}" for x, y in rows())]
+        ),
         lambda metadata, log: total(metadata) == 24,
     ),
     "csv-is-a-folder": (csv_folder, r"is a folder; data=csv reads one CSV file"),
@@ -216,6 +203,10 @@ FAULTS = {
     ),
 }
 {%- endif %}
+
+
+def total(metadata):
+    return sum(count["total"] for count in metadata.counts.values())
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -254,35 +245,30 @@ def test_the_records_key_follows_the_bytes_not_mtimes_or_spelling(
     assert key(str(root)) != first  # one byte changed
 
 
-def ended_process_id() -> int:
-    command = [sys.executable, "-c", "import os; print(os.getpid())"]
-    return int(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
-
-
 @pytest.mark.slow
 def test_the_file_cache_survives_a_killed_run_and_is_never_shared(make_config, tmp_path):
-    cfg = make_config(*write_data(tmp_path / "data"))
+    cfg = make_config(*write_data(tmp_path / "data"), "data.cache=file")
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    example_fn = input_ops.make_example_fn(metadata, records_dir)
     records_files = sorted(os.listdir(records_dir))
     # A run killed while filling its cache left its lockfile and a half-written file.
     cache_dir = Path(records_dir).parent / "cache" / Path(records_dir).name
     cache_dir.mkdir(parents=True)
-    killed = f"validation-0-{socket.gethostname()}-{ended_process_id()}-0123abcd"
+    command = [sys.executable, "-c", "import os; print(os.getpid())"]
+    ended_pid = int(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    killed = f"validation-0-{socket.gethostname()}-{ended_pid}-0123abcd"
     stale = [cache_dir / f"{killed}_0.lockfile", cache_dir / f"{killed}_0.data-00000-of-00001"]
     for path in stale:
         path.write_bytes(b"")
-
+    example_fn = input_ops.make_example_fn(metadata, records_dir)
     spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
 
-    def dataset(cache):
-        return data_loader.load_split(
-            dataclasses.replace(spec, cache=cache), "validation", 2, training=False
-        )
+    def batches(cache: str):
+        cached = dataclasses.replace(spec, cache=cache)
+        return iter(data_loader.load_split(cached, "validation", 2, training=False))
 
-    first, second = iter(dataset("file")), iter(dataset("file"))  # two runs, same records
-    labels = [next(first)[1].numpy().tolist(), next(second)[1].numpy().tolist()]
-    assert labels[0] == labels[1] == next(iter(dataset("none")))[1].numpy().tolist()
+    first, second = batches("file"), batches("file")  # two runs at once, same records
+    labels = [next(iterator)[1].numpy().tolist() for iterator in (first, second, batches("none"))]
+    assert labels[0] == labels[1] == labels[2]
     assert not [path for path in stale if path.exists()]
     owners = {re.search(r"-\d+-[0-9a-f]{8}[._]", name)[0] for name in os.listdir(cache_dir)}
     assert len(owners) == 2  # one cache per run

@@ -1,20 +1,23 @@
-import functools
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import test_lstmnet
+from test_lstmnet import build_lstm
+from test_transformernet import build_transformer
 
-from {{ cookiecutter.package_name }}.models import (
-    embeddings,
-    transformernet,
-)
+from {{ cookiecutter.package_name }}.models import embeddings
 
 VOCABULARY = ["[PAD]", "[UNK]", "good", "bad", "film", "zebra"]
 VECTORS = {"bad": [0.5, -0.5, 1.0], "good": [1.0, 2.0, 3.0], "film": [0.0, 0.25, -1.0]}
-# test_lstmnet's builder with every option but the vectors' and the sizes.
-build_lstm = functools.partial(test_lstmnet.build_lstm, units=4)
+# The text nets with 3-number word vectors, for the 6 ids of VOCABULARY.
+NETS = {
+    "lstm": lambda **vectors: build_lstm(
+        sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, units=4, **vectors
+    ),
+    "transformer": lambda **vectors: build_transformer(
+        sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, num_heads=1, **vectors
+    ),
+}
 
 
 def initial(rows: int, dim: int) -> np.ndarray:
@@ -33,8 +36,10 @@ def files(tmp_path):
     return vocabulary_file, vectors_file
 
 
-def test_matrix_takes_known_words_and_keeps_random_ones(files):
+@pytest.mark.parametrize("header", ["", "4 3\n"], ids=["glove", "fasttext-header"])
+def test_matrix_takes_known_words_and_keeps_random_ones(files, header):
     vocabulary_file, vectors_file = files
+    vectors_file.write_text(header + vectors_file.read_text())
     vocabulary = embeddings.read_vocabulary(vocabulary_file)
     matrix, found = embeddings.embedding_matrix(vectors_file, vocabulary, initial(6, 3))
     assert found == 3 and matrix.shape == (6, 3) and matrix.dtype == np.float32
@@ -44,47 +49,16 @@ def test_matrix_takes_known_words_and_keeps_random_ones(files):
     np.testing.assert_array_equal(matrix[[1, 5]], initial(6, 3)[[1, 5]])  # [UNK] and zebra
 
 
-def test_fasttext_header_is_skipped(tmp_path, files):
-    vocabulary_file, vectors_file = files
-    with_header = tmp_path / "vectors.vec"
-    with_header.write_text("4 3\n" + vectors_file.read_text())
-    vocabulary = embeddings.read_vocabulary(vocabulary_file)
-    np.testing.assert_array_equal(
-        embeddings.embedding_matrix(with_header, vocabulary, initial(6, 3))[0],
-        embeddings.embedding_matrix(vectors_file, vocabulary, initial(6, 3))[0],
-    )
-
-
 def test_vectors_of_another_size_are_refused(files):
-    vocabulary_file, vectors_file = files
     with pytest.raises(ValueError, match="model.embedding_dim is 4"):
-        embeddings.embedding_matrix(vectors_file, VOCABULARY, initial(6, 4))
+        embeddings.embedding_matrix(files[1], VOCABULARY, initial(6, 4))
 
 
-@pytest.mark.parametrize(
-    "build",
-    [
-        lambda **vectors: build_lstm(
-            sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, **vectors
-        ),
-        lambda **vectors: transformernet.build_transformer(
-            sequence_length=4,
-            vocab_size=6,
-            num_classes=2,
-            embedding_dim=3,
-            num_heads=1,
-            feed_forward_dim=4,
-            num_blocks=1,
-            dropout_rate=0.0,
-            **vectors,
-        ),
-    ],
-    ids=["lstm", "transformer"],
-)
+@pytest.mark.parametrize("net", NETS)
 @pytest.mark.parametrize("trainable", [True, False])
-def test_text_nets_take_the_vectors_frozen_or_trainable(files, build, trainable):
+def test_text_nets_take_the_vectors_frozen_or_trainable(files, net, trainable):
     vocabulary_file, vectors_file = files
-    model = build(
+    model = NETS[net](
         embeddings=str(vectors_file),
         freeze_embeddings=not trainable,
         vocabulary_file=str(vocabulary_file),
@@ -111,7 +85,6 @@ def test_vocabulary_of_another_run_is_refused(files):
             sequence_length=4,
             vocab_size=9,
             num_classes=2,
-            embedding_dim=3,
             embeddings=str(vectors_file),
             vocabulary_file=str(vocabulary_file),
         )

@@ -50,3 +50,9 @@ def test_padding_is_masked(pooling):
     same = build_lstm(sequence_length=8, vocab_size=20, num_classes=2, pooling=pooling)
     same.set_weights(model.get_weights())
     np.testing.assert_allclose(same(longer).numpy(), short, atol=1e-5)
+
+
+@pytest.mark.parametrize("key, value", [("cell", "rnn"), ("pooling", "max"), ("num_layers", 0)])
+def test_bad_options_are_refused(key, value):
+    with pytest.raises(ValueError, match=f"model.{key}={value!r}"):
+        build_lstm(sequence_length=6, vocab_size=20, num_classes=2, **{key: value})

@@ -1,3 +1,6 @@
+"""model.py: each net built from its YAML file's _target_, the weight penalty and the training
+loss; each other net through the whole loop; the net that docs/architecture.md adds."""
+
 import shutil
 import sys
 from pathlib import Path
@@ -6,75 +9,53 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from conftest import PACKAGE, run_bounded
+from conftest import (
+    OTHER_NETS,
+    PACKAGE,
+    assert_export_serves_evals_accuracy,
+    net_overrides,
+    run_bounded,
+)
+from test_checkpoints import final_weights, kill_and_resume
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
-from {{ cookiecutter.package_name }}.data import preprocess_data
 
-# build_schedule's settings that the cosine and constant schedules leave unused.
-NO_DECAY = {"warmup_steps": 0, "decay_steps": 1000, "decay_rate": 0.5}
+# The data's values that Metadata.model_arguments gives a builder.
+{%- if cookiecutter.model_type == "cnn" %}
+NETS = ["lenet5", "resnet", "pretrained"]
+DATA = {"num_classes": 3, "input_shape": [32, 32, 1], "mean": [0.5], "std": [0.25]}
+INITIAL_WEIGHTS = ("model=pretrained", "model.weights=missing.weights.h5", "model.weights=")
+{%- else %}
+NETS = ["lstm", "transformer"]
+DATA = {"num_classes": 3, "sequence_length": 8, "vocab_size": 20, "vocabulary_file": None}
+INITIAL_WEIGHTS = ("model=lstm", "model.embeddings=missing.txt", "needs the data's vocabulary")
+{%- endif %}
+METADATA = SimpleNamespace(model_arguments=lambda folder=None: DATA)
 
 
-def test_build_model_uses_the_data_shapes(make_config):
-    cfg = make_config()
-    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    model = model_lib.build_model(cfg.model, metadata)
-    assert model.output_shape == (None, metadata.num_classes)
-    assert model.get_layer("logits").dtype_policy.compute_dtype == "float32"
-
-
-def test_mixed_precision_computes_in_bfloat16_with_float32_logits(make_config):
-    cfg = make_config()
-    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+@pytest.mark.parametrize("name", NETS)
+def test_each_yaml_builds_its_net_in_mixed_precision(make_config, name):
+    cfg = make_config(f"model={name}")
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        model = model_lib.build_model(cfg.model, metadata)
+        model = model_lib.build_model(cfg.model, METADATA)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+    assert model.output_shape == (None, 3)
     assert {layer.compute_dtype for layer in model.layers[1:-1]} == {"bfloat16"}
     assert model.get_layer("logits").compute_dtype == "float32"
     assert {weight.dtype for weight in model.trainable_weights} == {"float32"}  # master weights
 
 
-def test_unknown_model_is_refused():
-    with pytest.raises(ValueError, match="not a model of this project"):
-        model_lib.build_model({"name": "alexnet"}, {"num_classes": 2, "model_inputs": {}})
-
-
-@pytest.mark.parametrize(
-    "name, optimizer_class, settings",
-    [
-        ("adam", keras.optimizers.Adam, {"weight_decay": None}),
-        ("adamw", keras.optimizers.AdamW, {"weight_decay": 0.05}),
-        ("sgd", keras.optimizers.SGD, {"momentum": 0.9, "weight_decay": None}),
-    ],
-)
-def test_optimizers(name, optimizer_class, settings):
-    optimizer = model_lib.build_optimizer(name, 0.1, weight_decay=0.05)
-    assert type(optimizer) is optimizer_class  # AdamW is an Adam: not isinstance
-    assert {key: getattr(optimizer, key) for key in settings} == pytest.approx(settings)
-    assert np.isclose(float(np.asarray(optimizer.learning_rate)), 0.1)
-    assert optimizer.global_clipnorm is None  # the training step clips the global gradient
-
-
-def test_cosine_schedule_warms_up_then_decays_to_zero():
-    schedule = model_lib.build_schedule(0.1, "cosine", total_steps=10, **NO_DECAY)
-    assert np.isclose(float(schedule(0)), 0.1) and np.isclose(float(schedule(10)), 0.0)
-    warm = model_lib.build_schedule(
-        0.1, "cosine", total_steps=12, **{**NO_DECAY, "warmup_steps": 2}
-    )
-    rates = [float(warm(step)) for step in range(13)]
-    assert rates[0] == 0.0 and np.isclose(rates[1], 0.05) and np.isclose(rates[2], 0.1)
-    assert rates[2:] == sorted(rates[2:], reverse=True) and np.isclose(rates[12], 0.0)
-
-
-def test_step_schedule_and_constant():
-    schedule = model_lib.build_schedule(
-        0.1, "step", 100, warmup_steps=0, decay_steps=10, decay_rate=0.5
-    )
-    assert [round(float(schedule(step)), 6) for step in (0, 9, 10, 25)] == [0.1, 0.1, 0.05, 0.025]
-    assert model_lib.build_schedule(0.1, "constant", 100, **NO_DECAY) == 0.1
+def test_initial_weights_are_read_only_when_asked(make_config):
+    """A model built to restore a checkpoint into reads no starting weights (INITIAL_WEIGHTS);
+    a fresh one does, and the builder's own error comes through instantiate unwrapped."""
+    name, option, message = INITIAL_WEIGHTS
+    cfg = make_config(name, option)
+    with pytest.raises(ValueError, match=message):
+        model_lib.build_model(cfg.model, METADATA, initial_weights=True)
+    assert model_lib.build_model(cfg.model, METADATA).output_shape == (None, 3)
 
 
 def test_weight_penalty_covers_kernels_not_biases():
@@ -97,54 +78,79 @@ IMBALANCED = SimpleNamespace(
 )
 
 
-def train_settings(**changes) -> SimpleNamespace:
+def training_loss(**changes) -> np.ndarray:
+    """Each example's training loss on LABELS and LOGITS with train.* as `changes` say."""
     settings = {"loss": "cross_entropy", "focal_gamma": 2.0, "label_smoothing": 0.0}
-    return SimpleNamespace(**{**settings, "class_weight": "none", **changes})
+    train_cfg = SimpleNamespace(**{**settings, "class_weight": "none", **changes})
+    return model_lib.build_loss(train_cfg, IMBALANCED)(LABELS, LOGITS).numpy()
 
 
-def test_training_loss_is_per_example_cross_entropy_by_default():
-    loss = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
-    expected = model_lib.cross_entropy()(LABELS, LOGITS).numpy()
-    assert loss.shape == (4,)
-    np.testing.assert_allclose(loss, expected, rtol=1e-6)
+def test_training_loss_is_cross_entropy_smoothed_or_focal_per_example():
+    plain = training_loss()
+    assert plain.shape == (4,)
+    np.testing.assert_allclose(plain, model_lib.cross_entropy()(LABELS, LOGITS), rtol=1e-6)
+    smoothed = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=0.2, reduction="none"
+    )(np.eye(2)[LABELS], LOGITS)
+    np.testing.assert_allclose(training_loss(label_smoothing=0.2), smoothed, rtol=1e-5)
+    right = keras.ops.softmax(LOGITS).numpy()[np.arange(4), LABELS]
+    focal = (1 - right) ** 2 * plain  # gamma 2
+    np.testing.assert_allclose(training_loss(loss="focal"), focal, rtol=1e-5)
 
 
 def test_class_weights_multiply_each_examples_loss():
-    plain = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
-    balanced = model_lib.build_loss(train_settings(class_weight="balanced"), IMBALANCED)
+    plain = training_loss()
     # Inverse frequencies, averaging 1 over the examples: 100 / (2 * 90), 100 / (2 * 10).
-    weights = np.array([100 / 180, 100 / 20])[LABELS]
-    np.testing.assert_allclose(balanced(LABELS, LOGITS).numpy(), plain * weights, rtol=1e-6)
-    named = model_lib.build_loss(train_settings(class_weight={"spam": 3.0}), IMBALANCED)
-    np.testing.assert_allclose(named(LABELS, LOGITS).numpy(), plain * [1, 3, 3, 3], rtol=1e-6)
+    balanced = plain * np.array([100 / 180, 100 / 20])[LABELS]
+    np.testing.assert_allclose(training_loss(class_weight="balanced"), balanced, rtol=1e-6)
+    named = training_loss(class_weight={"spam": 3.0})
+    np.testing.assert_allclose(named, plain * [1, 3, 3, 3], rtol=1e-6)
 
 
 @pytest.mark.parametrize("setting", ["inverse", {"eggs": 2.0}, 3.0])
 def test_bad_class_weight_is_refused_with_the_class_names(setting):
     with pytest.raises(ValueError, match="balanced or a mapping.*ham, spam"):
-        model_lib.build_loss(train_settings(class_weight=setting), IMBALANCED)
+        training_loss(class_weight=setting)
 
 
-def test_label_smoothing_and_focal_loss_change_the_loss():
-    plain = model_lib.build_loss(train_settings(), IMBALANCED)(LABELS, LOGITS).numpy()
-    smoothed = model_lib.build_loss(train_settings(label_smoothing=0.2), IMBALANCED)
-    expected = keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=0.2, reduction="none"
-    )(np.eye(2)[LABELS], LOGITS)
-    np.testing.assert_allclose(smoothed(LABELS, LOGITS).numpy(), expected, rtol=1e-5)
-    focal = model_lib.build_loss(train_settings(loss="focal"), IMBALANCED)(LABELS, LOGITS)
-    right = keras.ops.softmax(LOGITS).numpy()[np.arange(4), LABELS]
-    np.testing.assert_allclose(focal.numpy(), (1 - right) ** 2 * plain, rtol=1e-5)  # gamma 2
+# Each other net, two epochs of 12 steps on the smoke data with a checkpoint every 5 steps:
+# killed in the first epoch, the resumed run crosses every epoch boundary (and a fine-tune's
+# phase) to the weights of an uninterrupted one; eval scores it, its export serves as much.
+RESUMED = [
+    "experiment=smoke",
+    "train.epochs=2",
+    "train.max_steps_per_epoch=null",
+    "train.checkpoint_every_steps=5",
+    "train.deterministic=true",
+]
+{%- if cookiecutter.model_type == "cnn" %}
+EXPECTED_LOG = {"resnet": "", "pretrained": "Epoch 2: fine-tune phase 2"}
+{%- else %}
+EXPECTED_LOG = {"transformer": "", "lstm-embeddings": "12 of 25 words have vectors"}
+{%- endif %}
 
 
-def test_two_phase_schedule_switches_at_its_boundary():
-    first = keras.optimizers.schedules.CosineDecay(0.1, 10)
-    schedule = model_lib.TwoPhaseSchedule(first, 0.01, boundary=10)
-    rates = [float(schedule(step)) for step in (0, 5, 9, 10, 30)]
-    assert np.isclose(rates[0], 0.1) and rates[1] < rates[0] and rates[2] > 0
-    assert rates[3:] == pytest.approx([0.01, 0.01])
-    second = model_lib.TwoPhaseSchedule(0.1, keras.optimizers.schedules.CosineDecay(0.01, 10), 4)
-    assert float(second(4)) == pytest.approx(0.01) and float(second(14)) == pytest.approx(0.0)
+@pytest.mark.full
+@pytest.mark.parametrize("net", OTHER_NETS)
+def test_net_resumes_evaluates_and_exports(run_module, tmp_path, net):
+    records = f"data.records_dir={tmp_path / 'records'}"
+    overrides = [*RESUMED, records, *net_overrides(net, tmp_path / "files")]
+    whole = run_module("train", *overrides, f"run_dir={tmp_path / 'whole'}")
+    assert whole.returncode == 0, whole.stderr
+    run_dir = tmp_path / "killed"
+    resumed = kill_and_resume(run_module, run_dir, overrides)
+    assert "Done: 2 epochs, 24 steps" in resumed.stderr and EXPECTED_LOG[net] in resumed.stderr
+    for expected, actual in zip(
+        final_weights(tmp_path / "whole"), final_weights(run_dir), strict=True
+    ):
+        np.testing.assert_array_equal(actual, expected)
+    exported = ["model.keras"{{ ', "model.tflite"' if cookiecutter.tflite }}]
+    options = [f"export.{name.split('.')[1]}=true" for name in exported]
+    for module, overrides in [("eval", []), ("export", options)]:
+        result = run_module(module, f"run_dir={run_dir}", *overrides)
+        assert result.returncode == 0, f"{module}:\n{result.stderr}"
+    assert all((run_dir / "export" / "1" / name).stat().st_size for name in exported)
+    assert 0 <= assert_export_serves_evals_accuracy(run_dir)["macro_f1"] <= 1
 
 
 @pytest.mark.full
@@ -170,10 +176,6 @@ def test_the_documented_net_needs_its_two_files_and_nothing_else(tmp_path, run_m
         command = [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides]
         result = run_bounded(command, 300, cwd=tmp_path, env=env)
         assert result.returncode == 0, f"{module}:\n{result.stderr}"
-{%- if cookiecutter.tflite %}
-    assert (tmp_path / "run" / "export" / "1" / "model.tflite").stat().st_size > 0
-{%- else %}
-    assert (tmp_path / "run" / "export" / "1" / "saved_model.pb").stat().st_size > 0
-{%- endif %}
-    model_cfg = runs.load_config(tmp_path / "run").model
-    assert model_cfg == {"name": "tiny", "units": 32, "dropout_rate": 0.2}
+    exported = "{{ 'model.tflite' if cookiecutter.tflite else 'saved_model.pb' }}"
+    assert (tmp_path / "run" / "export" / "1" / exported).stat().st_size > 0
+    assert runs.load_config(tmp_path / "run").model.units == 32

@@ -25,6 +25,7 @@ from omegaconf import DictConfig
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import optimizer as optimizer_lib
 from {{ cookiecutter.package_name }}.data import preprocess_data
 from {{ cookiecutter.package_name }}.train import train
 
@@ -162,13 +163,13 @@ def validation_takes_one_batch(baseline: Run, changed: Run, train_run: Callable)
 # === Training options: (the one change, the run it changes, its check) ===
 # Checked elsewhere: train.learning_rate, lr_schedule, warmup_steps, lr_decay_* (test_model.py),
 # patience, min_delta, checkpoint_every_steps, mixed_precision, jit_compile (test_train.py),
-# histogram_every_steps (test_summaries.py), resume (test_resume.py), init_from
+# histogram_every_steps (test_summaries.py), resume (test_runs.py, test_checkpoints.py), init_from
 {%- if cookiecutter.cluster %}
-# (test_warm_start.py). distribute.devices, communication and `auto` resolving to mirrored:
+# (test_checkpoints.py). distribute.devices, communication and `auto` resolving to mirrored:
 # test_distribute.py and test_multi_worker.py, in processes of their own, because TensorFlow's
 # logical devices can be set only once per process.
 {%- else %}
-# (test_warm_start.py). distribute.devices and `auto` resolving to mirrored: test_distribute.py,
+# (test_checkpoints.py). distribute.devices and `auto` resolving to mirrored: test_distribute.py,
 # in processes of their own, because TensorFlow's logical devices can be set only once per
 # process.
 {%- endif %}
@@ -313,7 +314,7 @@ def test_the_optimizer_is_the_one_the_config_names(
     tmp_path, overrides, optimizer_type, attributes
 ):
     train_cfg = smoke_config(tmp_path, *overrides).train
-    optimizer = model_lib.build_optimizer(
+    optimizer = optimizer_lib.build_optimizer(
         train_cfg.optimizer, train_cfg.learning_rate, train_cfg.weight_decay
     )
     assert type(optimizer) is optimizer_type  # AdamW is an Adam: isinstance would not tell

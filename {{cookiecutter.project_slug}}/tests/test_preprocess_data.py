@@ -32,32 +32,25 @@ def test_preprocess_writes_shards_and_metadata(make_config):
 
 def test_split_is_stratified_and_seeded():
     labels = np.repeat(np.arange(4), 50)
-    first = preprocess_data.split_indices(labels, 0.1, 0.2, seed=1)
-    again = preprocess_data.split_indices(labels, 0.1, 0.2, seed=1)
-    other = preprocess_data.split_indices(labels, 0.1, 0.2, seed=2)
-
-    for split in first:
-        np.testing.assert_array_equal(first[split], again[split])
-    assert not np.array_equal(first["test"], other["test"])
-    assert len(first["test"]) == 40 and len(first["validation"]) == 20
-    assert np.bincount(labels[first["test"]]).tolist() == [10, 10, 10, 10]
-    all_indices = np.concatenate(list(first.values()))
-    assert sorted(all_indices.tolist()) == list(range(200))
+    first = preprocess_data.assign_splits(labels, 0.1, 0.2, seed=1)
+    np.testing.assert_array_equal(first, preprocess_data.assign_splits(labels, 0.1, 0.2, seed=1))
+    assert not np.array_equal(first, preprocess_data.assign_splits(labels, 0.1, 0.2, seed=2))
+    assert np.bincount(first).tolist() == [140, 20, 40]  # train, validation, test
+    assert np.bincount(labels[first == 2]).tolist() == [10, 10, 10, 10]
 
 
 @pytest.mark.parametrize(
-    "fractions, message",
-    [((0.0, 0.1), "validation_fraction"), ((0.5, 0.5), "leave examples")],
-    ids=["zero-validation", "nothing-left"],
+    "labels, fractions, message",
+    [
+        (np.arange(100) % 2, (0.0, 0.1), "validation_fraction=0.0"),
+        (np.arange(100) % 2, (0.5, 0.5), "leave examples"),
+        (np.array([0, 0, 0, 0, 1]), (0.2, 0.2), "smallest classes"),
+    ],
+    ids=["zero-validation", "nothing-left", "too-few-per-class"],
 )
-def test_bad_fractions_are_refused(fractions, message):
+def test_a_split_that_cannot_be_made_is_explained(labels, fractions, message):
     with pytest.raises(ValueError, match=message):
-        preprocess_data.split_indices(np.arange(100) % 2, *fractions, seed=0)
-
-
-def test_too_few_examples_per_class_is_explained():
-    with pytest.raises(ValueError, match="smallest classes"):
-        preprocess_data.split_indices(np.array([0, 0, 0, 0, 1]), 0.2, 0.2, seed=0)
+        preprocess_data.assign_splits(labels, *fractions, seed=0)
 
 
 @pytest.mark.slow
@@ -70,6 +63,9 @@ def test_ensure_preprocessed_reuses_and_a_change_writes_elsewhere(make_config):
     assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == (records_dir, first)
     assert os.path.getmtime(shard) == written_at
 
+    loader_only = make_config("data.cache=none", "data.shuffle_buffer=7")
+    assert preprocess_data.ensure_preprocessed(loader_only.data, cfg.seed)[0] == records_dir
+    assert preprocess_data.records_path(cfg.data, cfg.seed + 1) != records_dir  # another split
     changed = make_config("data.num_shards=1")
     changed_dir, rebuilt = preprocess_data.ensure_preprocessed(changed.data, changed.seed)
     assert changed_dir != records_dir and rebuilt.fingerprint != first.fingerprint
@@ -97,14 +93,6 @@ def test_an_interrupted_preprocess_is_redone(make_config):
     _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     assert metadata.counts["train"]["total"] > 0
     assert not [name for name in os.listdir(records_dir) if name.endswith(".tmp")]
-
-
-def test_loader_only_keys_do_not_change_the_fingerprint(make_config):
-    cfg = make_config()
-    assert preprocess_data.fingerprint(cfg.data, 0) == preprocess_data.fingerprint(
-        make_config("data.cache=none", "data.shuffle_buffer=7").data, 0
-    )
-    assert preprocess_data.fingerprint(cfg.data, 0) != preprocess_data.fingerprint(cfg.data, 1)
 
 
 def test_unknown_source_lists_the_known_ones(make_config):

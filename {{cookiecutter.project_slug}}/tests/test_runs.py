@@ -1,5 +1,5 @@
-"""A user's second hour: a new folder per run, resume only on purpose, the Makefile's commands
-with any ARGS, sweeps. Each test is a step a user takes after the first `make train`."""
+"""Run folders: a new dated one per run, `latest`, resume only on purpose, the lock, records found
+without the data, sweeps, and `make train` with any ARGS. Most work on a copy of the shared run."""
 
 import csv
 import hashlib
@@ -7,6 +7,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,221 +18,155 @@ from conftest import assert_export_serves_evals_accuracy
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.data import preprocess_data
 from {{ cookiecutter.package_name }}.train import train
 
-pytestmark = pytest.mark.slow  # every test here trains
-
-PROJECT = Path(__file__).resolve().parents[1]
+# The commands of `make train`, by their name's last part, and the module each runs.
+MODULES = dict(preprocess="data.preprocess_data", train="train", eval="eval", export="export")
 
 
 def file_digests(folder: Path) -> dict[str, str]:
     """SHA-256 of every file below `folder`, by relative path."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
+    files = sorted(path for path in folder.rglob("*") if path.is_file())
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).digest() for p in files}
 
 
 @pytest.fixture
-def in_tmp_path(tmp_path, monkeypatch):
-    """Runs the test with tmp_path as the working directory, where runs/ is made."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def run_copy(shared_run, tmp_path):
+    """The shared run's config, pointed at a copy of its folder (without the export)."""
+    copy = tmp_path / "runs" / "copy"
+    shutil.copytree(shared_run.run_dir, copy, ignore=shutil.ignore_patterns("export"))
+    return OmegaConf.merge(shared_run, {"run_dir": str(copy), "runs_root": str(copy.parent)})
 
 
-@pytest.fixture
-def first_run(make_config, in_tmp_path):
-    """One finished smoke run in a new dated folder under runs/ (train without run_dir)."""
-    result = train(make_config("run_dir=null"))
-    return Path(result["run_dir"]), result
+def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path):
+    cfg = OmegaConf.merge(shared_run, {"run_dir": None, "runs_root": str(tmp_path / "runs")})
+    (first, resume), (second, _) = runs.choose_run_dir(cfg), runs.choose_run_dir(cfg)
+    assert not resume and first != second and first.parent == second.parent
+    assert first.parent == tmp_path / "runs" / f"{cfg.model.name}-{cfg.data.name}"
+    metadata = runs.load_metadata(shared_run.run_dir)
+    records_dir, _ = runs.run_records(shared_run, metadata)
+    for run_dir in (first, second):
+        runs.start_run(OmegaConf.merge(cfg, {"run_dir": str(run_dir)}), records_dir, metadata)
+    assert runs.resolve_run_dir("latest", tmp_path / "runs") == second.resolve()
+    assert runs.resolve_run_dir(second.parent / "latest") == second.resolve()
+    assert runs.load_config(first).train == shared_run.train
+    assert runs.load_metadata(first) == metadata
 
 
-def test_each_training_run_gets_a_new_folder_and_trains(first_run, make_config):
-    run_dir, result = first_run
-    assert run_dir.parent == Path("runs") / run_dir.parent.name  # runs/<model>-<data>/
-    assert runs.resolve_run_dir("latest") == run_dir.resolve()
-    assert runs.resolve_run_dir(run_dir.parent / "latest") == run_dir.resolve()
-    before = file_digests(run_dir)
-
-    second = train(make_config("run_dir=null", "train.learning_rate=0.003"))
-    second_dir = Path(second["run_dir"])
-    assert second_dir != run_dir and second_dir.parent == run_dir.parent
-    assert second["steps"] == result["steps"] > 0  # it trained, from scratch
-    assert second["weights_digest"] != result["weights_digest"]
-    assert OmegaConf.load(second_dir / "config.yaml").train.learning_rate == 0.003
-    assert file_digests(run_dir) == before  # the first run is untouched
-    assert runs.resolve_run_dir("latest") == second_dir.resolve()
-    saved = json.loads((second_dir / runs.RESULT_FILE).read_text())
-    assert saved["weights_digest"] == second["weights_digest"] and saved["finished"]
-
-
-def test_resuming_with_another_config_is_refused_and_changes_nothing(first_run, make_config):
-    run_dir, _ = first_run
-    before = file_digests(run_dir)
-    for way in (f"run_dir={run_dir}", "train.resume=latest"):
-        cfg = make_config(way, "train.learning_rate=0.02", "model.dropout_rate=0.5")
-        if way.startswith("train.resume"):
-            cfg.run_dir = None
+def test_resume_is_refused_with_another_config_or_data_and_trains_on_with_more_epochs(run_copy):
+    run_dir, before = Path(run_copy.run_dir), file_digests(Path(run_copy.run_dir))
+    other = {"train": {"learning_rate": 0.02}, "model": {"dropout_rate": 0.25}}
+    for way in ({}, {"run_dir": None, "train": {"resume": str(run_dir)}}):
         with pytest.raises(ValueError) as refused:
-            train(cfg)
-        message = str(refused.value)
-        in_run = make_config().train.learning_rate  # the variant's default
-        assert f"train.learning_rate: {in_run} in the run, 0.02 now" in message
-        assert "model.dropout_rate" in message and "0.5 now" in message
-        assert "train.init_from=" in message and "new run" in message
-        assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
+            train(OmegaConf.merge(run_copy, other, way))
+        message, rate = str(refused.value), run_copy.train.learning_rate
+        assert f"train.learning_rate: {rate} in the run, 0.02 now" in message
+        assert "model.dropout_rate" in message and "train.init_from=" in message
+    saved = run_dir / "assets" / "metadata.json"
+    text = saved.read_text()
+    saved.write_text(json.dumps({**json.loads(text), "fingerprint": "0"}))  # as if data changed
+    with pytest.raises(ValueError, match="trained on other data"):
+        train(OmegaConf.merge(run_copy, {"train": {"epochs": run_copy.train.epochs + 1}}))
+    saved.write_text(text)
+    done = json.loads((run_dir / runs.RESULT_FILE).read_text())
+    again = train(OmegaConf.merge(run_copy, {"run_dir": None, "train": {"resume": str(run_dir)}}))
+    assert again["epochs"] == done["epochs"]  # a finished run asked again does nothing
+    assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
+    resumed = train(OmegaConf.merge(run_copy, {"train": {"epochs": done["epochs"] + 1}}))
+    assert (resumed["run_dir"], resumed["epochs"]) == (str(run_dir), done["epochs"] + 1)
+    assert resumed["steps"] == done["steps"] // done["epochs"] * (done["epochs"] + 1)
+    assert runs.load_config(run_dir).train.epochs == done["epochs"] + 1
 
 
-def test_a_finished_run_asked_again_does_nothing(first_run, make_config):
-    run_dir, result = first_run
-    before = file_digests(run_dir)
-    again = train(make_config("run_dir=null", "train.resume=latest"))
-    assert again["epochs"] == result["epochs"]
-    assert Path(again["run_dir"]).resolve() == run_dir.resolve()
-    assert file_digests(run_dir) == before
-
-
-def test_resume_with_more_epochs_trains_on_in_the_same_folder(first_run, make_config):
-    run_dir, result = first_run
-    epochs = result["epochs"] + 1
-    resumed = train(
-        make_config("run_dir=null", f"train.resume={run_dir}", f"train.epochs={epochs}")
-    )
-    assert Path(resumed["run_dir"]).resolve() == run_dir.resolve()
-    assert resumed["epochs"] == epochs
-    assert resumed["steps"] == result["steps"] * epochs // result["epochs"]
-    assert OmegaConf.load(run_dir / "config.yaml").train.epochs == epochs
-    assert len(list(run_dir.parent.iterdir())) == 2  # the run and the `latest` pointer
-
-
-def test_resume_of_something_that_is_not_a_run_explains(make_config, in_tmp_path):
-    with pytest.raises(FileNotFoundError, match="no config.yaml"):
-        train(make_config("run_dir=null", f"train.resume={in_tmp_path}"))
-    with pytest.raises(FileNotFoundError, match="there is no run yet"):
-        train(make_config("run_dir=null", "train.resume=latest"))
-
-
-def test_a_locked_run_is_refused_at_once(first_run, make_config):
-    run_dir, _ = first_run
+def test_a_locked_run_is_refused_naming_the_holder_and_a_killed_holder_frees_it(
+    run_copy, run_module
+):
+    run_dir, before = Path(run_copy.run_dir), file_digests(Path(run_copy.run_dir))
+    refused = f"in use by another training \\(PID {os.getpid()} "
     with runs.RunLock(run_dir):
-        before = file_digests(run_dir)
-        with pytest.raises(RuntimeError, match="in use by another training"):
-            train(make_config("run_dir=null", "train.resume=latest", "train.epochs=3"))
-        assert file_digests(run_dir) == before
-    assert not (run_dir / runs.LOCK_FILE).exists()
-
-
-def test_the_lock_of_a_killed_process_is_free_at_once(tmp_path, run_module):
-    """kill -9 leaves the lock file with its holder in it; the lock itself went with it."""
+        with pytest.raises(RuntimeError, match=refused):
+            train(OmegaConf.merge(run_copy, {"train": {"epochs": 9}}))
+        assert file_digests(run_dir) == {**before, "lock": file_digests(run_dir)["lock"]}
+    assert file_digests(run_dir) == before
     take_and_die = (
         f"import os, signal; from {runs.__package__} import runs; "
-        f"runs.RunLock(__import__('pathlib').Path({str(tmp_path)!r})).__enter__(); "
-        "os.kill(os.getpid(), signal.SIGKILL)"
+        f"runs.RunLock({str(run_dir)!r}).__enter__(); os.kill(os.getpid(), signal.SIGKILL)"
     )
     killed = subprocess.run([sys.executable, "-c", take_and_die], env=run_module.env, timeout=120)
     assert killed.returncode == -signal.SIGKILL
-    assert json.loads((tmp_path / runs.LOCK_FILE).read_text())["pid"] != os.getpid()
-    with runs.RunLock(tmp_path) as lock:
-        assert json.loads((tmp_path / runs.LOCK_FILE).read_text()) == lock.owner
-    assert not (tmp_path / runs.LOCK_FILE).exists()
+    assert "PID" in (run_dir / runs.LOCK_FILE).read_text()  # what a killed holder leaves
+    with runs.RunLock(run_dir):  # taken at once
+        assert f"PID {os.getpid()} " in (run_dir / runs.LOCK_FILE).read_text()
 
 
-def test_a_second_lock_is_refused_naming_the_holder_and_free_after(tmp_path):
-    refused = f"in use by another training \\(PID {os.getpid()}"
-    with runs.RunLock(tmp_path), pytest.raises(RuntimeError, match=refused):
-        runs.RunLock(tmp_path).__enter__()
-    with runs.RunLock(tmp_path):  # released: taken again at once
-        pass
+def test_what_is_not_a_run_explains_and_a_failed_new_run_leaves_no_folder(make_config, tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="file"):
+        train(make_config(f"run_dir={tmp_path / 'file'}"))
+    with pytest.raises(FileNotFoundError, match="no config.yaml"):
+        train(make_config("run_dir=null", f"train.resume={tmp_path}"))
+    root = f"runs_root={tmp_path / 'runs'}"
+    with pytest.raises(FileNotFoundError, match="there is no run yet"):
+        train(make_config("run_dir=null", root, "train.resume=latest"))
+{%- if cookiecutter.model_type == "cnn" %}
+    absent = ("data=image_folder", f"data.path={tmp_path / 'absent'}")
+{%- else %}
+    absent = ("data=csv", f"data.path={tmp_path / 'absent.csv'}")
+{%- endif %}
+    with pytest.raises((OSError, ValueError)):  # in preprocessing, after the folder was made
+        train(make_config("run_dir=null", root, *absent))
+    (group,) = (tmp_path / "runs").iterdir()
+    assert list(group.iterdir()) == []
 
 
-def make_train_commands(args: str) -> list[list[str]]:
-    """The commands `make train ARGS=...` runs, read from the Makefile (make -n), each as
-    `python -m <package>.<module>`."""
-    # Not the flags of a make this test may run under (make test): they add "make[1]:" lines.
-    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")
+def test_records_are_found_without_the_data(shared_run, monkeypatch):
+    """eval and export use the run's records after its data folder has moved (read no data)."""
+    metadata = runs.load_metadata(shared_run.run_dir)
+    expected = runs.run_records(shared_run, metadata)
+    monkeypatch.setattr(preprocess_data, "fingerprint", lambda *_: pytest.fail("read the data"))
+    assert runs.run_records(runs.load_config(shared_run.run_dir), metadata) == expected
+
+
+def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path):
+    """The commands of `make train ARGS=...` (make -n) preprocess, train, evaluate, export."""
+    args = f"ARGS=experiment=smoke data.records_dir={tmp_path / 'records'}"
+    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # of a make this test may run under
     dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-o", "install", "train", f"ARGS={args}"],
-        cwd=PROJECT,
+        ["make", "--no-print-directory", "-n", "-o", "install", "train", args],
+        cwd=Path(__file__).resolve().parents[1],
         env={key: value for key, value in os.environ.items() if key not in outer},
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    modules = {
-        "preprocess": "data.preprocess_data",
-        "train": "train",
-        "eval": "eval",
-        "export": "export",
-    }
-    commands = []
-    for line in dry_run.stdout.splitlines():
-        program, *arguments = shlex.split(line)
-        command = Path(program).name.rsplit("-", 1)[-1]
-        commands.append([modules[command], *arguments])
-    return commands
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "args",
-    [
-        "experiment=smoke",
-        pytest.param(
-            "data=synthetic train.epochs=1 train.max_steps_per_epoch=3", marks=pytest.mark.full
-        ),
-    ],
-)
-def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path, args):
-    commands = make_train_commands(f"{args} data.records_dir={tmp_path / 'records'}")
-    assert [command[0] for command in commands] == [
-        "data.preprocess_data",
-        "train",
-        "eval",
-        "export",
-    ]
-    for module, *arguments in commands:
-        result = run_module(module, *arguments)
-        assert result.returncode == 0, f"{module} {arguments}:\n{result.stderr[-3000:]}"
-    assert "Ignoring" in result.stderr or "data=" not in args  # told, not failed
+    commands = [shlex.split(line) for line in dry_run.stdout.splitlines()]
+    assert [name.rsplit("-", 1)[-1] for name, *_ in commands] == list(MODULES)
+    for name, *arguments in commands:
+        result = run_module(MODULES[name.rsplit("-", 1)[-1]], *arguments)
+        assert result.returncode == 0, f"{name} {arguments}:\n{result.stderr[-3000:]}"
+    assert "Ignoring experiment=smoke" in result.stderr  # told, not failed
     metrics = assert_export_serves_evals_accuracy(runs.resolve_run_dir(tmp_path / "runs/latest"))
     assert metrics["num_examples"] > 0
 
 
-@pytest.mark.slow
-def test_a_multirun_gives_every_job_its_own_run(run_module, tmp_path):
-    result = run_module(
-        "train", "-m", "experiment=smoke", "train.epochs=1", "train.learning_rate=0.001,0.01"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted((tmp_path / "runs").glob("*/multirun/*/[0-9]*"))
-    assert [job.name for job in jobs] == ["0", "1"]
-    rates = [OmegaConf.load(job / "config.yaml").train.learning_rate for job in jobs]
-    assert rates == [0.001, 0.01]
-    for job in jobs:
-        assert json.loads((job / runs.RESULT_FILE).read_text())["steps"] > 0
-        assert (job / "checkpoints" / "checkpoint").exists()
+OPTUNA = "hparams_search=optuna hydra.sweeper.n_trials=2"
+SWEEPS = ["train.learning_rate=0.001,0.01", pytest.param(OPTUNA, marks=pytest.mark.full)]
 
-    table = run_module("runs_table", str(tmp_path / "runs"), "--format", "csv")
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_a_sweep_gives_every_job_its_own_run(run_module, tmp_path, sweep):
+    if sweep == OPTUNA:
+        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    result = run_module("train", "-m", "experiment=smoke", "train.epochs=1", *sweep.split())
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = run_module("runs_table", str(tmp_path / "runs"), "--format", "csv", "--all")
     assert table.returncode == 0, table.stderr
     rows = list(csv.DictReader(io.StringIO(table.stdout)))
-    assert sorted(float(row["train.learning_rate"]) for row in rows) == [0.001, 0.01]
-
-
-@pytest.mark.full
-def test_an_optuna_search_runs_its_trials_as_runs(run_module, tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    result = run_module(
-        "train",
-        "-m",
-        "hparams_search=optuna",
-        "hydra.sweeper.n_trials=2",
-        "experiment=smoke",
-        "train.epochs=1",
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    jobs = sorted((tmp_path / "runs").glob("*/multirun/*/[0-9]*"))
-    assert len(jobs) == 2
-    best = next((tmp_path / "runs").glob("*/multirun/*/optimization_results.yaml"))
-    assert "best_value" in best.read_text()
+    assert [(row["run"][-2:], row["epochs"]) for row in rows] == [("/0", "1"), ("/1", "1")]
+    if sweep == OPTUNA:
+        best = next((tmp_path / "runs").glob("*/multirun/*/optimization_results.yaml"))
+        assert "best_value" in best.read_text()
+    else:
+        assert sorted(float(row["train.learning_rate"]) for row in rows) == [0.001, 0.01]

@@ -1,32 +1,30 @@
 """Every text source and every bad-data case, on files the tests write themselves."""
 
+import csv
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import peak_memory_of_preprocess, shared_data
+from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     preprocess_data,
+    text_ops,
+    text_sources,
 )
 
 HAM = ["see you at lunch", "call me when you land", "thanks, that works", "ok see you soon"]
 SPAM = ["WIN a free prize now", "claim your free cash", "free entry, text WIN", "cash prize!"]
+ROWS = [(text, "ham") for text in HAM * 3] + [(text, "spam") for text in SPAM * 3]
 
 
-def write_csv(path, rows, delimiter=",", bom=False, header=("text", "label")):
-    def quote(field):
-        return '"' + field.replace('"', '""') + '"' if any(c in field for c in '",;\n') else field
-
-    lines = [delimiter.join(header)] + [delimiter.join(quote(f) for f in row) for row in rows]
-    path.write_text(("\ufeff" if bom else "") + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+def write_csv(path, rows=ROWS, header=("text", "label"), delimiter=",", encoding="utf-8"):
+    with open(path, "w", newline="", encoding=encoding) as csv_file:  # quotes what needs it
+        csv.writer(csv_file, delimiter=delimiter).writerows([header, *rows])
     return path
-
-
-def labelled_rows(copies=3):
-    return [(text, "ham") for text in HAM * copies] + [(text, "spam") for text in SPAM * copies]
 
 
 def preprocess(make_config, *overrides):
@@ -42,32 +40,39 @@ def all_texts(records_dir, metadata):
     return sorted(text.decode("utf-8") for text in texts)
 
 
-def test_csv_with_bom_quotes_commas_and_newlines(make_config, tmp_path):
-    rows = labelled_rows() + [("two lines,\nwith a comma", "ham"), ('say "hi"', "spam")]
-    path = write_csv(tmp_path / "sms.csv", rows, bom=True)
-    records_dir, metadata = preprocess(make_config, f"data.path={path}")
+@pytest.mark.parametrize(
+    "delimiter, encoding", [(",", "utf-8"), (";", "utf-8-sig"), ("\t", "utf-8"), ("|", "utf-8")]
+)
+def test_csv_dialects_are_read_identically(make_config, tmp_path, delimiter, encoding):
+    rows = ROWS + [("two lines,\nwith a comma; a tab\t|", "ham"), ('say "hi"', "spam")]
+    path = write_csv(tmp_path / "t.csv", rows, ("msg", "kind"), delimiter, encoding)
+    columns = ["data.text_column=msg", "data.label_column=kind"]
+    records_dir, metadata = preprocess(make_config, f"data.path={path}", *columns)
     assert metadata.class_names == ["ham", "spam"]
     assert all_texts(records_dir, metadata) == sorted(text for text, _ in rows)
 
 
-def test_csv_with_another_delimiter_and_column_names(make_config, tmp_path):
-    path = write_csv(tmp_path / "t.csv", labelled_rows(), delimiter=";", header=("msg", "kind"))
-    _, metadata = preprocess(
-        make_config, f"data.path={path}", "data.text_column=msg", "data.label_column=kind"
-    )
-    assert sum(count["total"] for count in metadata.counts.values()) == 24
+BAD_CSV = {  # the file's rows (None: no file), overrides, the error
+    "no-column": (ROWS, ["data.text_column=body"], r"no column 'body'; its columns are \['text'"),
+    "no-label": (ROWS + [("hello", "")], [], "have no 'label' label: t.csv row 26"),
+    "missing-file": (None, [], r"data.path=\S*t.csv does not exist"),
+    "unseen-test-label": (ROWS, ["data.test_path={test_csv}"], r"label\(s\) \['promo'\]"),
+}
 
 
-def test_csv_without_the_column_lists_its_columns(make_config, tmp_path):
-    path = write_csv(tmp_path / "t.csv", labelled_rows(), header=("message", "label"))
-    with pytest.raises(
-        ValueError, match=r"no column 'text'; its columns are \['message', 'label'\]"
-    ):
-        preprocess(make_config, f"data.path={path}")
+@pytest.mark.parametrize("fault", BAD_CSV)
+def test_bad_csv_files_are_explained(make_config, tmp_path, fault):
+    rows, overrides, message = BAD_CSV[fault]
+    test_csv = write_csv(tmp_path / "test.csv", [("hello", "ham"), ("buy now", "promo")])
+    path = write_csv(tmp_path / "t.csv", rows) if rows else tmp_path / "t.csv"
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        preprocess(
+            make_config, f"data.path={path}", *(o.format(test_csv=test_csv) for o in overrides)
+        )
 
 
 def test_empty_texts_are_named_or_skipped(make_config, tmp_path):
-    path = write_csv(tmp_path / "t.csv", labelled_rows() + [("  ", "ham"), ("", "spam")])
+    path = write_csv(tmp_path / "t.csv", ROWS + [("  ", "ham"), ("", "spam")])
     with pytest.raises(
         ValueError, match=r"2 example\(s\) have an empty text: t.csv row 26, t.csv row 27"
     ):
@@ -76,29 +81,22 @@ def test_empty_texts_are_named_or_skipped(make_config, tmp_path):
     assert sum(count["total"] for count in metadata.counts.values()) == 24
 
 
-def test_rows_without_a_label_are_refused(make_config, tmp_path):
-    path = write_csv(tmp_path / "t.csv", labelled_rows() + [("hello", "")])
-    with pytest.raises(ValueError, match="have no 'label' label: t.csv row 26"):
-        preprocess(make_config, f"data.path={path}")
+def test_the_vocabulary_comes_from_the_training_split_most_frequent_first(make_config, tmp_path):
+    texts = [b"b a", b"A c, a", b"b", b"d"]  # a 3 times, b 2, c and d once
+    cases = [(10, 1, ["a", "b", "c", "d"]), (3, 1, ["a"]), (10, 2, ["a", "b"])]  # ties: a-z
+    for size, min_count, words in cases:
+        data_cfg = {"sequence_length": 4, "max_vocab_size": size, "min_word_count": min_count}
+        summary = text_sources.TrainSummary(OmegaConf.create(data_cfg))
+        for text in texts:
+            summary.add(text, None)
+        assert summary.metadata(str(tmp_path))["vocab_size"] == len(words) + 2
+        vocabulary = (tmp_path / text_ops.VOCABULARY_FILE).read_text().split()
+        assert vocabulary == [text_ops.PAD_TOKEN, text_ops.OOV_TOKEN, *words]
 
-
-def test_a_missing_csv_is_explained(make_config, tmp_path):
-    with pytest.raises(FileNotFoundError, match="data.path=.*nowhere.csv does not exist"):
-        preprocess(make_config, f"data.path={tmp_path / 'nowhere.csv'}")
-
-
-def test_a_test_csv_with_an_unseen_label_is_refused(make_config, tmp_path):
-    train = write_csv(tmp_path / "train.csv", labelled_rows())
-    test = write_csv(tmp_path / "test.csv", [("hello", "ham"), ("buy now", "promo")])
-    with pytest.raises(ValueError, match=r"label\(s\) \['promo'\]"):
-        preprocess(make_config, f"data.path={train}", f"data.test_path={test}")
-
-
-def test_the_vocabulary_comes_from_the_training_split_only(make_config, tmp_path):
-    train = write_csv(tmp_path / "train.csv", labelled_rows())
+    train = write_csv(tmp_path / "train.csv")
     test = write_csv(tmp_path / "test.csv", [("zebra crossing", "ham"), ("zebra prize", "spam")])
     records_dir, metadata = preprocess(make_config, f"data.path={train}", f"data.test_path={test}")
-    vocabulary = Path(records_dir, "vocab.txt").read_text().split()
+    vocabulary = Path(records_dir, text_ops.VOCABULARY_FILE).read_text().split()
     assert metadata.counts["test"]["total"] == 2
     assert "zebra" not in vocabulary and "free" in vocabulary
 
@@ -112,17 +110,13 @@ def write_text_folder(root, per_class=6):
 
 
 def test_text_folder_reads_one_file_per_example(make_config, tmp_path):
-    root = write_text_folder(tmp_path / "texts")
-    test_root = write_text_folder(tmp_path / "texts_test", per_class=2)
-    cfg = make_config(
-        "data=text_folder",
-        f"data.path={root}",
-        f"data.test_path={test_root}",
-        "data.sequence_length=8",
-    )
-    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    root, test_root = write_text_folder(tmp_path / "texts"), tmp_path / "texts_test"
+    paths = [f"data.path={root}", f"data.test_path={write_text_folder(test_root, per_class=2)}"]
+    cfg = make_config("data=text_folder", *paths, "data.sequence_length=8")
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     assert metadata.class_names == ["ham", "spam"]
     assert metadata.counts["test"]["per_class"] == {"ham": 2, "spam": 2}
+    assert set(all_texts(records_dir, metadata)) == set(HAM + SPAM)
 
 
 @pytest.mark.parametrize(
@@ -150,11 +144,11 @@ def test_bad_text_folders_are_explained(make_config, tmp_path, damage, message):
 def test_imdb_reads_its_cached_archive_back_into_text(make_config, tmp_path):
     cache = tmp_path / "keras" / "datasets"
     cache.mkdir(parents=True)
-    words = {"great": 1, "film": 2, "awful": 3, "plot": 4}
-    (cache / "imdb_word_index.json").write_text(json.dumps(words))
-    good, bad = [1, 4, 5], [1, 6, 7]  # 1 marks the start; ids are the word index + 3
-    sequences = np.empty(20, dtype=object)
-    sequences[:] = [good if index % 2 else bad for index in range(20)]
+    (cache / "imdb_word_index.json").write_text(
+        json.dumps({"great": 1, "film": 2, "awful": 3, "plot": 4})
+    )
+    sequences = np.empty(20, dtype=object)  # 1 marks the start; ids are the word index + 3
+    sequences[:] = [[1, 4, 5] if index % 2 else [1, 6, 7] for index in range(20)]
     labels = np.arange(20) % 2
     np.savez(
         cache / "imdb.npz",
@@ -163,23 +157,24 @@ def test_imdb_reads_its_cached_archive_back_into_text(make_config, tmp_path):
         x_test=sequences[:8],
         y_test=labels[:8],
     )
-
     cfg = make_config(
         "data=imdb", f"data.download_dir={tmp_path / 'keras'}", "data.min_word_count=1"
     )
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert metadata.class_names == ["negative", "positive"]
-    assert metadata.counts["test"]["total"] == 8
-    assert set(all_texts(records_dir, metadata)) == {"great film", "awful plot"}
+    assert (
+        metadata.class_names == ["negative", "positive"] and metadata.counts["test"]["total"] == 8
+    )
+    test_split = data_loader.read_raw_examples(records_dir, "test", metadata, 8)
+    assert {(text, label) for text, label in zip(*test_split, strict=True)} == {
+        (b"great film", 1),
+        (b"awful plot", 0),
+    }
 
 
 def test_shared_sms_csv_preprocesses(make_config):
-    path = shared_data("sms-spam/sms_spam.csv")
-    cfg = make_config("data=csv", f"data.path={path}")
-    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    counts = metadata.counts
-    assert sum(count["total"] for count in counts.values()) == 5574
-    assert sum(count["per_class"]["spam"] for count in counts.values()) == 747
+    _, metadata = preprocess(make_config, f"data.path={shared_data('sms-spam/sms_spam.csv')}")
+    assert sum(count["total"] for count in metadata.counts.values()) == 5574
+    assert sum(count["per_class"]["spam"] for count in metadata.counts.values()) == 747
 
 
 @pytest.mark.full  # preprocesses 20 MB and 40 MB of CSV, each in a new process: about 30 s

@@ -1,11 +1,13 @@
 import glob
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorflow.core.protobuf import config_pb2
 
@@ -36,67 +38,78 @@ def validation_accuracy(cfg):
     return float(np.mean(predicted == np.array(labels)))
 
 
-def test_train_writes_a_complete_run_directory(make_config):
-    cfg = make_config()
-    result = train(cfg)
-    run_dir = cfg.run_dir
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One smoke run (2 epochs of 5 steps) with a checkpoint every 2 steps, read by the tests
+    here; a test that trains on in it works on a copy (copy_run)."""
+    options = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
+    cfg = smoke_config(tmp_path_factory.mktemp("smoke"), *options)
+    return cfg, train(cfg)
 
+
+def copy_run(smoke_run, make_config, *overrides):
+    """A copy of the smoke run in this test's folder, and its config with `overrides`."""
+    cfg, _ = smoke_run
+    shutil.copytree(cfg.run_dir, make_config().run_dir)
+    run_options = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
+    return make_config(f"data.records_dir={cfg.data.records_dir}", *run_options, *overrides)
+
+
+def checkpoint_steps(run_dir):
+    paths = glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index"))
+    return sorted(int(Path(path).stem.split("-")[1]) for path in paths)
+
+
+def test_train_writes_a_complete_run_directory(smoke_run):
+    cfg, result = smoke_run
+    run_dir = cfg.run_dir
     assert result["epochs"] == 2 and result["steps"] == 10 and np.isfinite(result["loss"])
     assert np.isclose(result["val_accuracy"], validation_accuracy(cfg))
-    for name in ("config.yaml", "train.log", "assets/metadata.json"):
+    for name in ("config.yaml", "train.log", "assets/metadata.json", "result.json"):
         assert os.path.exists(os.path.join(run_dir, name)), name
-    assert result["checkpoint"].startswith(os.path.join(run_dir, "checkpoints", "ckpt-"))
     log = Path(run_dir, "train.log").read_text()
     assert "epoch 2/2 step 3/5 - loss" in log and "examples_per_second" in log  # progress
     assert "epoch 2/2 - loss" in log and "Done: 2 epochs, 10 steps" in log  # epoch, summary
 
-
-def test_train_resumes_from_the_latest_checkpoint(make_config):
-    first = train(make_config("train.epochs=1", "train.keep_checkpoints=2"))
-    assert first["steps"] == 5
-
-    resumed = train(make_config("train.epochs=3", "train.keep_checkpoints=2"))
-    assert resumed["epochs"] == 3 and resumed["steps"] == 15
-    log = Path(make_config().run_dir, "train.log").read_text()
-    assert "Resuming from" in log and "epoch 1/3" not in log and "epoch 3/3" in log
-    # Past keep_checkpoints: the first run's ckpt-5 is pruned by the resumed run.
-    saved = glob.glob(os.path.join(make_config().run_dir, "checkpoints", "*.index"))
-    assert sorted(Path(path).stem for path in saved) == ["ckpt-10", "ckpt-15"]
-
-
-def test_an_interrupted_save_leaves_the_latest_checkpoint_readable(make_config):
-    """A save killed half-way leaves files that the `checkpoint` index does not name yet."""
-    run_dir = make_config().run_dir
-    train(make_config("train.epochs=1"))
-    checkpoints_dir = Path(run_dir, "checkpoints")
-    (checkpoints_dir / "ckpt-99.index").write_bytes(b"\x00truncated")
-    (checkpoints_dir / "ckpt-99.data-00000-of-00001").write_bytes(b"")
-    (checkpoints_dir / "ckpt-99_temp").mkdir()
-
-    resumed = train(make_config("train.epochs=2"))
-    assert resumed["steps"] == 10
-    assert f"Resuming from {checkpoints_dir / 'ckpt-5'}" in Path(run_dir, "train.log").read_text()
-
-
-def test_step_checkpoints_and_the_best_checkpoint(make_config):
-    cfg = make_config("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
-    result = train(cfg)
-    saved = sorted(
-        int(Path(path).stem.split("-")[1])
-        for path in glob.glob(os.path.join(cfg.run_dir, "checkpoints", "ckpt-*.index"))
-    )
-    assert saved == [2, 4, 5, 6, 8, 10]  # every 2 steps and at each epoch's end (5, 10)
-
-    best = json.loads(Path(cfg.run_dir, "checkpoints", "best", "best.json").read_text())
+    # A checkpoint every 2 steps and at each epoch's end (5, 10); the best one apart.
+    assert result["checkpoint"] == os.path.join(run_dir, "checkpoints", "ckpt-10")
+    assert checkpoint_steps(run_dir) == [2, 4, 5, 6, 8, 10]
+    best = json.loads(Path(run_dir, "checkpoints", "best", "best.json").read_text())
     assert best["metric"] == "val_accuracy" and best["value"] == result["best_val_accuracy"]
     assert best["checkpoint"] == result["best_checkpoint"]
     assert best["step"] in (5, 10) and os.path.exists(best["checkpoint"] + ".index")
 
-    # eval and export load the best with checkpoint=best
-    assert evaluate(cfg.run_dir, "best")["checkpoint"] == best["checkpoint"]
-    assert evaluate(cfg.run_dir)["checkpoint"] == result["checkpoint"]
+
+def test_eval_reads_the_latest_or_the_best_checkpoint(smoke_run, make_config):
+    cfg = copy_run(smoke_run, make_config)  # eval writes into the run folder
+    best = json.loads(Path(cfg.run_dir, "checkpoints", "best", "best.json").read_text())
+    assert Path(evaluate(cfg.run_dir, "best")["checkpoint"]).name == Path(best["checkpoint"]).name
+    assert Path(evaluate(cfg.run_dir)["checkpoint"]).name == "ckpt-10"
     with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
         evaluate(cfg.run_dir, "first")
+
+
+def test_train_resumes_from_the_latest_complete_checkpoint(smoke_run, make_config):
+    """A save killed half-way leaves files that the `checkpoint` index does not name yet:
+    the resume reads the latest complete one, and prunes past train.keep_checkpoints."""
+    cfg = copy_run(smoke_run, make_config, "train.epochs=3", "train.keep_checkpoints=2")
+    checkpoints_dir = Path(cfg.run_dir, "checkpoints")
+    (checkpoints_dir / "ckpt-99.index").write_bytes(b"\x00truncated")
+    (checkpoints_dir / "ckpt-99.data-00000-of-00001").write_bytes(b"")
+    (checkpoints_dir / "ckpt-99_temp").mkdir()
+
+    resumed = train(cfg)
+    assert resumed["epochs"] == 3 and resumed["steps"] == 15
+    log = Path(cfg.run_dir, "train.log").read_text()
+    assert f"Resuming from {checkpoints_dir / 'ckpt-10'}" in log
+    assert "epoch 3/3" in log and log.count("epoch 1/") == log.count("epoch 1/2")
+    assert checkpoint_steps(cfg.run_dir) == [14, 15, 99]  # 2 kept; what it never saved, left
+
+
+def test_resuming_on_other_data_is_refused(smoke_run, make_config):
+    cfg = copy_run(smoke_run, make_config, "train.epochs=3", "data.num_examples=300")
+    with pytest.raises(ValueError, match="data.num_examples: 240 in the run, 300 now"):
+        train(cfg)
 
 
 def test_early_stopping_stops_and_stays_stopped(make_config):
@@ -111,12 +124,6 @@ def test_early_stopping_stops_and_stays_stopped(make_config):
     assert again["steps"] == 10
     log = Path(result["run_dir"], "train.log").read_text()
     assert "Early stopping: val_accuracy has not improved for 1 epochs" in log
-
-
-def test_resuming_on_other_data_is_refused(make_config):
-    train(make_config("train.epochs=1"))
-    with pytest.raises(ValueError, match="data.num_examples: 240 in the run, 300 now"):
-        train(make_config("train.epochs=2", "data.num_examples=300"))
 
 
 def test_a_diverging_loss_stops_the_run_at_its_step(make_config):

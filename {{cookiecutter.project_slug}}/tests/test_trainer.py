@@ -38,10 +38,10 @@ def test_a_step_is_sgd_on_the_mean_loss_of_the_global_batch(num_steps):
 
     trainer = Trainer(strategy, model, optimizer, per_example_loss, 8, TRAIN_CFG)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(8)
-    trainer.train_loop_begin()
+    trainer.train_loop_begin(0)
     trainer.train(iter(dataset), num_steps)
 
     for weight, want in zip(model.trainable_weights, expected, strict=True):
         np.testing.assert_allclose(weight.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
     assert int(optimizer.iterations.numpy()) == num_steps
-    assert trainer.train_loop_end()["loss"] > 0
+    assert trainer.train_loop_end(1)["loss"] > 0

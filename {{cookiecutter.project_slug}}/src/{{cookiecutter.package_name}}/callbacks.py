@@ -12,22 +12,17 @@ the training scalars), on_epoch_end (loss, accuracy, val_loss, val_accuracy, lea
 on_train_end (the result of train()).
 """
 
-import logging
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import keras
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig{% if cookiecutter.tracking == "mlflow" %}, OmegaConf{% endif %}
 {%- if cookiecutter.tracking == "mlflow" %}
 
 from . import summaries
 from .mlflow_tracking import MLflowLogger
 {%- endif %}
-
-log = logging.getLogger(__name__)
 
 CSV_FILE = "metrics.csv"  # logger=csv, in the run directory
 
@@ -35,56 +30,38 @@ CSV_FILE = "metrics.csv"  # logger=csv, in the run directory
 def build_callbacks(
     cfg: DictConfig, run_dir: Path, model: keras.Model
 ) -> keras.callbacks.CallbackList:
-    """The callbacks of a training run: the logger's, then those of cfg.callbacks.
-
-    Args:
+    """The callbacks of a training run: the logger's (none for tensorboard, whose summaries
+    the loop writes itself), then each `{_target_: some.module.Callback, arg: value}` of
+    cfg.callbacks, all set to `model`.
 {%- if cookiecutter.tracking == "mlflow" %}
-        cfg: The training config; reads `logger` and `callbacks` (and all of it as MLflow params).
-        run_dir: The run directory, where logger=csv and logger=mlflow keep their files.
+
+    logger=csv and logger=mlflow keep their files in `run_dir`; MLflow's params are
+    summaries.flat_hparams(cfg).
 {%- else %}
-        cfg: The training config; reads `logger` and `callbacks`.
-        run_dir: The run directory, where logger=csv keeps its file.
-{%- endif %}
-        model: The model being trained, set on every callback.
 
-    Returns:
-        A CallbackList for the loop to call.
+    logger=csv keeps its file in `run_dir`.
+{%- endif %}
     """
-    callbacks = logger_callbacks(cfg, Path(run_dir)) + user_callbacks(cfg.get("callbacks") or [])
-    return keras.callbacks.CallbackList(callbacks, model=model)
-
-
-def logger_callbacks(cfg: DictConfig, run_dir: Path) -> list[keras.callbacks.Callback]:
-    """The callbacks of cfg.logger.name (config.Logger): a CSVLogger{{ ", an MLflowLogger," if cookiecutter.tracking == "mlflow" else "" }} or
-    none for tensorboard, whose summaries the loop writes itself."""
-    logger = cfg.logger
-    if logger.name == "csv":
-        # append: a resumed run continues the file instead of starting it anew
-        return [keras.callbacks.CSVLogger(str(run_dir / CSV_FILE), append=True)]
-{%- if cookiecutter.tracking == "mlflow" %}
-    if logger.name == "mlflow":
-        params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
-        return [MLflowLogger(run_dir, logger.tracking_uri, logger.experiment_name, params)]
-{%- endif %}
-    return []
-
-
-def user_callbacks(specs: Sequence[Any]) -> list[keras.callbacks.Callback]:
-    """Instantiates each `{_target_: some.module.Callback, arg: value}` of cfg.callbacks."""
     callbacks = []
-    for index, spec in enumerate(specs):
-        example = "e.g. callbacks=[{_target_: keras.callbacks.TerminateOnNaN}]"
-        is_mapping = OmegaConf.is_dict(spec) or isinstance(spec, Mapping)
-        if not is_mapping or "_target_" not in spec:
-            raise ValueError(f"callbacks[{index}] = {spec} has no _target_; {example}.")
+    if cfg.logger.name == "csv":  # append: a resumed run continues the file
+        callbacks.append(keras.callbacks.CSVLogger(str(Path(run_dir) / CSV_FILE), append=True))
+{%- if cookiecutter.tracking == "mlflow" %}
+    if cfg.logger.name == "mlflow":
+        params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
+        logger = cfg.logger
+        callbacks.append(
+            MLflowLogger(Path(run_dir), logger.tracking_uri, logger.experiment_name, params)
+        )
+{%- endif %}
+    for index, spec in enumerate(cfg.get("callbacks") or []):
         try:
             callback = instantiate(spec, _convert_="all")
         except InstantiationException as error:
             raise ValueError(f"callbacks[{index}] could not be made: {error}") from error
         if not isinstance(callback, keras.callbacks.Callback):
             raise ValueError(
-                f"callbacks[{index}]: {spec['_target_']} made a {type(callback).__name__}, "
-                f"not a keras.callbacks.Callback; {example}."
+                f"callbacks[{index}] = {spec} made a {type(callback).__name__}, not a "
+                "keras.callbacks.Callback; e.g. callbacks=[{_target_: keras.callbacks.TerminateOnNaN}]."
             )
         callbacks.append(callback)
-    return callbacks
+    return keras.callbacks.CallbackList(callbacks, model=model)

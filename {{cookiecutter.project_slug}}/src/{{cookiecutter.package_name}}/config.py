@@ -10,8 +10,8 @@ the message. See the composed config of a run with:
 
 Values that are `auto`, true or false (train.mixed_precision, train.jit_compile) or `auto`,
 null or a number (data.max_stored_size) are checked where they are resolved: OmegaConf types
-no such union. The options under model.* are each net's own: its builder's signature types
-them, and train checks them before any work (models/__init__.py).
+no such union. The options under model.* are the keyword arguments of the net's builder
+(model._target_): train checks them against it before any work (model.check_options).
 """
 
 import math
@@ -201,8 +201,8 @@ class Config:
     run_dir: str | None = MISSING
     runs_root: str = MISSING
     data: DataConfig = field(default_factory=DataConfig)
-    # model.name and the options of that net, typed by its builder's signature when the
-    # model is built (models/__init__.py): each net has options of its own.
+    # model.name, model._target_ (the net's builder) and its options, which train checks
+    # against the builder's keyword arguments (model.check_options).
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
@@ -297,21 +297,8 @@ def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def net_default(model_name: str, key: str) -> Any:
-    """The `net_default` resolver: a data option's value that the net of model=`model_name`
-    gives in its module's DATA_DEFAULTS, for where the data config leaves it to the net."""
-    from .models import get_net  # the nets import TensorFlow: only when a value is read
-
-    defaults = get_net(model_name).data_defaults
-    if key not in defaults:
-        raise ValueError(f"model={model_name} gives no data.{key}: set data.{key}.")
-    return defaults[key]
-
-
 def register_configs() -> None:
-    """Registers the schemas that the YAML files under configs/ extend, and the resolver
-    that reads a data option from the net (net_default)."""
-    OmegaConf.register_new_resolver("net_default", net_default, replace=True)
+    """Registers the schemas that the YAML files under configs/ extend."""
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
     store.store(name="base_eval", node=EvalConfig)

@@ -11,7 +11,7 @@ this command's own few options); training overrides given to it are ignored with
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -60,47 +60,22 @@ def predict_test_split(
         labels.append(batch_labels.numpy())
         raw_inputs.extend(raws.numpy())
     if not raw_inputs:
-        raise ValueError(
-            f"The test split of {records_dir} is empty: there is nothing to evaluate."
-        )
+        raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
     return raw_inputs, np.concatenate(labels), np.concatenate(probabilities).astype(np.float64)
 
 
-def readable_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> list:
-    """Raw test inputs as a person looks at them in report.md."""
-{%- if cookiecutter.model_type == "cnn" %}
-    channels = metadata.input_shape[-1]
-    return [input_ops.decode_image(raw, channels).numpy() for raw in raw_inputs]
-{%- else %}
-    del metadata
-    return [
-        raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
-        for raw in raw_inputs
-    ]
-{%- endif %}
-
-
-def test_metrics(
-    labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]
-) -> tuple[dict, dict]:
-    """(metrics for metrics.json, the scores report.format_table prints) of the predicted
-    class `probabilities` of examples of true class `labels`."""
+def split_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
+    """What metrics.json holds of predicted class `probabilities` of examples of true class
+    `labels`: report.classification_metrics, the mean cross-entropy and the confusion matrix."""
     predictions = probabilities.argmax(axis=-1)
     confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
-    scores = report.classification_metrics(labels, predictions, class_names)
-    for index, name in enumerate(class_names):
-        scores["per_class"][name]["correct"] = int(confusion[index, index])
     true_probabilities = probabilities[np.arange(len(labels)), labels]
-    metrics = {
-        "accuracy": scores["accuracy"],
+    return {
+        **report.classification_metrics(confusion, class_names),
         "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
-        "macro_f1": scores["macro_f1"],
-        "weighted_f1": scores["weighted_f1"],
         "num_examples": len(labels),
-        "per_class": scores["per_class"],
         "confusion_matrix": confusion.tolist(),
     }
-    return metrics, scores
 
 
 def evaluate(
@@ -118,16 +93,16 @@ def evaluate(
         batch_size: None: the run's train.batch_size.
 
     Returns:
-        The metrics, also written to run_dir/metrics.json.
+        The metrics, also written to run_dir/metrics.json; report.md goes beside it.
     """
     run_dir = Path(run_dir)
-    cfg = runs.load_config(run_dir)
-    metadata = runs.load_metadata(run_dir)
+    cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
-    if records.class_names != metadata.class_names:
+    class_names = metadata.class_names
+    if records.class_names != class_names:
         raise ValueError(
             f"The test data ({records_dir}) has the classes {records.class_names}, but the "
-            f"model of {run_dir} was trained on {metadata.class_names}. Evaluate it on data "
+            f"model of {run_dir} was trained on {class_names}. Evaluate it on data "
             "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
@@ -136,28 +111,23 @@ def evaluate(
     raw_inputs, labels, probabilities = predict_test_split(
         model, records_dir, records, example_fn, batch_size or cfg.train.batch_size
     )
-    class_names = metadata.class_names
-    metrics, scores = test_metrics(labels, probabilities, class_names)
+    metrics = split_metrics(labels, probabilities, class_names)
     metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
-    confusion = np.array(metrics["confusion_matrix"])
     jsonio.write_json(run_dir / METRICS_FILE, metrics)
-    wrong = report.most_confident_errors(raw_inputs, labels, probabilities, class_names)
-    for example in wrong:
-        (example["input"],) = readable_inputs([example["input"]], metadata)
-    report_file = report.write_report(run_dir, metrics, confusion, class_names, wrong)
+    wrong = report.most_confident_errors(labels, probabilities, class_names)
+    for example in wrong:  # the raw input as a person looks at it
+{%- if cookiecutter.model_type == "cnn" %}
+        raw, channels = raw_inputs[example["index"]], metadata.input_shape[-1]
+        example["input"] = input_ops.decode_image(raw, channels).numpy()
+{%- else %}
+        example["input"] = raw_inputs[example["index"]].decode("utf-8", errors="replace")
+{%- endif %}
+    report_file = report.write_report(run_dir, metrics, class_names, wrong)
 {%- if cookiecutter.tracking == "mlflow" %}
     log_artifacts(run_dir, [run_dir / METRICS_FILE, report_file])
 {%- endif %}
-    log.info(
-        "Test accuracy %.4f, macro F1 %.4f, loss %.4f on %d examples; wrote %s and %s\n%s",
-        metrics["accuracy"],
-        metrics["macro_f1"],
-        metrics["loss"],
-        metrics["num_examples"],
-        run_dir / METRICS_FILE,
-        report_file,
-        report.format_table(scores),
-    )
+    per_class = report.per_class_table(metrics["per_class"])
+    log.info("Wrote %s and %s\n%s", run_dir / METRICS_FILE, report_file, per_class)
     return metrics
 
 

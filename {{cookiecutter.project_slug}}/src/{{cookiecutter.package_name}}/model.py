@@ -1,32 +1,59 @@
-"""Builds the chosen net and what trains it: loss, metrics, optimizer and schedule.
+"""Builds the chosen net and what trains it: the loss, the metrics, the optimizer.
 
-The training loss is Keras' cross-entropy or its focal loss (Lin et al., 2017), with label
-smoothing and class weights as train.* says.
-
-Try it:
+model.* of the config names the net's builder (`_target_`, e.g. models.lenet5net.build_lenet5)
+and gives its options; hydra.utils.instantiate calls it with them and the data's values. The
+training loss is Keras' cross-entropy or focal loss, with label smoothing and class weights.
 
     python -c "from {{ cookiecutter.package_name }} import model; help(model)"
 """
 
+import inspect
 import logging
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import hydra
 import keras
 import tensorflow as tf
+from hydra.errors import InstantiationException
 
 from . import distribute
+from . import optimizer as optimizer_lib
 from .data.metadata import Metadata
-from .models import FineTune, get_net
 
 log = logging.getLogger(__name__)
-# By train.optimizer; config.Optimizer and config.LrSchedule name the choices, and the config
-# refuses any other when it is composed.
-OPTIMIZERS = {
-    "adam": lambda rate, decay: keras.optimizers.Adam(rate),
-    "adamw": lambda rate, decay: keras.optimizers.AdamW(rate, weight_decay=decay),
-    "sgd": lambda rate, decay: keras.optimizers.SGD(rate, momentum=0.9),
-}
+# The builder arguments whose values come from the data (Metadata.model_arguments), not from
+# configs/model/: a net takes those of them it needs.
+{%- if cookiecutter.model_type == "cnn" %}
+DATA_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
+{%- else %}
+DATA_ARGUMENTS = ("num_classes", "sequence_length", "vocab_size", "vocabulary_file")
+{%- endif %}
+WeightedLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits) -> per example
+
+
+def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
+    """The builder that model._target_ names, once model.*'s keys are checked against its
+    keyword arguments: a ValueError names those it does not take and the options left unset."""
+    name, target = model_cfg.get("name"), model_cfg.get("_target_")
+    try:
+        build = hydra.utils.get_method(str(target))
+    except ImportError as error:
+        raise ValueError(f"model._target_={target} (configs/model/{name}.yaml): {error}") from None
+    parameters = inspect.signature(build).parameters
+    given = set(model_cfg) - {"name", "_target_"}
+    problems = [f"takes no model.{key}" for key in sorted(given - set(parameters))] + [
+        f"needs model.{key}"
+        for key, parameter in parameters.items()
+        if parameter.default is parameter.empty and key not in {*given, *DATA_ARGUMENTS}
+    ]
+    if problems:
+        raise ValueError(
+            f"model={name}: {target} {' and '.join(problems)}. Its options are that "
+            f"function's keyword arguments, their values in configs/model/{name}.yaml."
+        )
+    return build
 
 
 def build_model(
@@ -35,94 +62,31 @@ def build_model(
     *,
     initial_weights: bool = False,
     data_dir: str | Path | None = None,
-    **build_options: object,
 ) -> keras.Model:
-    """Builds the net named by model.name for the data of `metadata` (see models/__init__.py).
+    """The net of model.* (name, _target_, options) for the data of `metadata` (and of
+    `data_dir`, the folder of metadata.json and the files it names).
 
-    Args:
-        model_cfg: model.* of the config: the name and the net's options, checked against
-            its builder's signature.
-        metadata: the data's; the builder gets those of its arguments named in
-            models.DATA_ARGUMENTS.
-        initial_weights: load the starting weights that the net's INITIAL_WEIGHTS options
-            name (training from scratch); False, to restore a checkpoint into the model.
-        data_dir: the folder of metadata.json and the files it names.
-        build_options: given to builders that take them, e.g. unroll=True for TFLite.
+    initial_weights=False sets the options that the net module's INITIAL_WEIGHTS names (e.g.
+    model.weights) to None: a model that a checkpoint is restored into reads nothing.
     """
-    net = get_net(model_cfg["name"])
-    options = net.typed_options(model_cfg)
+    build = check_options(model_cfg)
+    module = sys.modules[build.__module__]
+    options = {key: model_cfg[key] for key in model_cfg if key != "name"}
     if not initial_weights:
-        options.update(dict.fromkeys(net.initial_weights))
-    taken = net.parameters()
-    data = metadata.model_arguments(data_dir).items()
-    return net.build(
-        **{key: value for key, value in data if key in taken},
-        **options,
-        **{key: value for key, value in build_options.items() if key in taken},
-    )
-
-
-def build_schedule(
-    learning_rate: float,
-    lr_schedule: str,
-    total_steps: int,
-    *,
-    warmup_steps: int,
-    decay_steps: int,
-    decay_rate: float,
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """The learning rate, or its schedule over the optimizer's steps.
-
-    Args:
-        learning_rate: the initial (constant, step) or peak (cosine) learning rate.
-        lr_schedule: "constant"; "cosine": linear warm-up from 0 over `warmup_steps`, then
-            cosine decay to 0 at `total_steps`; "step": times `decay_rate` every `decay_steps`.
-        total_steps: training steps of the whole run.
-        warmup_steps: warm-up steps of the cosine schedule.
-        decay_steps, decay_rate: the step schedule.
-    """
-    if lr_schedule == "cosine" and warmup_steps:
-        return keras.optimizers.schedules.CosineDecay(
-            0.0,
-            max(total_steps - warmup_steps, 1),
-            warmup_target=learning_rate,
-            warmup_steps=warmup_steps,
-        )
-    if lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1))
-    if lr_schedule == "step":
-        return keras.optimizers.schedules.ExponentialDecay(
-            learning_rate, max(decay_steps, 1), decay_rate, staircase=True
-        )
-    return learning_rate
-
-
-def build_optimizer(
-    name: str,
-    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
-    weight_decay: float,
-) -> keras.optimizers.Optimizer:
-    """Returns the optimizer named by train.optimizer.
-
-    Args:
-        name: "adam", "adamw" or "sgd" (with momentum 0.9).
-        learning_rate: a rate or a schedule (`build_schedule`).
-        weight_decay: decoupled weight decay (adamw only).
-
-    Gradient clipping (train.clip_norm) is the training step's job: it clips the gradient of
-    the whole global batch, where a Keras optimizer would clip each replica's part.
-    """
-    return OPTIMIZERS[name](learning_rate, weight_decay)
+        options.update(dict.fromkeys(getattr(module, "INITIAL_WEIGHTS", ())))
+    data = metadata.model_arguments(data_dir)
+    data = {key: data[key] for key in inspect.signature(build).parameters if key in data}
+    try:
+        return hydra.utils.instantiate(options, **data, _convert_="all")
+    except InstantiationException as error:  # the builder's own error says what is wrong
+        raise error.__cause__ or error from None
 
 
 def weight_penalty(model: keras.Model, l1: float, l2: float) -> tf.Tensor:
-    """l1 * sum|w| + l2 * sum w^2 over the kernels (matrices) of every layer; biases are free."""
-    kernels = [
-        tf.cast(weight, tf.float32) for weight in model.trainable_weights if len(weight.shape) >= 2
-    ]
-    return tf.add_n(
-        [tf.reduce_sum(l1 * tf.abs(kernel) + l2 * tf.square(kernel)) for kernel in kernels]
-    )
+    """Keras' L1L2 penalty (l1 * sum|w| + l2 * sum w^2) on every kernel; biases are free."""
+    penalty = keras.regularizers.L1L2(l1, l2)
+    kernels = [weight for weight in model.trainable_weights if len(weight.shape) >= 2]
+    return tf.add_n([penalty(tf.cast(kernel, tf.float32)) for kernel in kernels])
 
 
 def cross_entropy() -> keras.losses.Loss:
@@ -131,24 +95,31 @@ def cross_entropy() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
 
-def build_loss(train_cfg: Mapping, metadata: Metadata) -> "WeightedLoss":
-    """The training loss of train.loss, train.label_smoothing and train.class_weight."""
-    if train_cfg.loss == "cross_entropy" and not train_cfg.label_smoothing:
-        return WeightedLoss(cross_entropy(), class_weights(train_cfg.class_weight, metadata))
-    # On one-hot targets, which label smoothing needs; cross-entropy is focal with gamma 0.
-    loss = keras.losses.CategoricalFocalCrossentropy(
-        alpha=1.0,  # no weight per example here: train.class_weight is the class weighting
-        gamma=train_cfg.focal_gamma if train_cfg.loss == "focal" else 0.0,
-        from_logits=True,
-        label_smoothing=train_cfg.label_smoothing,
-        reduction="none",
-    )
-    return WeightedLoss(
-        loss, class_weights(train_cfg.class_weight, metadata), metadata.num_classes
-    )
+def build_loss(train_cfg: Mapping, metadata: Metadata) -> WeightedLoss:
+    """The loss of train.loss and train.label_smoothing, each example's times the weight of
+    its class (train.class_weight)."""
+    weights = class_weights(train_cfg.class_weight, metadata)
+    one_hot = train_cfg.loss == "focal" or bool(train_cfg.label_smoothing)
+    loss = cross_entropy()
+    if one_hot:  # label smoothing needs one-hot targets; cross-entropy is focal at gamma 0
+        loss = keras.losses.CategoricalFocalCrossentropy(
+            alpha=1.0,  # no weight per example here: train.class_weight is the class weighting
+            gamma=train_cfg.focal_gamma if train_cfg.loss == "focal" else 0.0,
+            from_logits=True,
+            label_smoothing=train_cfg.label_smoothing,
+            reduction="none",
+        )
+
+    def weighted_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+        weight = None if weights is None else tf.gather(weights, tf.cast(labels, tf.int32))
+        targets = tf.one_hot(labels, metadata.num_classes) if one_hot else labels
+        # In float32: bfloat16 logits lose too much in the log.
+        return loss(targets, tf.cast(logits, tf.float32), sample_weight=weight)
+
+    return weighted_loss
 
 
-def class_weights(setting: object, metadata: Metadata) -> list[float] | None:
+def class_weights(setting: object, metadata: Metadata) -> tf.Tensor | None:
     """train.class_weight as one weight per class: None (none, null), the inverse class
     frequencies of the training split scaled to average 1 (balanced), or a {class name:
     weight} mapping (classes it leaves out weigh 1)."""
@@ -158,51 +129,14 @@ def class_weights(setting: object, metadata: Metadata) -> list[float] | None:
     if setting == "balanced":
         counts = metadata.counts["train"]["per_class"]
         total = sum(counts.values())
-        return [total / (len(names) * max(counts.get(name, 0), 1)) for name in names]
+        return tf.constant([total / (len(names) * max(counts.get(n, 0), 1)) for n in names])
     if isinstance(setting, Mapping) and set(setting) <= set(names):
-        return [float(setting.get(name, 1.0)) for name in names]
+        return tf.constant([float(setting.get(name, 1.0)) for name in names])
     example = "{" + f"{names[0]}: 1.0, {names[-1]}: 5.0" + "}"
     raise ValueError(
         f"train.class_weight={setting!r} must be none, balanced or a mapping from class "
         f"names to weights, e.g. {example}; the classes are {', '.join(names)}."
     )
-
-
-class WeightedLoss:
-    """Each example's training loss times the weight of its class (if any), on integer labels
-    (or on their one-hot targets, for a loss that takes those)."""
-
-    def __init__(
-        self, loss: keras.losses.Loss, weights: list[float] | None, one_hot: int | None = None
-    ) -> None:
-        self.loss = loss
-        self.weights = None if weights is None else tf.constant(weights, tf.float32)
-        self.one_hot = one_hot  # the number of classes, for a loss on one-hot targets
-
-    def __call__(self, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        logits = tf.cast(logits, tf.float32)  # bfloat16 logits lose too much in the log
-        targets = labels if self.one_hot is None else tf.one_hot(labels, self.one_hot)
-        per_example = self.loss(targets, logits)
-        if self.weights is None:
-            return per_example
-        return per_example * tf.gather(self.weights, tf.cast(labels, tf.int32))
-
-
-class TwoPhaseSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """`first` for the steps before `boundary`, then `second` counted from the boundary
-    (models.FineTune's two phases). Each is a rate or a schedule."""
-
-    def __init__(self, first: object, second: object, boundary: int) -> None:
-        self.first, self.second, self.boundary = first, second, boundary
-
-    def __call__(self, step: tf.Tensor) -> tf.Tensor:
-        step = tf.cast(step, tf.float32)
-        first = self.first(step) if callable(self.first) else self.first
-        second = self.second(step - self.boundary) if callable(self.second) else self.second
-        return tf.where(step < self.boundary, tf.cast(first, tf.float32), second)
-
-    def get_config(self) -> dict:
-        return {"first": self.first, "second": self.second, "boundary": self.boundary}
 
 
 def build_metrics() -> dict[str, keras.metrics.Metric]:
@@ -232,40 +166,15 @@ def build_for_training(
         with strategy.scope():
             model = build_model(cfg.model, metadata, initial_weights=True, data_dir=records_dir)
             fine_tune = getattr(model, "fine_tune", None)  # see models.FineTune
-            schedule = run_schedule(cfg.train, steps_per_epoch, fine_tune)
+            schedule = optimizer_lib.run_schedule(cfg.train, steps_per_epoch, fine_tune)
             if fine_tune is not None:  # the second phase's weights include the first's
                 fine_tune.set_phase(model, fine_tune.freeze_epochs)
-            optimizer = build_optimizer(cfg.train.optimizer, schedule, cfg.train.weight_decay)
+            optimizer = optimizer_lib.build_optimizer(
+                cfg.train.optimizer, schedule, cfg.train.weight_decay
+            )
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return model, optimizer
-
-
-def run_schedule(
-    train_cfg: Mapping, steps_per_epoch: int, fine_tune: FineTune | None
-) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    """train.lr_schedule over the run's steps; with a fine-tune, one over each phase's steps,
-    the second at the fine-tune's learning rate."""
-    total_steps = train_cfg.epochs * steps_per_epoch
-
-    def schedule(learning_rate: float, steps: int) -> object:
-        return build_schedule(
-            learning_rate,
-            train_cfg.lr_schedule,
-            total_steps=steps,
-            warmup_steps=train_cfg.warmup_steps,
-            decay_steps=train_cfg.lr_decay_steps,
-            decay_rate=train_cfg.lr_decay_rate,
-        )
-
-    if fine_tune is None:
-        return schedule(train_cfg.learning_rate, total_steps)
-    boundary = min(fine_tune.freeze_epochs, train_cfg.epochs) * steps_per_epoch
-    return TwoPhaseSchedule(
-        schedule(train_cfg.learning_rate, boundary),
-        schedule(fine_tune.learning_rate, total_steps - boundary),
-        boundary,
-    )

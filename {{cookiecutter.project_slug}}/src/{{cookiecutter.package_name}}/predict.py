@@ -34,7 +34,7 @@ read is named in a warning and skipped (``strict=true`` stops instead). Output: 
 import csv
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import hydra
 import tensorflow as tf
@@ -54,8 +54,7 @@ class Skipped:
     """Unreadable inputs: named in a warning and counted, or the end of the run when strict."""
 
     def __init__(self, strict: bool) -> None:
-        self.strict = strict
-        self.names: list[str] = []
+        self.strict, self.names = strict, []
 
     def add(self, name: str, reason: str | BaseException) -> None:
         if isinstance(reason, BaseException):
@@ -78,19 +77,14 @@ def check_options(cfg: DictConfig) -> None:
         raise ValueError(f"inputs= is required. Usage:\n{USAGE}")
     if not tf.io.gfile.exists(cfg.inputs):
         raise FileNotFoundError(f"inputs={cfg.inputs} does not exist.")
-    batch_size = cfg.batch_size
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(
-            f"batch_size={batch_size} must be a whole number >= 1, e.g. batch_size=64."
-        )
+    size = cfg.batch_size
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"batch_size={size} must be a whole number >= 1, e.g. batch_size=64.")
     if not isinstance(cfg.strict, bool):
         raise ValueError(f"strict={cfg.strict} must be true or false.")
-    if cfg.output:
-        folder = os.path.dirname(cfg.output) or "."
-        if not tf.io.gfile.isdir(folder):
-            raise FileNotFoundError(
-                f"output={cfg.output}: the folder {folder} does not exist; create it first."
-            )
+    folder = os.path.dirname(cfg.output or "") or "."
+    if cfg.output and not tf.io.gfile.isdir(folder):
+        raise FileNotFoundError(f"output={cfg.output}: the folder {folder} does not exist.")
 
 
 def resolve_run_dir(run_dir: str, runs_root: str) -> str:
@@ -120,11 +114,8 @@ def resolve_export_dir(cfg: DictConfig) -> str:
         return cfg.export_dir
     run_dir = resolve_run_dir(str(cfg.run_dir), cfg.runs_root)
     root = os.path.join(run_dir, EXPORT_DIR)
-    versions = [
-        name.rstrip("/")
-        for name in (tf.io.gfile.listdir(root) if tf.io.gfile.isdir(root) else [])
-        if name.rstrip("/").isdigit()
-    ]
+    names = [name.rstrip("/") for name in tf.io.gfile.glob(os.path.join(root, "*"))]
+    versions = [os.path.basename(name) for name in names if os.path.basename(name).isdigit()]
     if not versions:
         raise FileNotFoundError(
             f"{run_dir} has no export under {root}; run "
@@ -215,15 +206,6 @@ def accuracy(
     return correct / len(labels)
 
 
-def write_rows(rows: Sequence[Sequence[str]], output: str | None) -> None:
-    """CSV rows into `output`, or onto stdout when it is None."""
-    if not output:
-        csv.writer(sys.stdout).writerows(rows)
-        return
-    with tf.io.gfile.GFile(output, "w") as output_file:
-        csv.writer(output_file).writerows(rows)
-
-
 def predict(cfg: DictConfig) -> dict:
     """Classifies cfg.inputs with an export and writes the CSV.
 
@@ -256,7 +238,12 @@ def predict(cfg: DictConfig) -> dict:
         unreadable = f": its {len(skipped.names)} input(s) cannot be read" if skipped.names else ""
         raise ValueError(f"inputs={cfg.inputs}: nothing to classify{unreadable}.")
     rows = [[name, class_name, f"{score:.6f}"] for name, (class_name, score), _ in kept]
-    write_rows([["input", "class_name", "probability"], *rows], cfg.output)
+    table = [["input", "class_name", "probability"], *rows]
+    if cfg.output:
+        with tf.io.gfile.GFile(cfg.output, "w") as output:
+            csv.writer(output).writerows(table)
+    else:
+        csv.writer(sys.stdout).writerows(table)
     if skipped.names:
         print(
             f"warning: skipped {len(skipped.names)} of {len(kept) + len(skipped.names)} inputs "

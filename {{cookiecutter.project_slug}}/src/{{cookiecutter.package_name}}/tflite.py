@@ -25,13 +25,13 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 
-from . import cli
+from . import cli, runs
 {%- if cookiecutter.model_type == "cnn" %}
-from .data import image_ops
+from .data import data_loader, image_ops
 from .data.metadata import Metadata
 from .predict_image import tflite_pixels
 {%- else %}
-from .data import text_ops
+from .data import data_loader, text_ops
 from .data.metadata import Metadata
 from .predict_text import token_ids
 {%- endif %}
@@ -39,13 +39,8 @@ from .predict_text import token_ids
 log = logging.getLogger(__name__)
 
 FILE = "model.tflite"
+Compare = Callable[..., float]  # export.compare(outputs, expected, tolerance, what, classes)
 {%- if cookiecutter.model_type == "cnn" %}
-# What export/<version>/README.md tells a client of the .tflite's input.
-INPUT_NOTE = (
-    "Give it uint8 pixels of its input's shape, e.g. from an image file with "
-    "`predict_image.tflite_pixels(file_bytes, shape)` (decoded, resized when its size "
-    "differs); the normalisation is inside the model."
-)
 
 
 def input_size(metadata: Metadata) -> list[int]:
@@ -66,13 +61,6 @@ def client_inputs(raw_inputs: Sequence[bytes], metadata: Metadata, assets_dir: P
     predict_image.tflite_pixels, uint8 [N, height, width, channels]."""
     return np.stack([tflite_pixels(raw, input_size(metadata)) for raw in raw_inputs])
 {%- else %}
-# What export/<version>/README.md tells a client of the .tflite's input.
-INPUT_NOTE = (
-    "Give it word ids, made from texts with `predict_text.token_ids` (plain Python) and "
-    "assets/vocab.txt: lower-case, punctuation to spaces, numbers of 3+ digits to `000`, split "
-    "on spaces, each word's line number in vocab.txt (1 when absent), padded with 0 or cut to "
-    "the sequence length."
-)
 
 
 def input_spec(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
@@ -115,7 +103,7 @@ def run(content: bytes, inputs: np.ndarray, batch_size: int = 64) -> tuple[np.nd
     except RuntimeError:
         log.warning(
             "LiteRT's default delegate (XNNPACK) cannot run this model; checked without it. An "
-            "app must create its interpreter without default delegates too (see README.md)."
+            "app must create its interpreter without default delegates too (export.json: xnnpack)."
         )
     return invoke_tflite(tflite_interpreter(content, delegates=False), inputs, batch_size), False
 
@@ -170,85 +158,74 @@ def convert(
             ) from error
 
 
+def unrolled(model: keras.Model) -> keras.Model:
+    """A copy of `model`, weights and all, with every recurrent loop unrolled: TFLite's builtin
+    ops cannot run Keras' loop over a tensor list."""
+
+    def unroll(config: object) -> object:
+        if not isinstance(config, dict):
+            return config
+        return {key: True if key == "unroll" else unroll(value) for key, value in config.items()}
+
+    copy = keras.models.clone_model(
+        model, clone_function=lambda layer: layer.__class__.from_config(unroll(layer.get_config()))
+    )
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def calibration(cfg: DictConfig, metadata: Metadata, assets: Path, count: int) -> np.ndarray:
+    """The first `count` training examples as a client gives them: int8's calibration data."""
+    records_dir, records = runs.run_records(cfg, metadata)
+    raw_inputs, _ = data_loader.read_raw_examples(records_dir, "train", records, count)
+    return client_inputs(raw_inputs, metadata, assets)
+
+
 def write(
     model: keras.Model,
-    path: Path,
-    metadata: Metadata,
-    assets: Path,
-    examples: dict[str, tuple[list[bytes], list[int]]],
+    cfg: DictConfig,
+    export_dir: Path,
+    test: tuple[list[bytes], list[int]],
     options: DictConfig,
+    compare: Compare,
 ) -> dict:
-    """Writes the .tflite: what a client gives it (client_inputs) -> probabilities,
+    """Writes export_dir/model.tflite: what a client gives it (client_inputs) -> probabilities,
     quantized as options.tflite_quantization asks.
 
-    Checked against the Keras model on the check examples (within options.tflite_tolerance; a
-    quantized model within options.quantized_tolerance, its classes free to differ), and
-    scored on the test examples.
+    Checked by `compare` (export.py's check) against the Keras model on the check examples,
+    within options.tflite_tolerance (a quantized model within options.quantized_tolerance, its
+    classes free to differ), and scored on the test examples.
 
     Returns:
-        What the export summary says of it: input, output, quantization, accuracy.
+        What export.json says of it: input, quantization, accuracy, XNNPACK or not.
     """
+    metadata = runs.load_metadata(export_dir)  # the export's assets/metadata.json
     prepare, spec = input_spec(metadata)
+    convertible = unrolled(model)
 
     def probabilities(inputs: tf.Tensor) -> tf.Tensor:
-        return tf.nn.softmax(model(prepare(inputs), training=False), axis=-1)
+        return tf.nn.softmax(convertible(prepare(inputs), training=False), axis=-1)
 
-    test_inputs, labels = examples["test"]
-    inputs = client_inputs(test_inputs, metadata, assets)
-    calibration = client_inputs(examples["calibration"][0], metadata, assets)
-    quantization = str(options.tflite_quantization)
-    content = convert(probabilities, [spec], [model], quantization, calibration)
+    assets, quantization = export_dir / "assets", str(options.tflite_quantization)
+    train_inputs = calibration(cfg, metadata, assets, options.calibration_examples)
+    content = convert(probabilities, [spec], [convertible], quantization, train_inputs)
+    inputs = client_inputs(test[0], metadata, assets)
     outputs, xnnpack = run(content, inputs)
     checked = slice(0, options.check_examples)
     expected = probabilities(tf.constant(inputs[checked])).numpy()
-    difference = float(np.max(np.abs(outputs[checked] - expected)))
-    same_classes = np.array_equal(outputs[checked].argmax(-1), expected.argmax(-1))
-    if quantization == "none" and (difference > options.tflite_tolerance or not same_classes):
-        raise ValueError(
-            f"The TFLite model differs from the Keras model (largest difference "
-            f"{difference:.2e}, export.tflite_tolerance={options.tflite_tolerance}, same "
-            f"classes: {same_classes}); it was not kept."
-        )
-    if quantization != "none" and difference > options.quantized_tolerance:
-        raise ValueError(
-            f"The {quantization}-quantized TFLite model's probabilities differ from the "
-            f"Keras model's by up to {difference:.2f} (export.quantized_tolerance="
-            f"{options.quantized_tolerance}); it was not kept. Try another "
-            "export.tflite_quantization, or more export.calibration_examples for int8."
-        )
-    path.write_bytes(content)
+    if quantization == "none":
+        compare(outputs[checked], expected, options.tflite_tolerance, "The TFLite model")
+    else:
+        what = f"The {quantization}-quantized TFLite model (try another quantization)"
+        compare(outputs[checked], expected, options.quantized_tolerance, what, classes=False)
+    (export_dir / FILE).write_bytes(content)
+    accuracy = float(np.mean(outputs.argmax(axis=-1) == np.asarray(test[1])))
+    log.info("%s (%s): test-split accuracy %.4f", FILE, quantization, accuracy)
     return {
-        "file": path.name,
+        "file": FILE,
         "quantization": quantization,
         "input": {"name": spec.name, "dtype": spec.dtype.name, "shape": spec.shape.as_list()},
-        "output": {
-            "name": "probabilities",
-            "dtype": "float32",
-            "shape": [None, metadata.num_classes],
-        },
-        "accuracy": float(np.mean(outputs.argmax(axis=-1) == np.asarray(labels))),
+        "accuracy": accuracy,
         "bytes": len(content),
         "xnnpack": xnnpack,  # false: create the interpreter without default delegates
     }
-
-
-def readme(summary: dict) -> list[str]:
-    """The lines of export/<version>/README.md on the .tflite."""
-    lines = [
-        f"## `{summary['file']}` (LiteRT, {summary['quantization']} quantization)",
-        "",
-        f"- input `{summary['input']['name']}`: {summary['input']['dtype']} "
-        f"{summary['input']['shape']}",
-        f"- output `probabilities`: float32 {summary['output']['shape']}",
-        "",
-        INPUT_NOTE,
-        "",
-    ]
-    if not summary["xnnpack"]:
-        lines += [
-            "LiteRT's default delegate (XNNPACK) cannot run this quantization of the model: "
-            "create the interpreter with `experimental_op_resolver_type="
-            "OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES`.",
-            "",
-        ]
-    return lines

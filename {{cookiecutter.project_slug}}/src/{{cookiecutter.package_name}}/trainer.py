@@ -6,6 +6,7 @@ validation split in another; distributed_datasets makes the datasets they read. 
 them, on which iterators, and what to do between calls, is train.py's loop. Everything here runs under any tf.distribute strategy.
 """
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ import tensorflow as tf
 from . import distribute
 from . import model as model_lib
 from .data import data_loader
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,20 +102,32 @@ class Trainer:
         )
         with strategy.scope():
             self.metrics = model_lib.build_metrics()
-        self.train_loop = None  # traced for the weights that train; see retrace()
+        self.train_loop, self.phase = None, None  # traced for the weights that train
 
-    def train_loop_begin(self) -> None:
-        """Starts the running training metrics afresh (at each epoch's start)."""
+    def train_loop_begin(self, epoch: int) -> None:
+        """At each epoch's start: the running metrics afresh and, where the net has one, the
+        epoch's fine-tune phase (models.FineTune; the step is traced again for its weights)."""
         for metric in self.metrics.values():
             metric.reset_state()
+        fine_tune = getattr(self.model, "fine_tune", None)
+        if fine_tune is not None and fine_tune.phase(epoch) != self.phase:
+            self.phase, self.train_loop = fine_tune.phase(epoch), None
+            fine_tune.set_phase(self.model, epoch)
+            weights = len(self.model.trainable_weights)
+            message = "Epoch %d: fine-tune phase %d, %d trainable weights"
+            log.info(message, epoch + 1, self.phase + 1, weights)
 
-    def train_loop_end(self) -> dict[str, float]:
-        """The running training metrics since train_loop_begin."""
-        return {name: float(metric.result()) for name, metric in self.metrics.items()}
-
-    def retrace(self) -> None:
-        """The next call traces the step again: the trainable weights changed (a fine-tune)."""
-        self.train_loop = None
+    def train_loop_end(self, step: int) -> dict[str, float]:
+        """The running training metrics since train_loop_begin, checked before anything is
+        logged or saved: no checkpoint ever holds broken weights."""
+        values = {name: float(metric.result()) for name, metric in self.metrics.items()}
+        if not np.isfinite(values["loss"]):
+            raise FloatingPointError(
+                f"The training loss became {values['loss']} by step {step}; the run stopped "
+                "and saved nothing after it. Lower train.learning_rate, set train.clip_norm, "
+                "or check the data."
+            )
+        return values
 
     def train(self, iterator: Iterator, num_steps: int, with_gradients: bool = False) -> list:
         """Runs `num_steps` steps; returns the last one's gradients if asked, else None."""

@@ -15,77 +15,52 @@ import tensorflow as tf
 from .metadata import Metadata
 
 
-# === Encoding and channels ===
+# === Decoding ===
 def encode_png(image: tf.Tensor) -> bytes:
     """Encodes a uint8 [height, width, channels] image as PNG bytes."""
     return tf.io.encode_png(image).numpy()
 
 
 def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
-    """Converts a uint8 image with 1 to 4 channels to `channels` (1 or 3), dropping alpha.
-
-    Grayscale images pass through unchanged, so no rounding touches them.
-    """
-    colour = tf.shape(image)[-1] >= 3
+    """A uint8 image with 1 to 4 channels as `channels` (1 or 3), alpha dropped; grayscale
+    images pass unchanged, so no rounding touches them."""
+    colour, rgb, gray = tf.shape(image)[-1] >= 3, image[..., :3], image[..., :1]
     if channels == 1:
-        image = tf.cond(
-            colour, lambda: tf.image.rgb_to_grayscale(image[..., :3]), lambda: image[..., :1]
-        )
+        image = tf.cond(colour, lambda: tf.image.rgb_to_grayscale(rgb), lambda: gray)
     else:
-        image = tf.cond(
-            colour, lambda: image[..., :3], lambda: tf.image.grayscale_to_rgb(image[..., :1])
-        )
+        image = tf.cond(colour, lambda: rgb, lambda: tf.image.grayscale_to_rgb(gray))
     image.set_shape([None, None, channels])
     return image
 
 
-# === Exif orientation ===
-# A JPEG's Exif block: the APP1 marker, its 2-byte length, then "Exif\0\0" (None: any byte).
-EXIF_MARKER = (0xFF, 0xE1, None, None, 0x45, 0x78, 0x69, 0x66, 0x00, 0x00)
-EXIF_SEARCH_BYTES = 65536  # the Exif block comes before the pixels, in the first 64 KB
-ORIENTATION_TAG = 0x0112
-MAX_IFD_ENTRIES = 64
-
-
-def read_uints(
-    head: tf.Tensor, positions: tf.Tensor, size: int, little_endian: tf.Tensor
-) -> tf.Tensor:
-    """The unsigned `size`-byte integers at `positions` in int64 bytes `head`; 0 past its end."""
-    positions = positions[..., tf.newaxis] + tf.range(size, dtype=tf.int64)
-    last = tf.size(head, out_type=tf.int64) - 1
-    values = tf.gather(head, tf.clip_by_value(positions, 0, last))
-    values = tf.where((positions >= 0) & (positions <= last), values, 0)
-    shifts = 8 * tf.range(size, dtype=tf.int64)
-    shifts = tf.where(little_endian, shifts, tf.reverse(shifts, [0]))
-    return tf.reduce_sum(tf.bitwise.left_shift(values, shifts), axis=-1)
-
-
 def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The Exif orientation (1 to 8) of JPEG bytes; 1 (as stored) when absent, and for PNG etc.
+    """The Exif orientation (1 to 8) of JPEG bytes, from the orientation tag (0x0112) of its
+    first image file directory; 1 (as stored) when there is none, and for PNG etc.
 
-    Reads the orientation tag of the Exif block's first image file directory (IFD0) with
-    TensorFlow ops only, so that it runs in tf.data and in the exported model alike.
+    By hand: TensorFlow has no op for it, and the export must turn photos upright as well.
     """
-    head = tf.io.decode_raw(tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES), tf.uint8)
-    padding = tf.zeros([len(EXIF_MARKER) + 1], tf.int64)  # reads past short inputs give 0
-    head = tf.concat([tf.cast(head, tf.int64), padding], axis=0)
-    length = tf.size(head, out_type=tf.int64) - len(EXIF_MARKER)
-    found = tf.ones([length], tf.bool)
-    for offset, byte in enumerate(EXIF_MARKER):
-        if byte is not None:
-            found &= head[offset : offset + length] == byte
-    tiff = tf.argmax(tf.cast(found, tf.int32), output_type=tf.int64) + len(EXIF_MARKER)
-    little_endian = read_uints(head, tiff, 2, True) == 0x4949  # "II"; "MM" is big-endian
-    directory = tiff + read_uints(head, tiff + 4, 4, little_endian)
-    entries = directory + 2 + 12 * tf.range(MAX_IFD_ENTRIES, dtype=tf.int64)
-    is_orientation = (read_uints(head, entries, 2, little_endian) == ORIENTATION_TAG) & (
-        tf.range(MAX_IFD_ENTRIES, dtype=tf.int64) < read_uints(head, directory, 2, little_endian)
-    )
-    entry = tf.gather(entries, tf.argmax(tf.cast(is_orientation, tf.int32)))
-    value = read_uints(head, entry + 8, 2, little_endian)
+    # The Exif block comes before the pixels: APP1 marker, 2-byte length, "Exif\0\0", TIFF.
+    parts = tf.strings.split(tf.strings.substr(encoded, 0, 65536), "Exif\0\0", maxsplit=1)
+    app1 = tf.strings.substr(tf.strings.join(["\0" * 4, parts[0]]), -4, 2) == b"\xff\xe1"
+    tiff = tf.cast(tf.io.decode_raw(tf.strings.join([parts[-1], "\0"]), tf.uint8), tf.int64)
+    little_endian = tiff[0] == 0x49  # "II"; "MM" is big-endian
+
+    def read(positions: tf.Tensor, size: int) -> tf.Tensor:
+        """The unsigned `size`-byte integers at `positions`; past the end, tiff's last 0."""
+        positions = positions[..., tf.newaxis] + tf.range(size, dtype=tf.int64)
+        values = tf.gather(tiff, tf.minimum(positions, tf.size(tiff, tf.int64) - 1))
+        shifts = 8 * tf.range(size, dtype=tf.int64)
+        shifts = tf.where(little_endian, shifts, tf.reverse(shifts, [0]))
+        return tf.reduce_sum(tf.bitwise.left_shift(values, shifts), axis=-1)
+
+    directory = read(tf.constant(4, tf.int64), 4)
+    entry_index = tf.range(64, dtype=tf.int64)  # the first 64 entries of the directory
+    entries = directory + 2 + 12 * entry_index
+    is_orientation = (read(entries, 2) == 0x0112) & (entry_index < read(directory, 2))
+    value = read(tf.gather(entries, tf.argmax(tf.cast(is_orientation, tf.int32))) + 8, 2)
     is_jpeg = tf.strings.substr(encoded, 0, 2) == b"\xff\xd8"
-    valid = is_jpeg & tf.reduce_any(found) & tf.reduce_any(is_orientation)
-    return tf.where(valid & (value >= 1) & (value <= 8), value, 1)
+    found = is_jpeg & app1 & (tf.size(parts) == 2) & tf.reduce_any(is_orientation)
+    return tf.where(found & (value >= 1) & (value <= 8), value, 1)
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
@@ -103,63 +78,20 @@ def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
     return tf.switch_case(tf.cast(orientation, tf.int32) - 1, transforms)
 
 
-def decode_upright(encoded: tf.Tensor) -> tf.Tensor:
-    """Decodes PNG/JPEG/BMP/GIF/WebP bytes into uint8 [height, width, stored channels],
-    turned upright by the JPEG's Exif orientation (as photo viewers show it)."""
+def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
+    """PNG/JPEG/BMP/GIF/WebP bytes as uint8 [height, width, channels] (None: as stored; a GIF's
+    first frame), turned upright by the JPEG's Exif orientation (as photo viewers show it)."""
     image = tf.io.decode_image(encoded, expand_animations=False)
-    return apply_orientation(image, exif_orientation(encoded))
-
-
-def decode_image(encoded: tf.Tensor, channels: int) -> tf.Tensor:
-    """Decodes image bytes (decode_upright) into a uint8 [height, width, channels] image.
-
-    Any number of stored channels is accepted; GIFs give their first frame.
-    """
-    return to_channels(decode_upright(encoded), channels)
+    image = apply_orientation(image, exif_orientation(encoded))
+    return image if channels is None else to_channels(image, channels)
 
 
 # === Store-time shrinking ===
-# preprocess stores images whose shorter side is longer than data.max_stored_size shrunk to
-# it, so that no later run decodes full-size photos again.
-JPEG_SCALES = (1, 2, 4, 8)  # the scales libjpeg can decode at directly (1/1 ... 1/8)
-
-
-def decode_jpeg_at_least(encoded: tf.Tensor, min_side: int) -> tf.Tensor:
-    """Decodes JPEG bytes at the smallest of 1/1, 1/2, 1/4 or 1/8 scale whose shorter side
-    still has at least `min_side` pixels (libjpeg's scaled IDCT: a fraction of the work)."""
-    shorter = tf.reduce_min(tf.image.extract_jpeg_shape(encoded)[:2])
-    index = tf.add_n([tf.cast(shorter >= min_side * scale, tf.int32) for scale in JPEG_SCALES[1:]])
-    branches = [
-        lambda scale=scale: tf.io.decode_jpeg(encoded, ratio=scale) for scale in JPEG_SCALES
-    ]
-    return tf.switch_case(index, branches)
-
-
-def shrink_image(image: tf.Tensor, max_side: int, size: tf.Tensor | None = None) -> tf.Tensor:
-    """Shrinks a uint8 [height, width, channels] image whose shorter side is longer than
-    `max_side` to that side, keeping its aspect ratio; smaller images pass unchanged.
-
-    Area averaging, so fine detail does not alias into noise. `size`: the [height, width]
-    stored in the file, for an image decoded at a reduced scale, so that the result's size
-    does not depend on that scale.
-    """
-    size = tf.shape(image)[:2] if size is None else size
-    shorter = tf.reduce_min(size)
-
-    def shrink() -> tf.Tensor:
-        scale = max_side / tf.cast(shorter, tf.float64)
-        target = tf.cast(tf.round(tf.cast(size, tf.float64) * scale), tf.int32)
-        resized = tf.image.resize(image, tf.maximum(target, max_side), method="area")
-        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-    return tf.cond(shorter > max_side, shrink, lambda: image)
-
-
 def decode_shrunk(encoded: tf.Tensor, max_side: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Decodes image bytes like decode_upright, shrunk (shrink_image) to `max_side`.
-
-    Large JPEGs are decoded at a reduced scale first (decode_jpeg_at_least); only JPEGs are
-    searched for an Exif orientation (decode_upright finds none in other formats).
+    """Image bytes decoded like decode_image and, when the shorter side is longer than
+    `max_side`, shrunk to it (aspect kept; area averaging, so fine detail does not alias), as
+    preprocess stores them (data.max_stored_size). A large JPEG is decoded at the smallest of
+    1/1, 1/2, 1/4 or 1/8 scale that keeps `max_side` (libjpeg's scaled IDCT: less work).
 
     Returns:
         The upright uint8 [height, width, stored channels] image, and whether it was shrunk.
@@ -167,45 +99,43 @@ def decode_shrunk(encoded: tf.Tensor, max_side: int) -> tuple[tf.Tensor, tf.Tens
 
     def jpeg() -> tuple[tf.Tensor, tf.Tensor]:
         size = tf.image.extract_jpeg_shape(encoded)[:2]
-        image = shrink_image(decode_jpeg_at_least(encoded, max_side), max_side, size)
-        return apply_orientation(image, exif_orientation(encoded)), tf.reduce_min(size)
+        shorter = tf.reduce_min(size)
+        index = tf.add_n([tf.cast(shorter >= max_side * s, tf.int32) for s in (2, 4, 8)])
+        scaled = [lambda r=ratio: tf.io.decode_jpeg(encoded, ratio=r) for ratio in (1, 2, 4, 8)]
+        return tf.switch_case(index, scaled), size
 
     def other() -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.io.decode_image(encoded, expand_animations=False)
-        return shrink_image(image, max_side), tf.reduce_min(tf.shape(image)[:2])
+        return image, tf.shape(image)[:2]
 
-    is_jpeg = tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff"
-    image, shorter = tf.cond(is_jpeg, jpeg, other)
-    return image, shorter > max_side
+    image, size = tf.cond(tf.strings.substr(encoded, 0, 3) == b"\xff\xd8\xff", jpeg, other)
+    shorter = tf.reduce_min(size)
+
+    def shrink() -> tf.Tensor:
+        target = tf.round(tf.cast(size, tf.float64) * (max_side / tf.cast(shorter, tf.float64)))
+        resized = tf.image.resize(image, tf.maximum(tf.cast(target, tf.int32), max_side), "area")
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    image = tf.cond(shorter > max_side, shrink, lambda: image)
+    return apply_orientation(image, exif_orientation(encoded)), shorter > max_side
 
 
 def decode_as_stored(encoded: tf.Tensor, channels: int, max_stored_size: int | None) -> tf.Tensor:
-    """Decodes image bytes the way preprocess stored them (upright, and shrunk to
-    max_stored_size when that is set), so that a served photo looks like a training one."""
-    if max_stored_size is None:
-        return decode_image(encoded, channels)
-    return to_channels(decode_shrunk(encoded, max_stored_size)[0], channels)
+    """Image bytes decoded as preprocess stored them (upright; shrunk to max_stored_size when
+    that is set), so that a served photo looks like a training one."""
+    image = (
+        decode_shrunk(encoded, max_stored_size)[0] if max_stored_size else decode_image(encoded)
+    )
+    return to_channels(image, channels)
 
 
+# === Model inputs ===
 def prepare_images(
-    images: tf.Tensor,
-    image_size: Sequence[int],
-    mean: Sequence[float],
-    std: Sequence[float],
+    images: tf.Tensor, image_size: Sequence[int], mean: Sequence[float], std: Sequence[float]
 ) -> tf.Tensor:
-    """Resizes uint8 images to the model's size and normalises them.
-
-    Args:
-        images: uint8 [..., height, width, channels], one image or a batch.
-        image_size: (height, width) the model expects.
-        mean: per-channel mean of the training pixels, in [0, 1].
-        std: per-channel standard deviation of the training pixels, in [0, 1].
-
-    Returns:
-        float32 [..., image_size[0], image_size[1], channels].
-    """
-    images = tf.cast(images, tf.float32) / 255.0
-    images = tf.image.resize(images, list(image_size), method="bilinear")
+    """uint8 [..., height, width, channels] (one image or a batch) resized to `image_size` and
+    normalised with the training pixels' per-channel `mean` and `std` (in [0, 1]): float32."""
+    images = tf.image.resize(tf.cast(images, tf.float32) / 255.0, list(image_size), "bilinear")
     return (images - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
@@ -216,52 +146,36 @@ def augment_images(
     flip: bool = False,
     brightness: float = 0.0,
 ) -> tf.Tensor:
-    """Random training-time changes to a batch of prepared (resized, normalised) images,
-    each image changed its own way, with whole-batch ops (no per-image loop).
-
-    The changes are a pure function of `seed` (stateless random ops), so the same batch at
-    the same point of training is changed the same way after a resume.
+    """Random changes to a batch of prepared images, each its own way, by whole-batch ops; a
+    pure function of `seed`, so that a resumed run changes a batch as the first run did.
 
     Args:
         images: float32 [batch, height, width, channels].
         seed: int [2], e.g. the seed data_loader gives the batch's first example.
-        crop_padding: pad by this many pixels (mirrored edges) and crop back at a random
-            offset; 0 is off.
+        crop_padding: pad by this many pixels (mirrored edges), crop back at a random offset.
         flip: flip left-right half of the images (not for digits or text!).
-        brightness: add a random offset in [-brightness, brightness] (normalised units),
-            one per image.
+        brightness: add an offset in [-brightness, brightness] (normalised units) per image.
     """
-    batch = tf.shape(images)[0]
-    crop_seed, flip_seed, brightness_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=3)
-    )
+    # By hand where tf.image's stateless crop and brightness would change a batch one way.
+    batch, height, width = tf.unstack(tf.shape(images)[:3])
+    seeds = tf.random.experimental.stateless_split(seed, num=3)  # crop, flip, brightness
     if crop_padding:
-        height, width = tf.shape(images)[1], tf.shape(images)[2]
-        padding = [[0, 0], [crop_padding, crop_padding], [crop_padding, crop_padding], [0, 0]]
-        padded = tf.pad(images, padding, mode="SYMMETRIC")
+        pad = [[0, 0], [crop_padding] * 2, [crop_padding] * 2, [0, 0]]
         offsets = tf.random.stateless_uniform(
-            [2, batch], crop_seed, minval=0, maxval=2 * crop_padding + 1, dtype=tf.int32
+            [2, batch, 1], seeds[0], 0, 2 * crop_padding + 1, tf.int32
         )
-        rows = offsets[0][:, tf.newaxis] + tf.range(height)  # [batch, height]
-        columns = offsets[1][:, tf.newaxis] + tf.range(width)
-        images = tf.gather(padded, rows, axis=1, batch_dims=1)
+        rows, columns = offsets[0] + tf.range(height), offsets[1] + tf.range(width)
+        images = tf.gather(tf.pad(images, pad, "SYMMETRIC"), rows, axis=1, batch_dims=1)
         images = tf.gather(images, columns, axis=2, batch_dims=1)
     if flip:
-        flipped = tf.random.stateless_uniform([batch, 1, 1, 1], flip_seed) < 0.5
-        images = tf.where(flipped, tf.reverse(images, axis=[2]), images)
+        images = tf.image.stateless_random_flip_left_right(images, seeds[1])
     if brightness:
-        images += tf.random.stateless_uniform(
-            [batch, 1, 1, 1], brightness_seed, -brightness, brightness
-        )
+        images += tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], -brightness, brightness)
     return images
 
 
 def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
-    """The training-time augmentation of data.augment, or None when it is all off.
-
-    Returns:
-        fn(images, seed) -> images (see augment_images), or None.
-    """
+    """fn(images, seed) -> images: data.augment's changes (augment_images); None when all off."""
     options = dict(data_cfg["augment"])
     if not any(options.values()):
         return None
@@ -269,12 +183,8 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
 
 
 def make_prepare_fn(metadata: Metadata) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Returns the op that turns uint8 images (one, or a batch) into the model's inputs:
-    resized to its input size and normalised with the training statistics (prepare_images).
-
-    Training (make_example_fn) and the export's signatures both use it, so that a served
-    image is prepared exactly as a training one.
-    """
+    """uint8 images (one, or a batch) -> the model's inputs (prepare_images with the training
+    statistics): training and the export's signatures both use it, so they cannot differ."""
     image_size = metadata.input_shape[:2]
     mean, std = metadata.normalization.mean, metadata.normalization.std
     return lambda images: prepare_images(images, image_size, mean, std)
@@ -283,16 +193,7 @@ def make_prepare_fn(metadata: Metadata) -> Callable[[tf.Tensor], tf.Tensor]:
 def make_example_fn(
     metadata: Metadata, assets_dir: str | Path
 ) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Returns the op that turns one raw input (encoded image) into the model's input.
-
-    Args:
-        metadata: the data's metadata, which holds the input shape and normalisation.
-        assets_dir: the folder metadata.json was read from; an image needs nothing else.
-    """
-    channels = metadata.input_shape[-1]
-    prepare = make_prepare_fn(metadata)
-
-    def example_fn(encoded: tf.Tensor) -> tf.Tensor:
-        return prepare(decode_image(encoded, channels))
-
-    return example_fn
+    """The op from one raw input (encoded image) to the model's input; an image needs nothing
+    from `assets_dir` beside the metadata."""
+    channels, prepare = metadata.input_shape[-1], make_prepare_fn(metadata)
+    return lambda encoded: prepare(decode_image(encoded, channels))

@@ -73,7 +73,7 @@ class Metadata:
     shards: dict
 
     def model_arguments(self, folder: str | Path | None = None) -> dict:
-        """The values a model builder may take from the data (models.DATA_ARGUMENTS); `folder` holds this metadata.json and the files it names
+        """The values a model builder may take from the data (model.DATA_ARGUMENTS); `folder` holds this metadata.json and the files it names
         (None where no builder needs them, e.g. to rebuild a model for its checkpoint)."""
 {%- if cookiecutter.model_type == "cnn" %}
         mean, std = self.normalization.mean, self.normalization.std

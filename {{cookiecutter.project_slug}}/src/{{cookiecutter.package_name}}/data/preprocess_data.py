@@ -4,14 +4,11 @@
     {{ cookiecutter.package_name }}-preprocess data=synthetic data.num_shards=4
     python -m {{ cookiecutter.package_name }}.data.preprocess_data data=synthetic
 
-The records go to ``data.records_dir`` (any tf.io.gfile path, gs:// included). metadata.json
-is written last and holds a fingerprint of the data config and of the input files' bytes, so
-a half-written directory is never mistaken for a finished one, and `ensure_preprocessed`
-reuses finished records until the config changes. train, eval and export call
-`ensure_preprocessed` themselves.
-
-Examples stream from the source into the shards in one pass, with the training statistics
-gathered on the way, so memory stays the same whatever the size of the data.
+The records go to ``data.records_dir/<name>-<fingerprint>`` (any tf.io.gfile path). metadata.json
+is written last, so a half-written folder is never taken for a finished one; train, eval and
+export call `ensure_preprocessed`, which reuses finished records until the data changes.
+Examples stream from the source into the shards in one pass, the training statistics gathered
+on the way, so memory stays the same whatever the size of the data.
 """
 
 import contextlib
@@ -42,103 +39,67 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 # Keys that change how records are read, not what they hold: no rebuild when they change.
-LOADER_ONLY_KEYS = (
-    "records_dir",
-    "download_dir",
-    "cache",
-    "shuffle_buffer",
-    "shard_policy",
-    "augment",
-)
+LOADER_ONLY_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "shard_policy"}
+LOADER_ONLY_KEYS |= {"augment"}  # applied to training batches (data_loader), never stored
 
 
-def normalize_path(path: str) -> str:
-    """One spelling per place: absolute, without "..", links or a trailing "/" (URLs: no "/")."""
-    if "://" in path:
-        return path.rstrip("/")
-    return os.path.realpath(path)
-
-
-def file_digest(path: str) -> str:
-    """The SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with tf.io.gfile.GFile(path, "rb") as opened:
-        while chunk := opened.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def input_files(path: str | None) -> list:
-    """(path inside `path`, size, content hash) of every file under `path`, hidden ones not.
-
-    Only what the files hold counts: touching or copying them keeps the fingerprint.
-    """
+def input_digest(path: str | None) -> str:
+    """A SHA-256 of the names (inside `path`), sizes and bytes of the files under `path`, or of
+    the file `path`, hidden ones not: touching or copying the files keeps it."""
     if not path or not tf.io.gfile.exists(path):
-        return []
-    if not tf.io.gfile.isdir(path):
-        return [[".", tf.io.gfile.stat(path).length, file_digest(path)]]
-    files = []
-    for folder, _, names in tf.io.gfile.walk(path):
-        for name in names:
-            file_path = os.path.join(folder, name)
-            relative = os.path.relpath(file_path, path)
-            if not any(part.startswith(".") for part in relative.split(os.sep)):
-                size = tf.io.gfile.stat(file_path).length
-                files.append([relative, size, file_digest(file_path)])
-    return sorted(files)
+        return ""
+    files = [path]
+    if tf.io.gfile.isdir(path):
+        walk = tf.io.gfile.walk(path)
+        files = [os.path.join(folder, name) for folder, _, names in walk for name in names]
+    digest = hashlib.sha256()
+    for file_path in sorted(files):
+        relative = os.path.relpath(file_path, path)
+        if any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
+            continue
+        digest.update(f"{relative}\0{tf.io.gfile.stat(file_path).length}\0".encode())
+        with tf.io.gfile.GFile(file_path, "rb") as opened:
+            while chunk := opened.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
     """Returns a hash of everything that decides the content of the records.
 
-    That is the data config (but the keys that only change how records are read, and with
-    data.path and data.test_path made absolute), the seed that splits the data, the size and
-    content hash of every input file, and the code that writes and decodes the records
-    (input_ops and the sources), so that editing, say, the text standardisation never pairs
-    new code with stale assets.
+    That is the data config (but LOADER_ONLY_KEYS, and with data.path and data.test_path in one
+    spelling per place), the seed that splits the data, the input files' bytes, and the code
+    that writes and decodes the records (input_ops and the sources), so that editing, say, the
+    text standardisation never pairs new code with stale assets.
     """
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:
         data.pop(key, None)
     for key in ("path", "test_path"):
-        if data.get(key):
-            data[key] = normalize_path(data[key])
-    inputs = [input_files(data_cfg.get("path")), input_files(data_cfg.get("test_path"))]
+        if path := data.get(key):  # absolute, without "..", links or a trailing "/"
+            data[key] = path.rstrip("/") if "://" in path else os.path.realpath(path)
+    ops, writer = inspect.getmodule(input_ops.make_example_fn), inspect.getmodule(TrainSummary)
     content = {
         "data": data,
         "seed": seed,
         "format": FORMAT_VERSION,
-        "inputs": inputs,
-        "code": [
-            inspect.getsource(module)
-            for module in (
-                input_ops,
-                inspect.getmodule(input_ops.make_example_fn),
-                inspect.getmodule(TrainSummary),
-            )
-        ],
+        "inputs": [input_digest(data_cfg.get("path")), input_digest(data_cfg.get("test_path"))],
+        "code": [inspect.getsource(module) for module in (input_ops, ops, writer)],
     }
-    blob = json.dumps(content, sort_keys=True)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> str:
-    """Where the records of this data config live: data.records_dir/<name>-<fingerprint>.
-
-    Each data config (and each version of its input files) gets a folder of its own, so a
-    change never overwrites records that another run still uses.
-    """
-    return os.path.join(
-        data_cfg.records_dir,
-        f"{data_cfg.name}-{(data_fingerprint or fingerprint(data_cfg, seed))[:12]}",
-    )
+    """data.records_dir/<name>-<fingerprint>: each data config (and each version of its input
+    files) a folder of its own, so a change never overwrites records another run still uses."""
+    data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
+    return os.path.join(data_cfg.records_dir, f"{data_cfg.name}-{data_fingerprint[:12]}")
 
 
 def read_metadata(records_dir: str) -> Metadata | None:
     """Returns the metadata of finished records in `records_dir`, or None."""
-    if not tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE)):
-        return None
-    return Metadata.read(records_dir)
+    finished = tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE))
+    return Metadata.read(records_dir) if finished else None
 
 
 def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]:
@@ -191,36 +152,32 @@ def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
     return sources.check_examples(examples, data_cfg.name, data_cfg.get("path"))
 
 
-def split_indices(
+def assign_splits(
     labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int
-) -> dict[str, np.ndarray]:
-    """Splits example indices into train / validation / test, stratified by label.
-
-    The same labels, fractions and seed always give the same split.
-    """
-    checks = [("validation", validation_fraction, 0.0)]
-    if test_fraction:  # 0 when the source gives its own test split
-        checks.append(("test", test_fraction, 0.0))
-    for key, fraction, low in checks:
-        if not low < fraction < 1.0:
-            raise ValueError(f"data.{key}_fraction={fraction} must be between 0 and 1, e.g. 0.1.")
+) -> np.ndarray:
+    """The split of each example (its index in SPLITS), stratified by label; the same labels,
+    fractions and seed always give the same split (test_fraction 0: no test examples)."""
+    if not 0 < validation_fraction < 1 or not 0 <= test_fraction < 1:
+        raise ValueError(
+            f"data.validation_fraction={validation_fraction} and data.test_fraction="
+            f"{test_fraction} must be between 0 and 1, e.g. 0.1."
+        )
     if validation_fraction + test_fraction >= 1.0:
         raise ValueError(
             "data.validation_fraction + data.test_fraction must leave examples to train on "
             f"(got {validation_fraction} + {test_fraction}); try 0.1 and 0.1."
         )
-    indices = np.arange(len(labels))
+    splits = np.zeros(len(labels), np.int64)
+    rest = np.arange(len(labels))
     try:
-        rest, test = indices, indices[:0]
         if test_fraction:
             rest, test = train_test_split(
-                indices, test_size=test_fraction, stratify=labels, random_state=seed
+                rest, test_size=test_fraction, stratify=labels, random_state=seed
             )
-        train, validation = train_test_split(
-            rest,
-            test_size=validation_fraction / (1.0 - test_fraction),
-            stratify=labels[rest],
-            random_state=seed,
+            splits[test] = SPLITS.index("test")
+        validation_size = validation_fraction / (1.0 - test_fraction)
+        _, validation = train_test_split(
+            rest, test_size=validation_size, stratify=labels[rest], random_state=seed
         )
     except ValueError as error:
         raise ValueError(
@@ -228,98 +185,56 @@ def split_indices(
             f"in each split ({error}). Add examples to the smallest classes or change "
             "data.validation_fraction / data.test_fraction."
         ) from error
-    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
-
-
-class ShardWriter:
-    """Writes one split's serialised examples round-robin into `num_shards` files, as they come.
-
-    Each shard is written under a temporary name and renamed when the writer closes without
-    an error, so an interrupted run never leaves a shard that looks finished.
-    """
-
-    def __init__(self, records_dir: str, split: str, num_shards: int):
-        names = [
-            f"{split}-{shard:05d}-of-{num_shards:05d}.tfrecord" for shard in range(num_shards)
-        ]
-        self.paths = [os.path.join(records_dir, name) for name in names]
-        self.writers = [tf.io.TFRecordWriter(path + ".tmp") for path in self.paths]
-        self.sizes = [0] * num_shards
-
-    def write(self, serialized: bytes) -> None:
-        shard = sum(self.sizes) % len(self.writers)
-        self.writers[shard].write(serialized)
-        self.sizes[shard] += 1
-
-    def __enter__(self) -> "ShardWriter":
-        return self
-
-    def __exit__(self, error_type, *_) -> None:
-        for writer, path in zip(self.writers, self.paths, strict=True):
-            writer.close()
-            if error_type is None:
-                tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
-
-    def shard_sizes(self) -> dict[str, int]:
-        """Shard file name -> number of examples in it."""
-        return {os.path.basename(p): n for p, n in zip(self.paths, self.sizes, strict=True)}
-
-
-def clear_records(records_dir: str) -> None:
-    """Removes the metadata first, then every other file, so nothing stale survives."""
-    metadata_path = os.path.join(records_dir, METADATA_FILE)
-    if tf.io.gfile.exists(metadata_path):
-        tf.io.gfile.remove(metadata_path)
-    for name in tf.io.gfile.listdir(records_dir):
-        path = os.path.join(records_dir, name)
-        if not tf.io.gfile.isdir(path):
-            tf.io.gfile.remove(path)
-
-
-def assign_splits(examples: sources.RawExamples, data_cfg: DictConfig, seed: int) -> list:
-    """(examples, the index in SPLITS of each one's split) for the source's examples and, when
-    it gives one, its own test split."""
-    labels = np.asarray(examples.labels, dtype=np.int64)
-    test_fraction = 0.0 if examples.test else data_cfg.test_fraction
-    indices = split_indices(labels, data_cfg.validation_fraction, test_fraction, seed)
-    splits = np.zeros(len(labels), np.int64)
-    for position, split in enumerate(SPLITS):
-        splits[indices[split]] = position
-    parts = [(examples, splits)]
-    if examples.test:
-        test = SPLITS.index("test")
-        parts.append((examples.test, np.full(len(examples.test.labels), test, np.int64)))
-    return parts
+    splits[validation] = SPLITS.index("validation")
+    return splits
 
 
 def write_records(
-    parts: list, data_cfg: DictConfig, records_dir: str, summary: TrainSummary
-) -> tuple[dict, np.ndarray]:
-    """Streams every example into the shards of its split, adding training ones to `summary`.
+    examples: sources.RawExamples, data_cfg: DictConfig, seed: int, records_dir: str
+) -> tuple[dict, np.ndarray, TrainSummary]:
+    """Streams every example into the shards of its split, round-robin. Shards are written as
+    <name>.tmp and renamed once all are complete: an interrupted run leaves none that looks done.
 
     Returns:
-        The shard sizes of each split, and the examples written per split and class.
+        {split: {shard file name: examples}}, the examples written per split and class, and
+        the statistics of the training examples.
     """
+    test_fraction = 0.0 if examples.test else data_cfg.test_fraction
+    labels = np.asarray(examples.labels, np.int64)
+    parts = [(examples, assign_splits(labels, data_cfg.validation_fraction, test_fraction, seed))]
+    if examples.test:  # the source's own test split
+        parts.append((examples.test, np.full(len(examples.test.labels), SPLITS.index("test"))))
     per_split = np.bincount(np.concatenate([splits for _, splits in parts]), minlength=3)
-    counts = np.zeros((len(SPLITS), len(parts[0][0].class_names)), np.int64)
+    shards = {  # {split: {shard file name: examples written}}
+        split: {f"{split}-{shard:05d}-of-{num:05d}.tfrecord": 0 for shard in range(num)}
+        for split, num in zip(SPLITS, np.clip(per_split, 1, data_cfg.num_shards), strict=True)
+    }
+    names = [list(split_shards) for split_shards in shards.values()]
+    counts = np.zeros((len(SPLITS), len(examples.class_names)), np.int64)
+    summary = TrainSummary(data_cfg)
     with contextlib.ExitStack() as stack:
-        writers = [
-            stack.enter_context(
-                ShardWriter(records_dir, split, max(1, min(data_cfg.num_shards, size)))
+        writers = {
+            name: stack.enter_context(
+                tf.io.TFRecordWriter(os.path.join(records_dir, name) + ".tmp")
             )
-            for split, size in zip(SPLITS, per_split, strict=True)
-        ]
+            for split_names in names
+            for name in split_names
+        }
         for part, splits in parts:
             encoded = encode_examples(part.inputs, part.from_files, data_cfg)
             for (stored, facts), label, split in zip(encoded, part.labels, splits, strict=True):
                 if stored is None:  # unreadable, and data.skip_invalid=true
                     continue
-                writers[split].write(input_ops.serialize_example(stored, int(label)))
+                name = names[split][counts[split].sum() % len(names[split])]
+                writers[name].write(input_ops.serialize_example(stored, int(label)))
+                shards[SPLITS[split]][name] += 1
                 counts[split, label] += 1
                 if split == 0:
                     summary.add(stored, facts)
-    shards = {split: writer.shard_sizes() for split, writer in zip(SPLITS, writers, strict=True)}
-    return shards, counts
+    for name in writers:  # reached only when every shard is complete
+        path = os.path.join(records_dir, name)
+        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+    return shards, counts, summary
 
 
 def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
@@ -328,20 +243,28 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
     `data_fingerprint` saves hashing the input files again when the caller has done so.
     """
     examples = load_source(data_cfg, seed)
-    parts = assign_splits(examples, data_cfg, seed)
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
-    clear_records(records_dir)
+    for name in [METADATA_FILE, *tf.io.gfile.listdir(records_dir)]:  # metadata.json first
+        path = os.path.join(records_dir, name)
+        if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+            tf.io.gfile.remove(path)
+    shards, counts, summary = write_records(examples, data_cfg, seed, records_dir)
     class_names = examples.class_names
-    summary = TrainSummary(data_cfg)
-    shards, counts = write_records(parts, data_cfg, records_dir, summary)
     empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
     if empty:
         raise ValueError(
             f"Left without the unreadable examples, the class(es) {empty} have no training "
             "examples. Add readable ones or remove the class folder(s)."
         )
+    per_split = {
+        split: {
+            "total": int(row.sum()),
+            "per_class": dict(zip(class_names, row.tolist(), strict=True)),
+        }
+        for split, row in zip(SPLITS, counts, strict=True)
+    }
     metadata = Metadata.from_dict(
         {
             "source": data_cfg.name,
@@ -349,22 +272,13 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
             "class_names": class_names,
             "num_classes": len(class_names),
             **summary.metadata(records_dir),
-            "counts": {
-                split: {
-                    "total": int(per_class.sum()),
-                    "per_class": dict(zip(class_names, per_class.tolist(), strict=True)),
-                }
-                for split, per_class in zip(SPLITS, counts, strict=True)
-            },
+            "counts": per_split,
             "shards": shards,
         }
     )
     jsonio.write_json(os.path.join(records_dir, METADATA_FILE), metadata.to_dict())
-    log.info(
-        "Wrote %s to %s",
-        ", ".join(f"{count['total']} {split}" for split, count in metadata.counts.items()),
-        records_dir,
-    )
+    totals = ", ".join(f"{count['total']} {split}" for split, count in per_split.items())
+    log.info("Wrote %s to %s", totals, records_dir)
     return metadata
 
 

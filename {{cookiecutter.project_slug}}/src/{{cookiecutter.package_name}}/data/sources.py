@@ -25,13 +25,10 @@ log = logging.getLogger(__name__)
 class RawExamples:
     """Raw inputs (the bytes each example is stored as) and their labels.
 
-    Sources that read files give the files' paths, or an iterable that reads the file again
-    each time it is walked (CSV rows), so that the inputs are read while the records are
-    written and need never be in memory all at once.
-
     Attributes:
-        inputs: one bytes object, or with `from_files` one file path, per example, in the
-            order of `labels`; a sequence, or any iterable that can be walked more than once.
+        inputs: one bytes object per example, or with `from_files` one file path, in the order
+            of `labels`: a sequence, or any iterable that can be walked more than once (CSV
+            rows read again each time), so that inputs are read while the records are written.
         labels: index of each example's class in `class_names`.
         class_names: the classes, in a stable order.
         test: a test split given by the source (e.g. data.test_path); None to split one off.
@@ -57,24 +54,18 @@ def require_path(path: str | None, key: str, example: str) -> str:
 def list_class_files(
     root: str, extensions: Sequence[str], key: str = "data.path"
 ) -> tuple[list[str], list[int], list[str]]:
-    """Lists the files of a folder with one sub-folder per class.
+    """Lists the files of a folder with one sub-folder per class, e.g. ``imgs/cat/001.png``.
 
-    Files in folders inside a class folder belong to that class; files of other types are
-    counted and named in one warning.
-
-    Args:
-        root: a folder such as ``imgs/`` holding ``imgs/cat/001.png``, ``imgs/dog/002.png``.
-        extensions: lower-case file endings to take, e.g. (".png", ".jpg").
-        key: the config key that named `root`, for messages.
+    Files in folders inside a class folder belong to that class; files that do not end with
+    one of `extensions` (lower-case, e.g. (".png", ".jpg")) are named in one warning. `key` is
+    the config key that named `root`, for messages.
 
     Returns:
         File paths, their class indices, and the class names (sorted folder names).
     """
     require_path(root, key, "data/my_{{ "images" if cookiecutter.model_type == "cnn" else "texts" }}")
     if not tf.io.gfile.isdir(root):
-        raise ValueError(
-            f"{key}={root} is a file; it must be a folder with one sub-folder per class."
-        )
+        raise ValueError(f"{key}={root} is a file, not a folder with one sub-folder per class.")
     class_names = sorted(
         name.rstrip("/")
         for name in tf.io.gfile.listdir(root)
@@ -86,30 +77,22 @@ def list_class_files(
             f"{key}={root} has no class sub-folders. Expected {example}, "
             f"e.g. {root.rstrip('/')}/cat/001{extensions[0]}."
         )
-    paths, labels, empty, others = [], [], [], []
-    for label, name in enumerate(class_names):
-        files, other_files = walk_files(os.path.join(root, name), extensions)
-        if not files:
-            empty.append(name)
-        paths.extend(files)
-        labels.extend([label] * len(files))
-        others.extend(os.path.relpath(path, root) for path in other_files)
+    found = [walk_files(os.path.join(root, name), extensions) for name in class_names]
+    empty = [name for name, (files, _) in zip(class_names, found, strict=True) if not files]
     if empty:
         raise ValueError(
             f"{key}={root}: the class folder(s) {empty} hold no {'/'.join(extensions)} files. "
             f"Add examples or remove the folder(s). Expected {example}."
         )
+    others = [os.path.relpath(path, root) for _, other_files in found for path in other_files]
     if others:
+        left_out = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "")
         log.warning(
-            "%s=%s: leaving out %d file(s) that are not %s: %s%s. Convert them to use them.",
-            key,
-            root,
-            len(others),
-            "/".join(extensions),
-            ", ".join(others[:10]),
-            " ..." if len(others) > 10 else "",
+            f"{key}={root}: leaving out {len(others)} file(s) that are not "
+            f"{'/'.join(extensions)}: {left_out}. Convert them to use them."
         )
-    return paths, labels, class_names
+    paths = [path for files, _ in found for path in files]
+    return paths, [label for label, (files, _) in enumerate(found) for _ in files], class_names
 
 
 def walk_files(folder: str, extensions: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -130,6 +113,7 @@ def walk_files(folder: str, extensions: Sequence[str]) -> tuple[list[str], list[
 
 
 def read_file(path: str) -> bytes:
+    """The bytes of a file (any tf.io.gfile path)."""
     with tf.io.gfile.GFile(path, "rb") as opened:
         return opened.read()
 
@@ -188,11 +172,8 @@ def with_test_split(train: RawExamples, test: RawExamples) -> RawExamples:
 
 
 def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
-    """Returns the local path of a data set archive, downloading it the first time only.
-
-    The archive is cached in ``<download_dir or ~/.keras>/datasets/<file_name>``; once there,
-    nothing is downloaded again.
-    """
+    """The local path of a data set archive, downloaded the first time only into
+    ``<download_dir or ~/.keras>/datasets/<file_name>`` (keras.utils.get_file)."""
     cache_dir = os.path.expanduser(download_dir) if download_dir else None
     try:
         return keras.utils.get_file(file_name, origin=origin, cache_dir=cache_dir)
@@ -211,7 +192,8 @@ def error_reason(error: Exception) -> str:
 
 
 def check_examples(examples: RawExamples, source: str, path: str | None = None) -> RawExamples:
-    """Checks that a source gave at least two classes, and examples of each in train (and test)."""
+    """Checks that a source gave at least two classes, training examples of each, and test
+    examples when it gives a test split."""
     if len(examples.class_names) < 2:
         where = f" (data.path={path})" if path else ""
         raise ValueError(
@@ -219,15 +201,11 @@ def check_examples(examples: RawExamples, source: str, path: str | None = None) 
             "needs at least two, or it learns nothing and scores 100%. Add the examples of "
             "at least one other class (e.g. a second class folder, or rows with another label)."
         )
-    for part, name in ((examples, "training"), (examples.test, "test")):
-        if part is None:
-            continue
+    for part, name in ((examples, "training"), (examples.test or examples, "test")):
         if not len(part.labels):
             raise ValueError(f"data={source} gave no {name} examples; check data.path.")
-        counts = np.bincount(part.labels, minlength=len(examples.class_names))
-        empty = [cls for cls, count in zip(examples.class_names, counts, strict=True) if not count]
-        if empty and part is examples:
-            raise ValueError(
-                f"data={source} has no {name} examples of the class(es) {empty}; add some."
-            )
+    counts = np.bincount(examples.labels, minlength=len(examples.class_names))
+    empty = [name for name, count in zip(examples.class_names, counts, strict=True) if not count]
+    if empty:
+        raise ValueError(f"data={source} has no training examples of {empty}; add some.")
     return examples

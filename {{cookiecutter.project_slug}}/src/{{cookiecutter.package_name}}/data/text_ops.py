@@ -15,18 +15,13 @@ import tensorflow as tf
 
 from .metadata import Metadata
 
-# === Vocabulary ===
-PAD_TOKEN = "[PAD]"  # id 0: padding, masked by the model
-OOV_TOKEN = "[UNK]"  # id 1: any word not in the vocabulary
-VOCABULARY_FILE = "vocab.txt"
+PAD_TOKEN, OOV_TOKEN = "[PAD]", "[UNK]"  # ids 0 (padding, masked by the model) and 1 (unknown)
+VOCABULARY_FILE = "vocab.txt"  # one word per line, line number = id; travels with the export
 
 
 def standardize_text(texts: tf.Tensor) -> tf.Tensor:
-    """Lower-cases UTF-8 text, replaces punctuation with spaces and long numbers with "000".
-
-    Numbers of three or more digits (phone numbers, codes, amounts) would each be a word of
-    their own, seen once; as one shared word they carry what they have in common.
-    """
+    """Lower-cases UTF-8 text, replaces punctuation with spaces and long numbers with "000":
+    numbers of three or more digits (phones, codes, amounts) would each be a word seen once."""
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, r"\p{P}", " ")
     return tf.strings.regex_replace(texts, r"\d{3,}", "000")
@@ -38,17 +33,10 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
 
 
 def make_vocabulary_table(vocabulary_path: str | Path) -> tf.lookup.StaticHashTable:
-    """Returns a word -> id table from a file with one word per line (line number = id).
-
-    Line 0 is the padding token and line 1 the out-of-vocabulary token; words that are not in
-    the file map to 1. In an exported SavedModel the file travels as an asset.
-    """
+    """A word -> id table of a VOCABULARY_FILE; words not in it map to 1 (OOV_TOKEN)."""
+    index = tf.lookup.TextFileIndex
     initializer = tf.lookup.TextFileInitializer(
-        str(vocabulary_path),
-        key_dtype=tf.string,
-        key_index=tf.lookup.TextFileIndex.WHOLE_LINE,
-        value_dtype=tf.int64,
-        value_index=tf.lookup.TextFileIndex.LINE_NUMBER,
+        str(vocabulary_path), tf.string, index.WHOLE_LINE, tf.int64, index.LINE_NUMBER
     )
     return tf.lookup.StaticHashTable(initializer, default_value=1)
 
@@ -56,17 +44,9 @@ def make_vocabulary_table(vocabulary_path: str | Path) -> tf.lookup.StaticHashTa
 def tokenize(
     texts: tf.Tensor, table: tf.lookup.StaticHashTable, sequence_length: int
 ) -> tf.Tensor:
-    """Turns raw text into word ids, padded with 0 or truncated to `sequence_length`.
-
-    Args:
-        texts: string tensor of any shape: a scalar (one example) or [N] (a batch).
-        table: the vocabulary table from `make_vocabulary_table`.
-        sequence_length: length of every output sequence.
-
-    Returns:
-        int32 ids of shape texts.shape + [sequence_length]. A text without words (say, only
-        punctuation) becomes one out-of-vocabulary word, so no sequence is all padding.
-    """
+    """Raw texts of any shape (a scalar: one example; [N]: a batch) as int32 word ids of shape
+    texts.shape + [sequence_length], padded with 0 or cut. A text without words (say, only
+    punctuation) becomes one OOV word, so that no sequence is all padding."""
     words = split_words(tf.reshape(texts, [-1]))
     ids = words.with_flat_values(table.lookup(words.flat_values))
     ids = ids.to_tensor(default_value=0, shape=[None, sequence_length])
@@ -79,11 +59,7 @@ def tokenize(
 def make_example_fn(
     metadata: Metadata, assets_dir: str | Path
 ) -> Callable[[tf.Tensor], tf.Tensor]:
-    """Returns the op that turns one raw input (UTF-8 text) into the model's input."""
-    table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))  # or gs://
-    sequence_length = metadata.sequence_length
-
-    def example_fn(text: tf.Tensor) -> tf.Tensor:
-        return tokenize(text, table, sequence_length)
-
-    return example_fn
+    """The op from one raw input (UTF-8 text) to the model's input, with the vocabulary of
+    `assets_dir` (a local folder or gs://)."""
+    table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))
+    return lambda text: tokenize(text, table, metadata.sequence_length)

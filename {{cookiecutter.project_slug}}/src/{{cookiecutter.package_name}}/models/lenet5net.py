@@ -11,7 +11,6 @@ import keras
 from keras import layers
 
 MIN_INPUT_SIZE = 16
-DATA_DEFAULTS = {"image_size": [32, 32]}  # unless data.image_size is set
 
 
 def build_lenet5(

@@ -31,7 +31,6 @@ def build_lstm(
     embeddings: str | None,
     freeze_embeddings: bool,
     vocabulary_file: str | None,
-    unroll: bool = False,
 ) -> keras.Model:
     """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
 
@@ -40,32 +39,23 @@ def build_lstm(
         vocab_size: number of ids, padding and out-of-vocabulary included.
         num_classes: number of output classes.
         vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
-        unroll: unroll the recurrent loops (for TFLite conversion; needs the same weights).
         The others: the options of configs/model/lstm.yaml, which says what each does.
 
     Returns:
         A functional keras.Model from int32 word ids to float32 logits.
     """
-    if num_layers < 1:
-        raise ValueError(f"model.num_layers={num_layers} must be at least 1.")
+    if num_layers < 1 or cell not in RECURRENT_LAYERS or pooling not in ("last", "mean"):
+        raise ValueError(
+            f"model.num_layers={num_layers} must be at least 1, model.cell={cell!r} lstm or "
+            f"gru, and model.pooling={pooling!r} last or mean."
+        )
 
     # === Inputs ===
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
 
     # === Encoder ===
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
-    for index in range(1, num_layers + 1):
-        recurrent = RECURRENT_LAYERS[cell](
-            units,
-            return_sequences=index < num_layers or pooling == "mean",
-            unroll=unroll,
-            name=f"{cell}_{index}",
-        )
-        if bidirectional:
-            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
-        x = recurrent(x)
-    if pooling == "mean":
-        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    x = recurrent_stack(x, units, cell, bidirectional, num_layers, pooling)
 
     # === Classifier ===
     x = layers.Dropout(dropout_rate, name="dropout")(x)
@@ -76,3 +66,18 @@ def build_lstm(
     model = keras.Model(inputs, outputs, name=f"{cell}net")
     set_word_vectors(model, embeddings, vocabulary_file, freeze_embeddings)
     return model
+
+
+def recurrent_stack(
+    x: keras.KerasTensor, units: int, cell: str, bidirectional: bool, num_layers: int, pooling: str
+) -> keras.KerasTensor:
+    """`num_layers` recurrent layers, each reading the whole output sequence of the one before;
+    then the last layer's final state (pooling="last") or its outputs' mean over the words."""
+    for index in range(1, num_layers + 1):
+        recurrent = RECURRENT_LAYERS[cell](
+            units, return_sequences=index < num_layers or pooling == "mean", name=f"{cell}_{index}"
+        )
+        if bidirectional:
+            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+        x = recurrent(x)
+    return layers.GlobalAveragePooling1D(name="mean_pool")(x) if pooling == "mean" else x

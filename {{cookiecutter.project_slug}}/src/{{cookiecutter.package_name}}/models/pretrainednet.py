@@ -27,8 +27,6 @@ from keras import layers
 from . import FineTune
 
 MIN_INPUT_SIZE = 32  # what keras.applications accepts without the top
-# Unless data.image_size is set: the size every backbone here was trained on.
-DATA_DEFAULTS = {"image_size": [224, 224]}
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,9 @@ def build_pretrained(
     fine_tune_blocks: int,
     fine_tune_learning_rate: float,
 ) -> keras.Model:
-    """Builds backbone + global average pooling + dropout + a dense classifier.
+    """Builds backbone + global average pooling + dropout + a dense classifier: a functional
+    keras.Model from normalised float images to float32 logits, with the backbone as its
+    nested model "backbone" and, for pretrained weights, `model.fine_tune` (two phases).
 
     Args:
         input_shape: (height, width, channels) of the normalised images, at least 32x32;
@@ -78,22 +78,15 @@ def build_pretrained(
             normalised with (metadata.json's "normalization").
         num_classes: number of output classes.
         The others: the options of configs/model/pretrained.yaml, which says what each does.
-            With weights=None there are no phases: the whole net trains from the first step.
-
-    Returns:
-        A functional keras.Model from normalised float images to float32 logits, with the
-        backbone as its nested model "backbone", and the two phases as `model.fine_tune`
-        (models.FineTune), which the training loop follows.
     """
     check_options(input_shape, backbone, weights)
-    height, width, channels = input_shape
 
     # === Inputs ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
 
     # === Pretrained feature extractor, on what it expects: [0, 255] RGB pixels ===
-    extractor = load_backbone(backbone, weights, (height, width), synchronized_batch_norm)
-    features = extractor(to_rgb_pixels(inputs, mean, std, channels))
+    extractor = load_backbone(backbone, weights, input_shape[:2], synchronized_batch_norm)
+    features = extractor(to_rgb_pixels(inputs, mean, std, channels=input_shape[-1]))
 
     # === Classifier ===
     x = layers.GlobalAveragePooling2D(name="pool")(features)
@@ -103,10 +96,8 @@ def build_pretrained(
 
     # === Functional Model ===
     model = keras.Model(inputs, outputs, name=f"pretrained_{backbone}")
-    # Pretrained weights are fine-tuned in two phases; random ones train whole, batch norm
-    # included, from the first step.
-    model.fine_tune = None
-    if weights is not None:
+    model.fine_tune = None  # random weights train whole, batch norm included, from the start
+    if weights is not None:  # pretrained ones in two phases
         model.fine_tune = FineTune(
             freeze_epochs, fine_tune_blocks, fine_tune_learning_rate, set_trainable_blocks
         )
@@ -155,7 +146,7 @@ def check_options(input_shape: Sequence[int], backbone: str, weights: str | None
 
 
 def load_backbone(
-    backbone: str, weights: str | None, size: tuple[int, int], synchronized_batch_norm: bool
+    backbone: str, weights: str | None, size: Sequence[int], synchronized_batch_norm: bool
 ) -> keras.Model:
     """The keras.applications backbone without its top, for RGB images of `size`, named
     "backbone", with its pretrained weights (imagenet or a file; None: random)."""

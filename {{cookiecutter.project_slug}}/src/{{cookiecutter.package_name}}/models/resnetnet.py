@@ -22,7 +22,6 @@ import keras
 from keras import layers
 
 MIN_INPUT_SIZE = 8  # the last stage sees a quarter of the input's side
-DATA_DEFAULTS = {"image_size": [32, 32]}  # unless data.image_size is set
 
 
 def build_resnet(
@@ -48,16 +47,7 @@ def build_resnet(
     Returns:
         A functional keras.Model from float images to float32 logits.
     """
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"model.depth={depth} must be 6n + 2 with n >= 1, e.g. 20, 32 or 56.")
-    if width < 1:
-        raise ValueError(f"model.width={width} must be at least 1, e.g. 16.")
-    height, image_width, _ = input_shape
-    if min(height, image_width) < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"ResNet needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got "
-            f"{height}x{image_width}. Set data.image_size=[32,32]."
-        )
+    check_options(input_shape, depth, width)
     blocks_per_stage = (depth - 2) // 6
     batch_norm = functools.partial(layers.BatchNormalization, synchronized=synchronized_batch_norm)
 
@@ -83,6 +73,20 @@ def build_resnet(
 
     # === Functional Model ===
     return keras.Model(inputs, outputs, name=f"resnet{depth}")
+
+
+def check_options(input_shape: Sequence[int], depth: int, width: int) -> None:
+    """Refuses a depth, width or image size that build_resnet cannot use."""
+    if depth < 8 or (depth - 2) % 6:
+        raise ValueError(f"model.depth={depth} must be 6n + 2 with n >= 1, e.g. 20, 32 or 56.")
+    if width < 1:
+        raise ValueError(f"model.width={width} must be at least 1, e.g. 16.")
+    height, image_width, _ = input_shape
+    if min(height, image_width) < MIN_INPUT_SIZE:
+        raise ValueError(
+            f"ResNet needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got "
+            f"{height}x{image_width}. Set data.image_size=[32,32]."
+        )
 
 
 def basic_block(

@@ -60,7 +60,8 @@ def build_transformer(
     freeze_embeddings: bool,
     vocabulary_file: str | None,
 ) -> keras.Model:
-    """Builds word + position embeddings, `num_blocks` encoder blocks and a dense classifier.
+    """Builds word + position embeddings, `num_blocks` encoder blocks and a dense classifier:
+    a functional keras.Model from int32 word ids to float32 logits.
 
     Args:
         sequence_length: word ids per example; id 0 is padding and is masked.
@@ -68,19 +69,13 @@ def build_transformer(
         num_classes: number of output classes.
         vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
         The others: the options of configs/model/transformer.yaml, which says what each does.
-
-    Returns:
-        A functional keras.Model from int32 word ids to float32 logits.
     """
-    if num_blocks < 1:
-        raise ValueError(f"model.num_blocks={num_blocks} must be at least 1.")
-    if num_heads < 1 or embedding_dim % num_heads:
-        raise ValueError(
-            f"model.embedding_dim={embedding_dim} must divide by model.num_heads={num_heads}."
-        )
+    check_options(num_blocks, num_heads, embedding_dim)
 
     # === Inputs ===
     inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+    # For every block and the pooling: Keras' implicit mask ends in the first block's Add.
+    padding = keras.ops.not_equal(inputs, 0)
 
     # === Embeddings ===
     x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
@@ -89,10 +84,10 @@ def build_transformer(
 
     # === Encoder ===
     for index in range(1, num_blocks + 1):
-        x = encoder_block(x, num_heads, feed_forward_dim, dropout_rate, name=f"block{index}")
+        x = encoder_block(x, padding, num_heads, feed_forward_dim, dropout_rate, f"block{index}")
 
     # === Classifier ===
-    x = layers.GlobalAveragePooling1D(name="mean_pool")(x)  # the mean over the unmasked words
+    x = layers.GlobalAveragePooling1D(name="mean_pool")(x, mask=padding)  # over the words
     x = layers.Dropout(dropout_rate, name="dropout")(x)
     # float32 logits even under a mixed-precision policy, for a stable softmax and loss.
     outputs = layers.Dense(num_classes, dtype="float32", name="logits")(x)
@@ -103,19 +98,32 @@ def build_transformer(
     return model
 
 
+def check_options(num_blocks: int, num_heads: int, embedding_dim: int) -> None:
+    """Refuses a number of blocks or heads that build_transformer cannot use."""
+    if num_blocks < 1 or num_heads < 1 or embedding_dim % num_heads:
+        raise ValueError(
+            f"model.num_blocks={num_blocks} must be at least 1, and model.embedding_dim="
+            f"{embedding_dim} must divide by model.num_heads={num_heads}."
+        )
+
+
 def encoder_block(
     x: keras.KerasTensor,
+    padding: keras.KerasTensor,
     num_heads: int,
     feed_forward_dim: int,
     dropout_rate: float,
     name: str,
 ) -> keras.KerasTensor:
-    """Self-attention, then a two-layer feed-forward net; each adds to its input, then
-    normalises (the post-normalisation block of the original Transformer)."""
+    """Self-attention (to the words that are not `padding`), then a two-layer feed-forward
+    net; each adds to its input, then normalises (the original Transformer's post-norm).
+
+    The mask is explicit: MultiHeadAttention clears the implicit one of its query, which the
+    residual Add also reads, so that a second block would attend to the padding."""
     dim = x.shape[-1]
     attention = layers.MultiHeadAttention(
         num_heads, dim // num_heads, dropout=dropout_rate, name=f"{name}_attention"
-    )(x, x)
+    )(x, x, attention_mask=keras.ops.expand_dims(padding, 1))
     attention = layers.Dropout(dropout_rate, name=f"{name}_attention_dropout")(attention)
     x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_attention_norm")(
         layers.Add(name=f"{name}_attention_add")([x, attention])

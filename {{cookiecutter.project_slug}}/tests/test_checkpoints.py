@@ -1,0 +1,154 @@
+"""Checkpoints: the best value and early stopping, resume (exact, after kill -9) and warm start.
+The warm-start and restore tests read the shared trained run (conftest.shared_run)."""
+
+import dataclasses
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import PACKAGE, kill_group, run_bounded, smoke_config
+from omegaconf import OmegaConf
+
+from {{ cookiecutter.package_name }} import checkpoints, runs
+from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }}.train import train
+
+
+@pytest.mark.parametrize(
+    ("monitor", "values"),
+    [("val_accuracy", [0.5, 0.7, 0.6, 0.7, 0.6]), ("val_loss", [0.5, 0.3, 0.4, 0.3, 0.4])],
+)
+def test_the_best_value_and_early_stopping_after_patience(monitor, values):
+    tracker = checkpoints.BestTracker(monitor, min_delta=0.0, patience=3)
+    updates = [(tracker.update({monitor[4:]: value}), tracker.should_stop()) for value in values]
+    assert updates == [(True, False), (True, False), (False, False), (False, False), (False, True)]
+    assert tracker.best == values[1]
+
+
+def checkpoint_paths(run_dir) -> list[str]:
+    """The run's latest checkpoints, oldest first."""
+    directory = str(runs.checkpoints_dir(run_dir))
+    return list(tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths)
+
+
+def restored(cfg, prefix: str, num_classes: int | None = None):
+    """A new model of the run `cfg`, with the weights of the checkpoint `prefix` (if any)."""
+    metadata = runs.load_metadata(cfg.run_dir)
+    metadata = dataclasses.replace(metadata, num_classes=num_classes or metadata.num_classes)
+    model = model_lib.build_model(cfg.model, metadata)
+    if prefix:
+        tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
+    return model
+
+
+def weights(model, layers=None) -> list:
+    """The weights of the model's layers (or of those named in `layers`)."""
+    names = layers or [layer.name for layer in model.layers]
+    return [weight for name in names for weight in model.get_layer(name).get_weights()]
+
+
+def test_warm_start_from_a_run_or_a_checkpoint_and_on_other_classes(shared_run, tmp_path):
+    oldest, *_, latest = checkpoint_paths(shared_run.run_dir)
+    for source, expected in ((shared_run.run_dir, latest), (oldest, oldest)):
+        model = restored(shared_run, None)
+        loaded = checkpoints.warm_start(model, str(source), partial=False)
+        assert loaded == [layer.name for layer in model.layers if layer.weights]
+        np.testing.assert_equal(weights(model), weights(restored(shared_run, expected)))
+    other_classes = restored(shared_run, None, num_classes=7)
+    with pytest.raises(ValueError, match=r"logits .*init_partial=true"):
+        checkpoints.warm_start(other_classes, shared_run.run_dir, partial=False)
+    loaded = checkpoints.warm_start(other_classes, shared_run.run_dir, partial=True)
+    assert loaded == [layer.name for layer in other_classes.layers if layer.weights][:-1]
+    expected = weights(restored(shared_run, latest), loaded)
+    np.testing.assert_equal(weights(other_classes, loaded), expected)
+    with pytest.raises(FileNotFoundError, match="neither a run folder with a checkpoint"):
+        checkpoints.warm_start(other_classes, str(tmp_path), partial=False)
+
+
+def test_a_run_resumes_from_its_checkpoint_and_only_a_new_one_warm_starts(shared_run, tmp_path):
+    """What train does with a run folder: its latest checkpoint wins over train.init_from."""
+    oldest, *_, latest = checkpoint_paths(shared_run.run_dir)
+    train_cfg = OmegaConf.merge(shared_run.train, {"init_from": oldest})
+    metadata = runs.load_metadata(shared_run.run_dir)
+    records_dir, _ = runs.run_records(shared_run, metadata)
+    strategy = tf.distribute.get_strategy()
+    for run_dir, source in ((shared_run.run_dir, latest), (tmp_path / "new", oldest)):
+        model, optimizer = model_lib.build_for_training(
+            shared_run, metadata, records_dir, strategy, steps_per_epoch=1
+        )
+        checkpoints.restore_state(train_cfg, model, optimizer, strategy, {{ "run_dir, " if cookiecutter.cluster }}run_dir)
+        np.testing.assert_equal(weights(model), weights(restored(shared_run, source)))
+
+
+# 12 steps an epoch on the smoke data, a checkpoint every 4 steps. Dropout stays on{{ ", and so" if cookiecutter.model_type == "cnn" else ":" }}
+# {{ "does augmentation: their" if cookiecutter.model_type == "cnn" else "its" }} random states must be restored too.
+OVERRIDES = [
+    *("experiment=smoke", "train.epochs=4", "train.max_steps_per_epoch=null"),
+    *("train.checkpoint_every_steps=4", "train.log_every_steps=4", "train.deterministic=true"),
+{%- if cookiecutter.model_type == "cnn" %}
+    *("data.augment.crop_padding=2", "data.augment.brightness=0.1"),
+{%- endif %}
+]
+KILL_POINTS = {
+    # a save under way after a complete one: the resumed run starts from that one
+    "during-a-checkpoint-save": lambda checkpoints_dir: (checkpoints_dir / "checkpoint").exists()
+    and any(checkpoints_dir.glob("*_temp*")),
+    "after-the-first-epoch": lambda checkpoints_dir: (checkpoints_dir / "best").exists(),
+}
+FULL = pytest.mark.full
+
+
+def kill_and_resume(run_module, run_dir, overrides, before=(), after=(), moment=None):
+    """Trains into run_dir (with `before` too), SIGKILLs it when `moment(checkpoints folder)`
+    holds (by default: its first checkpoint is complete), trains there again (with `after`);
+    returns that run, which must finish, from the checkpoint there was at the kill."""
+    moment = moment or (lambda checkpoints_dir: (checkpoints_dir / "checkpoint").exists())
+    command = [sys.executable, "-m", f"{PACKAGE}.train", *overrides, f"run_dir={run_dir}"]
+    options = {"cwd": run_dir.parent, "env": run_module.env}
+    process = subprocess.Popen([*command, *before], start_new_session=True, **options)
+    try:  # in a session of its own, which kill_group ends whole
+        deadline = time.monotonic() + 240
+        while not moment(run_dir / "checkpoints"):
+            assert process.poll() is None, "the run ended before the moment came"
+            assert time.monotonic() < deadline, "the moment did not come in 4 minutes"
+            time.sleep(0.002)
+    finally:
+        kill_group(process)
+    resumes = (run_dir / "checkpoints" / "checkpoint").exists()
+    resumed = run_bounded([*command, *after], 300, **options)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert ("Resuming from" in resumed.stderr) == resumes
+    return resumed
+
+
+def final_weights(run_dir) -> list:
+    """The weights of the run's latest checkpoint."""
+    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
+    checkpoints.restore_model(model, run_dir)
+    return model.get_weights()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The folder of an uninterrupted run with one step per call, and the records it wrote."""
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    cfg = smoke_config(tmp_path, *OVERRIDES[1:], "train.steps_per_loop=1")
+    return train(cfg)["run_dir"], f"data.records_dir={tmp_path / 'records'}"
+
+
+@pytest.mark.parametrize(
+    "moment", ["during-a-checkpoint-save", pytest.param("after-the-first-epoch", marks=FULL)]
+)
+def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
+    run_module, tmp_path, uninterrupted, moment
+):
+    """Also: several steps per call (train.steps_per_loop) compute what one step per call
+    does, and the setting may change on resume: 4 before the kill, 2 after it."""
+    whole, records = uninterrupted
+    run_dir, per_call = tmp_path / "run", (["train.steps_per_loop=4"], ["train.steps_per_loop=2"])
+    kill_and_resume(run_module, run_dir, [*OVERRIDES, records], *per_call, KILL_POINTS[moment])
+    assert runs.load_config(run_dir).train.steps_per_loop == 2
+    np.testing.assert_equal(final_weights(run_dir), final_weights(whole))
