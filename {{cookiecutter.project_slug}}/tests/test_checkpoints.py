@@ -2,14 +2,11 @@
 The warm-start and restore tests read the shared trained run (conftest.shared_run)."""
 
 import dataclasses
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import PACKAGE, kill_group, run_bounded, smoke_config
+from helpers import final_weights, kill_and_resume, smoke_config
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
@@ -99,36 +96,6 @@ KILL_POINTS = {
     "after-the-first-epoch": lambda checkpoints_dir: (checkpoints_dir / "best").exists(),
 }
 FULL = pytest.mark.full
-
-
-def kill_and_resume(run_module, run_dir, overrides, before=(), after=(), moment=None):
-    """Trains into run_dir (with `before` too), SIGKILLs it when `moment(checkpoints folder)`
-    holds (by default: its first checkpoint is complete), trains there again (with `after`);
-    returns that run, which must finish, from the checkpoint there was at the kill."""
-    moment = moment or (lambda checkpoints_dir: (checkpoints_dir / "checkpoint").exists())
-    command = [sys.executable, "-m", f"{PACKAGE}.train", *overrides, f"run_dir={run_dir}"]
-    options = {"cwd": run_dir.parent, "env": run_module.env}
-    process = subprocess.Popen([*command, *before], start_new_session=True, **options)
-    try:  # in a session of its own, which kill_group ends whole
-        deadline = time.monotonic() + 240
-        while not moment(run_dir / "checkpoints"):
-            assert process.poll() is None, "the run ended before the moment came"
-            assert time.monotonic() < deadline, "the moment did not come in 4 minutes"
-            time.sleep(0.002)
-    finally:
-        kill_group(process)
-    resumes = (run_dir / "checkpoints" / "checkpoint").exists()
-    resumed = run_bounded([*command, *after], 300, **options)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert ("Resuming from" in resumed.stderr) == resumes
-    return resumed
-
-
-def final_weights(run_dir) -> list:
-    """The weights of the run's latest checkpoint."""
-    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
-    checkpoints.restore_model(model, run_dir)
-    return model.get_weights()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGE
+from helpers import PACKAGE
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import yaml
-from conftest import smoke_config
+from helpers import smoke_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.package_name }}"

@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import OTHER_NETS, net_overrides, smoke_config
+from helpers import OTHER_NETS, net_overrides, smoke_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }} import distribute

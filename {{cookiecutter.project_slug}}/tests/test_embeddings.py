@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import small_transformer
 from test_lstmnet import build_lstm
-from test_transformernet import build_transformer
 
 from {{ cookiecutter.package_name }}.models import embeddings
 
@@ -14,7 +14,7 @@ NETS = {
     "lstm": lambda **vectors: build_lstm(
         sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, units=4, **vectors
     ),
-    "transformer": lambda **vectors: build_transformer(
+    "transformer": lambda **vectors: small_transformer(
         sequence_length=4, vocab_size=6, num_classes=2, embedding_dim=3, num_heads=1, **vectors
     ),
 }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_bounded
+from helpers import run_bounded
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_bounded
-from helpers import keras_outputs_on_the_test_split
+from helpers import keras_outputs_on_the_test_split, run_bounded
 {% if cookiecutter.model_type == "cnn" %}
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import export as export_lib

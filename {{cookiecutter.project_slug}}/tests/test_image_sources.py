@@ -9,7 +9,7 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import peak_memory_of_preprocess, shared_data
+from helpers import peak_memory_of_preprocess, shared_data
 
 from {{ cookiecutter.package_name }}.data import (
     data_loader,

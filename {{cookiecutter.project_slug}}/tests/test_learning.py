@@ -9,7 +9,7 @@ them; they leave a wide margin below the measured figure and far above chance.
 """
 
 import pytest
-from conftest import assert_learned
+from helpers import assert_learned
 
 from {{ cookiecutter.package_name }}.train import train
 

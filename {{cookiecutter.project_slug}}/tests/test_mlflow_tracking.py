@@ -4,8 +4,7 @@ import json
 
 import mlflow
 import pytest
-from conftest import PACKAGE
-from helpers import drive, tiny_model
+from helpers import PACKAGE, drive, tiny_model
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.callbacks import build_callbacks

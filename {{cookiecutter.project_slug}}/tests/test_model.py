@@ -9,14 +9,15 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
-from conftest import (
+from helpers import (
     OTHER_NETS,
     PACKAGE,
     assert_export_serves_evals_accuracy,
+    final_weights,
+    kill_and_resume,
     net_overrides,
     run_bounded,
 )
-from test_checkpoints import final_weights, kill_and_resume
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs

@@ -2,7 +2,7 @@
 and laid out as a TFJob lays them out, a `chief` beside the workers.
 
 Every process is bounded: it runs in a session of its own under a timeout and is killed with
-all the processes it started when a test fails (conftest.kill_group), and each worker's
+all the processes it started when a test fails (helpers.kill_group), and each worker's
 watchdog (distribute.worker_timeout_s) ends a worker that waits for a peer.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import (
+from helpers import (
     PACKAGE,
     assert_learned,
     kill_group,

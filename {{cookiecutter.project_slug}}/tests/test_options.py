@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import logged_scalars, smoke_config
+from helpers import logged_scalars, smoke_config
 from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import checkpoints, runs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from conftest import PACKAGE
+from helpers import PACKAGE
 from hydra import compose, initialize_config_module
 
 from {{ cookiecutter.package_name }} import predict, runs

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import fit
+from helpers import fit
 
 from {{ cookiecutter.package_name }}.models import resnetnet
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_export_serves_evals_accuracy
+from helpers import assert_export_serves_evals_accuracy
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import runs

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PACKAGE, run_bounded, smoke_config
+from helpers import PACKAGE, run_bounded, smoke_config
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import runs_table

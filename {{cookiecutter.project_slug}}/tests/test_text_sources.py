@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import peak_memory_of_preprocess, shared_data
+from helpers import peak_memory_of_preprocess, shared_data
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.data import (

@@ -2,8 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import fit, reload_keras_file
-from helpers import small_transformer
+from helpers import fit, reload_keras_file, small_transformer
 
 
 def test_transformer_maps_ids_to_logits_and_masks_the_padding():

@@ -217,11 +217,7 @@ def predict(cfg: DictConfig) -> dict:
         ValueError, FileNotFoundError: on options or inputs that cannot work; with strict=true
             on the first unreadable input.
     """
-    texts = {
-        key: str(value)
-        for key, value in cfg.items()
-        if key not in NOT_TEXT_OPTIONS and value is not None
-    }
+    texts = {k: str(v) for k, v in cfg.items() if k not in NOT_TEXT_OPTIONS and v is not None}
     cfg = OmegaConf.merge(cfg, texts)
     check_options(cfg)
     export_dir = resolve_export_dir(cfg)

@@ -193,12 +193,9 @@ def make_evaluator(
     strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
 ) -> Callable[[Iterator, int], dict]:
     """Returns evaluate(iterator, num_steps) -> loss, accuracy, macro_f1, num_examples and
-    the confusion matrix (rows: true class) of `num_steps` batches, in one call.
-
-    A batch is (inputs, labels) or (inputs, labels, weights): examples of weight 0 are
-    padding (data_loader.load_split(pad_to_full_batches=True)) and count nowhere. The loss
-    is cross-entropy whatever the training loss, so that runs compare.
-    """
+    the confusion matrix (rows: true class) of `num_steps` batches, in one call. Examples of
+    weight 0 are padding (load_split(pad_to_full_batches=True)) and count nowhere. The loss
+    is cross-entropy whatever the training loss, so that runs compare."""
     loss_fn = model_lib.cross_entropy()
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):

@@ -2,14 +2,34 @@
 the exported model.
 
 This module holds the record format; the ops of this project's inputs live in the module of
-its model type imported below and are re-exported here, so that the rest of the code imports
+its model type and are re-exported here by name, so that the rest of the code imports
 input_ops alone (input_ops.make_example_fn, input_ops.parse_example, ...). Nothing here reads
 files or knows about datasets.
 """
 
 import tensorflow as tf
 
-from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_ops import *  # noqa: F403
+{% if cookiecutter.model_type == "cnn" -%}
+from .image_ops import (
+    augment_images,
+    decode_image,
+    encode_png,
+    make_augment_fn,
+    make_example_fn,
+    make_prepare_fn,
+    prepare_images,
+)
+
+# The record format below, and the image ops the rest of the code reads through this module.
+__all__ = ["FEATURES", "serialize_example", "parse_example", "augment_images", "decode_image"]
+__all__ += ["encode_png", "make_augment_fn", "make_example_fn", "make_prepare_fn"]
+__all__ += ["prepare_images"]
+{%- else -%}
+from .text_ops import VOCABULARY_FILE, make_example_fn
+
+# The record format below, and the text ops the rest of the code reads through this module.
+__all__ = ["FEATURES", "serialize_example", "parse_example", "VOCABULARY_FILE", "make_example_fn"]
+{%- endif %}
 
 # === Example (de)serialisation ===
 # Every TFRecord example holds the raw input as bytes, as the data source read it, and the
