@@ -206,19 +206,3 @@ def test_no_cuda_errors_on_a_machine_without_an_nvidia_gpu(project):
     assert "cuInit" not in result.stderr and "CUDA error" not in result.stderr, result.stderr
     assert "stderr works again" in result.stderr
     assert result.stdout.strip() == "()"
-
-
-def test_a_gpu_that_tensorflow_cannot_use_is_reported(project, tmp_path):
-    nvidia_smi = tmp_path / "nvidia-smi"
-    nvidia_smi.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA Test GPU (UUID: GPU-0)'\n")
-    nvidia_smi.chmod(0o755)
-    code = (
-        "import logging; logging.basicConfig()\n"
-        "from unittest import mock\n"
-        "from my_tf_project import distribute\n"
-        "with mock.patch.object(distribute, 'probe_devices', return_value=()):\n"
-        "    distribute.warn_if_gpu_unused()\n"
-    )
-    result = run_with_tensorflow(project, code, f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
-    assert "nvidia-smi lists GPU 0: NVIDIA Test GPU" in result.stderr
-    assert "make install GPU=1" in result.stderr

@@ -8,7 +8,6 @@ steadier than the wall time on a busy machine):
 {%- if cookiecutter.model_type == "cnn" %}
     python scripts/benchmark_preprocess.py --make-photos /tmp/photos --count 2000  # 1024x768 JPEGs
     python scripts/benchmark_preprocess.py data=image_folder data.path=/tmp/photos --repeat 3
-    python scripts/benchmark_preprocess.py data=image_folder data.path=imgs/ data.max_stored_size=null
 {%- else %}
     python scripts/benchmark_preprocess.py --make-csv /tmp/big.csv --count 500000
     python scripts/benchmark_preprocess.py data=csv data.path=/tmp/big.csv --repeat 3

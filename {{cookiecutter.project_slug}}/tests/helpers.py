@@ -189,7 +189,7 @@ def small_transformer(**options) -> keras.Model:
 
     defaults = {"embedding_dim": 16, "num_heads": 2, "feed_forward_dim": 32, "num_blocks": 2}
     defaults.update(dropout_rate=0.0, embeddings=None, freeze_embeddings=False)
-    return transformernet.build_transformer(**{**defaults, "vocabulary_file": None, **options})
+    return transformernet.build_transformer(**{**defaults, **options})
 {%- endif %}
 
 

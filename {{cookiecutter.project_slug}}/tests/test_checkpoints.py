@@ -1,5 +1,5 @@
 """Checkpoints: the best value and early stopping, resume (exact, after kill -9) and warm start.
-The warm-start and restore tests read the shared trained run (conftest.shared_run)."""
+The warm-start tests read the shared trained run (conftest.shared_run)."""
 
 import dataclasses
 
@@ -25,13 +25,7 @@ def test_the_best_value_and_early_stopping_after_patience(monitor, values):
     assert tracker.best == values[1]
 
 
-def checkpoint_paths(run_dir) -> list[str]:
-    """The run's latest checkpoints, oldest first."""
-    directory = str(runs.checkpoints_dir(run_dir))
-    return list(tf.train.get_checkpoint_state(directory).all_model_checkpoint_paths)
-
-
-def restored(cfg, prefix: str, num_classes: int | None = None):
+def restored(cfg, prefix: str | None, num_classes: int | None = None):
     """A new model of the run `cfg`, with the weights of the checkpoint `prefix` (if any)."""
     metadata = runs.load_metadata(cfg.run_dir)
     metadata = dataclasses.replace(metadata, num_classes=num_classes or metadata.num_classes)
@@ -47,8 +41,11 @@ def weights(model, layers=None) -> list:
     return [weight for name in names for weight in model.get_layer(name).get_weights()]
 
 
-def test_warm_start_from_a_run_or_a_checkpoint_and_on_other_classes(shared_run, tmp_path):
-    oldest, *_, latest = checkpoint_paths(shared_run.run_dir)
+def test_warm_start_from_a_run_or_a_checkpoint_on_other_classes_and_only_in_a_new_run(
+    shared_run, tmp_path
+):
+    state = tf.train.get_checkpoint_state(str(runs.checkpoints_dir(shared_run.run_dir)))
+    oldest, *_, latest = state.all_model_checkpoint_paths
     for source, expected in ((shared_run.run_dir, latest), (oldest, oldest)):
         model = restored(shared_run, None)
         loaded = checkpoints.warm_start(model, str(source), partial=False)
@@ -64,10 +61,7 @@ def test_warm_start_from_a_run_or_a_checkpoint_and_on_other_classes(shared_run, 
     with pytest.raises(FileNotFoundError, match="neither a run folder with a checkpoint"):
         checkpoints.warm_start(other_classes, str(tmp_path), partial=False)
 
-
-def test_a_run_resumes_from_its_checkpoint_and_only_a_new_one_warm_starts(shared_run, tmp_path):
-    """What train does with a run folder: its latest checkpoint wins over train.init_from."""
-    oldest, *_, latest = checkpoint_paths(shared_run.run_dir)
+    # What train does with a run folder: its latest checkpoint wins over train.init_from.
     train_cfg = OmegaConf.merge(shared_run.train, {"init_from": oldest})
     metadata = runs.load_metadata(shared_run.run_dir)
     records_dir, _ = runs.run_records(shared_run, metadata)
@@ -95,7 +89,6 @@ KILL_POINTS = {
     and any(checkpoints_dir.glob("*_temp*")),
     "after-the-first-epoch": lambda checkpoints_dir: (checkpoints_dir / "best").exists(),
 }
-FULL = pytest.mark.full
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +97,9 @@ def uninterrupted(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("uninterrupted")
     cfg = smoke_config(tmp_path, *OVERRIDES[1:], "train.steps_per_loop=1")
     return train(cfg)["run_dir"], f"data.records_dir={tmp_path / 'records'}"
+
+
+FULL = pytest.mark.full
 
 
 @pytest.mark.parametrize(

@@ -15,28 +15,17 @@ from {{ cookiecutter.package_name }}.train import train
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs"
 
 
-def test_default_config_composes_with_typed_values(make_config):
-    cfg = make_config()
-    assert isinstance(cfg.train.epochs, int)
-    assert cfg.data.name == "synthetic"
-    assert cfg.run_dir.endswith("run")
-    assert cfg.data.records_dir.endswith("records")
-
-
-def test_default_data_and_model_are_the_projects_defaults(make_config):
+def test_the_default_config_composes_typed_with_the_projects_data_and_model(make_config):
     cfg = make_config("~experiment")
+    assert isinstance(cfg.train.epochs, int) and cfg.run_dir.endswith("run")
     assert cfg.data.name == "{{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"
     assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
 
 
-def test_wrong_type_fails_when_composed(make_config):
-    with pytest.raises((ValidationError, ConfigCompositionException), match="epochs"):
-        make_config("train.epochs=many")
-
-
-def test_unknown_key_fails_when_composed(make_config):
-    with pytest.raises(ConfigCompositionException, match="epoch"):
-        make_config("train.epoch=3")
+@pytest.mark.parametrize("override", ["train.epochs=many", "train.epoch=3"])
+def test_a_wrong_type_or_an_unknown_key_fails_when_composed(make_config, override):
+    with pytest.raises((ValidationError, ConfigCompositionException), match="epoch"):
+        make_config(override)
 
 
 def test_a_new_key_with_plus_is_refused_before_training(make_config):
@@ -74,15 +63,15 @@ def test_the_yaml_gives_every_value(make_config, option, tmp_path):
 
 CHOICES = [
     ("train.optimizer=adamz", "adam, adamw, sgd"),
-    ("train.lr_schedule=linear", "constant, cosine, step"),
+    ("train.lr_schedule=linear", "constant, cosine"),
+    ("train.class_weight=inverse", "none, balanced"),
     ("train.monitor=accuracy", "val_accuracy, val_loss"),
-    ("data.cache=disk", "memory, file, none"),
-    ("data.shard_policy=hybrid", "auto, file, data"),
+    ("data.cache=disk", "memory, none"),
 {%- if cookiecutter.cluster %}
-    ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker, tpu"),
+    ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker"),
     ("distribute.communication=mpi", "auto, ring, nccl"),
 {%- else %}
-    ("distribute.name=parameter_server", "auto, one_device, mirrored, tpu"),
+    ("distribute.name=parameter_server", "auto, one_device, mirrored"),
 {%- endif %}
     ("logger.name=wandb", "tensorboard, csv{{ ', mlflow' if cookiecutter.tracking == 'mlflow' else '' }}"),
 ]
@@ -146,21 +135,11 @@ def compose_command(command: str, *overrides: str):
 
 
 @pytest.mark.parametrize("command", ["eval", "export"])
-def test_eval_and_export_yaml_give_every_value(command):
+def test_eval_and_export_yaml_give_every_value_and_refuse_a_bad_checkpoint(command):
     OmegaConf.to_container(compose_command(command), throw_on_missing=True)
-
-
-@pytest.mark.parametrize("command", ["eval", "export"])
-def test_a_checkpoint_not_allowed_fails_when_composed(command):
     with pytest.raises(ConfigCompositionException) as error:
         compose_command(command, "checkpoint=worst")
     assert "expected one of [latest, best]" in str(error.value.__cause__)
-
-
-def test_a_bad_choice_on_the_command_line_exits_naming_the_choices(run_module):
-    result = run_module("train", "train.optimizer=adamz", timeout=120)
-    assert result.returncode != 0
-    assert "adam, adamw, sgd" in result.stdout + result.stderr
 
 
 def test_choices_compare_and_save_as_plain_strings(make_config, tmp_path):
@@ -169,32 +148,15 @@ def test_choices_compare_and_save_as_plain_strings(make_config, tmp_path):
     assert "optimizer: sgd" in OmegaConf.to_yaml(cfg)
     saved = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))
     assert saved["train"]["optimizer"] == "sgd" and saved["data"]["cache"] == "none"
-    run_dir = tmp_path / "saved"
-    run_dir.mkdir()
-    runs.save_config(cfg, run_dir)
-    assert "optimizer: sgd" in (run_dir / "config.yaml").read_text()
-    # A resume compares the saved config with the new one: the same choices are equal ...
-    assert runs.config_differences(runs.load_config(run_dir), cfg) == []
-    # ... and a changed one is a difference.
+    runs.save_config(cfg, tmp_path)
+    assert "optimizer: sgd" in (tmp_path / "config.yaml").read_text()
+    # A resume compares the saved config with the new one: the same choices are equal, and a
+    # changed one is a difference.
+    assert runs.config_differences(runs.load_config(tmp_path), cfg) == []
     changed = make_config("train.optimizer=adam", "data.cache=none")
-    assert runs.config_differences(runs.load_config(run_dir), changed) == [
-        ("train.optimizer", "sgd", "adam")
-    ]
+    differences = runs.config_differences(runs.load_config(tmp_path), changed)
+    assert differences == [("train.optimizer", "sgd", "adam")]
 
 
 def test_export_defaults_are_export_yaml_values():
-    defaults = config.export_defaults()
-    assert OmegaConf.to_container(defaults, throw_on_missing=True).keys() == {
-        "version",
-        "check_examples",
-        "tolerance",
-        "accuracy_examples",
-{%- if cookiecutter.tflite %}
-        "tflite",
-        "tflite_tolerance",
-        "tflite_quantization",
-        "quantized_tolerance",
-        "calibration_examples",
-{%- endif %}
-        "keras",
-    }
+    assert config.export_defaults() == OmegaConf.load(CONFIGS / "export.yaml").export

@@ -1,19 +1,13 @@
-"""Strategies, and every strategy on the default data with uneven last batches.
-
-    python -m pytest tests/test_distribute.py -m "not slow"    # the quick ones
-
-The slow ones train a few steps with each strategy in a process of its own.
-"""
+"""Strategies, padded validation batches, and every strategy on the default data with uneven
+last batches (in a process of its own each): pytest tests/test_distribute.py -m "not slow"."""
 
 import collections
-import dataclasses
 import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import OTHER_NETS, net_overrides, smoke_config
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import OTHER_NETS, logged_scalars, net_overrides, smoke_config
 
 from {{ cookiecutter.package_name }} import distribute
 from {{ cookiecutter.package_name }} import model as model_lib
@@ -24,9 +18,11 @@ from {{ cookiecutter.package_name }}.data import (
 )
 from {{ cookiecutter.package_name }}.trainer import make_evaluator
 
-# The default data, split into 181 validation and 181 test examples: in per-replica batches
-# of 30 the last global batch of 1, 2 or 3 replicas holds 1 example, fewer than the replicas.
-UNEVEN_DEFAULT_DATA = [
+FULL = pytest.mark.full
+
+# One short epoch on the default data split into 181 validation and 181 test examples: in
+# per-replica batches of 30 the last global batch of 1, 2 or 3 replicas holds 1 example.
+UNEVEN_RUN = [
 {%- if cookiecutter.model_type == "cnn" %}
     "data=digits",
     "data.validation_fraction=0.1005",
@@ -35,8 +31,12 @@ UNEVEN_DEFAULT_DATA = [
     "data=digit_sentences",
     "data.num_examples=1805",
 {%- endif %}
+    "train.batch_size=30",
+    "train.epochs=1",
+    "train.max_steps_per_epoch=5",
+    "train.log_every_steps=1",
+    "train.steps_per_loop=1",
 ]
-UNEVEN_BATCH_SIZE = 30
 
 
 def test_one_device_strategy(make_config):
@@ -45,46 +45,22 @@ def test_one_device_strategy(make_config):
     assert strategy.num_replicas_in_sync == 1
 
 
-def pretend_gpus(monkeypatch, gpus):
-    monkeypatch.setattr(distribute, "gpu_names", lambda: ["/device:GPU:0"] if gpus else [])
-
-
 @pytest.mark.parametrize(
-    "value, gpus, expected",
+    "value, gpus, switch, policy",
     [
-        (True, False, True),
-        (False, True, False),
-        ("auto", True, True),
-        ("auto", False, False),
+        (True, False, True, "mixed_bfloat16"),
+        (True, True, True, "mixed_float16"),
+        (False, True, False, "float32"),
+        ("auto", True, True, "mixed_float16"),
+        ("auto", False, False, "float32"),
     ],
 )
-def test_switches(monkeypatch, value, gpus, expected):
-    pretend_gpus(monkeypatch, gpus)
-    assert distribute.resolve_switch(value, "train.jit_compile") is expected
-
-
-def test_has_gpu_sees_the_physical_gpus():
-    assert distribute.has_gpu() == bool(tf.config.list_physical_devices("GPU"))
-
-
-def test_bad_switch_is_refused():
+def test_auto_means_on_a_gpu(monkeypatch, value, gpus, switch, policy):
+    monkeypatch.setattr(distribute, "gpu_names", lambda: ["/device:GPU:0"] if gpus else [])
+    assert distribute.resolve_switch(value, "train.jit_compile") is switch
+    assert distribute.mixed_precision_policy(value) == policy
     with pytest.raises(ValueError, match="auto, true or false"):
         distribute.resolve_switch("sometimes", "train.jit_compile")
-
-
-@pytest.mark.parametrize(
-    "value, gpus, expected",
-    [
-        (False, True, "float32"),
-        (True, True, "mixed_float16"),
-        (True, False, "mixed_bfloat16"),
-        ("auto", True, "mixed_float16"),
-        ("auto", False, "float32"),
-    ],
-)
-def test_mixed_precision_policy(monkeypatch, value, gpus, expected):
-    pretend_gpus(monkeypatch, gpus)
-    assert distribute.mixed_precision_policy(value) == expected
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +74,11 @@ def validation_records(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "pipelines, replicas, shard_policy",
-    [(1, 3, "auto"), (2, 4, "file"), (2, 4, "data")],
+    "pipelines, replicas",
+    [(1, 3), (2, 4), (3, 3)],  # 2 shards: (2, 4) reads a file each, (3, 3) both in each
 )
 def test_padded_validation_gives_every_replica_full_batches(
-    validation_records, pipelines, replicas, shard_policy
+    validation_records, pipelines, replicas
 ):
     """Each pipeline deals its batches to its replicas in turn: each must get the same number
     of full batches, and the weighted examples must be the split's, each once."""
@@ -112,7 +88,7 @@ def test_padded_validation_gives_every_replica_full_batches(
     for pipeline_id in range(pipelines):
         context = tf.distribute.InputContext(pipelines, pipeline_id, replicas)
         dataset = data_loader.load_split(
-            dataclasses.replace(spec, shard_policy=shard_policy),
+            spec,
             "validation",
             batch_size,
             training=False,
@@ -156,10 +132,10 @@ LOSS_OPTIONS = ["train.loss=focal", "train.class_weight=balanced", "train.label_
 {%- if cookiecutter.model_type == "cnn" %}
 MIRRORED_NET_OPTIONS = {
     # From a random initialisation, so that the backbone's batch norm trains (synchronised over
-    # the replicas), at a rate where this deep net does not amplify float32 rounding: a batch
-    # summed as 32 or as 16 + 16, or other kernels (TF_ENABLE_ONEDNN_OPTS=0), moved its curve
-    # by up to 0.3% at 0.002 (more than the tolerance, on some CPUs) and by 6e-5 at 0.0005,
-    # where the loss still falls by half. Unsynchronised batch norm is 5% off from step 1.
+    # the replicas) in the second phase. Its batch variances then hang on float32 summation
+    # order: one device with other kernels (TF_ENABLE_ONEDNN_OPTS=0) moved the curve by 0.6% at
+    # the phase change on one CPU, 0.005% on another. So the test measures that gap in the same
+    # run and allows three times it. Unsynchronised batch norm is far off (tools/mirrored_noise.py).
     "pretrained": ["model.weights=null", "train.learning_rate=0.0005"],
 }
 {%- else %}
@@ -174,9 +150,7 @@ def replaced(overrides: list[str], changes: list[str]) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "net", ["default", *(pytest.param(net, marks=pytest.mark.full) for net in OTHER_NETS)]
-)
+@pytest.mark.parametrize("net", ["default", *(pytest.param(n, marks=FULL) for n in OTHER_NETS)])
 def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
     """Two replicas of batch 16 see the same 32 examples per step as one device of batch 32,
     with the default net and each of the others (batch norm synchronised over replicas).
@@ -197,58 +171,37 @@ def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
     ]
     common = replaced(common, MIRRORED_NET_OPTIONS.get(net, []))
     runs = {
-        "one_device": ["distribute=one_device", "train.batch_size=32"],
-        "mirrored": ["distribute=mirrored", "distribute.logical_cpus=2", "train.batch_size=16"],
+        "OneDevice": ["distribute=one_device", "train.batch_size=32"],
+        "Mirrored": ["distribute=mirrored", "distribute.logical_cpus=2", "train.batch_size=16"],
     }
-    type_names = {"one_device": "OneDeviceStrategy", "mirrored": "MirroredStrategy"}
+    if net in MIRRORED_NET_OPTIONS:  # what summation order alone does: other kernels
+        runs["OtherKernels"] = runs["OneDevice"]
     curves = {}
     for name, overrides in runs.items():
+        run_module.env.pop("TF_ENABLE_ONEDNN_OPTS", None)
+        if name == "OtherKernels":
+            run_module.env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         result = run_module("train", *common, *overrides, f"run_dir={tmp_path / name}")
         assert result.returncode == 0, result.stderr
-        replicas = 2 if name == "mirrored" else 1
-        assert f"Strategy {type_names[name]} with {replicas} replica(s)" in result.stderr
-        accumulator = EventAccumulator(
-            str(tmp_path / name / "tensorboard" / "train"), size_guidance={"tensors": 0}
-        )
-        accumulator.Reload()
-        curves[name] = [
-            float(tf.make_ndarray(event.tensor_proto)) for event in accumulator.Tensors("loss")
-        ]
-    assert len(curves["mirrored"]) == len(curves["one_device"]) == 10
-    np.testing.assert_allclose(curves["mirrored"], curves["one_device"], rtol=1e-3)
-
-
-def uneven_run_overrides(records_dir, run_dir) -> list[str]:
-    """One short epoch on the default data split unevenly (UNEVEN_DEFAULT_DATA), with a
-    validation subset of one global batch at its last step and the full split at its end."""
-    return [
-        *UNEVEN_DEFAULT_DATA,
-        f"data.records_dir={records_dir}",
-        f"train.batch_size={UNEVEN_BATCH_SIZE}",
-        "train.epochs=1",
-        "train.max_steps_per_epoch=5",
-        "train.log_every_steps=1",
-        "train.steps_per_loop=1",
-        "train.validate_every_steps=5",
-        "train.validation_steps=1",
-        f"run_dir={run_dir}",
-    ]
+        strategy, replicas = ("Mirrored", 2) if name == "Mirrored" else ("OneDevice", 1)
+        assert f"Strategy {strategy}Strategy with {replicas} replica(s)" in result.stderr
+        curves[name] = np.array(list(logged_scalars(tmp_path / name, "train", "loss").values()))
+    one, mirrored = curves["OneDevice"], curves["Mirrored"]
+    assert len(mirrored) == len(one) == 10
+    gap = np.maximum.accumulate(np.abs(curves.get("OtherKernels", one) - one))
+    allowed = np.maximum(1e-3 * one, 3 * gap)
+    assert np.all(np.abs(mirrored - one) <= allowed), (mirrored, one, allowed)
 
 
 def check_uneven_run(run_dir, output: str, replicas: int) -> None:
     """The run finished, validation counted every example once and the loss went down."""
-    metadata = json.loads((run_dir / "assets" / "metadata.json").read_text())
-    size = metadata["counts"]["validation"]["total"]
-    global_batch_size = UNEVEN_BATCH_SIZE * replicas
+    counts = json.loads((run_dir / "assets" / "metadata.json").read_text())["counts"]
+    size, global_batch_size = counts["validation"]["total"], 30 * replicas
     assert 0 < size % global_batch_size < max(replicas, 2)  # the case this test is about
-    assert metadata["counts"]["test"]["total"] % global_batch_size
-    result = json.loads((run_dir / "result.json").read_text())
-    assert (result["epochs"], result["steps"]) == (1, 5)
-    assert f"validation subset of {global_batch_size} examples" in output
+    assert counts["test"]["total"] % global_batch_size
     assert f"({size} validation examples)" in output
-    events = EventAccumulator(str(run_dir / "tensorboard" / "train"), size_guidance={"tensors": 0})
-    events.Reload()
-    losses = [float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors("loss")]
+    assert json.loads((run_dir / "result.json").read_text())["steps"] == 5
+    losses = list(logged_scalars(run_dir, "train", "loss").values())
     assert len(losses) == 5 and losses[-1] < losses[0], losses
 
 
@@ -259,24 +212,12 @@ def default_records(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "overrides, replicas",
-    [
-        pytest.param(["distribute=one_device"], 1, id="one_device", marks=pytest.mark.full),
-        pytest.param(
-            ["distribute=mirrored", "distribute.logical_cpus=2"],
-            2,
-            id="mirrored-2",
-            marks=pytest.mark.full,
-        ),
-        pytest.param(["distribute=mirrored", "distribute.logical_cpus=3"], 3, id="mirrored-3"),
-    ],
-)
-def test_strategy_on_uneven_default_data(
-    run_module, tmp_path, default_records, overrides, replicas
-):
-    run_dir = tmp_path / "run"
-    result = run_module("train", *overrides, *uneven_run_overrides(default_records, run_dir))
+@pytest.mark.parametrize("replicas", [pytest.param(1, marks=FULL), pytest.param(2, marks=FULL), 3])
+def test_strategy_on_uneven_default_data(run_module, tmp_path, default_records, replicas):
+    strategy = "distribute=" + ("mirrored" if replicas > 1 else "one_device")
+    options = [strategy, f"distribute.logical_cpus={replicas}", *UNEVEN_RUN]
+    run_dir, records = tmp_path / "run", f"data.records_dir={default_records}"
+    result = run_module("train", *options, records, f"run_dir={run_dir}")
     assert result.returncode == 0, result.stderr[-5000:]
     assert f"with {replicas} replica(s)" in result.stderr
     check_uneven_run(run_dir, result.stderr, replicas)

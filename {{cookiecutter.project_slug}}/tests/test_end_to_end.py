@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from helpers import run_bounded
 
+FULL = pytest.mark.full
+PROJECT = Path(__file__).resolve().parents[1]
+
 
 @pytest.mark.parametrize(
     "module, overrides, message",
@@ -17,12 +20,9 @@ from helpers import run_bounded
         ("eval", ["run_dir=missing"], "is not a run directory"),
         # test_config.py refuses these in-process; here the command line does.
         pytest.param(
-            "train",
-            ["experiment=smoke", "data.name=nowhere"],
-            "not a data source",
-            marks=pytest.mark.full,
+            "train", ["experiment=smoke", "data.name=nowhere"], "not a data source", marks=FULL
         ),
-        pytest.param("train", ["train.epochs=many"], "epochs", marks=pytest.mark.full),
+        pytest.param("train", ["train.epochs=many"], "epochs", marks=FULL),
     ],
     ids=["eval-without-run", "unknown-source", "bad-type"],
 )
@@ -33,35 +33,39 @@ def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, 
 
 
 def run_script(name, *arguments, cwd):
-    script = Path(__file__).resolve().parents[1] / "scripts" / name
-    return run_bounded(
-        [sys.executable, str(script), *arguments],
-        300,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(script.parents[1] / "src")},
-    )
+    script = PROJECT / "scripts" / name
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    result = run_bounded([sys.executable, str(script), *arguments], 300, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 @pytest.mark.full
-def test_the_input_benchmark_runs(tmp_path):
+def test_the_benchmark_scripts_run_and_their_ratios_are_their_figures(tmp_path):
+    """Speeds are printed rounded: each ratio is checked against the printed speeds."""
     arguments = ["--data", "synthetic", "--steps", "3", "experiment=smoke"]
-    result = run_script("benchmark_input.py", *arguments, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    output = run_script("benchmark_input.py", *arguments, cwd=tmp_path)
     # synthetic  <step>  <decoding> (<ratio>x)  <cached> (<ratio>x), in examples/s
-    row = re.search(
-        r"^synthetic +(\S+) +(\S+) \( *(\S+)x\) +(\S+) \( *(\S+)x\)", result.stdout, re.M
-    )
+    row = re.search(r"^synthetic +(\S+) +(\S+) \( *(\S+)x\) +(\S+) \( *(\S+)x\)", output, re.M)
     step, decoding, decoding_ratio, cached, cached_ratio = map(float, row.groups())
     assert step > 0 and decoding > 0 and cached > 0
     assert decoding_ratio == pytest.approx(decoding / step, rel=0.05, abs=0.06)
     assert cached_ratio == pytest.approx(cached / step, rel=0.05, abs=0.06)
 
+    arguments = ["--steps", "3", "--settings", "float32,mixed", "experiment=smoke"]
+    output = run_script("benchmark_train.py", *arguments, cwd=tmp_path)
+    rows = [line.split() for line in output.splitlines()[-2:]]
+    assert [row[0] for row in rows] == ["float32", "mixed"] and rows[0][2] == "1.00x"
+    float32_speed, mixed_speed = (float(row[1]) for row in rows)
+    assert float32_speed > 0 and mixed_speed > 0
+    ratio = mixed_speed / float32_speed  # measured in the same process
+    assert float(rows[1][2].rstrip("x")) == pytest.approx(ratio, rel=0.02, abs=0.01)
+
 
 def console_scripts():
     """[project.scripts] of pyproject.toml: {command: "module:function"}."""
-    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
-    table = pyproject.split("[project.scripts]\n", 1)[1].split("\n[", 1)[0]
-    return dict(re.findall(r'^"?([\w.-]+)"? = "([\w.]+:\w+)"', table, re.M))
+    table = (PROJECT / "pyproject.toml").read_text().split("[project.scripts]\n", 1)[1]
+    return dict(re.findall(r'^"?([\w.-]+)"? = "([\w.]+:\w+)"', table.split("\n[", 1)[0], re.M))
 
 
 @pytest.mark.parametrize("target", console_scripts().values(), ids=console_scripts().keys())
@@ -73,19 +77,3 @@ def test_each_console_script_runs(target, monkeypatch, capsys):
         getattr(importlib.import_module(module), function)()
     assert exit_info.value.code in (0, None)
     assert capsys.readouterr().out.strip()  # its help
-
-
-@pytest.mark.full
-def test_the_precision_benchmark_runs(tmp_path):
-    arguments = ["--steps", "3", "--settings", "float32,mixed", "experiment=smoke"]
-    result = run_script("benchmark_train.py", *arguments, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[-2:]]
-    assert [row[0] for row in rows] == ["float32", "mixed"]
-    float32_speed, mixed_speed = (float(row[1]) for row in rows)
-    assert float32_speed > 0 and mixed_speed > 0
-    assert rows[0][2] == "1.00x"
-    # mixed against float32, measured in the same process (speeds are printed rounded)
-    assert float(rows[1][2].rstrip("x")) == pytest.approx(
-        mixed_speed / float32_speed, rel=0.02, abs=0.01
-    )

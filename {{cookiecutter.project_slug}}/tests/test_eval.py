@@ -1,8 +1,5 @@
 """eval.py on a copy of the shared run (conftest.SHARED_RUN): metrics.json against the Keras
-model's outputs counted here, and the runs it refuses.
-
-    python -m pytest tests/test_eval.py
-"""
+model's outputs counted here, and the runs it refuses."""
 
 import json
 import shutil
@@ -29,6 +26,7 @@ def test_evaluate_writes_metrics(trained_run):
     metrics = evaluate(trained_run.run_dir)
     on_disk = json.loads(Path(trained_run.run_dir, "metrics.json").read_text())
     assert on_disk["accuracy"] == metrics["accuracy"]
+    assert "# Test report" in Path(trained_run.run_dir, "report.md").read_text()
     metadata = runs.load_metadata(trained_run.run_dir)
     assert list(metrics["per_class"]) == metadata.class_names
     supports = [counts["support"] for counts in metrics["per_class"].values()]

@@ -1,32 +1,25 @@
-"""export.py and serving_{{ "image" if cookiecutter.model_type == "cnn" else "text" }}.py: the SavedModel as its real consumers load it
-(``saved_model_cli``, which loads it into a TF1 session as TensorFlow Serving does), and the
-checks that keep a broken export out.
-
-    python -m pytest tests/test_export.py
-
-The shared run (conftest.SHARED_RUN) and its export/1 serve every test; a test that exports
-again works on a copy of the run.
-"""
+"""export.py and serving_{{ "image" if cookiecutter.model_type == "cnn" else "text" }}.py on the shared run's export/1 (a test that exports again
+works on a copy): the SavedModel as saved_model_cli (TensorFlow Serving's TF1 session loader)
+runs it, and the checks that keep a broken export out."""
 
 import json
 import shutil
 import sys
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import keras_outputs_on_the_test_split, run_bounded
-{% if cookiecutter.model_type == "cnn" %}
-from {{ cookiecutter.package_name }} import checkpoints, runs
+from helpers import {{ "final_weights, " if cookiecutter.model_type == "cnn" }}keras_outputs_on_the_test_split, run_bounded
+
 from {{ cookiecutter.package_name }} import export as export_lib
+{%- if cookiecutter.model_type == "cnn" %}
 from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.data import image_sources, input_ops
 {%- else %}
-from {{ cookiecutter.package_name }} import export as export_lib
 from {{ cookiecutter.package_name }} import runs
 {%- endif %}
-from {{ cookiecutter.package_name }}.data import input_ops
 
 
 @pytest.fixture(scope="module")
@@ -115,24 +108,7 @@ def test_an_export_broken_after_saving_is_detected_and_removed(run_copy, monkeyp
         export_lib.export(run_copy)
     assert [path.name for path in (run_copy / "export").iterdir()] == ["1"]
 
-
-def test_the_next_export_is_version_2_and_keeps_a_keras_file(run_copy, served):
-    *_, raw_inputs, _, expected = served
-    path = export_lib.export(run_copy, keras=True, accuracy_examples=16)
-    assert path == run_copy / "export" / "2"
-    example_fn = input_ops.make_example_fn(runs.load_metadata(path), path / "assets")
-    model_inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs[:8]])
-    reloaded = keras.saving.load_model(path / "model.keras")
-    probabilities = export_lib.keras_probabilities(reloaded, model_inputs)
-    np.testing.assert_allclose(probabilities, expected[:8], atol=1e-5)
 {%- if cookiecutter.model_type == "cnn" %}
-
-
-def restored_model(run_dir: Path) -> keras.Model:
-    """The run's Keras model with its latest weights."""
-    model = model_lib.build_model(runs.load_config(run_dir).model, runs.load_metadata(run_dir))
-    checkpoints.restore_model(model, run_dir)
-    return model
 
 
 def test_serve_bytes_takes_images_of_another_size(served):
@@ -143,9 +119,13 @@ def test_serve_bytes_takes_images_of_another_size(served):
     encoded = [input_ops.encode_png(image) for image in larger]
     serve_bytes = tf.saved_model.load(str(path)).signatures["serve_bytes"]
     outputs = serve_bytes(image_bytes=tf.constant(encoded))
-    # What training's input_ops make of the larger images (resized to the model's size).
-    model_inputs = input_ops.make_prepare_fn(metadata)(larger)
-    expected = export_lib.keras_probabilities(restored_model(cfg.run_dir), model_inputs)
+    # What preprocess stores of the larger files, read as training reads it.
+    example_fn = input_ops.make_example_fn(metadata, path / "assets")
+    stored = image_sources.encode_examples(encoded, False, cfg.data)
+    model_inputs = tf.stack([example_fn(raw) for raw, _ in stored])
+    model = model_lib.build_model(cfg.model, metadata)
+    model.set_weights(final_weights(cfg.run_dir))
+    expected = export_lib.keras_probabilities(model, model_inputs)
     np.testing.assert_allclose(outputs["probabilities"], expected, atol=1e-5)
 {%- else %}
 
@@ -158,3 +138,30 @@ def test_serving_default_takes_unseen_words_and_empty_texts(served):
     assert probabilities.shape == (3, len(runs.load_metadata(path).class_names))
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
 {%- endif %}
+
+
+def test_export_options_pin_the_version_check_examples_and_bound_the_difference(
+    run_copy, monkeypatch
+):
+    """export.version pins the folder and never overwrites it; check_examples raw inputs are
+    checked; tolerance is the largest difference allowed from the Keras model."""
+    few = {"accuracy_examples": 16}  # scoring the whole test split is not what this checks
+    checked, check_export = [], export_lib.check_export
+
+    def counting_check(export_path, raw_inputs, *args):
+        checked.append(len(raw_inputs))
+        return check_export(export_path, raw_inputs, *args)
+
+    monkeypatch.setattr(export_lib, "check_export", counting_check)
+    path = export_lib.export(run_copy, version=7, check_examples=3, **few)
+    assert path == run_copy / "export" / "7" and checked == [3]
+    with pytest.raises(FileExistsError, match="choose another export.version"):
+        export_lib.export(run_copy, version=7, **few)
+    keras_probabilities = export_lib.keras_probabilities  # off by 1e-4, the classes the same
+    monkeypatch.setattr(
+        export_lib, "keras_probabilities", lambda *args: keras_probabilities(*args) + 1e-4
+    )
+    with pytest.raises(ValueError, match="The reloaded export.* differs from the Keras model"):
+        export_lib.export(run_copy, tolerance=1e-5, **few)
+    assert sorted(path.name for path in (run_copy / "export").iterdir()) == ["1", "7"]
+    assert export_lib.export(run_copy, tolerance=1e-3, **few) == run_copy / "export" / "8"

@@ -27,39 +27,48 @@ def test_example_round_trip():  # input_ops' record format
     assert raw.numpy() == b"\x89PNG..." and label.numpy() == 7 and label.dtype == tf.int32
 
 
-@pytest.mark.parametrize("stored, channels", [(3, 3), (1, 3), (4, 1), (1, 1)])
+CONVERSIONS = [(3, 3), (1, 3), (4, 1), (1, 1), (2, None), (4, None)]  # stored -> asked for
+
+
+@pytest.mark.parametrize("stored, channels", CONVERSIONS)
 def test_decode_image_is_lossless_and_converts_channels(stored, channels):
     image = make_image(channels=stored)
     decoded = eager_and_in_map(
         lambda raw: image_ops.decode_image(raw, channels), image_ops.encode_png(image)
     )
-    if stored == channels:
-        expected = image
-    elif channels == 3:
-        expected = np.repeat(image, 3, axis=-1)
-    else:
-        expected = tf.image.rgb_to_grayscale(image[..., :3]).numpy()
-    np.testing.assert_array_equal(decoded, expected)
+    gray, rgb = image[..., :1], image[..., :3]  # None: alpha dropped, gray or colour kept
+    if stored >= 3 and channels == 1:
+        gray = tf.image.rgb_to_grayscale(rgb).numpy()
+    if stored < 3 and channels == 3:
+        rgb = np.repeat(gray, 3, axis=-1)
+    colour = channels == 3 or (channels is None and stored >= 3)
+    np.testing.assert_array_equal(decoded, rgb if colour else gray)
 
 
-def test_prepare_images_resizes_normalises_and_batches():
-    white = image_ops.prepare_images(np.full((8, 8, 1), 255, np.uint8), [32, 32], [0.5], [0.25])
-    np.testing.assert_allclose(white, np.full((32, 32, 1), 2.0), rtol=1e-6)
-    images = np.stack([make_image(seed=seed) for seed in range(3)])
-    batch = image_ops.prepare_images(images, [20, 28], [0.4], [0.3]).numpy()
-    single = eager_and_in_map(
-        lambda image: image_ops.prepare_images(image, [20, 28], [0.4], [0.3]), images[1]
+def test_store_image_resizes_averaging_fine_detail():
+    stripes = np.zeros((48, 72, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel columns: a resize that samples would alias them
+    stored = eager_and_in_map(
+        lambda raw: image_ops.store_image(raw, [16, 24], None), image_ops.encode_png(stripes)
     )
-    np.testing.assert_allclose(batch[1], single, atol=1e-6)
+    assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
+    enlarged = image_ops.store_image(image_ops.encode_png(make_image(8, 8)), [32, 32], None)
+    assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
 
 
-def test_example_fn_turns_png_bytes_into_model_inputs():
+def test_example_fn_turns_stored_pngs_into_normalised_model_inputs():
     metadata = SimpleNamespace(  # only what the op reads
-        input_shape=[32, 32, 1], normalization=SimpleNamespace(mean=[0.0], std=[1.0])
+        input_shape=[10, 14, 3], normalization=SimpleNamespace(mean=[0.5] * 3, std=[0.25] * 3)
     )
+    image = make_image()  # gray: the model takes 3 channels
     example_fn = image_ops.make_example_fn(metadata, "unused")
-    inputs = eager_and_in_map(example_fn, image_ops.encode_png(make_image()))
-    assert inputs.shape == (32, 32, 1) and inputs.min() >= 0.0 and inputs.max() <= 1.0
+    inputs = eager_and_in_map(example_fn, image_ops.encode_png(image))
+    expected = (np.repeat(image, 3, axis=-1) / 255.0 - 0.5) / 0.25
+    np.testing.assert_allclose(inputs, expected, atol=1e-5)
+    batch = image_ops.make_prepare_fn(metadata)(np.stack([image] * 2))  # a batch alike
+    np.testing.assert_allclose(batch[1, ..., :1], expected[..., :1], atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError):  # stored at another size
+        example_fn(image_ops.encode_png(make_image(12, 14)))
 
 
 def test_augment_images_changes_each_image_its_own_way_by_its_seed():
@@ -86,10 +95,8 @@ def test_augment_images_changes_each_image_its_own_way_by_its_seed():
     assert all(np.logical_or(mirrored, kept)) and 0 < sum(mirrored) < 16
     shifts = augment(3, brightness=0.5) - images.numpy()  # one offset per image, in +-0.5
     np.testing.assert_allclose(shifts, np.broadcast_to(shifts[:, :1, :1], shifts.shape), atol=1e-4)
-    assert (
-        np.all((np.abs(shifts) > 0) & (np.abs(shifts) <= 0.5))
-        and len(set(shifts[:, 0, 0, 0])) == 16
-    )
+    assert np.all((np.abs(shifts) > 0) & (np.abs(shifts) <= 0.5))
+    assert len(set(shifts[:, 0, 0, 0])) == 16
 
     in_a_graph = tf.function(lambda seed: image_ops.augment_images(images, seed, 2, True))
     seed = tf.constant([7, 4], tf.int64)
@@ -142,17 +149,3 @@ def test_decode_image_turns_photos_upright():
             image_ops.decode_image(photo, 3), UPRIGHT[orientation](stored)
         )
         np.testing.assert_array_equal(mapped, UPRIGHT[orientation](stored))
-
-
-def test_decode_shrunk_keeps_the_aspect_ratio_and_small_images():
-    rows, columns = np.mgrid[0:300, 0:400]
-    picture = np.stack([rows * 255 // 300, columns * 255 // 400, (rows + columns) // 3], -1)
-    large = tf.io.encode_jpeg(picture.astype(np.uint8), quality=95).numpy()
-    image, shrunk = eager_and_in_map(lambda raw: image_ops.decode_shrunk(raw, 32), large)
-    assert image.shape == (32, 43, 3) and shrunk  # decoded at 1/8 scale (38 x 50), then shrunk
-    full = tf.image.resize(tf.io.decode_jpeg(large), [32, 43], "area").numpy()
-    # The same picture: the scaled decode's last row and column are partial (at most 1/8 pixel).
-    assert np.abs(image.astype(int) - full.round()).mean() < 2
-    small = image_ops.encode_png(np.full((20, 40, 1), 7, np.uint8))
-    image, shrunk = eager_and_in_map(lambda raw: image_ops.decode_shrunk(raw, 32), small)
-    assert image.shape == (20, 40, 1) and not shrunk

@@ -11,35 +11,31 @@ import pytest
 import tensorflow as tf
 from helpers import peak_memory_of_preprocess, shared_data
 
-from {{ cookiecutter.package_name }}.data import (
+from {{ cookiecutter.package_name }}.data import (  # one per line at any name length
     data_loader,
     image_ops,
-    image_sources,
     preprocess_data,
 )
 
-# Formats TensorFlow decodes but cannot write: a 1x1 GIF, a 3x2 24-bit BMP (rows padded).
+# A 1x1 GIF: TensorFlow decodes GIF (one frame here) but cannot write it.
 TINY_GIF = bytes.fromhex(
     "474946383961010001008000000000" "00ffffff21f90401000000002c00000000010001000002024401003b"
 )
-TINY_BMP = bytes.fromhex(
-    "424d4e000000000000003600000028000000030000000200000001001800000000001800000000000000"
-    "000000000000000000000000464646464646464646000000464646464646464646000000"
-)
+# Exif, little-endian TIFF, one directory entry: orientation (0x0112), a short, 1 value: 6.
+EXIF_6 = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0"
 
 
-def write_image(path, height, width, channels, value, encoding="png"):
-    image = np.full((height, width, channels), value, np.uint8)
+def write_image(path, value):
+    image = np.full((20, 24, 1), value, np.uint8)
     image[0, 0] = 255 - value
     path.parent.mkdir(parents=True, exist_ok=True)
-    encode = tf.io.encode_jpeg if encoding == "jpg" else tf.io.encode_png
-    path.write_bytes(encode(image).numpy())
+    path.write_bytes(tf.io.encode_png(image).numpy())
 
 
 def make_folder(root, classes=("cat", "dog"), per_class=6):
     for label, name in enumerate(classes):
         for index in range(per_class):
-            write_image(root / name / f"{index:03d}.png", 20, 24, 1, 40 + 60 * label + index)
+            write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
     return root
 
 
@@ -53,22 +49,25 @@ def total(metadata):
 
 
 @pytest.mark.slow
-def test_image_folder_takes_every_format_size_and_colour(make_config, tmp_path):
+def test_image_folder_stores_every_format_upright_at_the_image_size(make_config, tmp_path):
     root = make_folder(tmp_path / "imgs", per_class=8)
-    write_image(root / "cat" / "big.jpg", 40, 30, 3, 60, "jpg")
-    (root / "cat" / "odd.bmp").write_bytes(TINY_BMP)
     (root / "dog" / "tiny.gif").write_bytes(TINY_GIF)
+    photo = np.zeros((300, 400, 3), np.uint8)
+    photo[:, 200:] = 255  # landscape, right half white; Exif orientation 6: turn it clockwise
+    jpeg = tf.io.encode_jpeg(photo, quality=95).numpy()
+    app1 = b"\xff\xe1" + (len(EXIF_6) + 2).to_bytes(2, "big") + EXIF_6
+    (root / "cat" / "photo.jpg").write_bytes(jpeg[:2] + app1 + jpeg[2:])
     records_dir, metadata = preprocess(make_config, f"data.path={root}")
-    assert metadata.class_names == ["cat", "dog"] and total(metadata) == 19
-    assert metadata.raw_shape == [None, None, 3]  # sizes vary; some images are colour
-    assert metadata.input_shape == [16, 16, 3]
-    example_fn = image_ops.make_example_fn(metadata, records_dir)
-    spec = data_loader.InputSpec.from_config(make_config(), records_dir, metadata, example_fn)
-    assert next(iter(data_loader.load_split(spec, "train", 4, training=False)))[0].shape[1:] == (
-        16,
-        16,
-        3,
-    )
+    assert metadata.class_names == ["cat", "dog"] and total(metadata) == 18
+    assert metadata.input_shape == [16, 16, 3]  # one image is colour
+    stored = [
+        image_ops.decode_image(raw, 3).numpy()
+        for split in preprocess_data.SPLITS
+        for raw in data_loader.read_raw_examples(records_dir, split, metadata, 18)[0]
+    ]
+    assert {image.shape for image in stored} == {(16, 16, 3)}
+    (photo,) = [image for image in stored if image.max() - image.min() > 200]
+    assert photo[:6].max() < 30 and photo[10:].min() > 225  # upright: top black, bottom white
 
 
 def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, tmp_path):
@@ -76,7 +75,7 @@ def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, 
     _, metadata = preprocess(
         make_config, f"data.path={root}", f"data.test_path={make_folder(test_root, per_class=3)}"
     )
-    assert metadata.input_shape == [16, 16, 1] and metadata.raw_shape == [20, 24, 1]
+    assert metadata.input_shape == [16, 16, 1]
     assert metadata.counts["test"]["per_class"] == {"cat": 3, "dog": 3}
     assert metadata.counts["train"]["total"] + metadata.counts["validation"]["total"] == 20
     assert len(metadata.normalization.mean) == 1
@@ -94,7 +93,7 @@ def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, 
 def test_bad_folders_are_explained(make_config, tmp_path, layout, message):
     root, overrides = tmp_path / "imgs", []
     if layout == "flat":
-        write_image(root / "001.png", 8, 8, 1, 10)
+        write_image(root / "001.png", 10)
     if layout == "empty-class":
         (make_folder(root, classes=("cat",)) / "dog").mkdir()
     if layout == "unseen-test-label":
@@ -117,13 +116,8 @@ def test_corrupt_images_are_named_together_or_skipped(make_config, tmp_path):
 
 
 def write_mnist(cache, images, labels):
-    np.savez(
-        cache / "mnist.npz",
-        x_train=images[20:],
-        y_train=labels[20:],
-        x_test=images[:20],
-        y_test=labels[:20],
-    )
+    arrays = {"x_train": images[20:], "y_train": labels[20:], "x_test": images[:20]}
+    np.savez(cache / "mnist.npz", **arrays, y_test=labels[:20])
 
 
 def write_fashion_mnist(cache, images, labels):
@@ -165,10 +159,11 @@ def test_downloadable_sets_read_their_cached_archives(make_config, tmp_path, nam
     images, labels = rng.integers(0, 256, (120, *shape)).astype(np.uint8), np.arange(120) % 10
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     write(tmp_path / "keras" / "datasets", images, labels)
-    cfg = make_config(f"data={name}", f"data.download_dir={tmp_path / 'keras'}")
+    size = f"data.image_size=[{shape[0]},{shape[1]}]"  # their own: stored pixels as written
+    cfg = make_config(f"data={name}", f"data.download_dir={tmp_path / 'keras'}", size)
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     assert metadata.counts["test"]["total"] == 20 and total(metadata) == 120
-    assert metadata.input_shape == [32, 32, 3 if len(shape) == 3 else 1]
+    assert metadata.input_shape == [*shape[:2], 3 if len(shape) == 3 else 1]
     assert len(metadata.class_names) == 10
     test_split = zip(
         *data_loader.read_raw_examples(records_dir, "test", metadata, 20), strict=True
@@ -192,51 +187,8 @@ def test_shared_mnist_folder_preprocesses(make_config):
     _, metadata = preprocess(
         make_config, f"data.path={shared_data('mnist-8k')}", "data.image_size=[32,32]"
     )
-    assert total(metadata) == 8000 and metadata.raw_shape == [28, 28, 1]
+    assert total(metadata) == 8000 and metadata.input_shape == [32, 32, 1]
     assert metadata.class_names == [str(digit) for digit in range(10)]
-
-
-def photo_jpeg(height, width, seed=0):
-    """A noisy colour JPEG of the given size (noise: as large a file as a real photo)."""
-    image = np.random.default_rng(seed).integers(0, 256, (height, width, 3)).astype(np.uint8)
-    return tf.io.encode_jpeg(image, quality=90).numpy()
-
-
-@pytest.mark.slow
-def test_large_photos_are_stored_shrunk_upright_and_small_ones_as_they_are(make_config, tmp_path):
-    root = make_folder(tmp_path / "imgs", per_class=8)
-    jpeg = photo_jpeg(300, 400)  # with an Exif orientation 6 (shows as 400 x 300: portrait)
-    # Exif, little-endian TIFF, one directory entry: orientation (0x0112), a short, 1 value: 6.
-    exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x06\0\0\0\0\0\0\0"
-    rotated = jpeg[:2] + b"\xff\xe1" + (len(exif) + 2).to_bytes(2, "big") + exif + jpeg[2:]
-    for index in range(2):
-        (root / "cat" / f"photo{index}.jpg").write_bytes(rotated)
-    small_files = {path.read_bytes() for path in root.glob("*/*.png")}
-
-    records_dir, metadata = preprocess(make_config, f"data.path={root}")
-    assert metadata.max_stored_size == 32  # auto: twice data.image_size [16, 16]
-    stored = [
-        raw
-        for split in preprocess_data.SPLITS
-        for raw in data_loader.read_raw_examples(records_dir, split, metadata, 18)[0]
-    ]
-    shapes = [tuple(image_ops.decode_image(raw).shape) for raw in stored]
-    assert shapes.count((43, 32, 3)) == 2  # upright, the shorter side 32, aspect kept
-    assert sum(raw in small_files for raw in stored) == 16  # the small files, byte for byte
-    _, kept = preprocess(make_config, f"data.path={root}", "data.max_stored_size=null")
-    assert kept.fingerprint != metadata.fingerprint and kept.max_stored_size is None
-
-
-@pytest.mark.parametrize(
-    "value, expected", [("auto", 64), (48, 48), (None, None), (16, "at least")]
-)
-def test_max_stored_size_is_auto_a_size_or_null(make_config, value, expected):
-    cfg = make_config("data.image_size=[32,24]", f"data.max_stored_size={value or 'null'}")
-    if expected == "at least":
-        with pytest.raises(ValueError, match="at least data.image_size's 32"):
-            image_sources.max_stored_side(cfg.data)
-    else:
-        assert image_sources.max_stored_side(cfg.data) == expected
 
 
 @pytest.mark.full  # writes 600 JPEGs, then preprocesses twice in a new process: about 30 s
@@ -245,7 +197,8 @@ def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, t
         for index in range(count):
             path = tmp_path / str(count) / ("a", "b")[index % 2] / f"{index}.jpg"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(photo_jpeg(256, 256, seed=index))  # 60 KB each
+            noise = np.random.default_rng(index).integers(0, 256, (256, 256, 3), np.uint8)
+            path.write_bytes(tf.io.encode_jpeg(noise, quality=90).numpy())  # 60 KB, like a photo
     peaks = [
         peak_memory_of_preprocess(
             run_module.env,

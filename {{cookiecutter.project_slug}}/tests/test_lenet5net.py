@@ -22,3 +22,12 @@ def test_lenet5_maps_images_to_logits(input_shape):
 def test_lenet5_refuses_images_too_small():
     with pytest.raises(ValueError, match="at least 16x16"):
         build_lenet5(input_shape=(8, 8, 1), num_classes=10)
+
+
+def test_activation_and_dropout_rate_reach_their_layers():
+    model = build_lenet5(
+        input_shape=(32, 32, 1), num_classes=10, activation="tanh", dropout_rate=0.5
+    )
+    hidden = ("conv1", "conv2", "fc1", "fc2")
+    assert {model.get_layer(name).activation.__name__ for name in hidden} == {"tanh"}
+    assert {model.get_layer(name).rate for name in ("dropout1", "dropout2")} == {0.5}

@@ -16,8 +16,14 @@ def test_metadata_reads_back_what_preprocess_wrote(make_config):
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     path = os.path.join(records_dir, METADATA_FILE)
     with open(path, encoding="utf-8") as metadata_file:
-        assert metadata.to_dict() == json.load(metadata_file)
+        on_disk = json.load(metadata_file)
     assert Metadata.read(records_dir) == Metadata.read(path) == metadata
+    content = metadata.to_dict()
+{%- if cookiecutter.model_type == "rnn" %}
+    vocabulary_file = content.pop("vocabulary_file")  # its path, read beside metadata.json
+    assert vocabulary_file == os.path.join(records_dir, on_disk.pop("vocabulary_file"))
+{%- endif %}
+    assert content == on_disk
     assert metadata.num_classes == len(metadata.class_names)
 {%- if cookiecutter.model_type == "cnn" %}
     assert len(metadata.normalization.mean) == len(metadata.normalization.std)

@@ -12,18 +12,12 @@ CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 CONFUSION = np.array([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
 
 
-@pytest.fixture
-def metrics():
-    scores = report.classification_metrics(CONFUSION, CLASS_NAMES)
-    extra = {"loss": 0.5, "num_examples": 16, "checkpoint": "checkpoints/ckpt-3"}
-    return {**scores, **extra, "confusion_matrix": CONFUSION.tolist()}
-
-
 def f1(precision, recall):
     return 2 * precision * recall / (precision + recall)
 
 
-def test_metrics_equal_hand_computed_values(metrics):
+def test_metrics_equal_hand_computed_values():
+    metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
     # cat: 5 of the 7 predicted cats are cats, 5 of the 6 cats are found.
     per_class = metrics["per_class"]
     cat = {"precision": 5 / 7, "recall": 5 / 6, "f1": f1(5 / 7, 5 / 6), "support": 6, "correct": 5}
@@ -38,6 +32,8 @@ def test_metrics_equal_hand_computed_values(metrics):
     assert metrics["weighted_f1"] == pytest.approx(weighted)
     assert metrics["accuracy"] == 12 / 16
     assert json.loads(json.dumps(metrics)) == metrics  # plain floats and ints
+    empty = report.classification_metrics(np.zeros((2, 2), int), ["a", "b"])  # no examples
+    assert (empty["accuracy"], empty["macro_f1"], empty["per_class"]["b"]["f1"]) == (0, 0, 0)
 
 
 def test_most_confident_errors_are_wrong_and_surest_first():
@@ -54,49 +50,48 @@ def test_most_confident_errors_are_wrong_and_surest_first():
     assert report.most_confident_errors(right, probabilities, ["ham", "spam"]) == []
 
 
-def read_report(directory, metrics, wrong):
-    """report.md's lines, spaces left out (tables are padded), and the pictures it links."""
-    text = report.write_report(directory, metrics, CLASS_NAMES, wrong).read_text()
-    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    for picture in pictures:  # each one is there and is a picture
-        assert tf.io.decode_png((directory / picture).read_bytes()).shape[0] > 100
-    return [line.replace(" ", "") for line in text.splitlines()], pictures
-
-
-def test_write_report(tmp_path, metrics):
-{%- if cookiecutter.model_type == "cnn" %}
-    grey = np.full((28, 28, 1), 128, np.uint8)
-    wrong = [
-        {"input": grey, "true": "cat", "predicted": "dog", "confidence": 0.99},
-        {"input": grey, "true": "dog", "predicted": "cat", "confidence": 0.8},
-    ]
-    lines, pictures = read_report(tmp_path, metrics, wrong)
-    assert pictures == ["confusion_matrix.png", "wrong_examples.png"]
-    assert "|1|cat|dog|0.990|" in lines  # the caption of wrong example 1
-{%- else %}
-    wrong = [
-        {"input": "win | now\nclick", "true": "ham", "predicted": "spam", "confidence": 0.99},
-        {"input": "x" * 1000, "true": "spam", "predicted": "ham", "confidence": 0.8},
-    ]
-    lines, pictures = read_report(tmp_path, metrics, wrong)
-    assert pictures == ["confusion_matrix.png"]
-    assert "|1|win\\|nowclick|ham|spam|0.990|" in lines
-    long_row = next(line for line in lines if line.startswith("|2|"))
-    assert "x" * 299 + "…" in long_row and "x" * 300 not in long_row
+{% if cookiecutter.model_type == "cnn" -%}
+GREY = np.full((28, 28, 1), 128, np.uint8)
+WRONG = [
+    {"input": GREY, "true": "cat", "predicted": "dog", "confidence": 0.99},
+    {"input": GREY, "true": "dog", "predicted": "cat", "confidence": 0.8},
+]
+CAPTION = "|1|cat|dog|0.990|"  # the table row of wrong example 1
+{%- else -%}
+WRONG = [
+    {"input": "win | now\nclick", "true": "ham", "predicted": "spam", "confidence": 0.99},
+    {"input": "x" * 1000, "true": "spam", "predicted": "ham", "confidence": 0.8},
+]
+CAPTION = "|1|win\\|nowclick|ham|spam|0.990|"  # one table cell, the bar escaped
 {%- endif %}
-    f1_scores = f"{metrics['macro_f1']:.4f}|{metrics['weighted_f1']:.4f}"
-    assert f"|0.7500|{f1_scores}|0.5000|16|checkpoints/ckpt-3|" in lines  # the headline
-    assert "|owl|0.0000|0.0000|0.0000|0|0|" in lines  # the per-class table
-    assert "|cat|5|1|0|0|" in lines  # the confusion matrix as a table
 
 
-def test_write_report_without_wrong_examples(tmp_path, metrics):
+@pytest.mark.parametrize("wrong", [WRONG, []], ids=["wrong", "none-wrong"])
+def test_write_report(tmp_path, wrong):
+    metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
+    metrics.update(loss=0.5, num_examples=16, checkpoint="ckpt-3", confusion_matrix=CONFUSION)
 {%- if cookiecutter.model_type == "cnn" %}
     (tmp_path / "wrong_examples.png").write_bytes(b"an earlier eval's")
 {%- endif %}
-    lines, pictures = read_report(tmp_path, metrics, [])
-    assert "Notestexamplewasclassifiedwrongly." in lines
-    assert pictures == ["confusion_matrix.png"]
+    text = report.write_report(tmp_path, metrics, CLASS_NAMES, wrong).read_text()
+    lines = [line.replace(" ", "") for line in text.splitlines()]  # tables are padded
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    for picture in pictures:  # each one is there and is a picture
+        assert tf.io.decode_png((tmp_path / picture).read_bytes()).shape[0] > 100
+    f1_scores = f"{metrics['macro_f1']:.4f}|{metrics['weighted_f1']:.4f}"
+    assert f"|0.7500|{f1_scores}|0.5000|16|ckpt-3|" in lines  # the headline
+    assert "|owl|0.0000|0.0000|0.0000|0|0|" in lines  # the per-class table
+    assert "|cat|5|1|0|0|" in lines  # the confusion matrix as a table
+    if not wrong:
+        assert "Notestexamplewasclassifiedwrongly." in lines
+        assert pictures == ["confusion_matrix.png"]
+        assert not (tmp_path / "wrong_examples.png").exists()  # an earlier eval's is gone
+        return
+    assert CAPTION in lines
 {%- if cookiecutter.model_type == "cnn" %}
-    assert not (tmp_path / "wrong_examples.png").exists()  # the earlier eval's picture is gone
+    assert pictures == ["confusion_matrix.png", "wrong_examples.png"]
+{%- else %}
+    assert pictures == ["confusion_matrix.png"]
+    long_row = next(line for line in lines if line.startswith("|2|"))
+    assert "x" * 299 + "…" in long_row and "x" * 300 not in long_row
 {%- endif %}

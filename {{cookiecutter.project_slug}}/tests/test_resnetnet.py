@@ -6,22 +6,15 @@ from helpers import fit
 from {{ cookiecutter.package_name }}.models import resnetnet
 
 
-def small_resnet(**options) -> keras.Model:
-    """A ResNet-8 of width 4 on 16x16 grey images, two classes."""
-    options = {
-        "input_shape": (16, 16, 1),
-        "num_classes": 2,
-        "depth": 8,
-        "width": 4,
-        "dropout_rate": 0.0,
-        "synchronized_batch_norm": True,  # with no replicas the same as unsynchronized
-        **options,
-    }
-    return resnetnet.build_resnet(**options)
+def small_resnet(input_shape=(16, 16, 1), depth=8, width=4, **options) -> keras.Model:
+    """A ResNet-8 of width 4 on 16x16 grey images, two classes (no replicas: batch norm
+    synchronized or not is the same)."""
+    options = {"num_classes": 2, "dropout_rate": 0.0, "synchronized_batch_norm": True, **options}
+    return resnetnet.build_resnet(input_shape=input_shape, depth=depth, width=width, **options)
 
 
 def test_resnet20_maps_images_to_logits():
-    model = small_resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, width=16)
+    model = small_resnet((32, 32, 3), depth=20, width=16, num_classes=10)
     assert model.name == "resnet20" and model.layers[-1].name == "logits"
     assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]) == 21

@@ -32,61 +32,68 @@ def file_digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def run_copy(shared_run, tmp_path):
-    """The shared run's config, pointed at a copy of its folder (without the export)."""
+def shared_run_copy(shared_run, tmp_path):
+    """The shared run's config, pointed at a copy of its folder, tmp_path/runs/copy."""
     copy = tmp_path / "runs" / "copy"
-    shutil.copytree(shared_run.run_dir, copy, ignore=shutil.ignore_patterns("export"))
+    shutil.copytree(shared_run.run_dir, copy)
     return OmegaConf.merge(shared_run, {"run_dir": str(copy), "runs_root": str(copy.parent)})
 
 
-def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path):
+def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path, monkeypatch):
     cfg = OmegaConf.merge(shared_run, {"run_dir": None, "runs_root": str(tmp_path / "runs")})
     (first, resume), (second, _) = runs.choose_run_dir(cfg), runs.choose_run_dir(cfg)
     assert not resume and first != second and first.parent == second.parent
     assert first.parent == tmp_path / "runs" / f"{cfg.model.name}-{cfg.data.name}"
     metadata = runs.load_metadata(shared_run.run_dir)
-    records_dir, _ = runs.run_records(shared_run, metadata)
+    # eval and export find a run's records without the data (after its folder moved, say)
+    monkeypatch.setattr(preprocess_data, "fingerprint", lambda *_: pytest.fail("read the data"))
+    records_dir, _ = runs.run_records(runs.load_config(shared_run.run_dir), metadata)
     for run_dir in (first, second):
         runs.start_run(OmegaConf.merge(cfg, {"run_dir": str(run_dir)}), records_dir, metadata)
     assert runs.resolve_run_dir("latest", tmp_path / "runs") == second.resolve()
     assert runs.resolve_run_dir(second.parent / "latest") == second.resolve()
     assert runs.load_config(first).train == shared_run.train
-    assert runs.load_metadata(first) == metadata
+    copied = runs.assets_dir(first) / "metadata.json"
+    assert copied.read_bytes() == (Path(records_dir) / "metadata.json").read_bytes()
 
 
-def test_resume_is_refused_with_another_config_or_data_and_trains_on_with_more_epochs(run_copy):
-    run_dir, before = Path(run_copy.run_dir), file_digests(Path(run_copy.run_dir))
+def test_resume_is_refused_with_another_config_or_data_and_trains_on_with_more_epochs(
+    shared_run_copy,
+):
+    cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
+    before = file_digests(run_dir)
     other = {"train": {"learning_rate": 0.02}, "model": {"dropout_rate": 0.25}}
     for way in ({}, {"run_dir": None, "train": {"resume": str(run_dir)}}):
         with pytest.raises(ValueError) as refused:
-            train(OmegaConf.merge(run_copy, other, way))
-        message, rate = str(refused.value), run_copy.train.learning_rate
+            train(OmegaConf.merge(cfg, other, way))
+        message, rate = str(refused.value), cfg.train.learning_rate
         assert f"train.learning_rate: {rate} in the run, 0.02 now" in message
         assert "model.dropout_rate" in message and "train.init_from=" in message
     saved = run_dir / "assets" / "metadata.json"
     text = saved.read_text()
     saved.write_text(json.dumps({**json.loads(text), "fingerprint": "0"}))  # as if data changed
     with pytest.raises(ValueError, match="trained on other data"):
-        train(OmegaConf.merge(run_copy, {"train": {"epochs": run_copy.train.epochs + 1}}))
+        train(OmegaConf.merge(cfg, {"train": {"epochs": cfg.train.epochs + 1}}))
     saved.write_text(text)
     done = json.loads((run_dir / runs.RESULT_FILE).read_text())
-    again = train(OmegaConf.merge(run_copy, {"run_dir": None, "train": {"resume": str(run_dir)}}))
+    again = train(OmegaConf.merge(cfg, {"run_dir": None, "train": {"resume": str(run_dir)}}))
     assert again["epochs"] == done["epochs"]  # a finished run asked again does nothing
     assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
-    resumed = train(OmegaConf.merge(run_copy, {"train": {"epochs": done["epochs"] + 1}}))
+    resumed = train(OmegaConf.merge(cfg, {"train": {"epochs": done["epochs"] + 1}}))
     assert (resumed["run_dir"], resumed["epochs"]) == (str(run_dir), done["epochs"] + 1)
     assert resumed["steps"] == done["steps"] // done["epochs"] * (done["epochs"] + 1)
     assert runs.load_config(run_dir).train.epochs == done["epochs"] + 1
 
 
 def test_a_locked_run_is_refused_naming_the_holder_and_a_killed_holder_frees_it(
-    run_copy, run_module
+    shared_run_copy, run_module
 ):
-    run_dir, before = Path(run_copy.run_dir), file_digests(Path(run_copy.run_dir))
+    cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
+    before = file_digests(run_dir)
     refused = f"in use by another training \\(PID {os.getpid()} "
     with runs.RunLock(run_dir):
         with pytest.raises(RuntimeError, match=refused):
-            train(OmegaConf.merge(run_copy, {"train": {"epochs": 9}}))
+            train(OmegaConf.merge(cfg, {"train": {"epochs": 9}}))
         assert file_digests(run_dir) == {**before, "lock": file_digests(run_dir)["lock"]}
     assert file_digests(run_dir) == before
     take_and_die = (
@@ -118,14 +125,6 @@ def test_what_is_not_a_run_explains_and_a_failed_new_run_leaves_no_folder(make_c
         train(make_config("run_dir=null", root, *absent))
     (group,) = (tmp_path / "runs").iterdir()
     assert list(group.iterdir()) == []
-
-
-def test_records_are_found_without_the_data(shared_run, monkeypatch):
-    """eval and export use the run's records after its data folder has moved (read no data)."""
-    metadata = runs.load_metadata(shared_run.run_dir)
-    expected = runs.run_records(shared_run, metadata)
-    monkeypatch.setattr(preprocess_data, "fingerprint", lambda *_: pytest.fail("read the data"))
-    assert runs.run_records(runs.load_config(shared_run.run_dir), metadata) == expected
 
 
 def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path):

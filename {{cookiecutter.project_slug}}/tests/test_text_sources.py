@@ -82,7 +82,7 @@ def test_empty_texts_are_named_or_skipped(make_config, tmp_path):
 
 
 def test_the_vocabulary_comes_from_the_training_split_most_frequent_first(make_config, tmp_path):
-    texts = [b"b a", b"A c, a", b"b", b"d"]  # a 3 times, b 2, c and d once
+    texts = [b"b a", b"A c, a", b"b", b"d", b"?!"]  # a 3 times, b 2, c and d once, no word
     cases = [(10, 1, ["a", "b", "c", "d"]), (3, 1, ["a"]), (10, 2, ["a", "b"])]  # ties: a-z
     for size, min_count, words in cases:
         data_cfg = {"sequence_length": 4, "max_vocab_size": size, "min_word_count": min_count}
@@ -144,26 +144,17 @@ def test_bad_text_folders_are_explained(make_config, tmp_path, damage, message):
 def test_imdb_reads_its_cached_archive_back_into_text(make_config, tmp_path):
     cache = tmp_path / "keras" / "datasets"
     cache.mkdir(parents=True)
-    (cache / "imdb_word_index.json").write_text(
-        json.dumps({"great": 1, "film": 2, "awful": 3, "plot": 4})
-    )
+    words = {"great": 1, "film": 2, "awful": 3, "plot": 4}
+    (cache / "imdb_word_index.json").write_text(json.dumps(words))
     sequences = np.empty(20, dtype=object)  # 1 marks the start; ids are the word index + 3
     sequences[:] = [[1, 4, 5] if index % 2 else [1, 6, 7] for index in range(20)]
     labels = np.arange(20) % 2
-    np.savez(
-        cache / "imdb.npz",
-        x_train=sequences,
-        y_train=labels,
-        x_test=sequences[:8],
-        y_test=labels[:8],
-    )
-    cfg = make_config(
-        "data=imdb", f"data.download_dir={tmp_path / 'keras'}", "data.min_word_count=1"
-    )
+    splits = {"x_train": sequences, "y_train": labels, "x_test": sequences[:8]}
+    np.savez(cache / "imdb.npz", **splits, y_test=labels[:8])
+    cfg = make_config("data=imdb", f"data.download_dir={tmp_path / 'keras'}")
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    assert (
-        metadata.class_names == ["negative", "positive"] and metadata.counts["test"]["total"] == 8
-    )
+    assert metadata.class_names == ["negative", "positive"]
+    assert metadata.counts["test"]["total"] == 8
     test_split = data_loader.read_raw_examples(records_dir, "test", metadata, 8)
     assert {(text, label) for text, label in zip(*test_split, strict=True)} == {
         (b"great film", 1),

@@ -1,8 +1,9 @@
-"""A run's checkpoints (tf.train.CheckpointManager), resume and warm start:
-checkpoints/ckpt-<step> are the latest train.keep_checkpoints (model, random states,
-optimizer, epoch, early stopping), checkpoints/best/ the best by train.monitor with best.json.
-A save renames the `checkpoint` index into place last: a crash during a save leaves the
-previous checkpoint as the latest. Warm start, e.g. on other classes:
+"""A run's checkpoints (tf.train.CheckpointManager), resume and warm start.
+
+checkpoints/ckpt-<step> are the latest train.keep_checkpoints (model, random states, optimizer,
+epoch, early stopping); checkpoints/best/ the best by train.monitor, with best.json. A save
+renames the `checkpoint` index into place last: a crash during a save leaves the previous one.
+Warm start, e.g. on other classes:
 
     {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
 """
@@ -23,18 +24,8 @@ from . import model as model_lib
 
 log = logging.getLogger(__name__)
 
-BEST_DIR = "best"  # under checkpoints/: the best checkpoint by train.monitor
-BEST_FILE = "best.json"
+BEST_DIR, BEST_FILE = "best", "best.json"  # checkpoints/best/: the best by train.monitor
 MONITORS = {"val_accuracy": "max", "val_loss": "min"}
-
-
-@dataclass
-class Checkpoints:
-    """One tf.train.Checkpoint, saved as the latest N and as the best one."""
-
-    checkpoint: tf.train.Checkpoint
-    latest: tf.train.CheckpointManager
-    best: tf.train.CheckpointManager
 
 
 def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest") -> str:
@@ -50,23 +41,21 @@ def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest"
 
 
 class BestTracker:
-    """The best value of train.monitor and the epochs since it improved (train.patience):
-    variables (create it in the strategy's scope) saved in every checkpoint, for resume."""
+    """The best value of train.monitor and the epochs since it improved (train.patience), as
+    variables that every checkpoint saves (create it in the strategy's scope)."""
 
     def __init__(self, monitor: str, min_delta: float, patience: int) -> None:
         self.monitor, self.min_delta, self.patience = monitor, min_delta, patience
-        self.best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best")
-        self.epochs_without_improvement = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name="epochs_waited"
-        )
+        self.best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
+        self.epochs_without_improvement = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     @property
     def best(self) -> float:
-        """The best value so far; NaN until the first full validation."""
+        """The best value so far; NaN until the first validation."""
         return float(self.best_value.numpy())
 
     def update(self, validation: dict) -> bool:
-        """Counts a full validation (val_<name> is validation[name]); True when it is the best."""
+        """Counts a validation (val_<name> is validation[name]); True when it is the best."""
         value = validation[self.monitor.removeprefix("val_")]
         sign = 1 if MONITORS[self.monitor] == "max" else -1
         improved = np.isnan(self.best) or sign * (value - self.best) > self.min_delta
@@ -86,14 +75,6 @@ class BestTracker:
         return True
 
 
-def save_best(checkpoints: Checkpoints, step: int, record: dict) -> str:
-    """Saves the best checkpoint, then best.json (metric, value, epoch, step, path) beside it."""
-    path = checkpoints.best.save(checkpoint_number=step)
-    record = {**record, "step": step, "checkpoint": path}
-    jsonio.write_json(os.path.join(checkpoints.best.directory, BEST_FILE), record)
-    return path
-
-
 @dataclass
 class TrainState:
     """Everything the loop updates (created under the strategy's scope) and its checkpoints."""
@@ -101,12 +82,19 @@ class TrainState:
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     epoch: tf.Variable  # completed epochs
-    best: BestTracker  # of train.monitor, for the best checkpoint and patience
-    checkpoints: Checkpoints
+    best: BestTracker
+    latest_checkpoints: tf.train.CheckpointManager
+    best_checkpoint: tf.train.CheckpointManager
 
     @property
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
+
+    def save_best(self, record: dict) -> None:
+        """Saves the best checkpoint, then best.json (record, step, checkpoint) beside it."""
+        path = self.best_checkpoint.save(checkpoint_number=self.step)
+        record = {**record, "step": self.step, "checkpoint": path}
+        jsonio.write_json(os.path.join(self.best_checkpoint.directory, BEST_FILE), record)
 
 
 def restore_state(
@@ -115,19 +103,14 @@ def restore_state(
     optimizer: keras.optimizers.Optimizer,
     strategy: tf.distribute.Strategy,
 {%- if cookiecutter.cluster %}
-    write_dir: Path,
+    write_dir: Path,  # run_dir, but on the workers other than the chief
 {%- endif %}
     run_dir: Path,
 ) -> TrainState:
-    """The run's state, resumed from the latest checkpoint of `run_dir` or else warm-started
-{%- if cookiecutter.cluster %}
-    (train.init_from); checkpoints are written to `write_dir` (run_dir, but on workers other
-    than the chief, which resume from the chief's checkpoints)."""
-{%- else %}
+    """The run's state, resumed from the latest checkpoint of `run_dir`, or else warm-started
     (train.init_from)."""
-{%- endif %}
     with strategy.scope():
-        epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         best = BestTracker(train_cfg.monitor, train_cfg.min_delta, train_cfg.patience)
     checkpoint = tf.train.Checkpoint(
         model=model,
@@ -141,19 +124,17 @@ def restore_state(
         best_value=best.best_value,
         epochs_without_improvement=best.epochs_without_improvement,
     )
-    directory = str(runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }}))
-    checkpoints = Checkpoints(
-        checkpoint,
-        tf.train.CheckpointManager(checkpoint, directory, max_to_keep=train_cfg.keep_checkpoints),
-        tf.train.CheckpointManager(checkpoint, os.path.join(directory, BEST_DIR), max_to_keep=1),
-    )
-    latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(run_dir)))
-    if latest:
-        checkpoint.restore(latest).assert_existing_objects_matched()
-        log.info("Resuming from %s at step %d", latest, int(optimizer.iterations.numpy()))
+    directory = runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }})
+    latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
+    best_checkpoint = tf.train.CheckpointManager(checkpoint, str(directory / BEST_DIR), 1)
+    state = TrainState(model, optimizer, epoch, best, latest, best_checkpoint)
+    path = tf.train.latest_checkpoint(str(runs.checkpoints_dir(run_dir)))
+    if path:
+        checkpoint.restore(path).assert_existing_objects_matched()
+        log.info("Resuming from %s at step %d", path, state.step)
     elif train_cfg.init_from:
         warm_start(model, str(train_cfg.init_from), train_cfg.init_partial)
-    return TrainState(model, optimizer, epoch, best, checkpoints)
+    return state
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -165,10 +146,9 @@ def weights_digest(model: keras.Model) -> str:
 
 
 def warm_start(model: keras.Model, source: str, partial: bool) -> list[str]:
-    """Warm start: copies into `model` the weights of each layer that the model of `source`
-    (a run folder, i.e. its latest checkpoint, or a checkpoint of a run, e.g.
-    runs/<name>/checkpoints/best/ckpt-300) has under the same name and with the same shapes.
-    Other layers are refused, or with `partial` left as they are. Returns the layers loaded."""
+    """Copies into `model` the weights of each layer that the model of `source` (a run folder:
+    its latest checkpoint; or a checkpoint of a run) has under the same name and shapes. Other
+    layers are refused, or with `partial` left as they are. Returns the layers loaded."""
     prefix, run_dir = find_checkpoint(source)
     model_cfg, metadata = runs.load_config(run_dir).model, runs.load_metadata(run_dir)
     source_model = model_lib.build_model(model_cfg, metadata)

@@ -1,17 +1,6 @@
-"""Typed configuration schema, registered with Hydra's ConfigStore.
-
-The values live in the YAML files under ``configs/`` (config.yaml and its groups), which are
-also the commented reference of every option; these dataclasses only give each value its
-type. A misspelt key, a value of the wrong type, or a choice that is not one of its Enum's
-members fails when the config is composed, before any work starts, with the allowed values in
-the message. See the composed config of a run with:
-
-    {{ cookiecutter.package_name }}-train --cfg job
-
-Values that are `auto`, true or false (train.mixed_precision, train.jit_compile) or `auto`,
-null or a number (data.max_stored_size) are checked where they are resolved: OmegaConf types
-no such union. The options under model.* are the keyword arguments of the net's builder
-(model._target_): train checks them against it before any work (model.check_options).
+"""The types of the config, registered with Hydra's ConfigStore: a misspelt key, a wrong type or
+a choice not allowed fails when the config is composed. The values and their comments are the
+YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all.
 """
 
 import math
@@ -24,38 +13,31 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints")
-AT_LEAST_ONE += ("validation_steps", "steps_per_loop")
-INTERVALS = ("log_every_steps", "validate_every_steps", "checkpoint_every_steps")
-INTERVALS += ("histogram_every_steps",)
+AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "steps_per_loop")
+INTERVALS = ("log_every_steps", "checkpoint_every_steps", "histogram_every_steps")
 
 
 class Choice(str, Enum):
-    """A config value out of a fixed set. Each member's name is its value, so the config
-    accepts, compares, prints and saves it as the plain string (`optimizer == "adam"`)."""
+    """A value out of a fixed set that compares, prints and saves as its string."""
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
+    __str__ = str.__str__
+    __format__ = str.__format__
 
 
 def choice(name: str, *values: str) -> type[Choice]:
-    """A Choice Enum whose members are `values`, named as they are spelt."""
     return Choice(name, [(value, value) for value in values], module=__name__, qualname=name)
 
 
 Optimizer = choice("Optimizer", "adam", "adamw", "sgd")
-LrSchedule = choice("LrSchedule", "constant", "cosine", "step")
+LrSchedule = choice("LrSchedule", "constant", "cosine")
+ClassWeight = choice("ClassWeight", "none", "balanced")
 Monitor = choice("Monitor", "val_accuracy", "val_loss")
-Cache = choice("Cache", "memory", "file", "none")
-ShardPolicy = choice("ShardPolicy", "auto", "file", "data")
+Cache = choice("Cache", "memory", "none")
 {%- if cookiecutter.cluster %}
-Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker", "tpu")
+Strategy = choice("Strategy", "auto", "one_device", "mirrored", "multi_worker")
 Communication = choice("Communication", "auto", "ring", "nccl")
 {%- else %}
-Strategy = choice("Strategy", "auto", "one_device", "mirrored", "tpu")
+Strategy = choice("Strategy", "auto", "one_device", "mirrored")
 {%- endif %}
 Logger = choice("Logger", "tensorboard", "csv"{{ ', "mlflow"' if cookiecutter.tracking == "mlflow" else "" }})
 Loss = choice("Loss", "cross_entropy", "focal")
@@ -66,9 +48,7 @@ Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
-class AugmentConfig:
-    """Random training-time image changes (input_ops.augment_images)."""
-
+class AugmentConfig:  # random training-time image changes (input_ops.augment_images)
     crop_padding: int = MISSING
     flip: bool = MISSING
     brightness: float = MISSING
@@ -76,8 +56,6 @@ class AugmentConfig:
 {% endif %}
 @dataclass
 class DataConfig:
-    """Where the examples come from, how they are split, and how they are fed."""
-
     name: str = MISSING
     path: str | None = MISSING
     test_path: str | None = MISSING
@@ -95,7 +73,6 @@ class DataConfig:
 {%- if cookiecutter.model_type == "cnn" %}
     image_size: list[int] = MISSING
     channels: int | None = MISSING
-    max_stored_size: Any = MISSING  # auto, null or pixels: image_sources.max_stored_side
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 {%- else %}
     sequence_length: int = MISSING
@@ -104,13 +81,10 @@ class DataConfig:
 {%- endif %}
     cache: Cache = MISSING
     shuffle_buffer: int = MISSING
-    shard_policy: ShardPolicy = MISSING
 
 
 @dataclass
 class TrainConfig:
-    """The training loop: optimisation, checkpoints and logging."""
-
     epochs: int = MISSING
     batch_size: int = MISSING
     max_steps_per_epoch: int | None = MISSING
@@ -118,23 +92,17 @@ class TrainConfig:
     learning_rate: float = MISSING
     lr_schedule: LrSchedule = MISSING
     warmup_steps: int = MISSING
-    lr_decay_steps: int = MISSING
-    lr_decay_rate: float = MISSING
     weight_decay: float = MISSING
     clip_norm: float | None = MISSING
-    l1: float = MISSING
-    l2: float = MISSING
     loss: Loss = MISSING
     focal_gamma: float = MISSING
     label_smoothing: float = MISSING
-    class_weight: Any = MISSING  # none, balanced or {class name: weight}: model.class_weights
+    class_weight: ClassWeight = MISSING
     deterministic: bool = MISSING
     mixed_precision: Any = MISSING
     jit_compile: Any = MISSING
     keep_checkpoints: int = MISSING
     checkpoint_every_steps: int = MISSING
-    validate_every_steps: int = MISSING
-    validation_steps: int = MISSING
     monitor: Monitor = MISSING
     patience: int = MISSING
     min_delta: float = MISSING
@@ -148,8 +116,6 @@ class TrainConfig:
 
 @dataclass
 class DistributeConfig:
-    """Which tf.distribute strategy runs the loop; see distribute.py."""
-
     name: Strategy = MISSING
     devices: list[str] | None = MISSING
     logical_cpus: int = MISSING
@@ -157,13 +123,10 @@ class DistributeConfig:
     communication: Communication = MISSING
     worker_timeout_s: int = MISSING
 {%- endif %}
-    tpu: str | None = MISSING
 
 
 @dataclass
 class ExportConfig:
-    """What export writes and how strictly it checks the result."""
-
     version: int | None = MISSING
     check_examples: int = MISSING
     tolerance: float = MISSING
@@ -175,34 +138,24 @@ class ExportConfig:
     quantized_tolerance: float = MISSING
     calibration_examples: int = MISSING
 {%- endif %}
-    keras: bool = MISSING
 
 
 @dataclass
 class LoggerConfig:
-{%- if cookiecutter.tracking == "mlflow" %}
-    """Where a run is tracked besides TensorBoard: tensorboard, csv or mlflow (callbacks.py)."""
-
     name: Logger = MISSING
+{%- if cookiecutter.tracking == "mlflow" %}
     tracking_uri: str | None = MISSING
     experiment_name: str | None = MISSING
-{%- else %}
-    """Where a run is tracked besides TensorBoard: tensorboard or csv (callbacks.py)."""
-
-    name: Logger = MISSING
 {%- endif %}
 
 
 @dataclass
-class Config:
-    """The whole config of one training run."""
-
+class Config:  # of a training run
     seed: int = MISSING
     run_dir: str | None = MISSING
     runs_root: str = MISSING
     data: DataConfig = field(default_factory=DataConfig)
-    # model.name, model._target_ (the net's builder) and its options, which train checks
-    # against the builder's keyword arguments (model.check_options).
+    # name, _target_ (the net's builder) and its keyword arguments (model.check_options)
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
@@ -211,16 +164,12 @@ class Config:
 
 
 @dataclass
-class TestDataConfig:
-    """Other test data for eval: the rest of the data config comes from the run."""
-
+class TestDataConfig:  # eval's other test data; the rest of the data config is the run's
     test_path: str | None = MISSING
 
 
 @dataclass
 class EvalConfig:
-    """What eval reads: a run (a path, or `latest`) and one of its checkpoints."""
-
     run_dir: str = MISSING
     runs_root: str = MISSING
     checkpoint: Checkpoint = MISSING
@@ -230,8 +179,6 @@ class EvalConfig:
 
 @dataclass
 class ExportCommandConfig:
-    """What export reads (a run and one of its checkpoints) and writes."""
-
     run_dir: str = MISSING
     runs_root: str = MISSING
     checkpoint: Checkpoint = MISSING
@@ -239,13 +186,13 @@ class ExportCommandConfig:
 
 
 def export_defaults() -> DictConfig:
-    """The export options of configs/export.yaml, typed: what `export.export(run_dir, ...)`
-    uses for the options its Python caller leaves out."""
+    """configs/export.yaml's export options, typed: `export.export(run_dir)`'s defaults."""
     with resources.as_file(resources.files(__package__) / "configs" / "export.yaml") as path:
         return OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.load(path).export)
 
 
 def check_loop_settings(train_cfg: DictConfig) -> None:
+    """Refuses, with the fix, intervals that are not multiples of steps_per_loop (as orbit)."""
     for key in AT_LEAST_ONE:
         if train_cfg[key] < 1:
             raise ValueError(f"train.{key}={train_cfg[key]} must be at least 1.")

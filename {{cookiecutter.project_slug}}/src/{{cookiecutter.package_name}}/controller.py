@@ -1,9 +1,7 @@
-"""The training loop in orbit's shape (orbit/controller.py): the trainer runs
-train.steps_per_loop steps in one call (trainer.py); after a call, whatever is due at its step
-runs (`is_due`): the log line and NaN check, histograms, a validation subset, a checkpoint. So
-every interval is a multiple of train.steps_per_loop (config.check_loop_settings refuses
-others, with the fix). Each epoch ends with a full validation, the best checkpoint and the
-epoch's checkpoint; the callbacks (callbacks.py) see Keras' hooks.
+"""The training loop in orbit's shape (orbit/controller.py): the trainer runs train.steps_per_loop
+steps per call (trainer.py); after a call, what is due at its step runs (log line and NaN check,
+histograms, checkpoint), so every interval is a multiple of steps_per_loop. Each epoch ends with
+a full validation, the best checkpoint and the epoch's checkpoint; callbacks see Keras' hooks.
 """
 
 import logging
@@ -31,15 +29,20 @@ def is_due(step: int, every: int) -> bool:
 class Controller:
     """orbit's Controller, by epochs: trains in calls that end at multiples of
     train.steps_per_loop (and at each epoch's end); after a call, what is due at its step."""
-
+{% if cookiecutter.cluster %}
+    def __init__(
+        self, cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir, heartbeat
+    ):
+{%- else %}
     def __init__(self, cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir):
+{%- endif %}
         self.cfg, self.every, self.state, self.trainer = cfg, cfg.train, state, trainer
         self.datasets, self.class_names = datasets, class_names
         self.steps_per_epoch = steps_per_epoch
         self.run_dir, self.values = Path(cfg.run_dir), {}
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
 {%- if cookiecutter.cluster %}
-        self.heartbeat = lambda: None
+        self.heartbeat = heartbeat  # a worker's watchdog: called after each call and validation
         if write_dir != self.run_dir:  # a multi-worker run's other workers call no callbacks
             self.callbacks = keras.callbacks.CallbackList([], model=state.model)
             return
@@ -54,7 +57,8 @@ class Controller:
         if state.step == 0:
             config = OmegaConf.to_container(self.cfg, resolve=True)
             self.tensorboard.write_hparams_and_trace(config, self.run_dir.name)
-        self.iterators = {"train": iter(self.datasets.train)}
+        self.train_iterator = iter(self.datasets.train)
+        self.validation_iterator = None  # made at the first validation, then kept
         self.callbacks.on_train_begin()
         validation = None
         try:
@@ -64,7 +68,7 @@ class Controller:
                 self.callbacks.on_epoch_begin(epoch)
                 self.train_epoch(epoch)
                 validation = self.end_epoch(epoch)
-            validation = validation or self.validate("validation")  # nothing left to train
+            validation = validation or self.validate()  # nothing left to train
         finally:
             self.tensorboard.close()
         result = {
@@ -74,8 +78,8 @@ class Controller:
             **{f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")},
             f"best_{self.every.monitor}": state.best.best,
             "run_dir": str(self.run_dir),
-            "checkpoint": state.checkpoints.latest.latest_checkpoint,
-            "best_checkpoint": state.checkpoints.best.latest_checkpoint,
+            "checkpoint": state.latest_checkpoints.latest_checkpoint,
+            "best_checkpoint": state.best_checkpoint.latest_checkpoint,
             "weights_digest": checkpoints_lib.weights_digest(state.model),
         }
         metrics = {key: value for key, value in result.items() if key not in ("epochs", "steps")}
@@ -98,26 +102,21 @@ class Controller:
         while step < end:
             num_steps = min(every.steps_per_loop - step % every.steps_per_loop, end - step)
             step += num_steps
-            with_gradients = is_due(step, every.histogram_every_steps)
-            gradients = self.trainer.train(self.iterators["train"], num_steps, with_gradients)
+            self.trainer.train(self.train_iterator, num_steps)
 {%- if cookiecutter.cluster %}
             self.heartbeat()
 {%- endif %}
             if step == num_steps:  # the run's first call, traced since run()
                 self.tensorboard.write_graph()
-            if is_due(step, every.log_every_steps) or step == end:
-                self.log_progress(epoch, step)
-            if with_gradients:
-                variables = self.state.model.trainable_variables
-                self.tensorboard.write_histograms(variables, gradients, step)
-            if is_due(step, every.validate_every_steps):
-                subset = self.validate("validation_subset")
-                self.tensorboard.write_subset_validation(subset, step)
-                size, values = subset["num_examples"], describe(subset)
-                log.info("step %d - validation subset of %d examples - %s", step, size, values)
+            logged = is_due(step, every.log_every_steps) or step == end
+            if logged:
+                self.log_progress(epoch, step)  # with the NaN check
+            if is_due(step, every.histogram_every_steps):
+                self.tensorboard.write_histograms(self.state.model.trainable_variables, step)
             if is_due(step, every.checkpoint_every_steps) and step < end:
-                self.trainer.train_loop_end(step)  # the NaN check
-                self.state.checkpoints.latest.save(checkpoint_number=step)
+                if not logged:
+                    self.trainer.train_loop_end(step)  # the NaN check, before any save
+                self.state.latest_checkpoints.save(checkpoint_number=step)
             progbar.update(step - first)
 
     def log_progress(self, epoch: int, step: int) -> None:
@@ -134,27 +133,27 @@ class Controller:
         self.values = {**values, "learning_rate": learning_rate}
         self.callbacks.on_train_batch_end(step, self.values)
 
-    def validate(self, name: str) -> dict:
-        """A pass of `name` (validation or validation_subset), from the iterator that serves
-        every pass of the run (a new one per validation rebuilt the pipeline)."""
-        if name not in self.iterators:
-            self.iterators[name] = iter(getattr(self.datasets, name))
+    def validate(self) -> dict:
+        """A pass of the validation split, from the iterator that serves every pass (a new
+        one per validation rebuilt the pipeline)."""
+        if self.validation_iterator is None:
+            self.validation_iterator = iter(self.datasets.validation)
 {%- if cookiecutter.cluster %}
         self.heartbeat()
 {%- endif %}
-        return self.evaluate(self.iterators[name], self.datasets.steps_per_pass[name])
+        return self.evaluate(self.validation_iterator, self.datasets.validation_steps)
 
     def end_epoch(self, epoch: int) -> dict:
         """Full validation, the best checkpoint, then the epoch's checkpoint."""
         state, monitor, step = self.state, self.every.monitor, self.state.step
-        validation = self.validate("validation")
+        validation = self.validate()
         self.tensorboard.write_validation(validation, self.class_names, step)
         improved = state.best.update(validation)
         state.epoch.assign(epoch + 1)
         if improved:
             record = {"metric": monitor, "value": state.best.best, "epoch": epoch + 1}
-            checkpoints_lib.save_best(state.checkpoints, step, record)
-        state.checkpoints.latest.save(checkpoint_number=step)
+            state.save_best(record)
+        state.latest_checkpoints.save(checkpoint_number=step)
         logs = {key: self.values[key] for key in ("loss", "accuracy", "examples_per_second")}
         logs.update({f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")})
         best = f" - best {monitor} so far" if improved else ""

@@ -1,17 +1,14 @@
-"""The one place that knows about devices: a tf.distribute strategy from config.
+"""The one place that knows about devices: a tf.distribute strategy from the distribute config.
 
     {{ cookiecutter.package_name }}-train distribute=auto          # mirrored over all GPUs, else one device
-    {{ cookiecutter.package_name }}-train distribute=one_device
     {{ cookiecutter.package_name }}-train distribute=mirrored distribute.logical_cpus=2   # no GPU needed
 {%- if cookiecutter.cluster %}
     TF_CONFIG='{...}' {{ cookiecutter.package_name }}-train distribute=multi_worker   # see scripts/launch_local.py
 {%- endif %}
-    {{ cookiecutter.package_name }}-train distribute=tpu distribute.tpu=my-tpu     # a Cloud TPU
 
-Everything that creates variables is built inside ``strategy.scope()`` by train.py.
+train.py builds everything that creates variables inside `strategy.scope()`.
 """
 
-import contextlib
 import functools
 {%- if cookiecutter.cluster %}
 import json
@@ -19,32 +16,19 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
-{%- if cookiecutter.cluster %}
-
-# By distribute.communication; the config refuses any other choice (config.Communication).
-COMMUNICATIONS = {
-    "auto": tf.distribute.experimental.CommunicationImplementation.AUTO,
-    "ring": tf.distribute.experimental.CommunicationImplementation.RING,
-    "nccl": tf.distribute.experimental.CommunicationImplementation.NCCL,
-}
-{%- endif %}
 
 
 def split_cpu(num_logical_cpus: int) -> None:
-    """Splits the CPU into logical devices so the mirrored path runs without GPUs.
-
-    Must run before TensorFlow initialises its devices, i.e. first thing in a process.
-    """
+    """Splits the CPU into logical devices (the mirrored path without GPUs); must run before
+    TensorFlow starts its devices."""
     cpu = tf.config.list_physical_devices("CPU")[0]
-    current = tf.config.get_logical_device_configuration(cpu) or []
-    if len(current) == num_logical_cpus:
+    if len(tf.config.get_logical_device_configuration(cpu) or []) == num_logical_cpus:
         return
     try:
         tf.config.set_logical_device_configuration(
@@ -57,72 +41,34 @@ def split_cpu(num_logical_cpus: int) -> None:
         ) from error
 
 
-def nvidia_device_present() -> bool:
-    """True when the OS shows an NVIDIA GPU: a /dev/nvidia0 device or an nvidia-smi command."""
-    return os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None
-
-
-@contextlib.contextmanager
-def muted_stderr() -> Iterator[None]:
-    """Sends file descriptor 2, where TensorFlow's C++ code logs, to /dev/null for a while."""
+@functools.cache
+def probe_devices() -> tuple[str, ...]:
+    """Names of the physical GPUs; call it first thing in a command. Without an NVIDIA device,
+    TensorFlow's one look for CUDA only prints "failed call to cuInit" from C++ (which Python
+    cannot catch), so there it looks with file descriptor 2 sent to /dev/null."""
+    if os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi"):
+        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            yield
+            return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
     finally:
         os.dup2(saved, 2)
         os.close(saved)
 
 
-@functools.cache
-def probe_devices() -> tuple[str, ...]:
-    """Names of the physical GPUs TensorFlow finds; call it first thing in a command.
-
-    TensorFlow looks for CUDA once per process. On a machine without an NVIDIA device that
-    look only prints "E0000 ... failed call to cuInit" (C++ logging, not catchable), so there
-    it runs with stderr muted; with an NVIDIA device every message stays.
-    """
-    if nvidia_device_present():
-        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
-    with muted_stderr():
-        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
-
-
-def warn_if_gpu_unused() -> None:
-    """Warns when nvidia-smi lists a GPU that TensorFlow cannot use (a CPU-only install)."""
-    if probe_devices() or not shutil.which("nvidia-smi"):
-        return
-    try:
-        listing = subprocess.run(
-            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return
-    if "GPU" in listing:
-        log.warning(
-            "nvidia-smi lists %s, but TensorFlow sees no GPU, so this runs on the CPU. "
-            "Install TensorFlow's CUDA build: make install GPU=1 (or pip install -e '.[gpu]').",
-            listing.strip().splitlines()[0],
-        )
-
-
 def gpu_names() -> list[str]:
-    """Names of the logical GPUs TensorFlow can use."""
     return [device.name for device in tf.config.list_logical_devices("GPU")]
 
 
-def has_gpu() -> bool:
-    return bool(gpu_names())
-
-
 def resolve_switch(value: object, key: str) -> bool:
-    """Turns an `auto`/true/false config value into a bool: `auto` means "on a GPU"."""
+    """An `auto`/true/false config value as a bool: `auto` means "on a GPU"."""
     if isinstance(value, bool):
         return value
     if value == "auto":
-        return has_gpu()
+        return bool(gpu_names())
     raise ValueError(f"{key}={value!r} must be auto, true or false.")
 
 
@@ -135,28 +81,18 @@ def build_strategy(
     communication: str,
     worker_timeout_s: int,
 {%- endif %}
-    tpu: str | None,
 ) -> tf.distribute.Strategy:
-    """Returns the strategy named by distribute.name. Call it before any other TensorFlow op.
-
-    Takes the values of the distribute config (`build_strategy(**cfg.distribute)`), which
-    refuses a name{{ " or communication" if cookiecutter.cluster else "" }} that is not one of its choices when it is composed.
+    """The strategy of `build_strategy(**cfg.distribute)`; call it before any other TF op.
 
     Args:
-        name: "auto" (mirrored over several GPUs or logical CPUs, else one device),
+        name: auto (mirrored over several GPUs or logical CPUs, else one device), one_device,
+            mirrored{{ " or multi_worker (the cluster that TF_CONFIG describes)" if cookiecutter.cluster }}.
+        devices: mirrored's devices; None: every GPU, else every logical CPU.
+        logical_cpus: above 1, split the CPU into this many logical devices first.
 {%- if cookiecutter.cluster %}
-            "one_device", "mirrored", "multi_worker" (from the TF_CONFIG environment
-            variable) or "tpu".
-{%- else %}
-            "one_device", "mirrored" or "tpu".
+        communication: multi_worker's all-reduce: auto, ring or nccl.
+        worker_timeout_s: multi_worker: a collective op waiting longer for a peer fails.
 {%- endif %}
-        devices: devices for "mirrored"; None takes every GPU, or every logical CPU.
-        logical_cpus: when above 1, split the CPU into this many logical devices first.
-{%- if cookiecutter.cluster %}
-        communication: the all-reduce between workers of "multi_worker": auto, ring or nccl.
-        worker_timeout_s: "multi_worker": a collective op waiting longer for a peer fails.
-{%- endif %}
-        tpu: the TPU's name or grpc:// address for "tpu"; None finds the local one.
     """
     probe_devices()
     if logical_cpus > 1:
@@ -164,12 +100,10 @@ def build_strategy(
 {%- if cookiecutter.cluster %}
     if name == "multi_worker":
         strategy = multi_worker_strategy(communication, worker_timeout_s)
-    elif name == "tpu":
-        strategy = tpu_strategy(tpu)
     else:
         strategy = local_strategy(name, devices)
 {%- else %}
-    strategy = tpu_strategy(tpu) if name == "tpu" else local_strategy(name, devices)
+    strategy = local_strategy(name, devices)
 {%- endif %}
     log.info(
         "Strategy %s with %d replica(s) on %s",
@@ -177,7 +111,6 @@ def build_strategy(
         strategy.num_replicas_in_sync,
         ", ".join(strategy.extended.worker_devices),
     )
-    warn_if_gpu_unused()
     return strategy
 
 
@@ -197,8 +130,7 @@ def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.S
     """MultiWorkerMirroredStrategy over the cluster that TF_CONFIG describes."""
     try:
         tf_config = json.loads(os.environ["TF_CONFIG"])
-        workers = tf_config["cluster"]["worker"]
-        task = tf_config["task"]
+        workers, task = tf_config["cluster"]["worker"], tf_config["task"]
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise ValueError(
             "distribute=multi_worker needs TF_CONFIG, e.g. "
@@ -207,26 +139,11 @@ def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.S
             "(scripts/launch_local.py sets it for workers on this machine)."
         ) from error
     log.info("Worker %s %s of %d", task.get("type"), task.get("index"), len(workers))
+    implementation = tf.distribute.experimental.CommunicationImplementation
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=COMMUNICATIONS[communication], timeout_seconds=timeout_s or None
+        implementation=implementation[communication.upper()], timeout_seconds=timeout_s or None
     )
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-{%- endif %}
-
-
-def tpu_strategy(tpu: str | None) -> tf.distribute.Strategy:
-    """TPUStrategy on the TPU named `tpu` (or the local one); connects and initialises it."""
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, tf.errors.OpError) as error:
-        raise RuntimeError(
-            f"distribute=tpu found no TPU ({error}). Run on a TPU VM, or set distribute.tpu "
-            "to the TPU's name or grpc:// address."
-        ) from error
-    return tf.distribute.TPUStrategy(resolver)
-{%- if cookiecutter.cluster %}
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -242,18 +159,13 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def use_jit_compile(value: object, deterministic: bool) -> bool:
-    """train.jit_compile as a bool: `auto` is XLA on a GPU, unless the run must be
-    deterministic (XLA has no deterministic MaxPool gradient)."""
-    wanted = resolve_switch(value, "train.jit_compile")
-    return wanted and (value is True or not deterministic)
+    """train.jit_compile as a bool: `auto` is XLA on a GPU unless the run is deterministic."""
+    return resolve_switch(value, "train.jit_compile") and (value is True or not deterministic)
 
 
 def mixed_precision_policy(value: object) -> str:
-    """The Keras dtype policy for train.mixed_precision (auto/true/false).
-
-    float16 with loss scaling on a GPU, bfloat16 on a CPU (no loss scaling needed), float32
-    when off; `auto` turns it on only on a GPU.
-    """
+    """The Keras dtype policy of train.mixed_precision: float16 (with loss scaling) on a GPU,
+    bfloat16 (no loss scaling needed) on a CPU, float32 when off."""
     if not resolve_switch(value, "train.mixed_precision"):
         return "float32"
-    return "mixed_float16" if has_gpu() else "mixed_bfloat16"
+    return "mixed_float16" if gpu_names() else "mixed_bfloat16"

@@ -4,8 +4,7 @@
     {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best # the best by train.monitor
     {{ cookiecutter.package_name }}-eval data.test_path=other_test_data/  # other test data, same classes
 
-The config, data assets and weights all come from the run directory (configs/eval.yaml lists
-this command's own few options); training overrides given to it are ignored with a note.
+Config, data assets and weights come from the run; training overrides are ignored with a note.
 """
 
 import json
@@ -21,8 +20,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
-from . import checkpoints as checkpoints_lib
-from . import cli, distribute, jsonio, report, runs
+from . import checkpoints, cli, distribute, jsonio, report, runs
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
@@ -33,49 +31,23 @@ from .mlflow_tracking import log_artifacts
 
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
 KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "batch_size", "data.test_path")
 
 
 def predict_test_split(
-    model: keras.Model,
-    records_dir: str,
-    records: Metadata,
-    example_fn: Callable[[tf.Tensor], tf.Tensor],
-    batch_size: int,
+    model: keras.Model, example_fn: Callable, records_dir: str, records: Metadata, batch_size: int
 ) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """(raw inputs, labels, probabilities) of every test example, in file order."""
-    shards = data_loader.list_shards(records_dir, "test", records)
-    dataset = (
-        tf.data.TFRecordDataset(shards)
-        .map(input_ops.parse_example)
-        .map(lambda raw, label: (example_fn(raw), label, raw), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    predict = tf.function(lambda inputs: tf.nn.softmax(model(inputs, training=False), axis=-1))
-    raw_inputs, labels, probabilities = [], [], []
-    for inputs, batch_labels, raws in dataset:
-        probabilities.append(predict(inputs).numpy())
-        labels.append(batch_labels.numpy())
-        raw_inputs.extend(raws.numpy())
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
     if not raw_inputs:
         raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
-    return raw_inputs, np.concatenate(labels), np.concatenate(probabilities).astype(np.float64)
-
-
-def split_metrics(labels: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> dict:
-    """What metrics.json holds of predicted class `probabilities` of examples of true class
-    `labels`: report.classification_metrics, the mean cross-entropy and the confusion matrix."""
-    predictions = probabilities.argmax(axis=-1)
-    confusion = confusion_matrix(labels, predictions, labels=range(len(class_names)))
-    true_probabilities = probabilities[np.arange(len(labels)), labels]
-    return {
-        **report.classification_metrics(confusion, class_names),
-        "loss": float(-np.log(np.maximum(true_probabilities, 1e-12)).mean()),
-        "num_examples": len(labels),
-        "confusion_matrix": confusion.tolist(),
-    }
+    shards = data_loader.list_shards(records_dir, "test", records)
+    inputs = tf.data.TFRecordDataset(shards).map(input_ops.parse_example)
+    inputs = inputs.map(lambda raw, _: example_fn(raw), num_parallel_calls=tf.data.AUTOTUNE)
+    inputs = inputs.apply(tf.data.experimental.assert_cardinality(len(raw_inputs)))  # for Keras
+    logits = model.predict(inputs.batch(batch_size).prefetch(tf.data.AUTOTUNE), verbose=0)
+    probabilities = tf.nn.softmax(logits.astype(np.float64), axis=-1).numpy()
+    return raw_inputs, np.array(labels), probabilities
 
 
 def evaluate(
@@ -84,17 +56,9 @@ def evaluate(
     test_path: str | None = None,
     batch_size: int | None = None,
 ) -> dict:
-    """Evaluates the latest (or best) checkpoint of `run_dir` on its test split.
-
-    Args:
-        run_dir: a run directory written by train.
-        checkpoint: latest, or best (by the run's train.monitor).
-        test_path: other test data, read with the run's data config; None: the run's own.
-        batch_size: None: the run's train.batch_size.
-
-    Returns:
-        The metrics, also written to run_dir/metrics.json; report.md goes beside it.
-    """
+    """Evaluates `checkpoint` (latest, or best by train.monitor) of `run_dir` on its test split
+    or on `test_path` (read with the run's data config), in batches of `batch_size` (None: the
+    run's train.batch_size); writes metrics.json and report.md into run_dir, returns the first."""
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
@@ -106,14 +70,22 @@ def evaluate(
             "with the same classes."
         )
     model = model_lib.build_model(cfg.model, metadata)
-    checkpoint_path = checkpoints_lib.restore_model(model, run_dir, checkpoint)
+    checkpoint_path = checkpoints.restore_model(model, run_dir, checkpoint)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     raw_inputs, labels, probabilities = predict_test_split(
-        model, records_dir, records, example_fn, batch_size or cfg.train.batch_size
+        model, example_fn, records_dir, records, batch_size or cfg.train.batch_size
     )
-    metrics = split_metrics(labels, probabilities, class_names)
-    metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
-    jsonio.write_json(run_dir / METRICS_FILE, metrics)
+    confusion = confusion_matrix(labels, probabilities.argmax(-1), labels=range(len(class_names)))
+    losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    metrics = {
+        **report.classification_metrics(confusion, class_names),
+        "loss": float(np.mean(losses)),
+        "num_examples": len(labels),
+        "confusion_matrix": confusion.tolist(),
+        "checkpoint": checkpoint_path,
+        "test_data": test_path or "the run's test split",
+    }
+    jsonio.write_json(run_dir / "metrics.json", metrics)
     wrong = report.most_confident_errors(labels, probabilities, class_names)
     for example in wrong:  # the raw input as a person looks at it
 {%- if cookiecutter.model_type == "cnn" %}
@@ -124,10 +96,9 @@ def evaluate(
 {%- endif %}
     report_file = report.write_report(run_dir, metrics, class_names, wrong)
 {%- if cookiecutter.tracking == "mlflow" %}
-    log_artifacts(run_dir, [run_dir / METRICS_FILE, report_file])
+    log_artifacts(run_dir, [run_dir / "metrics.json", report_file])
 {%- endif %}
-    per_class = report.per_class_table(metrics["per_class"])
-    log.info("Wrote %s and %s\n%s", run_dir / METRICS_FILE, report_file, per_class)
+    log.info("Wrote %s and %s", run_dir / "metrics.json", report_file)
     return metrics
 
 
@@ -135,12 +106,8 @@ def evaluate(
 def _main(cfg: DictConfig) -> None:
     cli.setup_logging()
     with cli.exit_on_user_error():
-        metrics = evaluate(
-            runs.resolve_run_dir(cfg.run_dir, cfg.runs_root),
-            cfg.checkpoint,
-            cfg.data.test_path,
-            cfg.batch_size,
-        )
+        run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
+        metrics = evaluate(run_dir, cfg.checkpoint, cfg.data.test_path, cfg.batch_size)
     summary = ("accuracy", "macro_f1", "weighted_f1", "loss", "num_examples")
     print(json.dumps({key: metrics[key] for key in summary}, indent=2))
 

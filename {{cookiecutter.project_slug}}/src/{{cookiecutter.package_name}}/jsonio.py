@@ -1,6 +1,5 @@
 """Small files that a reader never sees half written, on any tf.io.gfile file system (gs://
-too): run folders, records folders and checkpoints write their JSON and YAML through here.
-"""
+too): run folders, records folders and checkpoints write their JSON and YAML through here."""
 
 import json
 import os
@@ -10,8 +9,8 @@ import tensorflow as tf
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Writes `text` to a temporary file beside `path` (named by this process, so that two
-    writers never share one), then renames it over `path`."""
+    """Writes `text` beside `path` (in a file named by this process: two writers never share
+    one), then renames it over `path`."""
     temporary = f"{path}.{os.getpid()}.tmp"
     with tf.io.gfile.GFile(temporary, "w") as text_file:
         text_file.write(text)
@@ -19,11 +18,9 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, content: dict) -> None:
-    """write_text of `content` as indented JSON."""
     write_text(path, json.dumps(content, indent=2))
 
 
 def read_json(path: str | Path) -> dict:
-    """Reads a JSON file from any tf.io.gfile file system."""
     with tf.io.gfile.GFile(str(path)) as json_file:
         return json.load(json_file)

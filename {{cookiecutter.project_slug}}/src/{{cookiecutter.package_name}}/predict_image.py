@@ -1,10 +1,6 @@
-"""What predict sends an image model's export: encoded image files, through ``serve_bytes``.
-
-Like predict.py it imports none of the training code, so the two are the template of a
-serving client. Checked by:
-
-    python -m pytest tests/test_predict.py
-"""
+"""What predict sends an image model's export: image files, through ``serve_bytes``. Like
+predict.py it imports no training code: the two are a serving client's template. Checked by
+``python -m pytest tests/test_predict.py``."""
 
 import os
 from collections.abc import Callable{{ ", Sequence" if cookiecutter.tflite }}
@@ -16,7 +12,6 @@ import tensorflow as tf
 from omegaconf import DictConfig
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-# encoded files of any size; serving_default(images) takes decoded images of one size
 SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
 
 Inputs = tuple[list[str], list[bytes], list[str | None]]  # names, raw inputs, labels
@@ -26,29 +21,22 @@ Skip = Callable[[str, str | BaseException], None]  # (input name, why) of an unr
 def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
     """Names, encoded image bytes and (the parent folder's name) labels of cfg.inputs, an
     image file or a folder searched recursively."""
-    root = cfg.inputs
+    root, paths = cfg.inputs, [cfg.inputs]
     if tf.io.gfile.isdir(root):
-        paths = sorted(
-            os.path.join(folder, name)
-            for folder, _, names in tf.io.gfile.walk(root)
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS)
-        )
-    else:
-        paths = [root]
+        walk = tf.io.gfile.walk(root)
+        paths = [os.path.join(folder, name) for folder, _, names in walk for name in names]
+        paths = sorted(path for path in paths if path.lower().endswith(IMAGE_EXTENSIONS))
     if not paths:
         raise ValueError(f"inputs={root} holds no {'/'.join(IMAGE_EXTENSIONS)} files.")
-    names, images, labels = [], [], []
+    names, images = [], []
     for path in paths:
         try:
             with tf.io.gfile.GFile(path, "rb") as image_file:
                 images.append(image_file.read())
+            names.append(path)
         except (OSError, tf.errors.OpError) as error:
             skip(path, error)
-            continue
-        names.append(path)
-        labels.append(os.path.basename(os.path.dirname(path)))
-    return names, images, labels
+    return names, images, [os.path.basename(os.path.dirname(name)) for name in names]
 {%- if cookiecutter.tflite %}
 
 

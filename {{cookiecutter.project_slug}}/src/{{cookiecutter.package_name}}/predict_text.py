@@ -1,7 +1,5 @@
-"""What predict sends a text model's export: UTF-8 texts, through ``serving_default``.
-
-The texts come from a text file (one per line) or a column of a CSV file. Like predict.py it
-imports none of the training code, so the two are the template of a serving client. Checked by:
+"""What predict sends a text model's export through ``serving_default``: raw UTF-8 texts, from a
+text file (one per line) or a column of a CSV file. Imports no training code. Checked by:
 
     python -m pytest tests/test_predict.py
 """
@@ -50,8 +48,8 @@ def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
 
 
 def sniff_dialect(text: str, columns: list[str]) -> tuple[type[csv.Dialect], str]:
-    """(dialect, delimiter) of a CSV file: csv.Sniffer's guess, as training makes it, unless
-    its header lacks the named columns; then the first of , ; tab | whose header has them."""
+    """(dialect, delimiter) of a CSV file as training finds them: csv.Sniffer's, or the first
+    of , ; tab | whose header has `columns`."""
     try:
         dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
     except csv.Error:
@@ -64,8 +62,8 @@ def sniff_dialect(text: str, columns: list[str]) -> tuple[type[csv.Dialect], str
 
 
 def read_csv_rows(cfg: DictConfig, content: bytes, skip: Skip) -> Inputs:
-    """The text (and label) column of a CSV file, read the way training reads it: the delimiter
-    sniffed among , ; tab |, UTF-8 with or without a byte-order mark."""
+    """The text (and label) column of a CSV file (UTF-8, with or without BOM), read as training
+    reads it."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -96,9 +94,8 @@ def read_csv_rows(cfg: DictConfig, content: bytes, skip: Skip) -> Inputs:
 
 def token_ids(texts: list[str], vocabulary: list[str], sequence_length: int) -> list[list[int]]:
     """Word ids of `texts` as the export's .tflite takes them, in plain Python (no TensorFlow):
-    the steps of data/text_ops.tokenize, with `vocabulary` the lines of the export's
-    assets/vocab.txt (line number = id) and `sequence_length` its metadata.json's.
-    """
+    the steps of the model's TextVectorization (data/text_ops.py), with `vocabulary` the lines
+    of the export's assets/vocab.txt (line number = id) and `sequence_length` its metadata's."""
     ids_of = {word: number for number, word in enumerate(vocabulary)}
     rows = []
     for text in texts:

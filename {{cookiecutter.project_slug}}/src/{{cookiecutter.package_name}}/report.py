@@ -1,48 +1,41 @@
-"""report.md, what a person reads after eval (beside metrics.json in the run directory), and the
-scores of a confusion matrix. report.md holds the headline numbers, the labelled confusion matrix
-(confusion_matrix.png and a table), the per-class scores and the test examples the model got
-wrong with the most confidence{% if cookiecutter.model_type == "cnn" %} (wrong_examples.png){% endif %}.
-"""
+"""report.md, what a person reads after eval (beside metrics.json): the headline numbers, the
+confusion matrix, the per-class scores and the test examples the model got wrong with the most
+confidence. classification_metrics scores a confusion matrix, for eval and for validation."""
 
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import classification_report
+from sklearn.metrics import precision_recall_fscore_support
 from tabulate import tabulate
 
 from . import summaries
 
-REPORT_FILE, CONFUSION_FILE = "report.md", "confusion_matrix.png"
-{%- if cookiecutter.model_type == "cnn" %}
-WRONG_EXAMPLES_FILE = "wrong_examples.png"
-{%- else %}
-MAX_TEXT_CHARS = 300  # longer texts are cut in report.md's table
-{%- endif %}
 HEADLINE = ("accuracy", "macro_f1", "weighted_f1", "loss", "num_examples", "checkpoint")
 
 
-def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
-    """{"accuracy", "macro_f1", "weighted_f1", "per_class": {name: {"precision", "recall", "f1",
-    "support", "correct"}}} of a confusion matrix (rows: true class), in types JSON can write;
-    a class without examples scores 0."""
+def classification_metrics(confusion: np.ndarray, class_names: Sequence) -> dict:
+    """accuracy, macro_f1, weighted_f1 and per_class {name: precision, recall, f1, support,
+    correct} of a confusion matrix (rows: true class); a class without examples scores 0."""
     confusion = np.asarray(confusion)
-    true, predicted = np.indices(confusion.shape).reshape(2, -1)  # each cell, weighed by count
-    labels, weights = range(len(class_names)), confusion.ravel()
-    scores = classification_report(
-        true, predicted, labels=labels, sample_weight=weights, output_dict=True, zero_division=0
-    )
+    support, correct = confusion.sum(axis=1), np.diag(confusion)
+    scores = np.zeros((3, len(class_names)))  # no examples at all, which sklearn refuses
+    if support.any():
+        true, predicted = np.indices(confusion.shape).reshape(2, -1)  # each cell, by its count
+        labels, weights = range(len(class_names)), confusion.ravel()
+        scores = precision_recall_fscore_support(
+            true, predicted, labels=labels, sample_weight=weights, zero_division=0
+        )[:3]
     per_class = {}
     for index, name in enumerate(class_names):
-        row, counts = scores[str(index)], confusion[index]
-        per_class[name] = dict(
-            precision=row["precision"], recall=row["recall"], f1=row["f1-score"]
-        )
-        per_class[name].update(support=int(counts.sum()), correct=int(counts[index]))
+        precision, recall, f1 = (float(values[index]) for values in scores)
+        per_class[name] = dict(precision=precision, recall=recall, f1=f1)
+        per_class[name].update(support=int(support[index]), correct=int(correct[index]))
+    f1_scores, total = scores[2], max(int(support.sum()), 1)
     return {
-        "accuracy": scores["accuracy"],
-        "macro_f1": scores["macro avg"]["f1-score"],
-        "weighted_f1": scores["weighted avg"]["f1-score"],
+        "accuracy": int(correct.sum()) / total,
+        "macro_f1": float(f1_scores.mean()),
+        "weighted_f1": float(f1_scores @ support) / total,
         "per_class": per_class,
     }
 
@@ -50,9 +43,8 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence[str]) ->
 def most_confident_errors(
     labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], k: int = 16
 ) -> list[dict]:
-    """The `k` wrongly classified examples the model was surest of, surest first:
-    [{"index", "true", "predicted", "confidence"}], where index is the example's number and
-    confidence the probability of the predicted class."""
+    """The `k` wrong predictions the model was surest of, surest first: the example's index,
+    its true and predicted class and the confidence (the predicted class' probability)."""
     predictions, confidences = probabilities.argmax(axis=-1), probabilities.max(axis=-1)
     wrong = np.flatnonzero(predictions != labels)
     surest = wrong[np.argsort(-confidences[wrong], kind="stable")][:k]
@@ -70,62 +62,47 @@ def most_confident_errors(
 def write_report(
     directory: Path, metrics: dict, class_names: Sequence[str], wrong: list[dict]
 ) -> Path:
-    """Writes report.md and its pictures into `directory` (a run directory); returns its path.
-    `metrics`: eval's (the HEADLINE values it has, "per_class", "confusion_matrix"); `wrong`:
-    most_confident_errors', each with its "input" ({{ "a uint8 image" if cookiecutter.model_type == "cnn" else "a str" }})."""
+    """Writes report.md and its pictures into `directory`; returns its path. `wrong`: those of
+    most_confident_errors, each with its "input" ({{ "a uint8 image" if cookiecutter.model_type == "cnn" else "a str" }})."""
     directory, confusion = Path(directory), np.asarray(metrics["confusion_matrix"])
     figure = summaries.confusion_figure(confusion, class_names)
-    (directory / CONFUSION_FILE).write_bytes(summaries.figure_png(figure))
+    (directory / "confusion_matrix.png").write_bytes(summaries.figure_png(figure))
     headline = [{key: metrics[key] for key in HEADLINE if key in metrics}]
+    per_class = [{"class": name, **scores} for name, scores in metrics["per_class"].items()]
     sections = [
         "# Test report\n\n" + tabulate(headline, "keys", tablefmt="github", floatfmt=".4f"),
         "## Confusion matrix\n\nRows: the true class; columns: the predicted class.\n\n"
-        f"![confusion matrix]({CONFUSION_FILE})\n\n"
+        "![confusion matrix](confusion_matrix.png)\n\n"
         + summaries.confusion_table(confusion, class_names),
-        "## Per class\n\n" + per_class_table(metrics["per_class"]),
+        "## Per class\n\n"
+        + tabulate(per_class, "keys", tablefmt="github", floatfmt=".4f", disable_numparse=[0]),
         "## Most confidently wrong\n\n" + wrong_examples(directory, wrong),
     ]
-    (directory / REPORT_FILE).write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    return directory / REPORT_FILE
-
-
-def per_class_table(per_class: dict) -> str:
-    """The per-class scores as a Markdown table."""
-    rows = [{"class": name, **scores} for name, scores in per_class.items()]
-    return tabulate(rows, "keys", tablefmt="github", floatfmt=".4f", disable_numparse=[0])
+    (directory / "report.md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")
+    return directory / "report.md"
 
 
 def wrong_examples(directory: Path, wrong: list[dict]) -> str:
+    """The section of the wrong examples: {{ "a grid of the images, numbered as in its table" if cookiecutter.model_type == "cnn" else "a table of the texts, each on one line and cut" }}."""
 {%- if cookiecutter.model_type == "cnn" %}
-    """The wrong examples' section: a grid of the images, numbered, and their table."""
-    (directory / WRONG_EXAMPLES_FILE).unlink(missing_ok=True)  # an earlier eval's picture
+    (directory / "wrong_examples.png").unlink(missing_ok=True)  # an earlier eval's picture
+{%- endif %}
     if not wrong:
         return "No test example was classified wrongly."
-    figure = summaries.image_grid([example["input"] for example in wrong])
-    (directory / WRONG_EXAMPLES_FILE).write_bytes(summaries.figure_png(figure))
     rows = [
         [number, example["true"], example["predicted"], f"{example['confidence']:.3f}"]
         for number, example in enumerate(wrong, start=1)
     ]
+{%- if cookiecutter.model_type == "cnn" %}
+    figure = summaries.image_grid([example["input"] for example in wrong])
+    (directory / "wrong_examples.png").write_bytes(summaries.figure_png(figure))
+    intro = "![the most confidently wrong test images, numbered as below](wrong_examples.png)"
     headers = ["#", "true", "predicted", "confidence"]
-    return (
-        "The test images the model got wrong with the most confidence, numbered as below.\n\n"
-        f"![most confidently wrong test images]({WRONG_EXAMPLES_FILE})\n\n"
-        + tabulate(rows, headers, tablefmt="github", disable_numparse=True)
-    )
 {%- else %}
-    """The wrong examples' section: a table of the texts, each on one line, cut to
-    MAX_TEXT_CHARS."""
-    if not wrong:
-        return "No test example was classified wrongly."
-    rows = []
-    for number, example in enumerate(wrong, start=1):
-        text = " ".join(example["input"].split()).replace("|", "\\|")  # one table cell
-        text = text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "…"
-        confidence = f"{example['confidence']:.3f}"
-        rows.append([number, text, example["true"], example["predicted"], confidence])
+    for row, example in zip(rows, wrong, strict=True):  # one table cell of at most 300 characters
+        text = " ".join(example["input"].split()).replace("|", "\\|")
+        row.insert(1, text if len(text) <= 300 else text[:299] + "…")
+    intro = "The test texts the model got wrong with the most confidence."
     headers = ["#", "text", "true", "predicted", "confidence"]
-    return "The test texts the model got wrong with the most confidence.\n\n" + tabulate(
-        rows, headers, tablefmt="github", disable_numparse=True
-    )
 {%- endif %}
+    return f"{intro}\n\n" + tabulate(rows, headers, tablefmt="github", disable_numparse=True)

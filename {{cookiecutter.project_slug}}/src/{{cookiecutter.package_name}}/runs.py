@@ -1,5 +1,5 @@
-"""Run folders: a new one per run, `latest`, resume only on purpose, the lock. A run holds
-config.yaml, assets/, checkpoints/, tensorboard/, train.log, result.json, then eval's files."""
+"""Run folders: a new one per run, `latest`, resume only with an equal config, the lock. A run
+holds config.yaml, assets/, checkpoints/, tensorboard/, train.log, result.json, eval's files."""
 
 import contextlib
 import datetime
@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 {%- if cookiecutter.cluster %}
-import shutil
 import tempfile
 from collections.abc import Iterator
 {%- endif %}
@@ -29,7 +28,7 @@ log = logging.getLogger(__name__)
 CONFIG_FILE, RESULT_FILE, LOCK_FILE, LATEST = "config.yaml", "result.json", "lock", "latest"
 # What a resume may change (train.epochs may also grow): when to log and save, paths, devices.
 RESUMABLE_KEYS = (
-    *("run_dir", "runs_root", "train.resume", "train.*_every_steps", "train.validation_steps"),
+    *("run_dir", "runs_root", "train.resume", "train.*_every_steps"),
     *("train.keep_checkpoints", "train.patience", "train.jit_compile", "train.steps_per_loop"),
     *("data.records_dir", "distribute.*", "logger.*", "callbacks"),
 )
@@ -44,12 +43,11 @@ def checkpoints_dir(run_dir: str | Path) -> Path:
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
-    """Writes the resolved config as run_dir/config.yaml, atomically."""
     jsonio.write_text(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def load_config(run_dir: str | Path) -> DictConfig:
-    """Loads a run's resolved training config, checked against the schema."""
+    """A run's resolved training config, checked against the schema."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: {run_dir} is not a run directory.")
@@ -57,7 +55,6 @@ def load_config(run_dir: str | Path) -> DictConfig:
 
 
 def load_metadata(run_dir: str | Path) -> Metadata:
-    """Returns the metadata of the data the run was trained on."""
     return Metadata.read(assets_dir(run_dir) / METADATA_FILE)
 
 
@@ -76,8 +73,8 @@ def resolve_run_dir(run_dir: str | Path, runs_root: str | Path = "runs") -> Path
 
 def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
     """(run folder, whether to resume it); makes runs_root/<model>-<data>/<date>_<time>/."""
-    if cfg.train.resume:
-        run_dir = resolve_run_dir(cfg.train.resume, cfg.runs_root)  # wins over run_dir
+    if cfg.train.resume:  # wins over run_dir
+        run_dir = resolve_run_dir(cfg.train.resume, cfg.runs_root)
         if not (run_dir / CONFIG_FILE).exists():
             raise FileNotFoundError(
                 f"train.resume={cfg.train.resume}: {run_dir} is not a run (no {CONFIG_FILE}). "
@@ -103,18 +100,6 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
             return run_dir, False
 
 
-def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
-    """Refuses, naming each key, a config that differs from the run's but in RESUMABLE_KEYS."""
-    changes = config_differences(load_config(run_dir), cfg)
-    listed = "".join(f"\n  {key}: {old!r} in the run, {new!r} now" for key, old, new in changes)
-    if listed:
-        raise ValueError(
-            f"{run_dir} was trained with another config, so it cannot be resumed with this one:"
-            f"{listed}\nTrain a new run instead (leave out run_dir and train.resume), or start a "
-            f"new run from its weights with train.init_from={run_dir}."
-        )
-
-
 def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, object, object]]:
     """(key, saved value, new value) of every key that a resume may not change."""
     old_values = flatten(OmegaConf.to_container(saved, resolve=True))
@@ -127,6 +112,18 @@ def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, ob
         if old != value and not free and not grown:
             differences.append((key, old, value))
     return differences
+
+
+def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
+    """Refuses, naming each key, a config that differs from the run's outside RESUMABLE_KEYS."""
+    changes = config_differences(load_config(run_dir), cfg)
+    listed = "".join(f"\n  {key}: {old!r} in the run, {new!r} now" for key, old, new in changes)
+    if listed:
+        raise ValueError(
+            f"{run_dir} was trained with another config, so it cannot be resumed with this one:"
+            f"{listed}\nTrain a new run instead (leave out run_dir and train.resume), or start a "
+            f"new run from its weights with train.init_from={run_dir}."
+        )
 
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
@@ -174,19 +171,11 @@ class RunLock:
 
 
 @contextlib.contextmanager
-def worker_dir(run_dir: str | Path, chief: bool) -> Iterator[Path]:
-    """Where this process writes: the run folder for the chief (and for any single-process
-    run), else a temporary folder that is deleted at the end (multi-worker saves need every
-    worker to write, but only the chief's files are kept)."""
-    if chief:
-        Path(run_dir).mkdir(parents=True, exist_ok=True)
-        yield Path(run_dir)
-        return
-    path = Path(tempfile.mkdtemp(prefix="worker-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def worker_dir() -> Iterator[Path]:
+    """A temporary folder for a multi-worker worker other than the chief: every worker must
+    write its saves, but only the chief's are kept."""
+    with tempfile.TemporaryDirectory(prefix="worker-", ignore_cleanup_errors=True) as path:
+        yield Path(path)
 {%- endif %}
 
 
@@ -217,9 +206,9 @@ def copy_assets(records_dir: str, run_dir: Path) -> None:
 
 
 def run_records(cfg: DictConfig, metadata: Metadata, test_path: str | None = None) -> tuple:
-    """(records folder, metadata) of the data a run was trained on, found by the run's data
-    fingerprint without reading the data (so eval and export work after the data folder has
-    moved), or written again; with `test_path`, that test data with the run's data config."""
+    """(records folder, metadata) of a run's data, found by its fingerprint without reading the
+    data (eval and export work after the data folder moved), or written again; with
+    `test_path`, that test data with the run's data config."""
     if test_path is not None:
         data_cfg = OmegaConf.merge(cfg.data, {"test_path": test_path})
         return preprocess_data.ensure_preprocessed(data_cfg, cfg.seed)

@@ -1,13 +1,11 @@
-"""A table of training runs: one row per run, the hyper-parameters that differ, and the metrics.
+"""A table of training runs: one row per run, the hyper-parameters that differ, the metrics.
 
-    {{ cookiecutter.package_name }}-runs                          # every run under runs/
-    {{ cookiecutter.package_name }}-runs runs/lenet5-digits --sort=-best_val_accuracy
-    {{ cookiecutter.package_name }}-runs --format csv > runs.csv  # or --format json, for scripts
+    {{ cookiecutter.package_name }}-runs                                  # every run under runs/
+    {{ cookiecutter.package_name }}-runs runs/lenet5-digits --sort=-best_val_accuracy   # -: descending
+    {{ cookiecutter.package_name }}-runs --format csv --all > runs.csv    # --all: every hyper-parameter
 
-Columns: run (a folder with config.yaml, by its path below ROOT), date, model, data, the
-hyper-parameters that differ between runs (--all: every one), epochs, best_<train.monitor>,
-test_accuracy and macro_f1 (after eval), exports, a note on unreadable files. `--sort=KEY`
-takes any column or a unique part of one; `--sort=-KEY` descends; missing values go last."""
+A missing value shows as `-` (empty in CSV) and sorts last; `note` names unreadable files.
+"""
 
 import argparse
 import csv
@@ -24,15 +22,12 @@ from tabulate import tabulate
 
 from .config import flatten
 
-CONFIG_FILE, RESULT_FILE, METRICS_FILE = "config.yaml", "result.json", "metrics.json"
-BEST_FILE = Path("checkpoints") / "best" / "best.json"
 # Where files go and how often something is logged or saved: never a hyper-parameter column.
 BOOKKEEPING_KEYS = (
     *("run_dir", "runs_root", "hydra.*", "distribute.*", "logger.*", "callbacks", "model.name"),
     *("data.name", "data.*path", "data.*_dir", "data.cache", "data.num_shards", "train.resume"),
-    *("data.shard_policy", "train.keep_checkpoints", "train.validation_steps", "train.*_every_*"),
+    *("train.keep_checkpoints", "train.*_every_*"),
 )
-LEADING, TRAILING = ("run", "date", "model", "data"), ("test_accuracy", "macro_f1", "exports")
 DATE = re.compile(r"(\d{4}-\d{2}-\d{2})_(\d{2})-(\d{2})-(\d{2})")  # a run folder's name
 
 
@@ -54,31 +49,28 @@ def read_file(path: Path, notes: list[str]) -> dict:
 
 
 def read_run(run_dir: Path, name: str) -> dict:
-    """One run's facts: name, date, hyper-parameters, results, and a note on what failed."""
+    """One run's columns, its hyper-parameters under "hparams" and a note on what failed."""
     notes: list[str] = []
-    flat = flatten(read_file(run_dir / CONFIG_FILE, notes))
-    result = read_file(run_dir / RESULT_FILE, notes)
-    metrics = read_file(run_dir / METRICS_FILE, notes)
+    flat = flatten(read_file(run_dir / "config.yaml", notes))
+    result = read_file(run_dir / "result.json", notes)
+    metrics = read_file(run_dir / "metrics.json", notes)
     monitor = flat.get("train.monitor")
     best = result.get(f"best_{monitor}")
-    if best is None:  # a run still training: the best checkpoint so far
-        saved = read_file(run_dir / BEST_FILE, notes)
+    if best is None:  # a run still training: its best checkpoint so far
+        saved = read_file(run_dir / "checkpoints" / "best" / "best.json", notes)
         best = saved.get("value") if saved.get("metric") == monitor else None
-    # When it started: result.json's `started`, else the last dated folder of its path (a
-    # sweep job's is its parent's).
+    # result.json's start, else the last dated folder of its path (a sweep job's is its parent's)
     dates = ["{} {}:{}:{}".format(*date) for date in DATE.findall(run_dir.resolve().as_posix())]
-    date = str(result.get("started", "")).replace("T", " ") or (dates[-1] if dates else None)
     exports = sorted((p.name for p in (run_dir / "export").glob("[0-9]*") if p.is_dir()), key=int)
     skip = [key for key in flat if any(fnmatch.fnmatchcase(key, p) for p in BOOKKEEPING_KEYS)]
     return {
         "run": name,
-        "date": date,
+        "date": str(result.get("started", "")).replace("T", " ") or (dates or [None])[-1],
         "model": flat.get("model.name"),
         "data": flat.get("data.name"),
         "hparams": {key: value for key, value in flat.items() if key not in skip},
         "epochs": result.get("epochs"),
-        "monitor": monitor,
-        "best": None if isinstance(best, float) and math.isnan(best) else best,
+        "best": {} if monitor is None or best is None or math.isnan(best) else {monitor: best},
         "test_accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),
         "exports": ",".join(exports) or None,
@@ -87,54 +79,35 @@ def read_run(run_dir: Path, name: str) -> dict:
 
 
 def build_rows(runs: Sequence[dict], show_all: bool = False) -> tuple[list[str], list[dict]]:
-    """(columns, one dict per run keyed by column, None where a value is missing). The
-    hyper-parameter columns: those whose values differ between runs with a readable config."""
-    readable = [run for run in runs if run["hparams"]]
-    keys = list(dict.fromkeys(key for run in readable for key in run["hparams"]))
-    if not show_all:  # the keys with more than one value
-        values = {key: {json.dumps(run["hparams"].get(key)) for run in readable} for key in keys}
-        keys = [key for key in keys if len(values[key]) > 1]
-    monitors = list(dict.fromkeys(run["monitor"] for run in runs if run["monitor"]))
-    best_columns = [f"best_{monitor}" for monitor in monitors] or ["best"]
-    columns = [*LEADING, *keys, "epochs", *best_columns, *TRAILING]
+    """(columns, a dict per run): the hyper-parameters that differ between runs with a
+    readable config (--all: every one) and a best_<train.monitor> column per monitor."""
+    readable = [run["hparams"] for run in runs if run["hparams"]]
+    keys = list(dict.fromkeys(key for hparams in readable for key in hparams))
+    if not show_all:
+        keys = [key for key in keys if len({json.dumps(h.get(key)) for h in readable}) > 1]
+    monitors = dict.fromkeys(monitor for run in runs for monitor in run["best"])
+    columns = ["run", "date", "model", "data", *keys, "epochs"]
+    columns += [f"best_{monitor}" for monitor in monitors]
+    columns += ["test_accuracy", "macro_f1", "exports"]
     columns += ["note"] if any(run["note"] for run in runs) else []
     rows = []
     for run in runs:
-        values = {**run, **run["hparams"], f"best_{run['monitor']}": run["best"]}
+        values = {**run, **run["hparams"], **{f"best_{m}": v for m, v in run["best"].items()}}
         rows.append({column: values.get(column) for column in columns})
     return columns, rows
 
 
 def sort_rows(rows: list[dict], key: str, columns: Sequence[str]) -> list[dict]:
-    """`rows` by the column `key` names ('-key': descending), numbers numerically, missing
-    values last. A key names a column exactly, by its last part, or as a unique prefix."""
-    name = key.lstrip("-")
-    matches = [name] if name in columns else [c for c in columns if c.endswith("." + name)]
-    matches = matches or [c for c in columns if c.startswith(name)]
-    if len(matches) != 1:
-        which = "several" if matches else "no"
-        raise ValueError(f"--sort {name!r} names {which} column; use one of: {', '.join(columns)}")
-    (column,) = matches
+    """`rows` by the column `key` names ('-column': descending), numbers numerically, missing
+    values last."""
+    column = key.lstrip("-")
+    if column not in columns:
+        raise ValueError(f"--sort {column!r} is not a column; use one of: {', '.join(columns)}")
     present = [row for row in rows if row[column] is not None]
     missing = [row for row in rows if row[column] is None]
     numbers = all(isinstance(row[column], int | float) for row in present)
     order = (lambda row: row[column]) if numbers else (lambda row: str(row[column]))
     return sorted(present, key=order, reverse=key.startswith("-")) + missing
-
-
-def write_output(columns: Sequence[str], rows: Sequence[dict], output_format: str) -> None:
-    """The rows on stdout: an aligned table (tabulate), CSV, or a JSON list of row dicts; the
-    table and the CSV show lists and mappings as JSON."""
-    cells = [
-        [json.dumps(v) if isinstance(v, list | dict) else v for v in r.values()] for r in rows
-    ]
-    if output_format == "json":
-        print(json.dumps(list(rows), indent=2, default=str))
-    elif output_format == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerows([columns, *cells])
-    elif rows:
-        print(tabulate(cells, columns, floatfmt=".4g", numalign="right", missingval="-"))
 
 
 def collect_runs(roots: Sequence[str]) -> list[dict]:
@@ -144,7 +117,7 @@ def collect_runs(roots: Sequence[str]) -> list[dict]:
     for root in map(Path, roots):
         if not root.is_dir():
             raise FileNotFoundError(f"{root} is not a folder of runs (such as runs/).")
-        for config in sorted(root.rglob(CONFIG_FILE)):
+        for config in sorted(root.rglob("config.yaml")):
             name = config.parent.relative_to(root)
             if any(part.startswith(".") for part in name.parts):
                 continue
@@ -158,8 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Prints the table of runs; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("roots", nargs="*", metavar="ROOT", default=["runs"])
-    parser.add_argument("--sort", metavar="KEY", default="run", help="--sort=-KEY descends")
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    parser.add_argument("--sort", metavar="COLUMN", default="run", help="-COLUMN descends")
+    parser.add_argument("--format", choices=("table", "csv"), default="table")
     parser.add_argument("--all", action="store_true", help="also hyper-parameters all share")
     args = parser.parse_args(argv)
     try:
@@ -170,8 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not runs:
-        print(f"No runs under {' '.join(args.roots)}: no {CONFIG_FILE} there.", file=sys.stderr)
-    write_output(columns, rows, args.format)
+        print(f"No runs under {' '.join(args.roots)}: no config.yaml there.", file=sys.stderr)
+    cells = [
+        [json.dumps(v) if isinstance(v, list | dict) else v for v in row.values()] for row in rows
+    ]
+    if args.format == "csv":
+        csv.writer(sys.stdout, lineterminator="\n").writerows([columns, *cells])
+    elif rows:
+        print(tabulate(cells, columns, floatfmt=".4g", numalign="right", missingval="-"))
     return 0
 
 

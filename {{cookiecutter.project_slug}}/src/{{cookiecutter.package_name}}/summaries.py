@@ -1,8 +1,6 @@
-"""What train.py writes for TensorBoard (`make tensorboard`), and the pictures report.md shares.
-
-run_dir/tensorboard/ holds the hparams of the run; train/ the training scalars, histograms,
-{{ "the grid of training inputs" if cookiecutter.model_type == "cnn" else "the Embedding Projector files" }}, the config and the step graph; validation/ the validation scalars and
-the confusion matrix (a picture and a table) of every full validation.
+"""What train.py writes for TensorBoard (`make tensorboard`): hparams; train/ the scalars,
+histograms, {{ "a grid of training inputs" if cookiecutter.model_type == "cnn" else "the Embedding Projector files" }}, config and step graph; validation/ the scalars and
+confusion matrix of each full validation. report.md shares the pictures.
 """
 
 import io
@@ -23,11 +21,11 @@ from .config import flatten{% if cookiecutter.model_type == "rnn" %}
 from .data import input_ops{% endif %}
 
 # Where a run is, how often it logs or saves, how it is fed and spread over devices: none of it
-# changes what is learned, so the HPARAMS tab leaves it out (fnmatch patterns on dotted names).
+# changes what is learned, so the HPARAMS tab leaves it out.
 BOOKKEEPING_HPARAMS = (
     *("run_dir", "runs_root", "checkpoint", "*_dir", "*path", "data.cache", "data.num_shards"),
-    *("data.shard_policy", "train.resume", "train.keep_checkpoints", "train.*_every_steps"),
-    *("train.validation_steps", "distribute.*", "export.*", "logger*", "callbacks*", "hydra*"),
+    *("train.resume", "train.keep_checkpoints", "train.*_every_steps"),
+    *("distribute.*", "export.*", "logger*", "callbacks*", "hydra*"),
 )
 {%- if cookiecutter.model_type == "cnn" %}
 INPUT_GRID_SIZE = 32  # training inputs shown in TensorBoard
@@ -44,19 +42,16 @@ class TrainingSummaries:
         self.hparams = tf.summary.create_file_writer(str(log_dir))
 
     def write_config(self, yaml_text: str, step: int) -> None:
-        """The resolved config as text (an indented block keeps its layout in TensorBoard)."""
-        with self.train.as_default(step=step):
+        with self.train.as_default(step=step):  # indented: TensorBoard keeps the layout
             tf.summary.text("config", "\n".join("    " + line for line in yaml_text.splitlines()))
 
     def write_hparams_and_trace(self, config: Mapping, run_name: str) -> None:
-        """At the start of a new run: its hparams (TensorBoard finds the metrics and ticks the
-        hparams that differ between runs); and traces the graph of its first call."""
+        """At the start of a new run: its hparams, and the trace of its first call begins."""
         with self.hparams.as_default():
             hparams_api.hparams(flat_hparams(config), trial_id=run_name)
         tf.summary.trace_on(graph=True)
 
     def write_graph(self) -> None:
-        """The graph of the run's first training call, traced since write_hparams_and_trace."""
         with self.train.as_default():
             tf.summary.trace_export(name="train_step", step=1)
 
@@ -65,19 +60,12 @@ class TrainingSummaries:
             for name, value in {**values, "learning_rate": learning_rate}.items():
                 tf.summary.scalar(name, value)
 
-    def write_histograms(self, variables: Sequence, gradients: Sequence, step: int) -> None:
+    def write_histograms(self, variables: Sequence, step: int) -> None:
         with self.train.as_default(step=step):
-            for variable, gradient in zip(variables, gradients, strict=True):
+            for variable in variables:
                 tf.summary.histogram(f"weights/{variable.path}", variable)
-                tf.summary.histogram(f"gradients/{variable.path}", gradient)
-
-    def write_subset_validation(self, subset: Mapping, step: int) -> None:
-        with self.validation.as_default(step=step):
-            tf.summary.scalar("subset_loss", subset["loss"])
-            tf.summary.scalar("subset_accuracy", subset["accuracy"])
 
     def write_validation(self, validation: Mapping, class_names: Sequence[str], step: int) -> None:
-        """The scalars and the confusion matrix (a picture and a table) of a full validation."""
         confusion = validation["confusion_matrix"]
         picture = figure_image(confusion_figure(confusion, class_names))
         with self.validation.as_default(step=step):
@@ -88,7 +76,6 @@ class TrainingSummaries:
 {%- if cookiecutter.model_type == "cnn" %}
 
     def write_inputs(self, images: tf.Tensor, step: int) -> None:
-        """A grid of training inputs, as the model sees them (resized, augmented)."""
         with self.train.as_default(step=step):
             tf.summary.image("training_inputs", figure_image(image_grid(images)))
 {%- else %}
@@ -115,8 +102,7 @@ class TrainingSummaries:
 
 
 def flat_hparams(config: Mapping) -> dict[str, bool | int | float | str]:
-    """The hyper-parameters of a run by dotted name ({"model.name": "lenet5", ...}), less the
-    BOOKKEEPING_HPARAMS; lists become strings and null values are left out."""
+    """A run's config by dotted name, less nulls and BOOKKEEPING_HPARAMS; lists as strings."""
     return {
         name: value if isinstance(value, bool | int | float | str) else str(value)
         for name, value in flatten(config).items()
@@ -126,8 +112,7 @@ def flat_hparams(config: Mapping) -> dict[str, bool | int | float | str]:
 
 
 def confusion_figure(confusion: np.ndarray, class_names: Sequence[str]) -> Figure:
-    """The confusion matrix as scikit-learn's ConfusionMatrixDisplay draws it: true classes
-    down the left, predicted ones along the bottom, each cell with its count."""
+    """scikit-learn's picture: true classes down the left, predicted ones along the bottom."""
     size = min(3 + 0.4 * len(class_names), 20)  # inches, at 100 pixels each
     figure = Figure(figsize=(size, size), layout="constrained")
     display = ConfusionMatrixDisplay(np.asarray(confusion, int), display_labels=list(class_names))
@@ -141,13 +126,12 @@ def figure_png(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def figure_image(figure: Figure) -> tf.Tensor:
-    """A figure as tf.summary.image takes it: uint8 [1, height, width, 3]."""
+def figure_image(figure: Figure) -> tf.Tensor:  # as tf.summary.image takes it
     return tf.io.decode_png(figure_png(figure), channels=3)[tf.newaxis]
 
 
 def confusion_table(confusion: np.ndarray, class_names: Sequence[str]) -> str:
-    """The confusion matrix as a Markdown table (rows: true class, columns: predicted)."""
+    """A Markdown table (rows: true class, columns: predicted)."""
     rows = [[name, *map(int, row)] for name, row in zip(class_names, confusion, strict=True)]
     headers = ["true \\ predicted", *class_names]
     return tabulate(rows, headers, tablefmt="github", disable_numparse=[0])
@@ -155,8 +139,8 @@ def confusion_table(confusion: np.ndarray, class_names: Sequence[str]) -> str:
 
 
 def image_grid(images: Sequence[np.ndarray], columns: int = 8) -> Figure:
-    """[height, width(, channels)] images of any size, dtype and range, each stretched to [0, 1],
-    tiled `columns` to a row in one plot (32 plots would take a second) and numbered from 1."""
+    """Images of any size, dtype and range, each stretched to [0, 1], numbered from 1 and tiled
+    `columns` to a row in one plot (32 plots would take a second)."""
     images = [np.atleast_3d(np.asarray(image, np.float32)) for image in images]
     height, width = (max(image.shape[axis] for image in images) + 2 for axis in (0, 1))
     columns = min(columns, len(images))

@@ -5,9 +5,9 @@ The ``.tflite`` takes uint8 images [N, height, width, channels] of a fixed size 
 stored size, or the model's input size where stored sizes vary) and normalises them inside:
 ``predict_image.tflite_pixels`` makes them of an image file.
 {%- else %}
-The ``.tflite`` takes word ids, int32 [N, sequence_length] (TFLite has no string ops):
-``predict_text.token_ids`` makes them of texts and the export's assets/vocab.txt without
-TensorFlow.
+The ``.tflite`` holds the net after its TextVectorization (TFLite has no string lookup op), so
+it takes word ids, int32 [N, sequence_length]: ``predict_text.token_ids`` makes them of texts
+and the export's assets/vocab.txt without TensorFlow.
 {%- endif %}
 LiteRT's own interpreter runs it where ``ai-edge-litert`` is installed (the ``litert`` extra),
 TensorFlow's deprecated one elsewhere. Checked by:
@@ -44,9 +44,8 @@ Compare = Callable[..., float]  # export.compare(outputs, expected, tolerance, w
 
 
 def input_size(metadata: Metadata) -> list[int]:
-    """[height, width, channels] of the .tflite's images: the data's stored size, or the
-    model's input size where stored sizes vary."""
-    return metadata.input_shape if None in metadata.raw_shape else metadata.raw_shape
+    """[height, width, channels] of the .tflite's images: the stored images' (data.image_size)."""
+    return metadata.input_shape
 
 
 def input_spec(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
@@ -64,8 +63,8 @@ def client_inputs(raw_inputs: Sequence[bytes], metadata: Metadata, assets_dir: P
 
 
 def input_spec(metadata: Metadata) -> tuple[Callable[[tf.Tensor], tf.Tensor], tf.TensorSpec]:
-    """What the .tflite takes, word ids [N, sequence_length], and what makes the model's
-    inputs of them inside it: nothing, they are the model's inputs."""
+    """What the .tflite takes, word ids [N, sequence_length], and what makes the inputs of the
+    net after the vectorizer of them inside it: nothing, they are its inputs."""
     spec = tf.TensorSpec([None, metadata.sequence_length], tf.int32, "token_ids")
     return (lambda ids: ids), spec
 
@@ -201,6 +200,9 @@ def write(
     """
     metadata = runs.load_metadata(export_dir)  # the export's assets/metadata.json
     prepare, spec = input_spec(metadata)
+{%- if cookiecutter.model_type == "rnn" %}
+    model = keras.Model(model.get_layer(text_ops.VECTORIZER).output, model.output)  # see above
+{%- endif %}
     convertible = unrolled(model)
 
     def probabilities(inputs: tf.Tensor) -> tf.Tensor:

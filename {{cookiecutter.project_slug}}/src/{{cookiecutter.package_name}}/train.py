@@ -1,16 +1,10 @@
-"""Train the model with one custom loop that serves every tf.distribute strategy.
+"""Train the model with one custom loop that serves every tf.distribute strategy:
 
-    {{ cookiecutter.package_name }}-train                                  # default data, model and loop
     {{ cookiecutter.package_name }}-train train.epochs=5 run_dir=runs/exp1
     {{ cookiecutter.package_name }}-train train.resume=latest train.epochs=10            # train on
     {{ cookiecutter.package_name }}-train -m train.learning_rate=1e-3,3e-3 model.dropout_rate=0.1,0.3
-    {{ cookiecutter.package_name }}-train distribute=mirrored distribute.logical_cpus=2
-    {{ cookiecutter.package_name }}-train train.init_from=runs/exp1 run_dir=runs/exp2     # warm start
 
-Every run gets a new folder runs/<model>-<data>/<date>_<time>/ (runs/latest names the newest);
-train.resume trains on in one, from its latest checkpoint and data position. The steps:
-the strategy, the data, the model and its checkpoints, the trainer (trainer.py: the compiled
-steps) and orbit's controller (controller.py: the loop of train.steps_per_loop steps a call).
+Each run gets a new folder runs/<model>-<data>/<date>_<time>/ (runs/latest names the newest).
 """
 
 {% if cookiecutter.model_type == "cnn" -%}
@@ -45,9 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
-    """Trains the model of `cfg` into a new run directory, or on in an existing one (resumed
-    only when its config equals this one but for what a resume may change); returns the final
-    metrics, the checkpoints and a digest of the weights."""
+    """Trains the model of `cfg` into a new run directory, or on in one whose config equals it
+    (runs.RESUMABLE_KEYS apart); returns the final metrics, checkpoints and weights digest."""
     check_known_keys(cfg)
     model_lib.check_options(cfg.model)  # before any work, as the config's keys
     check_loop_settings(cfg.train)
@@ -60,7 +53,7 @@ def train(cfg: DictConfig) -> dict:
     try:
         strategy = distribute.build_strategy(**cfg.distribute)  # before any other TensorFlow op
         if not distribute.is_chief(strategy):  # the others write to a temporary folder
-            with runs.worker_dir(cfg.run_dir, chief=False) as write_dir:
+            with runs.worker_dir() as write_dir:
                 return run_training(cfg, strategy, write_dir, heartbeat)
         return train_in_run_dir(cfg, strategy, heartbeat)
     finally:
@@ -84,14 +77,13 @@ def train_in_run_dir(cfg: DictConfig, strategy: tf.distribute.Strategy, heartbea
         return run_training(cfg, strategy, run_dir{{ ", heartbeat" if cookiecutter.cluster else "" }})
 
 
+{% if cookiecutter.cluster -%}
 def run_training(
-    cfg: DictConfig,
-    strategy: tf.distribute.Strategy,
-    write_dir: Path,
-{%- if cookiecutter.cluster %}
-    heartbeat: Callable,
-{%- endif %}
+    cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: Path, heartbeat: Callable
 ) -> dict:
+{%- else -%}
+def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: Path) -> dict:
+{%- endif %}
     """train() once the strategy is up and the run accepted, in named steps."""
     started = datetime.datetime.now().isoformat(timespec="seconds")
     run_dir = Path(cfg.run_dir)
@@ -134,14 +126,10 @@ def run_training(
     loss_fn = model_lib.build_loss(cfg.train, metadata)
     trainer = Trainer(strategy, model, optimizer, loss_fn, global_batch_size, cfg.train)
     spec = data_loader.InputSpec.for_training(cfg, records_dir, metadata)
-    datasets = distributed_datasets(
-        strategy, spec, global_batch_size, cfg.train.validation_steps, state.step
+    datasets = distributed_datasets(strategy, spec, global_batch_size, state.step)
+    loop = Controller(
+        cfg, state, trainer, datasets, steps_per_epoch, metadata.class_names, write_dir{{ ", heartbeat" if cookiecutter.cluster else "" }}
     )
-    class_names = metadata.class_names
-    loop = Controller(cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir)
-{%- if cookiecutter.cluster %}
-    loop.heartbeat = heartbeat
-{%- endif %}
 {%- if cookiecutter.model_type == "cnn" %}
     loop.tensorboard.write_inputs(sample_inputs(spec), state.step)
 {%- endif %}

@@ -1,20 +1,19 @@
-"""The compiled side of training: the train step and the eval step, many steps per call.
-
-In the shape of orbit's StandardTrainer and StandardEvaluator: a Trainer runs `num_steps`
-train steps in one call of a tf.function, and make_evaluator's function a pass of the
-validation split in another; distributed_datasets makes the datasets they read. When to call
-them, on which iterators, and what to do between calls, is train.py's loop. Everything here runs under any tf.distribute strategy.
+"""The compiled side of training, in the shape of orbit's StandardTrainer and StandardEvaluator:
+`Trainer.train` runs `num_steps` train steps in one tf.function call, make_evaluator's function
+a pass of the validation split in another. When to call them is controller.py's loop.
+Everything here runs under any tf.distribute strategy.
 """
 
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from . import distribute
+from . import distribute, report
 from . import model as model_lib
 from .data import data_loader
 
@@ -23,67 +22,55 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Datasets:
-    """The endless train stream, and the validation split and its first
-    train.validation_steps batches, each repeated so that one iterator serves every pass."""
-
-    train: tf.distribute.DistributedDataset
-    validation: tf.distribute.DistributedDataset
-    validation_subset: tf.distribute.DistributedDataset
-    steps_per_pass: dict[str, int]  # global batches in one pass of validation{,_subset}
+    train: tf.distribute.DistributedDataset  # endless
+    validation: tf.distribute.DistributedDataset  # repeated: one iterator serves every pass
+    validation_steps: int  # global batches in one pass
 
 
 def distributed_datasets(
     strategy: tf.distribute.Strategy,
     spec: data_loader.InputSpec,
     global_batch_size: int,
-    validation_steps: int,
     start_step: int = 0,
 ) -> Datasets:
-    """Each input pipeline (one per worker) reads its part of the data (data.shard_policy) and
-    batches for its replicas. The train stream starts where `start_step` steps left it.
-    Validation batches are padded (examples of weight 0) so that no replica gets a partial
-    or empty batch (see data_loader.load_split's pad_to_full_batches)."""
-    steps_per_pass = {}
+    """One input pipeline per worker reads its part of the data (data_loader.load_split) for its
+    replicas; the train stream starts where `start_step` steps left it. Validation batches are
+    padded (examples of weight 0) so that no replica gets a partial or empty batch."""
+    validation_steps = []
 
-    def distributed(name: str, training: bool, steps: int = -1) -> Callable:
-        def make(context: tf.distribute.InputContext) -> tf.data.Dataset:
-            # A pipeline feeds each of its replicas one batch per step, in turn.
-            local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
-            dataset = data_loader.load_split(
-                spec,
-                "train" if training else "validation",
-                context.get_per_replica_batch_size(global_batch_size),
-                training=training,
-                input_context=context,
-                examples_fed=start_step * global_batch_size,
-                pad_to_full_batches=not training,
-            ).take(steps * local_replicas if steps > 0 else -1)
-            if training:
-                return dataset
-            steps_per_pass[name] = int(dataset.cardinality()) // local_replicas
-            return dataset.repeat()
+    def make(context: tf.distribute.InputContext, training: bool) -> tf.data.Dataset:
+        dataset = data_loader.load_split(
+            spec,
+            "train" if training else "validation",
+            context.get_per_replica_batch_size(global_batch_size),
+            training=training,
+            input_context=context,
+            examples_fed=start_step * global_batch_size,
+            pad_to_full_batches=not training,
+        )
+        if training:
+            return dataset
+        # A pipeline feeds each of its replicas one batch per step, in turn.
+        local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
+        validation_steps.append(int(dataset.cardinality()) // local_replicas)
+        return dataset.repeat()
 
-        # No per-device buffer when every device is a CPU: the batches are on the host
-        # already, and its autotuning thread made the end of a run wait for seconds.
-        on_cpus = all("CPU" in name.upper() for name in strategy.extended.worker_devices)
+    # No per-device buffer when every device is a CPU: the batches are on the host already,
+    # and its autotuning thread made the end of a run wait for seconds.
+    options = None
+    if all("CPU" in name.upper() for name in strategy.extended.worker_devices):
         options = tf.distribute.InputOptions(experimental_per_replica_buffer_size=0)
-        return strategy.distribute_datasets_from_function(make, options if on_cpus else None)
-
-    return Datasets(
-        train=distributed("train", training=True),
-        validation=distributed("validation", training=False),
-        validation_subset=distributed("validation_subset", False, steps=validation_steps),
-        steps_per_pass=steps_per_pass,
+    train, validation = (
+        strategy.distribute_datasets_from_function(partial(make, training=training), options)
+        for training in (True, False)
     )
+    return Datasets(train, validation, validation_steps[0])
 
 
 class Trainer:
-    """Runs synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop,
-    Keras' steps_per_execution): a call leaves out the Python side of all but one step.
-
-    The loss is each example's (weighted by its class, train.class_weight) summed over the
-    replica's batch and divided by the global batch size, the same under every strategy.
-    """
+    """Synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop,
+    Keras' steps_per_execution). The loss is each example's (weighted by its class) summed over
+    the replica's batch and divided by the global batch size: the same under every strategy."""
 
     def __init__(
         self,
@@ -96,10 +83,13 @@ class Trainer:
     ) -> None:
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
         self.loss_fn, self.global_batch_size = loss_fn, global_batch_size
-        self.clip_norm, self.l1, self.l2 = train_cfg.clip_norm, train_cfg.l1, train_cfg.l2
+        self.clip_norm = train_cfg.clip_norm
         self.jit_compile = distribute.use_jit_compile(
             train_cfg.jit_compile, train_cfg.deterministic
         )
+        if self.jit_compile and any(x.dtype == "string" for x in model.inputs):
+            log.warning("XLA compiles no string op: train.jit_compile is off for this net")
+            self.jit_compile = False
         with strategy.scope():
             self.metrics = model_lib.build_metrics()
         self.train_loop, self.phase = None, None  # traced for the weights that train
@@ -118,8 +108,8 @@ class Trainer:
             log.info(message, epoch + 1, self.phase + 1, weights)
 
     def train_loop_end(self, step: int) -> dict[str, float]:
-        """The running training metrics since train_loop_begin, checked before anything is
-        logged or saved: no checkpoint ever holds broken weights."""
+        """The running training metrics, checked before anything is logged or saved: no
+        checkpoint ever holds broken weights."""
         values = {name: float(metric.result()) for name, metric in self.metrics.items()}
         if not np.isfinite(values["loss"]):
             raise FloatingPointError(
@@ -129,32 +119,23 @@ class Trainer:
             )
         return values
 
-    def train(self, iterator: Iterator, num_steps: int, with_gradients: bool = False) -> list:
-        """Runs `num_steps` steps; returns the last one's gradients if asked, else None."""
+    def train(self, iterator: Iterator, num_steps: int) -> None:
+        """Runs `num_steps` steps in one call."""
         if self.train_loop is None:
-            self.train_loop = self.make_train_loop()
-        return self.train_loop(iterator, tf.constant(num_steps), with_gradients)
+            replica_step = self.replica_step
+            if self.jit_compile:
+                replica_step = tf.function(replica_step, jit_compile=True)
 
-    def make_train_loop(self) -> Callable:
-        replica_step = self.replica_step
-        if self.jit_compile:
-            replica_step = tf.function(replica_step, jit_compile=True)
-        strategy = self.strategy
+            @tf.function
+            def train_loop(iterator: Iterator, num_steps: tf.Tensor) -> None:
+                for _ in tf.range(num_steps):
+                    self.strategy.run(replica_step, args=next(iterator))
 
-        @tf.function
-        def train_loop(iterator: Iterator, num_steps: tf.Tensor, with_gradients: bool) -> list:
-            for _ in tf.range(num_steps - 1 if with_gradients else num_steps):
-                strategy.run(replica_step, args=next(iterator))
-            if not with_gradients:
-                return None
-            gradients = strategy.run(replica_step, args=next(iterator))
-            # Equal on every replica (all-reduced): take them once.
-            return [strategy.experimental_local_results(g)[0] for g in gradients]
+            self.train_loop = train_loop
+        self.train_loop(iterator, tf.constant(num_steps))
 
-        return train_loop
-
-    def replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> list:
-        """One replica's part of a step; returns the global batch's gradients."""
+    def replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> None:
+        """One replica's part of a step."""
         model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
@@ -162,11 +143,8 @@ class Trainer:
             loss = tf.nn.compute_average_loss(
                 per_example_loss, global_batch_size=self.global_batch_size
             )
-            if model.losses:
+            if model.losses:  # the net's own regularizers
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            if self.l1 or self.l2:
-                penalty = model_lib.weight_penalty(model, self.l1, self.l2)
-                loss += tf.nn.scale_regularization_loss(penalty)
             scaled_loss = optimizer.scale_loss(loss)
         # The gradient of the whole global batch, summed over replicas once here so that it is
         # clipped and measured whole (Keras would clip each replica's part). Dense, because
@@ -186,16 +164,15 @@ class Trainer:
         self.metrics["loss"].update_state(per_example_loss)  # weighted, as it is optimised
         self.metrics["accuracy"].update_state(labels, logits)
         self.metrics["gradient_norm"].update_state(norm / loss_scale)
-        return [gradient / loss_scale for gradient in gradients]
 
 
 def make_evaluator(
     strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
 ) -> Callable[[Iterator, int], dict]:
-    """Returns evaluate(iterator, num_steps) -> loss, accuracy, macro_f1, num_examples and
-    the confusion matrix (rows: true class) of `num_steps` batches, in one call. Examples of
-    weight 0 are padding (load_split(pad_to_full_batches=True)) and count nowhere. The loss
-    is cross-entropy whatever the training loss, so that runs compare."""
+    """Returns evaluate(iterator, num_steps): the loss, accuracy, macro_f1, num_examples and
+    confusion matrix (rows: true class) of `num_steps` batches, in one call. Padding examples
+    (weight 0) count nowhere. The loss is cross-entropy whatever the training loss, so that
+    runs compare."""
     loss_fn = model_lib.cross_entropy()
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
@@ -223,15 +200,11 @@ def make_evaluator(
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
         confusion = confusion.numpy()
         count = max(int(confusion.sum()), 1)
-        true_positives = np.diag(confusion).astype(np.float64)
-        totals = confusion.sum(axis=0) + confusion.sum(axis=1)  # F1 = 2 TP / (column + row)
-        f1 = np.divide(
-            2 * true_positives, totals, out=np.zeros_like(true_positives), where=totals > 0
-        )
+        scores = report.classification_metrics(confusion, range(num_classes))
         return {
             "loss": float(loss_sum) / count,
-            "accuracy": float(true_positives.sum()) / count,
-            "macro_f1": float(f1.mean()),
+            "accuracy": scores["accuracy"],
+            "macro_f1": scores["macro_f1"],
             "num_examples": int(confusion.sum()),
             "confusion_matrix": confusion,
         }

@@ -1,18 +1,10 @@
-"""TFRecord shards -> a batched, shuffled, prefetched tf.data.Dataset.
-
-Dataset plumbing only; what happens to one example is input_ops' job. Used by train, eval
-and export; try it on its own with:
+"""TFRecord shards -> a batched, shuffled, prefetched tf.data.Dataset, for train, eval and
+export. Dataset plumbing only: what happens to one example is input_ops' job. Read it with:
 
     python -c "from {{ cookiecutter.package_name }}.data import data_loader; help(data_loader.load_split)"
-
-Every split is read the way one `InputSpec` says; train builds it once from the config.
 """
 
-import contextlib
 import os
-import re
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,8 +14,6 @@ from omegaconf import DictConfig
 from . import input_ops
 from .metadata import Metadata
 
-# <split>-<pipeline>-<host>-<pid>-<token>, then TensorFlow's ".index", "_0.lockfile", ...
-CACHE_NAME = re.compile(r"[a-z]+-\d+-(?P<host>.+)-(?P<pid>\d+)-[0-9a-f]{8}[._]")
 # Deleting an iterator waits for tf.data's autotuning thread, which sleeps up to a minute;
 # without it AUTOTUNE is a map call per core, as fast here (docs/performance.md).
 WITHOUT_AUTOTUNING = tf.data.Options()
@@ -35,19 +25,8 @@ NOT_CONVERTED = tf.autograph.experimental.do_not_convert
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How the splits of one records folder are read; the same for every split.
-
-    Attributes:
-        records_dir: where preprocess_data wrote the shards.
-        metadata: the records' metadata.
-        example_fn: raw input bytes -> model input (input_ops.make_example_fn).
-        augment_fn: fn(inputs, seed) for each training batch (augment_batches), or None.
-        seed: shuffle and augmentation seed; the same seed gives the same stream.
-        cache: data.cache: "memory", "file" (see cached) or "none".
-        shuffle_buffer: examples in the shuffle buffer (capped at the split's size).
-        shard_policy: data.shard_policy: "file", "data" or "auto" (see shards_to_read).
-        deterministic: a reproducible order of parallel reads and maps in training too.
-    """
+    """How every split of one records folder is read: `example_fn` maps raw input bytes to a
+    model input, `augment_fn(inputs, seed)` changes each training batch (or is None)."""
 
     records_dir: str
     metadata: Metadata
@@ -56,7 +35,6 @@ class InputSpec:
     seed: int
     cache: str
     shuffle_buffer: int
-    shard_policy: str
     deterministic: bool
 
     @classmethod
@@ -68,19 +46,9 @@ class InputSpec:
         example_fn: Callable[[tf.Tensor], tf.Tensor],
         augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
     ) -> "InputSpec":
-        """The spec of a training config: seed, data.cache, data.shuffle_buffer,
-        data.shard_policy and train.deterministic."""
-        return cls(
-            records_dir,
-            metadata,
-            example_fn,
-            augment_fn,
-            seed=cfg.seed,
-            cache=cfg.data.cache,
-            shuffle_buffer=cfg.data.shuffle_buffer,
-            shard_policy=cfg.data.shard_policy,
-            deterministic=cfg.train.deterministic,
-        )
+        """The spec with seed, data.cache, data.shuffle_buffer and train.deterministic."""
+        options = (cfg.seed, cfg.data.cache, cfg.data.shuffle_buffer, cfg.train.deterministic)
+        return cls(records_dir, metadata, example_fn, augment_fn, *options)
 
     @classmethod
     def for_training(cls, cfg: DictConfig, records_dir: str, metadata: Metadata) -> "InputSpec":
@@ -121,41 +89,38 @@ def load_split(
     examples_fed: int = 0,
     pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
-    """Reads one split as (model inputs, int32 labels) batches, of known cardinality when
-    not training.
+    """Reads one split as (model inputs, int32 labels) batches, of known size when not training.
 
     Args:
-        spec: the records, how to decode and augment them, and how to read them.
-        split: "train", "validation" or "test".
         batch_size: examples per batch (per replica when input_context is given).
-        training: an endless stream of shuffled passes without partial batches, a pure
-            function of spec.seed (see training_stream).
+        training: an endless stream of shuffled passes without partial batches (training_stream).
         input_context: from strategy.distribute_datasets_from_function.
         examples_fed: training: examples that all pipelines fed before (e.g. before a resume).
-        pad_to_full_batches: not training: yield (inputs, labels, weights), the split's
-            examples with weight 1, then copies of its first example with weight 0, so that
-            every replica of every pipeline gets the same number of full batches.
+        pad_to_full_batches: not training: yield (inputs, labels, weights), weight 0 for copies
+            of the first example that give every replica the same number of full batches.
     """
     context = input_context or tf.distribute.InputContext()
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
-    paths, counts, by_file = shards_to_read(spec, split, context)
-    count = counts[pipeline_id] if by_file else counts[0]
-    deterministic = spec.deterministic or not training
+    paths, counts = shards_to_read(spec, split, context)
+    readers = len(counts)  # the pipelines that read different examples: all, or one
+    count = counts[pipeline_id % readers]
+    deterministic = spec.deterministic or not training  # the order of parallel reads and maps
     dataset = decode_shards(paths, count, spec.example_fn, deterministic)
     if pad_to_full_batches and not training:  # before the cache: a later pass reads memory only
-        step_size = batch_size * (context.num_replicas_in_sync // (pipelines if by_file else 1))
-        steps = max(-(-pipeline_count // step_size) for pipeline_count in counts)
+        step_size = batch_size * (context.num_replicas_in_sync // readers)
+        steps = max(-(-reader_count // step_size) for reader_count in counts)
         dataset = pad_with_weights(dataset, steps * step_size - count)
-    dataset = cached(dataset, spec.cache, spec.records_dir, f"{split}-{pipeline_id}")
+    if spec.cache == "memory":
+        dataset = dataset.cache()
     augmented = training and spec.augment_fn is not None
     if training:
-        start = examples_fed // pipelines if by_file else examples_fed
+        start = examples_fed // readers
         shuffle_buffer = min(spec.shuffle_buffer, count)
         dataset = training_stream(dataset, count, spec.seed, shuffle_buffer, start)
         if augmented:  # (position in the stream, example): the seed of its augmentation
             dataset = dataset.enumerate(start)
     dataset = dataset.batch(batch_size, drop_remainder=training or pad_to_full_batches)
-    if pipelines > 1 and not by_file:
+    if readers < pipelines:  # each reads every file: the pipelines take turns over the batches
         dataset = dataset.shard(pipelines, pipeline_id)
     if augmented:  # only this pipeline's batches
         dataset = augment_batches(dataset, spec.augment_fn, spec.seed, deterministic)
@@ -164,22 +129,16 @@ def load_split(
 
 def shards_to_read(
     spec: InputSpec, split: str, context: tf.distribute.InputContext
-) -> tuple[list[str], list[int], bool]:
-    """(the shard files this input pipeline reads, the examples each pipeline reads, whether
-    the pipelines read files of their own, else each reads all and keeps its batches)."""
+) -> tuple[list[str], list[int]]:
+    """(the shard files this input pipeline reads, the examples each pipeline reads): files of
+    its own when the split has a file per pipeline, else all (and one count for all)."""
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     paths = list_shards(spec.records_dir, split, spec.metadata)
     sizes = [spec.metadata.shards[split][os.path.basename(path)] for path in paths]
-    if spec.shard_policy == "file" and len(paths) < pipelines:
-        raise ValueError(
-            f"The {split} split has {len(paths)} TFRecord file(s) for {pipelines} workers; "
-            "data.shard_policy=file gives each worker files of its own. Preprocess with "
-            f"data.num_shards={pipelines} or more, or set data.shard_policy=data."
-        )
-    if spec.shard_policy == "data" or len(paths) < pipelines:  # "auto" with too few files
-        return paths, [sum(sizes)], False
-    per_pipeline = [sum(sizes[index::pipelines]) for index in range(pipelines)]
-    return paths[pipeline_id::pipelines], per_pipeline, True
+    if len(paths) < pipelines:
+        return paths, [sum(sizes)]
+    counts = [sum(sizes[index::pipelines]) for index in range(pipelines)]
+    return paths[pipeline_id::pipelines], counts
 
 
 def decode_shards(
@@ -205,46 +164,14 @@ def decode_shards(
 def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset:
     """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0).
 
-    With it no replica gets a partial or an empty batch, which a distributed evaluation would
-    otherwise give it at the end of a split (and which oneDNN's Conv2D and Keras' LSTM
-    mishandle in TensorFlow 2.21 / Keras 3.15).
+    No replica then gets a partial or an empty batch at the end of a split, which oneDNN's
+    Conv2D and Keras' LSTM mishandle in a distributed evaluation (TF 2.21 / Keras 3.15).
     """
     weighted = examples.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(1.0))))
     padded = examples.take(1).repeat(padding)  # the first example, decoded again
     return weighted.concatenate(
         padded.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(0.0))))
     )
-
-
-def cached(examples: tf.data.Dataset, cache: str, records_dir: str, name: str) -> tf.data.Dataset:
-    """`examples` cached as data.cache says: in memory, not at all, or in files of their own,
-    <records root>/cache/<records folder>/<name>-<host>-<pid>-<token>: beside the records (a run
-    copies their folder), one per dataset, so concurrent runs never collide. The cache files of
-    ended processes of this host (a killed run's lockfile too) are removed."""
-    if cache != "file":
-        return examples.cache() if cache == "memory" else examples
-    records_dir = records_dir.rstrip("/")
-    cache_dir = os.path.join(os.path.dirname(records_dir), "cache", os.path.basename(records_dir))
-    tf.io.gfile.makedirs(cache_dir)
-    host = socket.gethostname()
-    for file_name in tf.io.gfile.listdir(cache_dir):
-        match = CACHE_NAME.match(file_name)
-        if match and match["host"] == host and not process_alive(int(match["pid"])):
-            with contextlib.suppress(tf.errors.NotFoundError):  # another run removed it first
-                tf.io.gfile.remove(os.path.join(cache_dir, file_name))
-    owner = f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    return examples.cache(os.path.join(cache_dir, f"{name}-{owner}"))
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process of this host with this id is running."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # running, as another user
-        pass
-    return True
 
 
 def training_stream(

@@ -2,12 +2,10 @@
 
     {{ cookiecutter.package_name }}-preprocess data=digits                          # ships with scikit-learn
     {{ cookiecutter.package_name }}-preprocess data=image_folder data.path=imgs/    # imgs/<class>/<file>.png
-    {{ cookiecutter.package_name }}-preprocess data=mnist                           # downloaded once, cached
 
-Images of any size and colour are stored encoded, as PNG when larger than data.max_stored_size
-and shrunk; image_ops decodes them. A folder's files are read, checked and shrunk in parallel
-while the records are written (encode_examples). Downloads are read here, not by keras.datasets:
-its loaders check each archive's hash and so download again over an archive a test wrote.
+Every image is stored as a PNG of data.image_size (image_ops.store_image), in parallel while
+the records are written (encode_examples). Downloads are read here, not by keras.datasets,
+whose loaders check each archive's hash (and so download again over one a test wrote).
 """
 
 import gzip
@@ -30,13 +28,10 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-FASHION_CLASSES = [
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-]  # fmt: skip
-CIFAR10_CLASSES = [
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"
-]  # fmt: skip
+FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt"]
+FASHION_CLASSES += ["sneaker", "bag", "ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse"]
+CIFAR10_CLASSES += ["ship", "truck"]
 
 
 def from_arrays(images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> RawExamples:
@@ -47,7 +42,7 @@ def from_arrays(images: np.ndarray, labels: np.ndarray, class_names: list[str]) 
 
 
 def digits(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """scikit-learn's 1,797 real 8x8 handwritten digits (values 0..16) as uint8 PNGs."""
+    """scikit-learn's 1,797 real 8x8 handwritten digits (values 0..16)."""
     bunch = load_digits()
     images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)
     return from_arrays(images, bunch.target, [str(name) for name in bunch.target_names])
@@ -68,11 +63,9 @@ def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
     paths, labels, class_names = list_class_files(data_cfg.path, IMAGE_EXTENSIONS)
     examples = RawExamples(paths, labels, class_names, from_files=True)
     if data_cfg.test_path:
-        test_paths, test_labels, test_classes = list_class_files(
-            data_cfg.test_path, IMAGE_EXTENSIONS, key="data.test_path"
-        )
-        test_labels = sources.map_test_labels(test_classes, test_labels, class_names)
-        examples.test = RawExamples(test_paths, test_labels, class_names, from_files=True)
+        test = list_class_files(data_cfg.test_path, IMAGE_EXTENSIONS, key="data.test_path")
+        labels = sources.map_test_labels(test[2], test[1], class_names)
+        examples.test = RawExamples(test[0], labels, class_names, from_files=True)
     return examples
 
 
@@ -105,10 +98,10 @@ def cifar10(data_cfg: DictConfig, seed: int) -> RawExamples:
     path = fetch_archive("cifar-10-python.tar.gz", CIFAR10_URL, data_cfg.download_dir)
     train, test = [], []
     with tarfile.open(path, "r:gz") as archive:
-        for member in sorted(archive.getmembers(), key=lambda member: member.name):
-            if "_batch" in member.name:  # data_batch_1 ... data_batch_5, test_batch
-                batch = pickle.load(archive.extractfile(member), encoding="bytes")
-                (test if "test_batch" in member.name else train).append(batch)
+        for name in sorted(archive.getnames()):
+            if "_batch" in name:  # data_batch_1 ... data_batch_5, test_batch
+                batch = pickle.load(archive.extractfile(name), encoding="bytes")
+                (test if "test_batch" in name else train).append(batch)
     splits = []
     for batches in (train, test):
         images = np.concatenate([batch[b"data"] for batch in batches]).reshape(-1, 3, 32, 32)
@@ -123,58 +116,27 @@ SOURCES = {
 }
 
 
-def max_stored_side(data_cfg: DictConfig) -> int | None:
-    """data.max_stored_size in pixels: "auto" is twice data.image_size's longer side; null
-    keeps every image as it is."""
-    value, least = data_cfg.max_stored_size, max(data_cfg.image_size)
-    if value == "auto":
-        return 2 * least
-    if value is not None and (not isinstance(value, int) or value < least):
-        raise ValueError(
-            f"data.max_stored_size={value!r} must be auto, null or a number of pixels of at "
-            f"least data.image_size's {least}, or the model would see enlarged images; e.g. "
-            f"data.max_stored_size={2 * least}."
-        )
-    return value
-
-
-def make_encode_fn(from_files: bool, max_side: int | None, channels: int | None):
-    """The tf.data op (index, raw input or path) -> the bytes to store (the file's own, or a
-    lossless PNG of an image shrunk to `max_side`) and statistics of its pixels in `channels`
-    (None: 3, which gives a gray image's own three times)."""
+def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
+    """Stores images in parallel, in order: yields (PNG, statistics) per example, or (None, None)
+    for one that cannot be decoded. Those are decoded again alone to name them with their
+    reason, all in one error at the end (data.skip_invalid=true: a warning)."""
+    image_size, channels = list(data_cfg.image_size), data_cfg.channels
 
     def encode(index: tf.Tensor, raw: tf.Tensor) -> dict:
         encoded = tf.io.read_file(raw) if from_files else raw
-        if max_side is None:
-            image, shrunk = image_ops.decode_image(encoded), tf.constant(False)
-        else:
-            image, shrunk = image_ops.decode_shrunk(encoded, max_side)
-        pixels = tf.cast(image_ops.to_channels(image, channels or 3), tf.float64) / 255.0
-        return {
-            "index": index,
-            "stored": tf.cond(shrunk, lambda: tf.io.encode_png(image), lambda: encoded),
-            "shape": tf.shape(image)[:2],
-            "colour": tf.shape(image)[-1] >= 3,
-            "sums": tf.reduce_sum(tf.concat([pixels, tf.square(pixels)], -1), axis=[0, 1]),
-        }
-
-    return encode
-
-
-def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """Reads, checks and (with data.max_stored_size) shrinks images, in parallel, in order:
-    yields (bytes to store, statistics) per example, or (None, None) for one that cannot be
-    read or decoded. tf.data's ignore_errors leaves those out; each is decoded again alone to
-    name it with its reason, all in one error at the end (data.skip_invalid=true: a warning).
-    """
-    encode = make_encode_fn(from_files, max_stored_side(data_cfg), data_cfg.channels)
+        image = image_ops.store_image(encoded, image_size, channels)
+        pixels = tf.cast(image_ops.to_channels(image, 3), tf.float64) / 255.0  # gray: 3 times
+        sums = tf.reduce_sum(tf.concat([pixels, tf.square(pixels)], -1), axis=[0, 1])
+        colour = tf.shape(image)[-1] == 3
+        return {"index": index, "stored": tf.io.encode_png(image), "sums": sums, "colour": colour}
 
     def reason(raw) -> str:  # why `encode` failed on one input, run again eagerly
+        name = raw if from_files else "an image"
         try:
             encode(tf.constant(0, tf.int64), tf.constant(raw))
         except (tf.errors.OpError, OSError) as error:
-            return f"{raw if from_files else 'an image'} ({sources.error_reason(error)})"
-        return f"{raw if from_files else 'an image'} (failed once, then read; try again)"
+            return f"{name} ({sources.error_reason(error)})"
+        return f"{name} (failed once, then read; try again)"
 
     dataset = tf.data.Dataset.from_tensor_slices(list(inputs)).enumerate()
     dataset = dataset.map(encode, tf.data.AUTOTUNE, deterministic=True).ignore_errors()
@@ -197,37 +159,25 @@ def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) ->
 
 
 class TrainSummary:
-    """Statistics of the stored training images, added one image at a time (any number); its
-    `metadata` gives their shape, the model's input shape and the normalisation."""
+    """Running sums of the stored training pixels; `metadata` gives the model's input shape
+    (data.channels=null: 1 channel when every training image is gray, else 3) and their
+    per-channel mean and std in [0, 1]."""
 
     def __init__(self, data_cfg: DictConfig):
-        self.data_cfg = data_cfg
-        self.shape, self.same_shape, self.colour, self.pixels, self.sums = None, True, False, 0, 0
+        self.data_cfg, self.images, self.colour, self.sums = data_cfg, 0, False, 0
 
     def add(self, stored: bytes, statistics: dict) -> None:
         """Adds one training image's statistics (from encode_examples)."""
-        shape = tuple(statistics["shape"].tolist())
-        self.same_shape &= self.shape in (None, shape)
-        self.shape = self.shape or shape
+        self.images, self.sums = self.images + 1, self.sums + statistics["sums"]
         self.colour |= bool(statistics["colour"])
-        self.pixels += int(np.prod(shape))
-        self.sums = self.sums + statistics["sums"]
 
     def metadata(self, assets_dir: str) -> dict:
-        """The stored images' raw_shape (None where sizes vary), the model's input_shape, the
-        per-channel mean and std of the training pixels in [0, 1] and max_stored_size; with
-        data.channels=null, 1 channel when every training image is gray, else 3."""
         channels = self.data_cfg.channels or (3 if self.colour else 1)
-        sums, square_sums = np.split(self.sums, 2)
-        mean = sums[:channels] / self.pixels
-        std = np.sqrt(np.maximum(square_sums[:channels] / self.pixels - mean**2, 0.0)) + 1e-6
-        height, width = self.shape if self.same_shape else (None, None)
         input_shape = [*self.data_cfg.image_size, channels]
+        mean, square_mean = np.split(self.sums / (self.images * np.prod(input_shape[:2])), 2)
+        std = np.sqrt(np.maximum(square_mean - mean**2, 0.0))[:channels] + 1e-6
         return {
-            "raw_shape": [height, width, channels],
-            "raw_dtype": "uint8",
             "input_shape": input_shape,
-            "normalization": {"mean": mean.tolist(), "std": std.tolist()},
-            "max_stored_size": max_stored_side(self.data_cfg),
+            "normalization": {"mean": mean[:channels].tolist(), "std": std.tolist()},
             "model_inputs": {"input_shape": input_shape},
         }

@@ -1,19 +1,16 @@
 """Raw source -> sharded TFRecord files (train / validation / test) + metadata.json.
 
-    {{ cookiecutter.package_name }}-preprocess                       # the default data
-    {{ cookiecutter.package_name }}-preprocess data=synthetic data.num_shards=4
-    python -m {{ cookiecutter.package_name }}.data.preprocess_data data=synthetic
+    {{ cookiecutter.package_name }}-preprocess [data=NAME] [data.num_shards=4 ...]
 
-The records go to ``data.records_dir/<name>-<fingerprint>`` (any tf.io.gfile path). metadata.json
-is written last, so a half-written folder is never taken for a finished one; train, eval and
-export call `ensure_preprocessed`, which reuses finished records until the data changes.
-Examples stream from the source into the shards in one pass, the training statistics gathered
-on the way, so memory stays the same whatever the size of the data.
+The records go to ``data.records_dir/<name>-<fingerprint>``; train, eval and export call
+`ensure_preprocessed`, which reuses finished records (metadata.json is written last) until the
+data changes. Examples stream from the source into the shards: memory stays flat.
 """
 
 import contextlib
 import hashlib
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -39,13 +36,12 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 # Keys that change how records are read, not what they hold: no rebuild when they change.
-LOADER_ONLY_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "shard_policy"}
-LOADER_ONLY_KEYS |= {"augment"}  # applied to training batches (data_loader), never stored
+LOADER_ONLY_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "augment"}
 
 
 def input_digest(path: str | None) -> str:
-    """A SHA-256 of the names (inside `path`), sizes and bytes of the files under `path`, or of
-    the file `path`, hidden ones not: touching or copying the files keeps it."""
+    """A SHA-256 of the names, sizes and bytes of the files under `path` (or of the file `path`),
+    hidden ones left out: touching or copying the files keeps it."""
     if not path or not tf.io.gfile.exists(path):
         return ""
     files = [path]
@@ -65,13 +61,9 @@ def input_digest(path: str | None) -> str:
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
-    """Returns a hash of everything that decides the content of the records.
-
-    That is the data config (but LOADER_ONLY_KEYS, and with data.path and data.test_path in one
-    spelling per place), the seed that splits the data, the input files' bytes, and the code
-    that writes and decodes the records (input_ops and the sources), so that editing, say, the
-    text standardisation never pairs new code with stale assets.
-    """
+    """A hash of what decides the records' content: the data config but LOADER_ONLY_KEYS (its
+    paths in one spelling each), the seed, the input files' bytes, and the code that writes and
+    decodes them, so that new code (say, a text standardisation) never meets stale records."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:
         data.pop(key, None)
@@ -90,8 +82,7 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
 
 
 def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> str:
-    """data.records_dir/<name>-<fingerprint>: each data config (and each version of its input
-    files) a folder of its own, so a change never overwrites records another run still uses."""
+    """data.records_dir/<name>-<fingerprint>: a change never overwrites records in use."""
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     return os.path.join(data_cfg.records_dir, f"{data_cfg.name}-{data_fingerprint[:12]}")
 
@@ -155,20 +146,14 @@ def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
 def assign_splits(
     labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int
 ) -> np.ndarray:
-    """The split of each example (its index in SPLITS), stratified by label; the same labels,
-    fractions and seed always give the same split (test_fraction 0: no test examples)."""
-    if not 0 < validation_fraction < 1 or not 0 <= test_fraction < 1:
+    """The split of each example (its index in SPLITS), stratified by label and seeded."""
+    if validation_fraction <= 0 or test_fraction < 0 or validation_fraction + test_fraction >= 1:
         raise ValueError(
             f"data.validation_fraction={validation_fraction} and data.test_fraction="
-            f"{test_fraction} must be between 0 and 1, e.g. 0.1."
+            f"{test_fraction} must be above 0 (test: or 0) and leave examples to train on; "
+            "try 0.1 and 0.1."
         )
-    if validation_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            "data.validation_fraction + data.test_fraction must leave examples to train on "
-            f"(got {validation_fraction} + {test_fraction}); try 0.1 and 0.1."
-        )
-    splits = np.zeros(len(labels), np.int64)
-    rest = np.arange(len(labels))
+    splits, rest = np.zeros(len(labels), np.int64), np.arange(len(labels))
     try:
         if test_fraction:
             rest, test = train_test_split(
@@ -192,12 +177,12 @@ def assign_splits(
 def write_records(
     examples: sources.RawExamples, data_cfg: DictConfig, seed: int, records_dir: str
 ) -> tuple[dict, np.ndarray, TrainSummary]:
-    """Streams every example into the shards of its split, round-robin. Shards are written as
-    <name>.tmp and renamed once all are complete: an interrupted run leaves none that looks done.
+    """Streams every example into the shards of its split, round-robin, as <name>.tmp files
+    renamed once all are complete: an interrupted run leaves none that looks finished.
 
     Returns:
-        {split: {shard file name: examples}}, the examples written per split and class, and
-        the statistics of the training examples.
+        {split: {shard file name: examples}}, the examples per split and class, and the
+        statistics of the training examples.
     """
     test_fraction = 0.0 if examples.test else data_cfg.test_fraction
     labels = np.asarray(examples.labels, np.int64)
@@ -212,13 +197,11 @@ def write_records(
     names = [list(split_shards) for split_shards in shards.values()]
     counts = np.zeros((len(SPLITS), len(examples.class_names)), np.int64)
     summary = TrainSummary(data_cfg)
+    paths = {name: os.path.join(records_dir, name) for name in itertools.chain(*names)}
     with contextlib.ExitStack() as stack:
         writers = {
-            name: stack.enter_context(
-                tf.io.TFRecordWriter(os.path.join(records_dir, name) + ".tmp")
-            )
-            for split_names in names
-            for name in split_names
+            name: stack.enter_context(tf.io.TFRecordWriter(path + ".tmp"))
+            for name, path in paths.items()
         }
         for part, splits in parts:
             encoded = encode_examples(part.inputs, part.from_files, data_cfg)
@@ -231,25 +214,19 @@ def write_records(
                 counts[split, label] += 1
                 if split == 0:
                     summary.add(stored, facts)
-    for name in writers:  # reached only when every shard is complete
-        path = os.path.join(records_dir, name)
+    for path in paths.values():  # reached only when every shard is complete
         tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
     return shards, counts, summary
 
 
 def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
-    """Writes the records and metadata.json for `data_cfg` and returns the metadata.
-
-    `data_fingerprint` saves hashing the input files again when the caller has done so.
-    """
+    """Writes the records and metadata.json for `data_cfg` and returns the metadata."""
     examples = load_source(data_cfg, seed)
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
-    for name in [METADATA_FILE, *tf.io.gfile.listdir(records_dir)]:  # metadata.json first
-        path = os.path.join(records_dir, name)
-        if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
-            tf.io.gfile.remove(path)
+    with contextlib.suppress(tf.errors.NotFoundError):  # finished again only once rewritten
+        tf.io.gfile.remove(os.path.join(records_dir, METADATA_FILE))
     shards, counts, summary = write_records(examples, data_cfg, seed, records_dir)
     class_names = examples.class_names
     empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
@@ -265,21 +242,13 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
         }
         for split, row in zip(SPLITS, counts, strict=True)
     }
-    metadata = Metadata.from_dict(
-        {
-            "source": data_cfg.name,
-            "fingerprint": data_fingerprint,
-            "class_names": class_names,
-            "num_classes": len(class_names),
-            **summary.metadata(records_dir),
-            "counts": per_split,
-            "shards": shards,
-        }
-    )
+    content = {"source": data_cfg.name, "fingerprint": data_fingerprint, "counts": per_split}
+    content |= {"class_names": class_names, "num_classes": len(class_names), "shards": shards}
+    metadata = Metadata.from_dict({**content, **summary.metadata(records_dir)})
     jsonio.write_json(os.path.join(records_dir, METADATA_FILE), metadata.to_dict())
     totals = ", ".join(f"{count['total']} {split}" for split, count in per_split.items())
     log.info("Wrote %s to %s", totals, records_dir)
-    return metadata
+    return Metadata.read(records_dir)  # as every reader sees it
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")

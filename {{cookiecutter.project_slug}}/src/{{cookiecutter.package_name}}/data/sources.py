@@ -1,16 +1,17 @@
-"""What every data source shares: its result type and the file helpers they read with.
+"""What every data source shares: its result type, RawExamples, and the helpers sources read
+with. A source is a function ``(data_cfg, seed) -> RawExamples`` in {{ "image_sources.py" if cookiecutter.model_type == "cnn" else "text_sources.py" }}; paths go
+through tf.io.gfile, so ``gs://`` works like a local path. List a folder as preprocess does:
 
-A source is a function ``(data_cfg, seed) -> RawExamples``; the sources of this project are
-in {{ "image_sources.py" if cookiecutter.model_type == "cnn" else "text_sources.py" }}. Paths go through tf.io.gfile, so ``gs://`` and other
-remote paths work like local ones. Inspect a folder as preprocess_data would with:
-
-    python -c "from {{ cookiecutter.package_name }}.data import sources; print(sources.list_class_files('PATH', ('.png',))[2])"
+    python -c "from {{ cookiecutter.package_name }}.data import sources; print(sources.list_class_files('PATH', ('{{ ".png" if cookiecutter.model_type == "cnn" else ".txt" }}',))[2])"
 """
-
+{% if cookiecutter.model_type == "rnn" %}
 import io
+{%- endif %}
 import logging
 import os
+{%- if cookiecutter.model_type == "cnn" %}
 import re
+{%- endif %}
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -23,17 +24,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RawExamples:
-    """Raw inputs (the bytes each example is stored as) and their labels.
-
-    Attributes:
-        inputs: one bytes object per example, or with `from_files` one file path, in the order
-            of `labels`: a sequence, or any iterable that can be walked more than once (CSV
-            rows read again each time), so that inputs are read while the records are written.
-        labels: index of each example's class in `class_names`.
-        class_names: the classes, in a stable order.
-        test: a test split given by the source (e.g. data.test_path); None to split one off.
-        from_files: the inputs are the paths of files that hold the raw inputs.
-    """
+    """Raw inputs and the index of each one's class in `class_names`, with the source's own
+    test split or None. `inputs` holds the bytes to store, or with `from_files` file paths: a
+    sequence or any iterable that can be walked twice, so that it is read while writing."""
 
     inputs: Iterable
     labels: Sequence[int]
@@ -43,7 +36,7 @@ class RawExamples:
 
 
 def require_path(path: str | None, key: str, example: str) -> str:
-    """Returns `path`, or explains that the config must name an existing one."""
+    """Returns `path`, or explains that the config key `key` must name an existing one."""
     if not path:
         raise ValueError(f"{key} is not set. Point it at your data, e.g. {key}={example}")
     if not tf.io.gfile.exists(path):
@@ -54,62 +47,44 @@ def require_path(path: str | None, key: str, example: str) -> str:
 def list_class_files(
     root: str, extensions: Sequence[str], key: str = "data.path"
 ) -> tuple[list[str], list[int], list[str]]:
-    """Lists the files of a folder with one sub-folder per class, e.g. ``imgs/cat/001.png``.
-
-    Files in folders inside a class folder belong to that class; files that do not end with
-    one of `extensions` (lower-case, e.g. (".png", ".jpg")) are named in one warning. `key` is
-    the config key that named `root`, for messages.
-
-    Returns:
-        File paths, their class indices, and the class names (sorted folder names).
-    """
+    """The files of a folder with a sub-folder per class (its deeper folders included), e.g.
+    ``imgs/cat/001.png``: their paths, class indices and the sorted class names. Hidden files
+    are skipped; those without one of the lower-case `extensions` are named in one warning."""
     require_path(root, key, "data/my_{{ "images" if cookiecutter.model_type == "cnn" else "texts" }}")
     if not tf.io.gfile.isdir(root):
         raise ValueError(f"{key}={root} is a file, not a folder with one sub-folder per class.")
-    class_names = sorted(
-        name.rstrip("/")
-        for name in tf.io.gfile.listdir(root)
-        if tf.io.gfile.isdir(os.path.join(root, name)) and not name.startswith(".")
-    )
+    names = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(root) if name[0] != ".")
+    class_names = [name for name in names if tf.io.gfile.isdir(os.path.join(root, name))]
     example = f"{root.rstrip('/')}/<class_name>/<file>{extensions[0]}"
     if not class_names:
         raise ValueError(
             f"{key}={root} has no class sub-folders. Expected {example}, "
             f"e.g. {root.rstrip('/')}/cat/001{extensions[0]}."
         )
-    found = [walk_files(os.path.join(root, name), extensions) for name in class_names]
-    empty = [name for name, (files, _) in zip(class_names, found, strict=True) if not files]
+    files, others = [[] for _ in class_names], []
+    for label, name in enumerate(class_names):
+        for parent, _, file_names in tf.io.gfile.walk(os.path.join(root, name)):
+            for path in (os.path.join(parent, file_name) for file_name in file_names):
+                if any(part[0] == "." for part in os.path.relpath(path, root).split(os.sep)):
+                    continue  # hidden: .DS_Store, .ipynb_checkpoints/
+                taken = path.lower().endswith(tuple(extensions))
+                (files[label] if taken else others).append(path)
+    empty = [name for name, paths in zip(class_names, files, strict=True) if not paths]
     if empty:
         raise ValueError(
             f"{key}={root}: the class folder(s) {empty} hold no {'/'.join(extensions)} files. "
             f"Add examples or remove the folder(s). Expected {example}."
         )
-    others = [os.path.relpath(path, root) for _, other_files in found for path in other_files]
     if others:
-        left_out = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "")
+        left_out = sorted(os.path.relpath(path, root) for path in others)
         log.warning(
             f"{key}={root}: leaving out {len(others)} file(s) that are not "
-            f"{'/'.join(extensions)}: {left_out}. Convert them to use them."
+            f"{'/'.join(extensions)}: {', '.join(left_out[:10])}{' ...' if len(others) > 10 else ''}"
+            ". Convert them to use them."
         )
-    paths = [path for files, _ in found for path in files]
-    return paths, [label for label, (files, _) in enumerate(found) for _ in files], class_names
-
-
-def walk_files(folder: str, extensions: Sequence[str]) -> tuple[list[str], list[str]]:
-    """The files under `folder`, sub-folders included, with one of `extensions` and without.
-
-    Hidden files and folders (".DS_Store", ".ipynb_checkpoints/") are neither.
-    """
-    taken, others = [], []
-    for parent, _, names in tf.io.gfile.walk(folder):
-        relative = os.path.relpath(parent, folder)
-        if any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
-            continue
-        for name in names:
-            if not name.startswith("."):
-                path = os.path.join(parent, name)
-                (taken if name.lower().endswith(tuple(extensions)) else others).append(path)
-    return sorted(taken), sorted(others)
+    paths = [path for class_files in files for path in sorted(class_files)]
+    return paths, [label for label, paths in enumerate(files) for _ in paths], class_names
+{%- if cookiecutter.model_type == "rnn" %}
 
 
 def read_file(path: str) -> bytes:
@@ -143,6 +118,7 @@ def open_text(path: str) -> io.TextIOWrapper:
     endings kept as they are (what the csv module needs)."""
     buffered = io.BufferedReader(GFileReader(path), buffer_size=1 << 20)
     return io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+{%- endif %}
 
 
 def check_test_classes(test_class_names: Sequence[str], class_names: Sequence[str]) -> None:
@@ -183,17 +159,18 @@ def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
             f"Could not download {origin} ({error}). Without network access, copy the file to "
             f"{target} and run again."
         ) from error
+{%- if cookiecutter.model_type == "cnn" %}
 
 
 def error_reason(error: Exception) -> str:
     """The whole reason of an error on one line, without TensorFlow's op-name decorations."""
     text = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(error))
     return " ".join(text.split())
+{%- endif %}
 
 
 def check_examples(examples: RawExamples, source: str, path: str | None = None) -> RawExamples:
-    """Checks that a source gave at least two classes, training examples of each, and test
-    examples when it gives a test split."""
+    """Checks that a source gave two classes or more, and examples of each to train on."""
     if len(examples.class_names) < 2:
         where = f" (data.path={path})" if path else ""
         raise ValueError(
@@ -201,11 +178,11 @@ def check_examples(examples: RawExamples, source: str, path: str | None = None) 
             "needs at least two, or it learns nothing and scores 100%. Add the examples of "
             "at least one other class (e.g. a second class folder, or rows with another label)."
         )
-    for part, name in ((examples, "training"), (examples.test or examples, "test")):
-        if not len(part.labels):
-            raise ValueError(f"data={source} gave no {name} examples; check data.path.")
-    counts = np.bincount(examples.labels, minlength=len(examples.class_names))
+    labels = np.asarray(examples.labels, np.int64)
+    counts = np.bincount(labels, minlength=len(examples.class_names))
     empty = [name for name, count in zip(examples.class_names, counts, strict=True) if not count]
     if empty:
         raise ValueError(f"data={source} has no training examples of {empty}; add some.")
+    if examples.test is not None and not len(examples.test.labels):
+        raise ValueError(f"data={source} gave no test examples; check data.test_path.")
     return examples

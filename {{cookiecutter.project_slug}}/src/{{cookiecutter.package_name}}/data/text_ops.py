@@ -1,30 +1,31 @@
-"""Per-example TensorFlow ops of text: standardising, splitting into words, word ids.
-
-Pure functions of tensors: data_loader maps them over the records and export.py calls the very
-same ops inside the serving graph, so the two cannot drift apart. The rest of the code imports
-them through input_ops. Every op works eagerly and inside ``tf.data.Dataset.map``:
+"""Text as the nets take it: raw UTF-8 strings, which the model's own TextVectorization
+(make_vectorizer) standardises, splits into words and maps to word ids, so that training, the
+export and TensorFlow Serving share one graph. preprocess_data counts the words of the
+vocabulary with the same standardisation (split_words). Checked by:
 
     python -m pytest tests/test_text_ops.py
 """
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import tensorflow as tf
 
-from .metadata import Metadata
-
-PAD_TOKEN, OOV_TOKEN = "[PAD]", "[UNK]"  # ids 0 (padding, masked by the model) and 1 (unknown)
+PAD_TOKEN, OOV_TOKEN = "[PAD]", "[UNK]"  # ids 0 (padding, masked by the nets) and 1 (unknown)
 VOCABULARY_FILE = "vocab.txt"  # one word per line, line number = id; travels with the export
+VECTORIZER = "vectorizer"  # the name of the TextVectorization layer in every text net
 
 
+@keras.saving.register_keras_serializable(package=__package__)  # model.keras reloads it
 def standardize_text(texts: tf.Tensor) -> tf.Tensor:
-    """Lower-cases UTF-8 text, replaces punctuation with spaces and long numbers with "000":
-    numbers of three or more digits (phones, codes, amounts) would each be a word seen once."""
+    """Lower-cases UTF-8 text, replaces punctuation with spaces and numbers of three or more
+    digits (phones, codes, amounts: each a word seen once) with "000". A text left without
+    words becomes OOV_TOKEN, one unknown word: no net can pool a sequence of padding alone."""
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, r"\p{P}", " ")
-    return tf.strings.regex_replace(texts, r"\d{3,}", "000")
+    texts = tf.strings.regex_replace(texts, r"\d{3,}", "000")
+    return tf.where(tf.strings.regex_full_match(texts, r"\s*"), OOV_TOKEN, texts)
 
 
 def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
@@ -32,34 +33,21 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
     return tf.strings.split(standardize_text(texts))
 
 
-def make_vocabulary_table(vocabulary_path: str | Path) -> tf.lookup.StaticHashTable:
-    """A word -> id table of a VOCABULARY_FILE; words not in it map to 1 (OOV_TOKEN)."""
-    index = tf.lookup.TextFileIndex
-    initializer = tf.lookup.TextFileInitializer(
-        str(vocabulary_path), tf.string, index.WHOLE_LINE, tf.int64, index.LINE_NUMBER
+def make_vectorizer(
+    vocabulary_file: str | Path, sequence_length: int
+) -> keras.layers.TextVectorization:
+    """The layer from raw texts [N] to int64 word ids [N, sequence_length] (padded with 0 or
+    cut; 1 for a word not in the vocabulary) of a VOCABULARY_FILE (local or gs://)."""
+    with tf.io.gfile.GFile(str(vocabulary_file)) as file:
+        words = file.read().splitlines()[2:]  # ids 0 and 1 are the layer's own ("" and [UNK])
+    return keras.layers.TextVectorization(
+        standardize=standardize_text,
+        vocabulary=words,
+        output_sequence_length=sequence_length,
+        name=VECTORIZER,
     )
-    return tf.lookup.StaticHashTable(initializer, default_value=1)
 
 
-def tokenize(
-    texts: tf.Tensor, table: tf.lookup.StaticHashTable, sequence_length: int
-) -> tf.Tensor:
-    """Raw texts of any shape (a scalar: one example; [N]: a batch) as int32 word ids of shape
-    texts.shape + [sequence_length], padded with 0 or cut. A text without words (say, only
-    punctuation) becomes one OOV word, so that no sequence is all padding."""
-    words = split_words(tf.reshape(texts, [-1]))
-    ids = words.with_flat_values(table.lookup(words.flat_values))
-    ids = ids.to_tensor(default_value=0, shape=[None, sequence_length])
-    no_words = tf.reduce_all(ids == 0, axis=-1, keepdims=True)
-    ids = tf.where(no_words, tf.one_hot([0], sequence_length, dtype=ids.dtype), ids)
-    output_shape = tf.concat([tf.shape(texts), [sequence_length]], axis=0)
-    return tf.reshape(tf.cast(ids, tf.int32), output_shape)
-
-
-def make_example_fn(
-    metadata: Metadata, assets_dir: str | Path
-) -> Callable[[tf.Tensor], tf.Tensor]:
-    """The op from one raw input (UTF-8 text) to the model's input, with the vocabulary of
-    `assets_dir` (a local folder or gs://)."""
-    table = make_vocabulary_table(os.path.join(assets_dir, VOCABULARY_FILE))
-    return lambda text: tokenize(text, table, metadata.sequence_length)
+def make_example_fn(metadata: object, assets_dir: object) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The model's input of one raw input: the text itself (its vectorizer makes the ids)."""
+    return lambda text: text

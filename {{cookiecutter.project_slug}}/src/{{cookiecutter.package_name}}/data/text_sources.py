@@ -5,8 +5,8 @@
     {{ cookiecutter.package_name }}-preprocess data=text_folder data.path=texts/       # texts/<class>/<file>.txt
     {{ cookiecutter.package_name }}-preprocess data=imdb                               # downloaded once, cached
 
-CSV files and text folders are read twice, never held in memory: once to check them and
-collect the labels, once while the records are written.
+CSV files and text folders are read twice, never held in memory: to check them, then to
+write the records.
 """
 
 import csv
@@ -59,9 +59,8 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 @dataclasses.dataclass
 class CsvFile:
-    """A CSV file with a header row, read with one delimiter. `scan` walks it once and keeps the
-    labels of the rows with a text and, of each problem (ragged, missing, empty), the count and
-    the first rows; walking it then gives those texts, read again: it is never in memory."""
+    """A CSV file with a header row and one delimiter, never in memory: `scan` keeps the labels
+    and the problems (ragged, missing, empty: count and first rows); iterating reads the texts."""
 
     path: str
     source: str  # "data.path=<path>", for messages
@@ -73,7 +72,6 @@ class CsvFile:
     counts: Counter = dataclasses.field(default_factory=Counter)
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
-        """The (line number, fields) of each non-blank row, header first, streamed."""
         # A field can be as long as the file; the csv module stops at 128 KB unless told.
         csv.field_size_limit(max(csv.field_size_limit(), tf.io.gfile.stat(self.path).length + 1))
         with sources.open_text(self.path) as text:
@@ -121,8 +119,8 @@ class CsvFile:
 
 
 def open_csv(path: str, columns: Sequence[str], key: str) -> CsvFile:
-    """A CSV file, read as predict reads one: csv.Sniffer's dialect and delimiter, unless the
-    header it gives lacks `columns`; then the first of , ; tab | whose header has them."""
+    """A CSV file, read as predict reads one: csv.Sniffer's dialect and delimiter, or the first
+    of , ; tab | whose header has `columns`."""
     sources.require_path(path, key, "data/my_texts.csv")
     if tf.io.gfile.isdir(path):
         raise ValueError(
@@ -149,9 +147,8 @@ def open_csv(path: str, columns: Sequence[str], key: str) -> CsvFile:
 
 
 def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) -> CsvFile:
-    """A CSV file with a header row, checked: UTF-8 with or without a byte-order mark, quoted
-    fields of any length (RFC 4180). Rows with more or fewer fields than the header, or without
-    a label, are errors; rows with an empty text too, unless skip_invalid (then left out)."""
+    """A checked CSV file (UTF-8 with or without BOM, RFC 4180 quoting): ragged or unlabelled
+    rows are errors; empty texts too, unless skip_invalid (then left out)."""
     csv_file = open_csv(path, columns, key)
     csv_file.scan(*columns)
     if csv_file.counts["ragged"]:
@@ -172,8 +169,8 @@ def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) ->
 
 
 def check_empty(empty: list[str], count: int, skip_invalid: bool) -> None:
-    """Empty texts (the first ones named in `empty`, `count` in all) are an error unless
-    data.skip_invalid=true; then they are left out with a warning."""
+    """`count` empty texts (the first named in `empty`): an error, or a warning with
+    data.skip_invalid=true."""
     more = " ..." if count > len(empty) else ""
     if count and not skip_invalid:
         raise ValueError(
@@ -206,8 +203,7 @@ def read_text(path: str) -> str:
 
 
 def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """The user's texts: data.path/<class_name>/<example>.txt; data.test_path alike. Each file
-    is checked (UTF-8, not empty) here and read again while the records are written."""
+    """The user's texts: data.path/<class_name>/<example>.txt; data.test_path alike."""
 
     def read_folder(root: str, key: str) -> RawExamples:
         paths, labels, class_names = sources.list_class_files(root, (".txt",), key=key)
@@ -227,8 +223,8 @@ def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
     """IMDB movie reviews (25,000 + 25,000, negative/positive): Keras' imdb.npz of word ids,
-    turned back into text (tokenised like any other) with its word index. Not keras.datasets:
-    it checks the archive's hash, so it would download again over an archive a test wrote."""
+    turned back into text with its word index (not keras.datasets: its hash check would
+    download again over an archive a test wrote)."""
     archive_path, index_path = (
         sources.fetch_archive(name, KERAS_DATASETS + name, data_cfg.download_dir)
         for name in ("imdb.npz", "imdb_word_index.json")
@@ -251,28 +247,26 @@ SOURCES = {
 
 
 def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """(UTF-8 text to store, None) per example, read from its file when `from_files`; the
-    sources have checked the texts already, so none is left out here."""
+    """(UTF-8 text to store, None) per example, read from its file when `from_files`."""
     for raw in inputs:
         yield (read_text(raw).encode("utf-8") if from_files else raw), None
 
 
 class TrainSummary:
     """The words of the training texts, counted a batch at a time; `metadata` writes the
-    vocabulary and gives its size and file for metadata.json."""
+    vocabulary the model's vectorizer reads."""
 
     def __init__(self, data_cfg: DictConfig):
         self.data_cfg = data_cfg
         self.counts, self.batch = Counter(), []
 
     def add(self, stored: bytes, statistics: None) -> None:
-        """Adds one training text (as encode_examples gave it)."""
         self.batch.append(stored)
         if len(self.batch) == 1024:
             self.count_batch()
 
     def count_batch(self) -> None:
-        """Counts the words of the texts added since, split as the model's input is."""
+        """Counts the words of the texts added since, split as the model's vectorizer does."""
         words = text_ops.split_words(tf.constant(self.batch, tf.string)).flat_values
         self.counts.update(word.decode("utf-8") for word in words.numpy())
         self.batch = []
@@ -282,7 +276,8 @@ class TrainSummary:
         least data.min_word_count times, most frequent first (ties alphabetically)."""
         self.count_batch()
         ranked = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
-        words = [word for word, count in ranked if count >= self.data_cfg.min_word_count]
+        min_count, unknown = self.data_cfg.min_word_count, text_ops.OOV_TOKEN  # of a text of "?!"
+        words = [word for word, count in ranked if count >= min_count and word != unknown]
         vocabulary = [text_ops.PAD_TOKEN, text_ops.OOV_TOKEN, *words]
         vocabulary = vocabulary[: max(self.data_cfg.max_vocab_size, 2)]
         path = os.path.join(assets_dir, text_ops.VOCABULARY_FILE)

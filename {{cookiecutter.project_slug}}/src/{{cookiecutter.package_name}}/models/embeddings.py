@@ -1,10 +1,9 @@
 """Pretrained word vectors (GloVe or fastText .vec text files) for a text net's embedding layer.
 
 A vectors file has one word per line followed by its numbers, separated by spaces (fastText's
-.vec files start with a "count dim" header line, which is skipped). The words of the
-project's vocabulary file (line i is id i: [PAD], [UNK], then the words) that the file has
-get its vectors; the others, [UNK] included, keep the layer's random ones; padding gets
-zeros (it is masked anyway). Try it:
+first line, "count dim", is skipped). The words of the net's vocabulary that the file has get
+its vectors; the others, [UNK] included, keep the layer's random ones; padding gets zeros (it
+is masked anyway). Try it:
 
     python -c "from {{ cookiecutter.package_name }}.models import embeddings; help(embeddings)"
 """
@@ -16,29 +15,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-EMBEDDING_LAYER = "embedding"  # the name every text net gives its word embedding
 log = logging.getLogger(__name__)
-
-
-def read_vocabulary(vocabulary_file: str | Path) -> list[str]:
-    """The words of a vocabulary file, one a line; index i is word id i."""
-    with tf.io.gfile.GFile(str(vocabulary_file)) as file:
-        return file.read().splitlines()
 
 
 def embedding_matrix(
     vectors_file: str | Path, vocabulary: list[str], initial: np.ndarray
 ) -> tuple[np.ndarray, int]:
-    """The [len(vocabulary), dim] float32 matrix: `initial` with the file's vectors in.
-
-    Args:
-        vectors_file: a GloVe/fastText-format text file (local or gs://).
-        vocabulary: the words, index i being id i; id 0 (padding) gets zeros.
-        initial: the embedding's own random start, kept for the words the file lacks.
-
-    Returns:
-        The matrix and how many of the vocabulary's words the file had.
-    """
+    """(matrix, how many words the file had): `initial`, the embedding's own random start, with
+    the vectors of `vectors_file` (local or gs://) in row i for vocabulary[i], zeros in row 0."""
     embedding_dim = initial.shape[1]
     rows = {word: index for index, word in enumerate(vocabulary) if index}
     matrix = np.array(initial, np.float32)
@@ -61,34 +45,18 @@ def embedding_matrix(
 
 
 def set_word_vectors(
-    model: keras.Model,
+    embedding: keras.layers.Embedding,
+    vocabulary: list[str],
     vectors_file: str | Path | None,
-    vocabulary_file: str | Path | None,
     freeze: bool,
 ) -> int:
-    """Sets the weights of `model`'s "embedding" layer from a vectors file (None: keeps its
-    random ones) and freezes them if asked; returns how many of the vocabulary's words the
-    file had.
-
-    Text builders call it on the model they built (model.embeddings and
-    model.freeze_embeddings): the optimizer and the training step see the trainable weights
-    of the model they get.
-    """
-    layer = model.get_layer(EMBEDDING_LAYER)
-    layer.trainable = not freeze
+    """Sets the weights of `embedding` (row i: vocabulary[i]) from a vectors file (None: keeps
+    its random ones), freezes them if asked, and returns how many words the file had. The
+    builders call it on the model they built (model.embeddings, model.freeze_embeddings)."""
+    embedding.trainable = not freeze
     if vectors_file is None:
         return 0
-    if vocabulary_file is None:
-        raise ValueError("model.embeddings needs the data's vocabulary file to match words.")
-    vocabulary = read_vocabulary(vocabulary_file)
-    if len(vocabulary) != layer.input_dim:
-        raise ValueError(
-            f"{vocabulary_file} has {len(vocabulary)} words but the model's embedding "
-            f"{layer.input_dim} ids: they come from different preprocessing runs."
-        )
-    matrix, found = embedding_matrix(vectors_file, vocabulary, layer.embeddings.numpy())
-    layer.embeddings.assign(matrix)
-    log.info(
-        "model.embeddings: %d of %d words have vectors in %s", found, len(vocabulary), vectors_file
-    )
+    matrix, found = embedding_matrix(vectors_file, vocabulary, embedding.embeddings.numpy())
+    embedding.embeddings.assign(matrix)
+    log.info("model.embeddings: %d of %d words in %s", found, len(vocabulary), vectors_file)
     return found

@@ -1,5 +1,4 @@
 """LeNet-5 (LeCun et al., 1998), with ReLU and max pooling instead of tanh and subsampling.
-
 Print its summary:
 
     python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5(input_shape=(32, 32, 1), num_classes=10, activation=\"relu\", dropout_rate=0.3).summary()"
@@ -10,35 +9,23 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-MIN_INPUT_SIZE = 16
-
 
 def build_lenet5(
-    *,
-    input_shape: Sequence[int],
-    num_classes: int,
-    activation: str,
-    dropout_rate: float,
+    *, input_shape: Sequence[int], num_classes: int, activation: str, dropout_rate: float
 ) -> keras.Model:
     """Builds LeNet-5: two convolution + pooling blocks, then three dense layers.
-
-    Every argument is required: the values come from the data's metadata and from
-    configs/model/lenet5.yaml, their one home.
 
     Args:
         input_shape: (height, width, channels) of the normalised images, at least 16x16.
         num_classes: number of output classes.
         activation: activation of the hidden layers.
         dropout_rate: dropout before each of the last two dense layers; 0 turns it off.
-
-    Returns:
-        A functional keras.Model from float images to float32 logits.
     """
     height, width, _ = input_shape
-    if min(height, width) < MIN_INPUT_SIZE:
+    if min(height, width) < 16:  # what two 5x5 convolutions and two poolings leave > 0
         raise ValueError(
-            f"LeNet-5 needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got "
-            f"{height}x{width}. Set data.image_size=[32,32]."
+            f"LeNet-5 needs images of at least 16x16, got {height}x{width}. "
+            "Set data.image_size=[32,32]."
         )
 
     # === Inputs ===

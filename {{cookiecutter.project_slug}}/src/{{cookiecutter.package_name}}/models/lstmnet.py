@@ -1,8 +1,7 @@
-"""Embedding + a stack of (bidirectional) LSTM or GRU layers for text classification.
+"""The data's TextVectorization, an embedding and a stack of (bidirectional) LSTM or GRU layers
+for text classification. Print its summary:
 
-Print its summary:
-
-    python -c "from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(sequence_length=32, vocab_size=1000, num_classes=2, embedding_dim=64, units=64, cell=\"lstm\", bidirectional=True, num_layers=1, pooling=\"last\", dropout_rate=0.2, embeddings=None, freeze_embeddings=False, vocabulary_file=None).summary()"
+    python -c "from keras.layers import TextVectorization; from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(vectorizer=TextVectorization(vocabulary=['good', 'bad'], output_sequence_length=32), num_classes=2, embedding_dim=64, units=64, cell='lstm', bidirectional=True, num_layers=1, pooling='last', dropout_rate=0.2, embeddings=None, freeze_embeddings=False).summary()"
 """
 
 from typing import Literal
@@ -18,8 +17,7 @@ INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint rep
 
 def build_lstm(
     *,
-    sequence_length: int,
-    vocab_size: int,
+    vectorizer: layers.TextVectorization,
     num_classes: int,
     embedding_dim: int,
     units: int,
@@ -30,19 +28,14 @@ def build_lstm(
     dropout_rate: float,
     embeddings: str | None,
     freeze_embeddings: bool,
-    vocabulary_file: str | None,
 ) -> keras.Model:
-    """Builds an embedding followed by `num_layers` recurrent layers and a dense classifier.
+    """Builds word ids of raw texts, an embedding, `num_layers` recurrent layers and a dense
+    classifier: a functional keras.Model from strings [N] to float32 logits.
 
     Args:
-        sequence_length: word ids per example; id 0 is padding and is masked.
-        vocab_size: number of ids, padding and out-of-vocabulary included.
+        vectorizer: the data's layer from texts to word ids (0: padding, masked here).
         num_classes: number of output classes.
-        vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
         The others: the options of configs/model/lstm.yaml, which says what each does.
-
-    Returns:
-        A functional keras.Model from int32 word ids to float32 logits.
     """
     if num_layers < 1 or cell not in RECURRENT_LAYERS or pooling not in ("last", "mean"):
         raise ValueError(
@@ -51,11 +44,13 @@ def build_lstm(
         )
 
     # === Inputs ===
-    inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+    inputs = keras.Input(shape=(), dtype="string", name="texts")
+    token_ids = vectorizer(inputs)
 
     # === Encoder ===
-    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
-    x = recurrent_stack(x, units, cell, bidirectional, num_layers, pooling)
+    vocab_size = vectorizer.vocabulary_size()
+    embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")
+    x = recurrent_stack(embedding(token_ids), units, cell, bidirectional, num_layers, pooling)
 
     # === Classifier ===
     x = layers.Dropout(dropout_rate, name="dropout")(x)
@@ -64,7 +59,7 @@ def build_lstm(
 
     # === Functional Model ===
     model = keras.Model(inputs, outputs, name=f"{cell}net")
-    set_word_vectors(model, embeddings, vocabulary_file, freeze_embeddings)
+    set_word_vectors(embedding, vectorizer.get_vocabulary(), embeddings, freeze_embeddings)
     return model
 
 

@@ -1,16 +1,9 @@
 """A small residual net for 32x32 to 96x96 images, after He et al. (2016), section 4.2 (CIFAR).
 
-Three stages of `(depth - 2) / 6` basic blocks (two 3x3 convolutions with batch norm and an
-identity shortcut) with `width`, 2 x `width` and 4 x `width` filters; the second and third
-stages halve the resolution, and a 1x1 convolution matches the shortcut where they do.
-depth=20, width=16 is ResNet-20 (about 0.27 M parameters).
-
-Batch norm under tf.distribute: by default keras.layers.BatchNormalization normalises each
-replica's part of the batch with that part's statistics and updates each replica's copy of
-the moving averages on its own, so the copies drift apart and a checkpoint keeps the first
-one. With synchronized_batch_norm every replica uses the statistics of the whole global
-batch (one all-reduce per layer and step): the copies stay equal and training on N replicas
-computes what one device computes on the same global batch. Print its summary:
+Under tf.distribute, keras.layers.BatchNormalization normalises each replica's part of the
+batch on its own and lets the replicas' moving averages drift apart; synchronized_batch_norm
+uses the statistics of the global batch (an all-reduce per layer), so N replicas compute what
+one device does. Print its summary:
 
     python -c "from {{ cookiecutter.package_name }}.models.resnetnet import build_resnet; build_resnet(input_shape=(32, 32, 3), num_classes=10, depth=20, width=16, dropout_rate=0.0, synchronized_batch_norm=True).summary()"
 """
@@ -20,8 +13,6 @@ from collections.abc import Callable, Sequence
 
 import keras
 from keras import layers
-
-MIN_INPUT_SIZE = 8  # the last stage sees a quarter of the input's side
 
 
 def build_resnet(
@@ -33,22 +24,19 @@ def build_resnet(
     dropout_rate: float,
     synchronized_batch_norm: bool,
 ) -> keras.Model:
-    """Builds a CIFAR-style ResNet of `depth` layers.
-
-    Args:
-        input_shape: (height, width, channels) of the normalised images, at least 8x8.
-        num_classes: number of output classes.
-        depth: 6n + 2 weighted layers (20, 32, 44, 56, ...): n basic blocks per stage.
-        width: filters of the first stage; the next two have twice and four times as many.
-        dropout_rate: dropout before the classifier; 0 turns it off.
-        synchronized_batch_norm: batch statistics over the global batch of all replicas
-            rather than each replica's part (see the module's docstring).
-
-    Returns:
-        A functional keras.Model from float images to float32 logits.
-    """
-    check_options(input_shape, depth, width)
-    blocks_per_stage = (depth - 2) // 6
+    """Builds a ResNet of `depth` = 6n + 2 weighted layers: a stem, then three stages of n
+    basic blocks with `width`, 2 x `width` and 4 x `width` filters, the last two at half the
+    resolution before. depth=20, width=16 is ResNet-20 (0.27 M weights)."""
+    if depth < 8 or (depth - 2) % 6 or width < 1:
+        raise ValueError(
+            f"model.depth={depth} must be 6n + 2 with n >= 1, e.g. 20, 32 or 56, and "
+            f"model.width={width} at least 1, e.g. 16."
+        )
+    if min(input_shape[:2]) < 8:  # the last stage sees a quarter of the input's side
+        raise ValueError(
+            f"ResNet needs images of at least 8x8, got {input_shape[0]}x{input_shape[1]}. "
+            "Set data.image_size=[32,32]."
+        )
     batch_norm = functools.partial(layers.BatchNormalization, synchronized=synchronized_batch_norm)
 
     # === Inputs ===
@@ -61,7 +49,7 @@ def build_resnet(
 
     # === Residual stages ===
     for stage, filters in enumerate((width, 2 * width, 4 * width), start=1):
-        for block in range(1, blocks_per_stage + 1):
+        for block in range(1, (depth - 2) // 6 + 1):
             strides = 2 if stage > 1 and block == 1 else 1
             x = basic_block(x, filters, strides, batch_norm, name=f"stage{stage}_block{block}")
 
@@ -75,31 +63,12 @@ def build_resnet(
     return keras.Model(inputs, outputs, name=f"resnet{depth}")
 
 
-def check_options(input_shape: Sequence[int], depth: int, width: int) -> None:
-    """Refuses a depth, width or image size that build_resnet cannot use."""
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"model.depth={depth} must be 6n + 2 with n >= 1, e.g. 20, 32 or 56.")
-    if width < 1:
-        raise ValueError(f"model.width={width} must be at least 1, e.g. 16.")
-    height, image_width, _ = input_shape
-    if min(height, image_width) < MIN_INPUT_SIZE:
-        raise ValueError(
-            f"ResNet needs images of at least {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}, got "
-            f"{height}x{image_width}. Set data.image_size=[32,32]."
-        )
-
-
 def basic_block(
-    x: keras.KerasTensor,
-    filters: int,
-    strides: int,
-    batch_norm: Callable[..., layers.BatchNormalization],
-    name: str,
+    x: keras.KerasTensor, filters: int, strides: int, batch_norm: Callable, name: str
 ) -> keras.KerasTensor:
     """conv-bn-relu, conv-bn, plus the shortcut, then relu (He et al., 2016, figure 2)."""
     shortcut = x
-    if strides != 1 or x.shape[-1] != filters:
-        # Projection shortcut where the resolution or the number of filters changes.
+    if strides != 1 or x.shape[-1] != filters:  # a 1x1 projection where the shape changes
         shortcut = layers.Conv2D(
             filters, 1, strides=strides, use_bias=False, name=f"{name}_shortcut_conv"
         )(x)

@@ -1,13 +1,12 @@
 """A small Transformer encoder for text classification (Vaswani et al., 2017, encoder only).
 
-Word ids get a learned word vector plus a learned vector for their position; `num_blocks`
-encoder blocks (self-attention and a feed-forward layer, each with a residual connection and
-layer normalisation) follow, and the classifier sees the mean of the last block's outputs
-over the words. Padding (id 0) is masked everywhere: no word attends to it and the mean
-leaves it out. Built from keras.layers only, so it converts to TFLite with builtin ops.
-Print its summary:
+The data's TextVectorization turns raw texts into word ids; each gets a learned word vector
+plus one for its position; `num_blocks` encoder blocks (self-attention and a feed-forward
+layer, each with a residual connection and layer normalisation) follow, and the classifier
+sees the mean of the last block's outputs over the words. Padding (id 0) is masked
+everywhere. Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.transformernet import build_transformer; build_transformer(sequence_length=32, vocab_size=1000, num_classes=2, embedding_dim=64, num_heads=2, feed_forward_dim=128, num_blocks=2, dropout_rate=0.1, embeddings=None, freeze_embeddings=False, vocabulary_file=None).summary()"
+    python -c "from keras.layers import TextVectorization; from {{ cookiecutter.package_name }}.models.transformernet import build_transformer; build_transformer(vectorizer=TextVectorization(vocabulary=['good', 'bad'], output_sequence_length=32), num_classes=2, embedding_dim=64, num_heads=2, feed_forward_dim=128, num_blocks=2, dropout_rate=0.1, embeddings=None, freeze_embeddings=False).summary()"
 """
 
 import keras
@@ -20,10 +19,8 @@ INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint rep
 
 @keras.saving.register_keras_serializable(package=__package__)
 class PositionEmbedding(layers.Layer):
-    """Adds a learned vector per position to a [batch, sequence_length, dim] input.
-
-    The mask of the input (the padding of the word embedding) passes through unchanged.
-    """
+    """Adds a learned vector per position to a [batch, sequence_length, dim] input; the mask of
+    the input (the padding of the word embedding) passes through unchanged."""
 
     def __init__(self, sequence_length: int, **kwargs):
         super().__init__(**kwargs)
@@ -48,8 +45,7 @@ class PositionEmbedding(layers.Layer):
 
 def build_transformer(
     *,
-    sequence_length: int,
-    vocab_size: int,
+    vectorizer: layers.TextVectorization,
     num_classes: int,
     embedding_dim: int,
     num_heads: int,
@@ -58,28 +54,27 @@ def build_transformer(
     dropout_rate: float,
     embeddings: str | None,
     freeze_embeddings: bool,
-    vocabulary_file: str | None,
 ) -> keras.Model:
-    """Builds word + position embeddings, `num_blocks` encoder blocks and a dense classifier:
-    a functional keras.Model from int32 word ids to float32 logits.
+    """Builds word ids of raw texts, word + position embeddings, `num_blocks` encoder blocks
+    and a dense classifier: a functional keras.Model from strings [N] to float32 logits.
 
     Args:
-        sequence_length: word ids per example; id 0 is padding and is masked.
-        vocab_size: number of ids, padding and out-of-vocabulary included.
+        vectorizer: the data's layer from texts to word ids (0: padding, masked here).
         num_classes: number of output classes.
-        vocabulary_file: the data's vocabulary (word i is id i), to match the vectors' words.
         The others: the options of configs/model/transformer.yaml, which says what each does.
     """
     check_options(num_blocks, num_heads, embedding_dim)
 
     # === Inputs ===
-    inputs = keras.Input(shape=(sequence_length,), dtype="int32", name="token_ids")
+    inputs = keras.Input(shape=(), dtype="string", name="texts")
+    token_ids = vectorizer(inputs)
     # For every block and the pooling: Keras' implicit mask ends in the first block's Add.
-    padding = keras.ops.not_equal(inputs, 0)
+    padding = keras.ops.not_equal(token_ids, 0)
 
     # === Embeddings ===
-    x = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
-    x = PositionEmbedding(sequence_length, name="position_embedding")(x)
+    vocab_size = vectorizer.vocabulary_size()
+    embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")
+    x = PositionEmbedding(token_ids.shape[1], name="position_embedding")(embedding(token_ids))
     x = layers.Dropout(dropout_rate, name="embedding_dropout")(x)
 
     # === Encoder ===
@@ -94,7 +89,7 @@ def build_transformer(
 
     # === Functional Model ===
     model = keras.Model(inputs, outputs, name="transformer")
-    set_word_vectors(model, embeddings, vocabulary_file, freeze_embeddings)
+    set_word_vectors(embedding, vectorizer.get_vocabulary(), embeddings, freeze_embeddings)
     return model
 
 
