@@ -15,7 +15,11 @@ from tensorflow.core.protobuf import config_pb2
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }}.data import data_loader, input_ops, preprocess_data
+from {{ cookiecutter.package_name }}.data import (
+    data_loader,
+    input_ops,
+    preprocess_data,
+)
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
