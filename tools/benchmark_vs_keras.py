@@ -42,7 +42,7 @@ EXPERIMENTS = {"cnn": "image_folder_digits", "rnn": "csv_spam"}
 IMAGE_SIZE = (32, 32)  # that of the CNN experiment: LeNet-5 on grayscale 32x32
 SEQUENCE_LENGTH = 64  # that of the RNN experiment
 MAX_TOKENS = 20000
-EPOCH_LINE = re.compile(r"epoch (\d+)/\d+ - .* - (\d+) examples/s")
+EPOCH_LINE = re.compile(r"epoch (\d+)/\d+ - .*examples_per_second ([\d.]+(?:e[+-]?\d+)?)")
 RESULT_PREFIX = "PLAIN_KERAS_RESULT "
 
 
