@@ -3,20 +3,21 @@ functions the tests share are in helpers.py, imported where used: pytest's own p
 no TensorFlow (it would print TensorFlow's start-up lines above the results)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that runs a command in a process of its own or reads the shared trained run is
     slow: make test-fast leaves it out."""
     for item in items:
-        if {"run_module", "shared_run"} & set(item.fixturenames):
+        if {"run_module", "shared_run", "shared_run_copy"} & set(item.fixturenames):
             item.add_marker(pytest.mark.slow)
 
 
@@ -41,6 +42,14 @@ def shared_run(tmp_path_factory) -> DictConfig:
     train(cfg)
     export(cfg.run_dir)
     return cfg
+
+
+@pytest.fixture
+def shared_run_copy(shared_run, tmp_path) -> DictConfig:
+    """The shared run's config, pointed at a copy of its folder: tmp_path/runs/copy."""
+    copy = tmp_path / "runs" / "copy"
+    shutil.copytree(shared_run.run_dir, copy)
+    return OmegaConf.merge(shared_run, {"run_dir": str(copy), "runs_root": str(copy.parent)})
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ def file_digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).digest() for p in files}
 
 
-@pytest.fixture
-def shared_run_copy(shared_run, tmp_path):
-    """The shared run's config, pointed at a copy of its folder, tmp_path/runs/copy."""
-    copy = tmp_path / "runs" / "copy"
-    shutil.copytree(shared_run.run_dir, copy)
-    return OmegaConf.merge(shared_run, {"run_dir": str(copy), "runs_root": str(copy.parent)})
-
-
 def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path, monkeypatch):
     cfg = OmegaConf.merge(shared_run, {"run_dir": None, "runs_root": str(tmp_path / "runs")})
     (first, resume), (second, _) = runs.choose_run_dir(cfg), runs.choose_run_dir(cfg)
