@@ -32,8 +32,6 @@ VARIANT_PATHS = {
         "src/{package}/configs/data/digits.yaml",
         "src/{package}/configs/data/image_folder.yaml",
         "src/{package}/configs/data/mnist.yaml",
-        "src/{package}/configs/data/fashion_mnist.yaml",
-        "src/{package}/configs/data/cifar10.yaml",
         "src/{package}/configs/model/lenet5.yaml",
         "src/{package}/configs/model/resnet.yaml",
         "src/{package}/configs/model/pretrained.yaml",

@@ -25,7 +25,6 @@ from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
-    input_ops,
     preprocess_data,
 )
 from {{ cookiecutter.package_name }}.data.metadata import Metadata
@@ -65,13 +64,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
     runs.copy_assets(records_dir, run_dir)
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
 
-    spec = data_loader.InputSpec.from_config(
-        cfg,
-        records_dir,
-        metadata,
-        input_ops.make_example_fn(metadata, runs.assets_dir(run_dir)),
-        {{ "input_ops.make_augment_fn(cfg.data)," if cookiecutter.model_type == "cnn" else "None,  # text is not augmented" }}
-    )
+    spec = data_loader.input_spec(cfg, records_dir, metadata)
 
     def pipeline(training: bool, cache: str) -> tf.data.Dataset:
         return data_loader.load_split(
@@ -105,8 +98,7 @@ def train_step_speed(
     model, optimizer = model_lib.build_for_training(cfg, metadata, records_dir, strategy, steps)
     loss_fn = model_lib.build_loss(cfg.train, metadata)
     trainer = Trainer(strategy, model, optimizer, loss_fn, batch_size, cfg.train)
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
-    spec = data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
+    spec = data_loader.input_spec(cfg, records_dir, metadata)
     dataset = data_loader.load_split(
         dataclasses.replace(spec, cache="none"), "train", batch_size, training=False
     )

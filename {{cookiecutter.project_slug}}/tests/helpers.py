@@ -14,7 +14,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
+{%- if cookiecutter.cluster %}
 import pytest
+{%- endif %}
 import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
@@ -29,17 +31,6 @@ from {{ cookiecutter.package_name }}.data import (
 )
 
 PACKAGE = "{{ cookiecutter.package_name }}"
-# Real data sets for the tests that read them (e.g. MNIST digits as PNG folders, an SMS spam
-# CSV): SHARED_DATA_DIR names their folder; without it those tests skip.
-SHARED_DATA = os.environ.get("SHARED_DATA_DIR")
-
-
-def shared_data(relative: str) -> Path:
-    """The path of a shared data set, or a skipped test when it is absent."""
-    path = Path(SHARED_DATA or "SHARED_DATA_DIR-is-not-set").resolve() / relative
-    if not path.exists():
-        pytest.skip(f"{path} is absent (set SHARED_DATA_DIR to the shared data folder)")
-    return path
 
 
 def kill_group(process: subprocess.Popen) -> None:
@@ -245,15 +236,6 @@ def fit(model, inputs, labels, learning_rate: float, epochs: int, batch_size: in
     return model.fit(inputs, labels, batch_size=batch_size, epochs=epochs, verbose=0).history
 
 
-def reload_keras_file(model, inputs, path: Path):
-    """Saves `model` as a .keras file at `path`, loads it, checks that it gives the same
-    outputs on the first inputs, and returns it."""
-    model.save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(reloaded(inputs[:4]), model(inputs[:4]), atol=1e-5)
-    return reloaded
-
-
 def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
     """The run's export (export/1), served the raw inputs of the whole test split, scores the
     accuracy that eval wrote to metrics.json; returns those metrics."""
@@ -265,12 +247,9 @@ def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
     count = metadata.counts["test"]["total"]
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
     serve = tf.saved_model.load(str(run_dir / "export" / "1")).signatures["serving_default"]
-    class_ids = np.concatenate(
-        [
-            serve(batch)["class_id"].numpy()
-            for batch in serving.serving_batches(raw_inputs, metadata)
-        ]
-    )
+    inputs = serving.signature_inputs(raw_inputs, metadata)["serving_default"]
+    outputs = serve(**{key: tf.constant(value) for key, value in inputs.items()})
+    class_ids = outputs["class_id"].numpy()
     assert metrics["num_examples"] == count
     assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
     return metrics
@@ -282,13 +261,12 @@ OTHER_NETS = {
 {%- if cookiecutter.model_type == "cnn" %}
     "resnet": ["model=resnet", "model.depth=8", "model.width=4"],
     # A backbone's weights from a local file (written by net_files: nothing downloads), fine-
-    # tuned in two phases: the first epoch on the frozen backbone, then its top two blocks.
+    # tuned in two phases: the first epoch on the frozen backbone, then the whole backbone.
     "pretrained": [
         "model=pretrained",
         "data.image_size=[32,32]",
         "model.weights={files}/backbone.weights.h5",
         "model.freeze_epochs=1",
-        "model.fine_tune_blocks=2",
         "model.fine_tune_learning_rate=0.0003",
     ],
 {%- else %}

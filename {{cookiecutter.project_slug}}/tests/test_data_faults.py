@@ -2,7 +2,6 @@
 succeeds (and its check says what came out) or stops with one error that names the file or row
 and says what to do."""
 
-import os
 from pathlib import Path
 
 {% if cookiecutter.model_type == "cnn" -%}
@@ -38,6 +37,14 @@ def write_data(root: Path, classes=("cat", "dog"), per_class=6) -> list[str]:
     return ["data=image_folder", f"data.path={root}", "data.image_size=[16,16]"]
 
 
+def bad_folder(root: Path, layout: str) -> list[str]:
+    """A folder laid out wrong: "missing", "flat" (no class folders) or "empty-class"."""
+    write_image(root / ("001.png" if layout == "flat" else "cat/001.png"), 10)
+    if layout == "empty-class":
+        (root / "dog").mkdir()
+    return ["data=image_folder", f"data.path={root / 'nowhere' if layout == 'missing' else root}"]
+
+
 def nested_folders(root):
     for index in range(4):
         write_image(root / "dog" / "2024" / "june" / f"{index}.png", 200 + index)
@@ -53,19 +60,29 @@ def unsupported_files(root):
     return overrides
 
 
-def truncated_image(root):
+def unreadable_images(root, *skip_invalid):
     overrides = write_data(root)
     pixels = np.random.default_rng(0).integers(0, 256, (30, 30, 3), np.uint8)
     png = tf.io.encode_png(pixels).numpy()
-    (root / "cat" / "broken.png").write_bytes(png[: len(png) // 2])
-    return overrides
+    (root / "cat" / "broken.png").write_bytes(png[: len(png) // 2])  # truncated
+    (root / "dog" / "empty.jpg").write_bytes(b"")
+    return [*overrides, *skip_invalid]
 
 
-FAULTS = {
+def unseen_test_label(root):
+    write_data(root / "test", classes=("cat", "dog", "fox"), per_class=2)
+    return [*write_data(root / "train"), f"data.test_path={root / 'test'}"]
+
+
+FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
+    "missing-folder": (lambda root: bad_folder(root, "missing"), "nowhere does not exist"),
+    "flat-folder": (lambda root: bad_folder(root, "flat"), "has no class sub-folders. Expected"),
+    "empty-class": (lambda root: bad_folder(root, "empty-class"), r"\['dog'\] hold no"),
     "one-class": (
         lambda root: write_data(root, classes=("cat",)),
         r"has only one class, \['cat'\]: a classifier needs at least two",
     ),
+    "unseen-test-label": (unseen_test_label, r"test_path has the label\(s\) \['fox'\]"),
     "nested-folders": (nested_folders, lambda metadata, log: total(metadata) == 16),
     "unsupported-files": (
         unsupported_files,
@@ -75,9 +92,14 @@ FAULTS = {
         and "dog/photo.heic" in log
         and ".DS_Store" not in log,
     ),
-    "truncated-image": (
-        truncated_image,
-        r"1 image file\(s\) cannot be read: \S*broken\.png \(Invalid PNG data, size \d+\)\.",
+    "unreadable-images": (
+        unreadable_images,
+        r"2 image file\(s\) cannot be read: \S*broken\.png \(Invalid PNG data, size \d+\); "
+        r"\S*empty\.jpg \(.*\)\. Fix or remove them, or set data.skip_invalid=true\.",
+    ),
+    "unreadable-images-skipped": (
+        lambda root: unreadable_images(root, "data.skip_invalid=true"),
+        lambda metadata, log: total(metadata) == 12 and "broken.png" in log and "empty.jpg" in log,
     ),
 }
 {%- else -%}
@@ -105,19 +127,23 @@ def write_data(root: Path, classes=("ham", "spam"), per_class=6) -> list[str]:
     return ["data=text_folder", f"data.path={root}", "data.sequence_length=8"]
 
 
+def csv_lines(*extra: str) -> list[str]:
+    return ["text,label", *(f"{text},{label}" for text, label in rows()), *extra]
+
+
 def one_class(root):
     return write_csv(root / "t.csv", ["text,label"] + [f"{text},ham" for text in HAM * 6])
 
 
 def unquoted_commas(root):
-    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
+    lines = csv_lines()
     lines[3] = "well, see you at lunch,ham"  # row 4: three fields
     lines[9] = "WIN a free prize, now, really,spam"  # row 10: four fields
     return write_csv(root / "t.csv", lines)
 
 
 def missing_field(root):
-    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
+    lines = csv_lines()
     lines[5] = "call me when you land"  # row 6: one field
     return write_csv(root / "t.csv", lines)
 
@@ -127,21 +153,38 @@ def csv_folder(root):
     return ["data=csv", f"data.path={root / 'texts'}"]
 
 
-def huge_field(root):
-    lines = ["text,label"] + [f"{text},{label}" for text, label in rows()]
-    lines.append(f"{'free cash ' * 20000},spam")  # 200 KB, over csv's 128 KB default
-    return write_csv(root / "t.csv", lines)
+def unseen_test_label(root):
+    write_csv(root / "test.csv", ["text,label", "hello,ham", "buy now,promo"])
+    return [*write_csv(root / "t.csv", csv_lines()), f"data.test_path={root / 'test.csv'}"]
 
 
-def nested_text_folders(root):
-    overrides = write_data(root)
-    (root / "spam" / "2024").mkdir()
-    (root / "spam" / "2024" / "late.txt").write_text("free cash now", encoding="utf-8")
-    (root / "ham" / "notes.md").write_text("# not a text example", encoding="utf-8")
+def latin1_csv(root):
+    overrides = write_csv(root / "t.csv", [])
+    (root / "t.csv").write_bytes("\n".join(csv_lines("café crème,ham")).encode("latin-1"))
     return overrides
 
 
-FAULTS = {
+def damaged_folder(root, damage):
+    overrides = write_data(root, classes=("ham", "spam")[: 1 if damage == "empty-class" else 2])
+    (root / "spam").mkdir(exist_ok=True)
+    if damage == "empty-file":
+        (root / "ham" / "blank.txt").write_text("\n")
+    if damage == "latin1":
+        (root / "ham" / "café.txt").write_bytes("café crème".encode("latin-1"))
+    if damage == "nested":
+        (root / "spam" / "2024").mkdir()
+        (root / "spam" / "2024" / "late.txt").write_text("free cash now", encoding="utf-8")
+        (root / "ham" / "notes.md").write_text("# not a text example", encoding="utf-8")
+    return overrides
+
+
+FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
+    "missing-file": (lambda root: ["data=csv", f"data.path={root}/t.csv"], "t.csv does not exist"),
+    "csv-is-a-folder": (csv_folder, r"is a folder; data=csv reads one CSV file"),
+    "no-column": (
+        lambda root: [*write_csv(root / "t.csv", csv_lines()), "data.text_column=body"],
+        r"no column 'body'; its columns are \['text', 'label'\]. Set data.text_column",
+    ),
     "one-class": (one_class, r"data.path=\S*t.csv\) has only one class, \['ham'\]: a classifier"),
     "one-class-folder": (
         lambda root: write_data(root, classes=("ham",)),
@@ -153,16 +196,35 @@ FAULTS = {
         r"row 10 \(4 fields\)\. A text that holds the delimiter must be quoted",
     ),
     "missing-field": (missing_field, r"1 row\(s\) have more or fewer .* row 6 \(1 fields\)"),
+    "no-label": (
+        lambda root: write_csv(root / "t.csv", csv_lines("hello,")),
+        r"1 row\(s\) have no 'label' label: t.csv row 26\. Label or remove them",
+    ),
+    "empty-texts": (
+        lambda root: write_csv(root / "t.csv", csv_lines("  ,ham", ",spam")),
+        r"2 example\(s\) have an empty text: t.csv row 26, t.csv row 27\. .*skip_invalid=true",
+    ),
+    "empty-texts-skipped": (
+        lambda root: [*write_csv(root / "t.csv", csv_lines(",ham")), "data.skip_invalid=true"],
+        lambda metadata, log: total(metadata) == 24 and "empty text(s): t.csv row 26" in log,
+    ),
+    "unseen-test-label": (unseen_test_label, r"test_path has the label\(s\) \['promo'\]"),
+    "not-utf8-csv": (latin1_csv, r"t.csv line 26 is not UTF-8 text \(.*\); save it as UTF-8"),
     "semicolons-with-commas-in-texts": (
         lambda root: write_csv(
             root / "t.csv", ["text;label", *(f"{x}, ok;{y}" for x, y in rows())]
         ),
         lambda metadata, log: total(metadata) == 24,
     ),
-    "csv-is-a-folder": (csv_folder, r"is a folder; data=csv reads one CSV file"),
-    "field-over-128-kb": (huge_field, lambda metadata, log: total(metadata) == 25),
+    "field-over-128-kb": (
+        lambda root: write_csv(root / "t.csv", csv_lines(f"{'free cash ' * 20000},spam")),
+        lambda metadata, log: total(metadata) == 25,
+    ),
+    "empty-class-folder": (lambda root: damaged_folder(root, "empty-class"), r"\['spam'\] hold"),
+    "empty-text-file": (lambda root: damaged_folder(root, "empty-file"), "empty text: .*blank"),
+    "not-utf8-text-file": (lambda root: damaged_folder(root, "latin1"), "café.txt is not UTF-8"),
     "nested-text-folders": (
-        nested_text_folders,
+        lambda root: damaged_folder(root, "nested"),
         lambda metadata, log: total(metadata) == 13 and "ham/notes.md" in log,
     ),
 }
@@ -183,27 +245,3 @@ def test_a_data_fault_is_survived_or_explained(make_config, tmp_path, caplog, fa
     else:
         _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
         assert expected(metadata, caplog.text), (metadata.counts, caplog.text)
-
-
-def test_the_records_key_follows_the_bytes_not_mtimes_or_spelling(
-    make_config, tmp_path, monkeypatch
-):
-    root = tmp_path / "data" / "base"
-    overrides = [item for item in write_data(root) if not item.startswith("data.path=")]
-
-    def key(path: str) -> str:
-        cfg = make_config(*overrides, f"data.path={path}")
-        return preprocess_data.records_path(cfg.data, cfg.seed)
-
-    first = key(str(root))
-    some_file = sorted(path for path in root.rglob("*") if path.is_file())[0]
-    os.utime(some_file, (1e9, 1e9))
-    assert key(str(root)) == first  # touched
-    assert key(f"{root}/") == first
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")
-    assert key("../data/base") == first
-    content = bytearray(some_file.read_bytes())
-    content[-1] ^= 1
-    some_file.write_bytes(bytes(content))
-    assert key(str(root)) != first  # one byte changed

@@ -16,9 +16,7 @@ from {{ cookiecutter.package_name }}.data import (
 def spec(make_config):
     """How the smoke config reads its records (2 shards per split), without augmentation."""
     cfg = make_config()
-    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    example_fn = input_ops.make_example_fn(metadata, records_dir)
-    return data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn)
+    return data_loader.input_spec(cfg, *preprocess_data.ensure_preprocessed(cfg.data, cfg.seed))
 
 
 def shift(inputs, seed):
@@ -44,12 +42,12 @@ def training_batches(spec, count, batch_size=1, **options):
 def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decodes_per_example):
     """Two passes over one split: the second reads the cache (no decoding) but for "none";
     the examples are those in the files, decoded by example_fn and never augmented."""
-    decodes = []
+    decodes, example_fn = [], input_ops.make_example_fn(spec.metadata, spec.records_dir)
 
-    def counted_example_fn(raw):
+    def counted_example_fn(raw):  # not traced alone: its numbers are those of an eager call
         tick = tf.numpy_function(lambda: decodes.append(1) or np.int32(0), [], tf.int32)
         with tf.control_dependencies([tick]):
-            return tf.identity(spec.example_fn(raw))
+            return tf.identity(example_fn(raw))
 
     counted = dataclasses.replace(spec, example_fn=counted_example_fn, augment_fn=shift)
     dataset = data_loader.load_split(
@@ -70,7 +68,7 @@ def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decod
         spec.records_dir, "validation", spec.metadata, count
     )
     expected = [
-        (np.asarray(spec.example_fn(tf.constant(raw)).numpy()).tobytes(), label)
+        (np.asarray(example_fn(tf.constant(raw)).numpy()).tobytes(), label)
         for raw, label in zip(raw_inputs, labels, strict=True)
     ]
     assert sorted(first) == sorted(expected)

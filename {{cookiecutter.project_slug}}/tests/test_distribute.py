@@ -13,7 +13,6 @@ from {{ cookiecutter.package_name }} import distribute
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
-    input_ops,
     preprocess_data,
 )
 from {{ cookiecutter.package_name }}.trainer import make_evaluator
@@ -68,8 +67,7 @@ def validation_records(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("records")
     cfg = smoke_config(tmp_path, "data.num_examples=250")  # 25 validation examples, 2 shards
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    example_fn = input_ops.make_example_fn(metadata, records_dir)
-    return data_loader.InputSpec.from_config(cfg, records_dir, metadata, example_fn), cfg.model
+    return data_loader.input_spec(cfg, records_dir, metadata), cfg.model
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from {{ cookiecutter.package_name }}.data import image_ops, input_ops
+from {{ cookiecutter.package_name }}.data import image_ops
 
 
 def make_image(height=10, width=14, channels=1, seed=0):
@@ -20,11 +20,6 @@ def eager_and_in_map(op, raw):
     in_map = next(tf.data.Dataset.from_tensors(raw).map(op).as_numpy_iterator())
     tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), in_map, eager)
     return eager
-
-
-def test_example_round_trip():  # input_ops' record format
-    raw, label = input_ops.parse_example(input_ops.serialize_example(b"\x89PNG...", 7))
-    assert raw.numpy() == b"\x89PNG..." and label.numpy() == 7 and label.dtype == tf.int32
 
 
 CONVERSIONS = [(3, 3), (1, 3), (4, 1), (1, 1), (2, None), (4, None)]  # stored -> asked for
@@ -57,9 +52,7 @@ def test_store_image_resizes_averaging_fine_detail():
 
 
 def test_example_fn_turns_stored_pngs_into_normalised_model_inputs():
-    metadata = SimpleNamespace(  # only what the op reads
-        input_shape=[10, 14, 3], normalization=SimpleNamespace(mean=[0.5] * 3, std=[0.25] * 3)
-    )
+    metadata = SimpleNamespace(input_shape=[10, 14, 3], mean=[0.5] * 3, std=[0.25] * 3)
     image = make_image()  # gray: the model takes 3 channels
     example_fn = image_ops.make_example_fn(metadata, "unused")
     inputs = eager_and_in_map(example_fn, image_ops.encode_png(image))
@@ -95,8 +88,7 @@ def test_augment_images_changes_each_image_its_own_way_by_its_seed():
     assert all(np.logical_or(mirrored, kept)) and 0 < sum(mirrored) < 16
     shifts = augment(3, brightness=0.5) - images.numpy()  # one offset per image, in +-0.5
     np.testing.assert_allclose(shifts, np.broadcast_to(shifts[:, :1, :1], shifts.shape), atol=1e-4)
-    assert np.all((np.abs(shifts) > 0) & (np.abs(shifts) <= 0.5))
-    assert len(set(shifts[:, 0, 0, 0])) == 16
+    assert np.all(np.abs(shifts) <= 0.5) and len(set(shifts[:, 0, 0, 0])) == 16
 
     in_a_graph = tf.function(lambda seed: image_ops.augment_images(images, seed, 2, True))
     seed = tf.constant([7, 4], tf.int64)
@@ -131,17 +123,16 @@ UPRIGHT = {  # Exif orientation -> how to show the stored pixels (numpy, rows fi
 
 
 @pytest.mark.slow
-def test_decode_image_turns_photos_upright():
-    image = make_image(6, 10, 3)
+def test_decode_and_store_image_turn_photos_upright():
+    image = make_image(8, 8, 3)  # square: store_image keeps every orientation's size
     jpeg = tf.io.encode_jpeg(image).numpy()
     for encoded in (image_ops.encode_png(image), jpeg, b"", b"\xff\xd8"):  # without Exif
         assert int(image_ops.exif_orientation(encoded)) == 1
     stored = tf.io.decode_jpeg(jpeg).numpy()
     orientations = [*UPRIGHT] * 2
-    photos = [with_orientation(jpeg, orientation, "II") for orientation in UPRIGHT]
-    photos += [with_orientation(jpeg, orientation, "MM") for orientation in UPRIGHT]
+    photos = [with_orientation(jpeg, code, order) for order in ("II", "MM") for code in UPRIGHT]
     in_map = tf.data.Dataset.from_tensor_slices(photos).map(
-        lambda raw: image_ops.decode_image(raw, 3)
+        lambda raw: image_ops.store_image(raw, [8, 8], 3)
     )
     for orientation, photo, mapped in zip(orientations, photos, in_map, strict=True):
         assert int(image_ops.exif_orientation(photo)) == orientation

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -18,7 +19,7 @@ def test_metadata_reads_back_what_preprocess_wrote(make_config):
     with open(path, encoding="utf-8") as metadata_file:
         on_disk = json.load(metadata_file)
     assert Metadata.read(records_dir) == Metadata.read(path) == metadata
-    content = metadata.to_dict()
+    content = dataclasses.asdict(metadata)
 {%- if cookiecutter.model_type == "rnn" %}
     vocabulary_file = content.pop("vocabulary_file")  # its path, read beside metadata.json
     assert vocabulary_file == os.path.join(records_dir, on_disk.pop("vocabulary_file"))
@@ -26,8 +27,7 @@ def test_metadata_reads_back_what_preprocess_wrote(make_config):
     assert content == on_disk
     assert metadata.num_classes == len(metadata.class_names)
 {%- if cookiecutter.model_type == "cnn" %}
-    assert len(metadata.normalization.mean) == len(metadata.normalization.std)
-    assert len(metadata.normalization.mean) == metadata.input_shape[-1]
+    assert len(metadata.mean) == len(metadata.std) == metadata.input_shape[-1]
 {%- else %}
     assert metadata.model_inputs["sequence_length"] == metadata.sequence_length
 {%- endif %}

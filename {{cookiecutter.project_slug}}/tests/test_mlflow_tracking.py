@@ -7,14 +7,14 @@ import pytest
 from helpers import PACKAGE, drive, tiny_model
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }}.callbacks import build_callbacks
+from {{ cookiecutter.package_name }}.controller import build_callbacks
 from {{ cookiecutter.package_name }}.mlflow_tracking import log_artifacts
 
 
 def test_log_artifacts_does_nothing_for_a_run_without_mlflow(make_config, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    OmegaConf.save(make_config("logger=csv"), run_dir / "config.yaml")
+    OmegaConf.save(make_config("logger=tensorboard"), run_dir / "config.yaml")
     (run_dir / "metrics.json").write_text("{}")
     log_artifacts(run_dir, [run_dir / "metrics.json"])
     assert sorted(path.name for path in run_dir.iterdir()) == ["config.yaml", "metrics.json"]
@@ -27,9 +27,9 @@ def test_mlflow_logs_params_metrics_and_artifacts_to_one_run(make_config, tmp_pa
     cfg, model, run_dir = make_config("logger=mlflow"), tiny_model(), tmp_path / "run"
     run_dir.mkdir()
     OmegaConf.save(cfg, run_dir / "config.yaml")
-    drive(build_callbacks(cfg, run_dir, model), range(0, 2))
+    drive(build_callbacks(cfg, model), range(0, 2))
     run_id = json.loads((run_dir / "mlflow.json").read_text())["run_id"]
-    drive(build_callbacks(cfg, run_dir, model), range(2, 3))  # resumed
+    drive(build_callbacks(cfg, model), range(2, 3))  # resumed
     assert json.loads((run_dir / "mlflow.json").read_text())["run_id"] == run_id
     (run_dir / "metrics.json").write_text('{"accuracy": 0.8}')
     (run_dir / "export" / "1" / "variables").mkdir(parents=True)

@@ -1,5 +1,6 @@
-"""model.py: each net built from its YAML file's _target_, and the training loss; each other
-net through the whole loop; the net that docs/architecture.md adds."""
+"""model.py: each net built from its YAML file's _target_, the training loss, the optimizer and
+its learning-rate schedules; each other net through the whole loop; the net that
+docs/architecture.md adds."""
 
 import shutil
 import sys
@@ -24,6 +25,7 @@ from helpers import (
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }}.models import FineTune
 
 # The data's values that Metadata.model_arguments gives a builder.
 {%- if cookiecutter.model_type == "cnn" %}
@@ -96,6 +98,38 @@ def test_training_loss_is_cross_entropy_smoothed_focal_or_class_weighted():
     # Inverse class frequencies, averaging 1 over the classes: 100 / (2 * 90), 100 / (2 * 10).
     balanced = plain * np.array([100 / 180, 100 / 20])[LABELS]
     np.testing.assert_allclose(training_loss(class_weight="balanced"), balanced, rtol=1e-6)
+
+
+# (train.lr_schedule, train.warmup_steps, the rates at steps 0, 5, ..., 20 of 20 at a peak of 0.1)
+SCHEDULES = [
+    ("constant", 0, [0.1, 0.1, 0.1, 0.1, 0.1]),
+    ("cosine", 0, [0.1, 0.08536, 0.05, 0.01464, 0.0]),
+    ("cosine", 10, [0, 0.05, 0.1, 0.05, 0]),
+]
+
+
+@pytest.mark.parametrize("lr_schedule, warmup_steps, expected", SCHEDULES)
+def test_schedules(lr_schedule, warmup_steps, expected):
+    train_cfg = SimpleNamespace(lr_schedule=lr_schedule, warmup_steps=warmup_steps)
+    rates = model_lib.build_schedule(train_cfg, 0.1, total_steps=20)
+    rates = [float(rates(step)) if callable(rates) else rates for step in range(0, 21, 5)]
+    assert rates == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_fine_tune_has_a_schedule_per_phase():
+    train_cfg = SimpleNamespace(epochs=3, learning_rate=0.1, lr_schedule="cosine", warmup_steps=0)
+    fine_tune = FineTune(freeze_epochs=1, blocks=2, learning_rate=0.01, set_trainable=print)
+    rates = model_lib.run_schedule(train_cfg, steps_per_epoch=10, fine_tune=fine_tune)
+    rates = [float(rates(step)) for step in (0, 5, 9, 10, 20, 30)]
+    assert rates[0] == pytest.approx(0.1) and rates[0] > rates[1] > rates[2] > 0  # epoch 1
+    assert rates[3:] == pytest.approx([0.01, 0.005, 0.0], abs=1e-6)  # cosine from epoch 2
+
+
+def test_the_optimizer_is_the_one_the_config_names():
+    adam, adamw, sgd = (model_lib.build_optimizer(n, 0.01, 0.2) for n in ("adam", "adamw", "sgd"))
+    assert type(adam) is keras.optimizers.Adam  # AdamW is an Adam: isinstance would not tell
+    assert type(adamw) is keras.optimizers.AdamW and adamw.weight_decay == pytest.approx(0.2)
+    assert type(sgd) is keras.optimizers.SGD and sgd.momentum == pytest.approx(0.9)
 
 
 # Each other net, two epochs of 12 steps on the smoke data with a checkpoint every 5 steps:

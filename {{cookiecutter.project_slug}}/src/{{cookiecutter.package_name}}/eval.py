@@ -10,7 +10,6 @@ Config, data assets and weights come from the run; training overrides are ignore
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -24,41 +23,20 @@ from . import checkpoints, cli, distribute, jsonio, report, runs
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
-from .data.metadata import Metadata
 {%- if cookiecutter.tracking == "mlflow" %}
 from .mlflow_tracking import log_artifacts
 {%- endif %}
 
 log = logging.getLogger(__name__)
 
-KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "batch_size", "data.test_path")
-
-
-def predict_test_split(
-    model: keras.Model, example_fn: Callable, records_dir: str, records: Metadata, batch_size: int
-) -> tuple[list[bytes], np.ndarray, np.ndarray]:
-    """(raw inputs, labels, probabilities) of every test example, in file order."""
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
-    if not raw_inputs:
-        raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
-    shards = data_loader.list_shards(records_dir, "test", records)
-    inputs = tf.data.TFRecordDataset(shards).map(input_ops.parse_example)
-    inputs = inputs.map(lambda raw, _: example_fn(raw), num_parallel_calls=tf.data.AUTOTUNE)
-    inputs = inputs.apply(tf.data.experimental.assert_cardinality(len(raw_inputs)))  # for Keras
-    logits = model.predict(inputs.batch(batch_size).prefetch(tf.data.AUTOTUNE), verbose=0)
-    probabilities = tf.nn.softmax(logits.astype(np.float64), axis=-1).numpy()
-    return raw_inputs, np.array(labels), probabilities
+KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "data.test_path")
 
 
 def evaluate(
-    run_dir: str | Path,
-    checkpoint: str = "latest",
-    test_path: str | None = None,
-    batch_size: int | None = None,
+    run_dir: str | Path, checkpoint: str = "latest", test_path: str | None = None
 ) -> dict:
     """Evaluates `checkpoint` (latest, or best by train.monitor) of `run_dir` on its test split
-    or on `test_path` (read with the run's data config), in batches of `batch_size` (None: the
-    run's train.batch_size); writes metrics.json and report.md into run_dir, returns the first."""
+    or on `test_path`; writes metrics.json and report.md into run_dir, returns the metrics."""
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
@@ -69,14 +47,17 @@ def evaluate(
             f"model of {run_dir} was trained on {class_names}. Evaluate it on data "
             "with the same classes."
         )
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
+    if not raw_inputs:
+        raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
     model = model_lib.build_model(cfg.model, metadata)
     checkpoint_path = checkpoints.restore_model(model, run_dir, checkpoint)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
-    raw_inputs, labels, probabilities = predict_test_split(
-        model, example_fn, records_dir, records, batch_size or cfg.train.batch_size
-    )
+    inputs = tf.data.Dataset.from_tensor_slices(raw_inputs).map(example_fn, tf.data.AUTOTUNE)
+    logits = model.predict(inputs.batch(cfg.train.batch_size), verbose=0)
+    probabilities = tf.nn.softmax(logits.astype(np.float64), axis=-1).numpy()
     confusion = confusion_matrix(labels, probabilities.argmax(-1), labels=range(len(class_names)))
-    losses = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+    losses = keras.losses.sparse_categorical_crossentropy(np.array(labels), probabilities)
     metrics = {
         **report.classification_metrics(confusion, class_names),
         "loss": float(np.mean(losses)),
@@ -86,13 +67,10 @@ def evaluate(
         "test_data": test_path or "the run's test split",
     }
     jsonio.write_json(run_dir / "metrics.json", metrics)
-    wrong = report.most_confident_errors(labels, probabilities, class_names)
-    for example in wrong:  # the raw input as a person looks at it
-{%- if cookiecutter.model_type == "cnn" %}
-        raw, channels = raw_inputs[example["index"]], metadata.input_shape[-1]
-        example["input"] = input_ops.decode_image(raw, channels).numpy()
-{%- else %}
-        example["input"] = raw_inputs[example["index"]].decode("utf-8", errors="replace")
+    wrong = report.most_confident_errors(np.array(labels), probabilities, class_names)
+{%- if cookiecutter.model_type == "rnn" %}
+    for example in wrong:  # the text a person reads
+        example["text"] = raw_inputs[example["index"]].decode("utf-8", errors="replace")
 {%- endif %}
     report_file = report.write_report(run_dir, metrics, class_names, wrong)
 {%- if cookiecutter.tracking == "mlflow" %}
@@ -107,9 +85,8 @@ def _main(cfg: DictConfig) -> None:
     cli.setup_logging()
     with cli.exit_on_user_error():
         run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
-        metrics = evaluate(run_dir, cfg.checkpoint, cfg.data.test_path, cfg.batch_size)
-    summary = ("accuracy", "macro_f1", "weighted_f1", "loss", "num_examples")
-    print(json.dumps({key: metrics[key] for key in summary}, indent=2))
+        metrics = evaluate(run_dir, cfg.checkpoint, cfg.data.test_path)
+    print(json.dumps({key: metrics[key] for key in report.HEADLINE}, indent=2))
 
 
 def main() -> None:

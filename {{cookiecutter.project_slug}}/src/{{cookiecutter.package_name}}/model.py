@@ -1,7 +1,6 @@
 """Builds the net of model.* (its `_target_` builder, through hydra.utils.instantiate, with the
-data's values) and what trains it: the loss, the metrics, the optimizer.
-
-    python -c "from {{ cookiecutter.package_name }} import model; help(model)"
+data's values) and what trains it: the loss, the optimizer of train.optimizer and its learning
+rate (train.lr_schedule; for a net that fine-tunes, models.FineTune, one schedule per phase).
 """
 
 import inspect
@@ -15,8 +14,8 @@ import tensorflow as tf
 from hydra.errors import InstantiationException
 
 from . import distribute
-from . import optimizer as optimizer_lib
 from .data.metadata import Metadata
+from .models import FineTune
 
 log = logging.getLogger(__name__)
 # The builder arguments that come from the data (Metadata.model_arguments), not configs/model/.
@@ -26,6 +25,7 @@ DATA_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
 DATA_ARGUMENTS = ("num_classes", "vectorizer")
 {%- endif %}
 WeightedLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits) -> per example
+Schedule = float | keras.optimizers.schedules.LearningRateSchedule
 
 
 def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
@@ -54,9 +54,8 @@ def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
 def build_model(
     model_cfg: Mapping, metadata: Metadata, data_dir: str | None = None
 ) -> keras.Model:
-    """The net of model.* for the data of `metadata`. Without `data_dir` (the records folder)
-    the options its module's INITIAL_WEIGHTS names (e.g. model.weights) are None: a model that
-    a checkpoint is restored into reads no starting weights."""
+    """The net of model.* for the data of `metadata`. Without `data_dir` (the records folder),
+    its module's INITIAL_WEIGHTS options are None: a model to restore reads no starting weights."""
     build = check_options(model_cfg)
     options = {key: model_cfg[key] for key in model_cfg if key != "name"}
     if data_dir is None:
@@ -100,15 +99,6 @@ def build_loss(train_cfg: Mapping, metadata: Metadata) -> WeightedLoss:
     return weighted_loss
 
 
-def build_metrics() -> dict[str, keras.metrics.Metric]:
-    """The running training metrics, aggregated over replicas by tf.distribute."""
-    return {
-        "loss": keras.metrics.Mean(name="loss"),
-        "accuracy": keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-        "gradient_norm": keras.metrics.Mean(name="gradient_norm"),
-    }
-
-
 def build_for_training(
     cfg: Mapping,
     metadata: Metadata,
@@ -116,7 +106,7 @@ def build_for_training(
     strategy: tf.distribute.Strategy,
     steps_per_epoch: int,
 ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """The model with its starting weights in train.mixed_precision's dtype policy, and its
+    """The model in train.mixed_precision's dtype policy with its starting weights, and an
     optimizer for every weight that will train (a fine-tune's second phase's too)."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     log.info("Dtype policy %s", policy)
@@ -126,15 +116,57 @@ def build_for_training(
         with strategy.scope():
             model = build_model(cfg.model, metadata, records_dir)
             fine_tune = getattr(model, "fine_tune", None)  # see models.FineTune
-            schedule = optimizer_lib.run_schedule(cfg.train, steps_per_epoch, fine_tune)
+            schedule = run_schedule(cfg.train, steps_per_epoch, fine_tune)
             if fine_tune is not None:  # the second phase's weights include the first's
                 fine_tune.set_phase(model, fine_tune.freeze_epochs)
-            optimizer = optimizer_lib.build_optimizer(
-                cfg.train.optimizer, schedule, cfg.train.weight_decay
-            )
+            optimizer = build_optimizer(cfg.train.optimizer, schedule, cfg.train.weight_decay)
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
             optimizer.build(model.trainable_variables)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     return model, optimizer
+
+
+def build_optimizer(name: str, learning_rate: Schedule, weight_decay: float) -> keras.Optimizer:
+    """adam, adamw (decoupled weight decay) or sgd (momentum 0.9). No clipnorm: the train
+    step clips the global batch's gradient, where Keras would clip each replica's part."""
+    if name == "adamw":
+        return keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    return keras.optimizers.Adam(learning_rate)
+
+
+def build_schedule(train_cfg: Mapping, learning_rate: float, total_steps: int) -> Schedule:
+    """Constant, or cosine decay to 0 over `total_steps`, after train.warmup_steps from 0."""
+    if train_cfg.lr_schedule == "constant":
+        return learning_rate
+    warmup = train_cfg.warmup_steps
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, max(total_steps - warmup, 1), warmup_target=learning_rate, warmup_steps=warmup
+    )
+
+
+def run_schedule(train_cfg: Mapping, steps_per_epoch: int, fine_tune: FineTune | None) -> Schedule:
+    """The schedule over the run; for a fine-tune, one per phase, the second at its rate."""
+    total_steps = train_cfg.epochs * steps_per_epoch
+    if fine_tune is None:
+        return build_schedule(train_cfg, train_cfg.learning_rate, total_steps)
+    boundary = min(fine_tune.freeze_epochs, train_cfg.epochs) * steps_per_epoch
+    first = build_schedule(train_cfg, train_cfg.learning_rate, boundary)
+    second = build_schedule(train_cfg, fine_tune.learning_rate, total_steps - boundary)
+    return TwoPhaseSchedule(first, second, boundary)
+
+
+class TwoPhaseSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """`first` (a rate or a schedule) before step `boundary`, then `second` from there on."""
+
+    def __init__(self, first: Schedule, second: Schedule, boundary: int) -> None:
+        self.first, self.second, self.boundary = first, second, boundary
+
+    def __call__(self, step: tf.Tensor) -> tf.Tensor:
+        step = tf.cast(step, tf.float32)
+        first = self.first(step) if callable(self.first) else self.first
+        second = self.second(step - self.boundary) if callable(self.second) else self.second
+        return tf.where(step < self.boundary, tf.cast(first, tf.float32), second)

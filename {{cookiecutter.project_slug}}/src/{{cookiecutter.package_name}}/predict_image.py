@@ -1,9 +1,10 @@
-"""What predict sends an image model's export: image files, through ``serve_bytes``. Like
-predict.py it imports no training code: the two are a serving client's template. Checked by
-``python -m pytest tests/test_predict.py``."""
+"""What predict sends an image model's export: image files, through ``serve_bytes``. Imports no
+training code. Checked by ``python -m pytest tests/test_predict.py``."""
 
 import os
-from collections.abc import Callable{{ ", Sequence" if cookiecutter.tflite }}
+{%- if cookiecutter.tflite %}
+from collections.abc import Sequence
+{%- endif %}
 
 {% if cookiecutter.tflite -%}
 import numpy as np
@@ -14,13 +15,12 @@ from omegaconf import DictConfig
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
 
-Inputs = tuple[list[str], list[bytes], list[str | None]]  # names, raw inputs, labels
-Skip = Callable[[str, str | BaseException], None]  # (input name, why) of an unreadable input
+Inputs = tuple[list[str], list[bytes], dict[str, str]]  # names, raw inputs, {name: why} left out
 
 
-def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
-    """Names, encoded image bytes and (the parent folder's name) labels of cfg.inputs, an
-    image file or a folder searched recursively."""
+def read_inputs(cfg: DictConfig) -> Inputs:
+    """Names and bytes of the images of cfg.inputs (a file, or a folder searched recursively)
+    and those left out: tf.io.decode_image cannot read them (each would fail its batch)."""
     root, paths = cfg.inputs, [cfg.inputs]
     if tf.io.gfile.isdir(root):
         walk = tf.io.gfile.walk(root)
@@ -28,15 +28,16 @@ def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
         paths = sorted(path for path in paths if path.lower().endswith(IMAGE_EXTENSIONS))
     if not paths:
         raise ValueError(f"inputs={root} holds no {'/'.join(IMAGE_EXTENSIONS)} files.")
-    names, images = [], []
+    images, left_out = {}, {}
     for path in paths:
+        with tf.io.gfile.GFile(path, "rb") as image_file:
+            images[path] = image_file.read()
         try:
-            with tf.io.gfile.GFile(path, "rb") as image_file:
-                images.append(image_file.read())
-            names.append(path)
-        except (OSError, tf.errors.OpError) as error:
-            skip(path, error)
-    return names, images, [os.path.basename(os.path.dirname(name)) for name in names]
+            tf.io.decode_image(images[path], expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            left_out[path] = "not an image file that TensorFlow can decode"
+            del images[path]
+    return list(images), list(images.values()), left_out
 {%- if cookiecutter.tflite %}
 
 

@@ -10,85 +10,60 @@ import io
 import re
 import unicodedata
 {%- endif %}
-from collections.abc import Callable
 
 import tensorflow as tf
 from omegaconf import DictConfig
 
 SIGNATURE, SIGNATURE_INPUT, SENT = "serving_default", "texts", "texts"
 
-Inputs = tuple[list[str], list[bytes], list[str | None]]  # names, raw inputs, labels
-Skip = Callable[[str, str | BaseException], None]  # (input name, why) of an unreadable input
+Inputs = tuple[list[str], list[bytes], dict[str, str]]  # names, raw inputs, {name: why} left out
 
 
-def read_inputs(cfg: DictConfig, skip: Skip) -> Inputs:
-    """Names, UTF-8 texts and (with label_column) labels of cfg.inputs."""
-    if cfg.label_column and not cfg.column:
-        raise ValueError(f"label_column={cfg.label_column} needs column=NAME, the text column.")
+def read_inputs(cfg: DictConfig) -> Inputs:
+    """Names and UTF-8 texts of cfg.inputs, a text file (one text a line) or a CSV file
+    (column=NAME), and the lines or rows left out."""
     with tf.io.gfile.GFile(cfg.inputs, "rb") as text_file:
         content = text_file.read()
     if cfg.column:
-        return read_csv_rows(cfg, content, skip)
+        return read_csv_column(cfg, content)
     if cfg.inputs.lower().endswith(".csv"):
-        raise ValueError(
-            f"inputs={cfg.inputs} is a CSV file: name its text column with column=NAME "
-            "(and label_column=NAME for the accuracy)."
-        )
-    names, texts = [], []
+        raise ValueError(f"inputs={cfg.inputs} is a CSV file: name its text column, column=NAME.")
+    names, texts, left_out = [], [], {}
     for number, line in enumerate(content.removeprefix(b"\xef\xbb\xbf").splitlines(), 1):
         try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as error:
-            skip(f"line {number}", f"not UTF-8: {error}")
-            continue
-        if text.strip():
-            names.append(f"line {number}")
-            texts.append(text.encode("utf-8"))
-    return names, texts, [None] * len(texts)
+            if line.decode("utf-8").strip():
+                names.append(f"line {number}")
+                texts.append(line)
+        except UnicodeDecodeError:
+            left_out[f"line {number}"] = "not UTF-8 text"
+    return names, texts, left_out
 
 
-def sniff_dialect(text: str, columns: list[str]) -> tuple[type[csv.Dialect], str]:
-    """(dialect, delimiter) of a CSV file as training finds them: csv.Sniffer's, or the first
-    of , ; tab | whose header has `columns`."""
+def read_csv_column(cfg: DictConfig, content: bytes) -> Inputs:
+    """The text column of a UTF-8 CSV file (with or without BOM), its dialect as csv.Sniffer
+    finds it; rows with another number of fields than the header are left out."""
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"inputs={cfg.inputs} is not UTF-8 text ({error}).") from error
     try:
         dialect = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|")
     except csv.Error:
         dialect = csv.excel
-    for delimiter in (dialect.delimiter, *",;\t|"):
-        header = next(csv.reader(io.StringIO(text, newline=""), dialect, delimiter=delimiter), [])
-        if all(column in header for column in columns):
-            return dialect, delimiter
-    return dialect, dialect.delimiter
-
-
-def read_csv_rows(cfg: DictConfig, content: bytes, skip: Skip) -> Inputs:
-    """The text (and label) column of a CSV file (UTF-8, with or without BOM), read as training
-    reads it."""
-    try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    if cfg.column not in (reader.fieldnames or []):
         raise ValueError(
-            f"inputs={cfg.inputs} is not UTF-8 text ({error}); save it as UTF-8."
-        ) from error
-    dialect, delimiter = sniff_dialect(text, [cfg.column, cfg.label_column or cfg.column])
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect, delimiter=delimiter)
-    columns = reader.fieldnames or []
-    for key, column in (("column", cfg.column), ("label_column", cfg.label_column)):
-        if column and column not in columns:
-            raise ValueError(
-                f"inputs={cfg.inputs} has no column {column!r}; its columns are {columns}. "
-                f"Set {key} to one of them."
-            )
-    names, texts, labels = [], [], []
+            f"inputs={cfg.inputs} has no column {cfg.column!r}; its columns are "
+            f"{reader.fieldnames}. Set column to one of them."
+        )
+    names, texts, left_out = [], [], {}
     for row in reader:
-        name = f"row {reader.line_num}"
         if None in row or None in row.values():  # more or fewer fields than the header
-            skip(name, f"it has not the {len(columns)} fields of the header")
-            continue
-        names.append(name)
-        texts.append(row[cfg.column].encode("utf-8"))
-        labels.append(row[cfg.label_column].strip() if cfg.label_column else None)
-    return names, texts, labels
+            left_out[f"row {reader.line_num}"] = "not the number of fields of the header"
+        else:
+            names.append(f"row {reader.line_num}")
+            texts.append(row[cfg.column].encode("utf-8"))
+    return names, texts, left_out
 {%- if cookiecutter.tflite %}
 
 

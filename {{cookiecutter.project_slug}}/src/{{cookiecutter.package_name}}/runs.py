@@ -10,8 +10,8 @@ import os
 import platform
 {%- if cookiecutter.cluster %}
 import tempfile
-from collections.abc import Iterator
 {%- endif %}
+from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
@@ -141,32 +141,28 @@ def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
     return {**saved, "epochs": epochs, "run_dir": str(run_dir), "checkpoint": latest}
 
 
-class RunLock:
-    """An OS lock (filelock) on run_dir/lock, taken before anything is written into the run;
-    the OS releases it when its process ends, however it ends. The file names the holder."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / LOCK_FILE
-        self.lock = filelock.FileLock(self.path, timeout=0)
-
-    def __enter__(self) -> "RunLock":
-        try:
-            self.lock.acquire()
-        except filelock.Timeout:
-            holder = self.path.read_text(encoding="utf-8") if self.path.exists() else "?"
-            raise RuntimeError(
-                f"{self.path.parent} is in use by another training ({holder}). Wait for it to "
-                "end, or train into another run_dir."
-            ) from None
-        now = datetime.datetime.now().isoformat(timespec="seconds")
-        self.path.write_text(f"PID {os.getpid()} on {platform.node()}, since {now}")
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.path.unlink(missing_ok=True)  # while still held: no one else has it then
-        self.lock.release()
-        with contextlib.suppress(OSError):  # a new run that failed before writing anything
-            self.path.parent.rmdir()  # leaves no folder; rmdir takes only an empty one
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Holds an OS lock (filelock) on run_dir/lock, which names its holder, while training: the
+    OS frees it however its process ends. A new run that failed leaves no folder."""
+    path = Path(run_dir) / LOCK_FILE
+    lock = filelock.FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        holder = path.read_text(encoding="utf-8") if path.exists() else "?"
+        raise RuntimeError(
+            f"{run_dir} is in use by another training ({holder}). Wait for it to end, or train "
+            "into another run_dir."
+        ) from None
+    path.write_text(f"PID {os.getpid()} on {platform.node()}")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held: no one else has it then
+        lock.release()
+        with contextlib.suppress(OSError):  # rmdir takes only an empty folder
+            path.parent.rmdir()
 {%- if cookiecutter.cluster %}
 
 

@@ -1,10 +1,8 @@
-"""An image export's signatures (``python -m pytest tests/test_export.py``): serving_default
-takes uint8 images [N, height, width, channels] of data.image_size, serve_bytes image files [N]
-of any size, read as preprocess stored the training images (image_ops.store_image).
-"""
+"""An image export's signatures, checked by ``python -m pytest tests/test_export.py``:
+serving_default takes uint8 images [N, height, width, channels] of data.image_size, serve_bytes
+image files [N] of any size, read as preprocess stored the training images (store_image)."""
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -13,15 +11,12 @@ import tensorflow as tf
 from .data import image_ops
 from .data.metadata import Metadata
 
-Classify = Callable[[tf.Tensor], dict[str, tf.Tensor]]  # model inputs -> the export's outputs
-DEFAULT_INPUT = "images"  # serving_default's input
-
 
 def add_signatures(
-    archive: keras.export.ExportArchive, classify: Classify, metadata: Metadata, assets_dir: Path
+    archive: keras.export.ExportArchive, classify: Callable, metadata: Metadata
 ) -> None:
     """Adds serving_default (decoded images) and serve_bytes (image files) to `archive`, which
-    tracks the model; an image model needs nothing from `assets_dir`."""
+    tracks the model; `classify`: model inputs -> the export's outputs."""
     height, width, channels = metadata.input_shape
     prepare = image_ops.make_prepare_fn(metadata)  # as in training
 
@@ -36,22 +31,17 @@ def add_signatures(
         )
         return serve_images(images)
 
-    images_spec = tf.TensorSpec([None, height, width, channels], tf.uint8, DEFAULT_INPUT)
+    images_spec = tf.TensorSpec([None, height, width, channels], tf.uint8, "images")
     archive.add_endpoint("serving_default", serve_images, [images_spec])
     bytes_spec = tf.TensorSpec([None], tf.string, "image_bytes")
     archive.add_endpoint("serve_bytes", serve_bytes, [bytes_spec])
 
 
-def serving_batches(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tf.Tensor]:
-    """Stored images (from the records) as serving_default takes them: one batch."""
-    return [tf.stack([image_ops.decode_stored(raw, metadata.input_shape) for raw in raw_inputs])]
-
-
-def signature_requests(raw_inputs: Sequence[bytes], metadata: Metadata) -> list[tuple[str, dict]]:
-    """(signature, inputs) of every signature for the same stored images: decoded for
-    serving_default, as PNG files for serve_bytes."""
-    (images,) = serving_batches(raw_inputs, metadata)
-    return [
-        ("serving_default", {DEFAULT_INPUT: images.numpy()}),
-        ("serve_bytes", {"image_bytes": np.array(list(raw_inputs), dtype=object)}),
-    ]
+def signature_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> dict[str, dict]:
+    """{signature: its inputs} for the same stored images (the records' raw inputs): decoded
+    for serving_default, as the files they are for serve_bytes."""
+    images = [image_ops.decode_stored(raw, metadata.input_shape) for raw in raw_inputs]
+    return {
+        "serving_default": {"images": np.stack(images)},
+        "serve_bytes": {"image_bytes": np.array(raw_inputs, dtype=object)},
+    }

@@ -187,13 +187,14 @@ def write(
     test: tuple[list[bytes], list[int]],
     options: DictConfig,
     compare: Compare,
+    check_examples: int,
 ) -> dict:
     """Writes export_dir/model.tflite: what a client gives it (client_inputs) -> probabilities,
     quantized as options.tflite_quantization asks.
 
-    Checked by `compare` (export.py's check) against the Keras model on the check examples,
-    within options.tflite_tolerance (a quantized model within options.quantized_tolerance, its
-    classes free to differ), and scored on the test examples.
+    Checked by `compare` (export.py's check) against the Keras model on the first
+    `check_examples` test examples, within options.tflite_tolerance (a quantized model within
+    options.quantized_tolerance, its classes free to differ), and scored on the test examples.
 
     Returns:
         What export.json says of it: input, quantization, accuracy, XNNPACK or not.
@@ -213,7 +214,7 @@ def write(
     content = convert(probabilities, [spec], [convertible], quantization, train_inputs)
     inputs = client_inputs(test[0], metadata, assets)
     outputs, xnnpack = run(content, inputs)
-    checked = slice(0, options.check_examples)
+    checked = slice(0, check_examples)
     expected = probabilities(tf.constant(inputs[checked])).numpy()
     if quantization == "none":
         compare(outputs[checked], expected, options.tflite_tolerance, "The TFLite model")

@@ -7,9 +7,6 @@
 Each run gets a new folder runs/<model>-<data>/<date>_<time>/ (runs/latest names the newest).
 """
 
-{% if cookiecutter.model_type == "cnn" -%}
-import dataclasses
-{% endif -%}
 import datetime
 import logging
 {% if cookiecutter.cluster -%}
@@ -25,9 +22,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from . import checkpoints as checkpoints_lib
-from . import cli, distribute, jsonio, runs{{ ", summaries" if cookiecutter.model_type == "cnn" else "" }}
+from . import cli, distribute, jsonio, runs
 from . import model as model_lib
-from .config import check_known_keys, check_loop_settings, register_configs
+from .config import check_loop_settings, register_configs
 from .controller import Controller
 from .data import data_loader, preprocess_data
 from .trainer import Trainer, distributed_datasets, make_evaluator
@@ -40,8 +37,7 @@ log = logging.getLogger(__name__)
 
 def train(cfg: DictConfig) -> dict:
     """Trains the model of `cfg` into a new run directory, or on in one whose config equals it
-    (runs.RESUMABLE_KEYS apart); returns the final metrics, checkpoints and weights digest."""
-    check_known_keys(cfg)
+    (runs.RESUMABLE_KEYS apart); returns the final metrics and checkpoints."""
     model_lib.check_options(cfg.model)  # before any work, as the config's keys
     check_loop_settings(cfg.train)
     cli.setup_logging()
@@ -68,7 +64,7 @@ def train_in_run_dir(cfg: DictConfig, strategy: tf.distribute.Strategy, heartbea
 {%- endif %}
     run_dir, resuming = runs.choose_run_dir(cfg)
     cfg.run_dir = str(run_dir)
-    with runs.RunLock(run_dir):
+    with runs.run_lock(run_dir):
         if resuming:
             runs.check_resumable(cfg, run_dir)
             finished = runs.finished_result(cfg, run_dir)
@@ -125,17 +121,14 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
     # The trainer, its data, and the loop.
     loss_fn = model_lib.build_loss(cfg.train, metadata)
     trainer = Trainer(strategy, model, optimizer, loss_fn, global_batch_size, cfg.train)
-    spec = data_loader.InputSpec.for_training(cfg, records_dir, metadata)
+    spec = data_loader.input_spec(cfg, records_dir, metadata)
     datasets = distributed_datasets(strategy, spec, global_batch_size, state.step)
     loop = Controller(
         cfg, state, trainer, datasets, steps_per_epoch, metadata.class_names, write_dir{{ ", heartbeat" if cookiecutter.cluster else "" }}
     )
-{%- if cookiecutter.model_type == "cnn" %}
-    loop.tensorboard.write_inputs(sample_inputs(spec), state.step)
-{%- endif %}
     result = loop.run(make_evaluator(strategy, model, metadata.num_classes))
 {%- if cookiecutter.model_type == "rnn" %}
-    loop.tensorboard.write_embedding(model, records_dir)
+    loop.tensorboard.write_embedding(model)
 {%- endif %}
 {%- if cookiecutter.cluster %}
     if write_dir != run_dir:  # a multi-worker run's other workers
@@ -145,15 +138,6 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
     result_file = run_dir / runs.RESULT_FILE
     jsonio.write_json(result_file, {**result, "started": started, "finished": finished})
     return result
-{%- if cookiecutter.model_type == "cnn" %}
-
-
-def sample_inputs(spec: data_loader.InputSpec) -> tf.Tensor:
-    """The first training examples as the model sees them (augmented as in training)."""
-    spec = dataclasses.replace(spec, cache="none", shuffle_buffer=1, deterministic=True)
-    dataset = data_loader.load_split(spec, "train", summaries.INPUT_GRID_SIZE, training=True)
-    return next(iter(dataset))[0]
-{%- endif %}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

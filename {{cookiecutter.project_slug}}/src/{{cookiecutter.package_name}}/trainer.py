@@ -1,7 +1,5 @@
-"""The compiled side of training, in the shape of orbit's StandardTrainer and StandardEvaluator:
-`Trainer.train` runs `num_steps` train steps in one tf.function call, make_evaluator's function
-a pass of the validation split in another. When to call them is controller.py's loop.
-Everything here runs under any tf.distribute strategy.
+"""The compiled side of training (orbit's StandardTrainer and StandardEvaluator), under any
+tf.distribute strategy: `num_steps` train steps or a validation pass per tf.function call.
 """
 
 import logging
@@ -33,9 +31,8 @@ def distributed_datasets(
     global_batch_size: int,
     start_step: int = 0,
 ) -> Datasets:
-    """One input pipeline per worker reads its part of the data (data_loader.load_split) for its
-    replicas; the train stream starts where `start_step` steps left it. Validation batches are
-    padded (examples of weight 0) so that no replica gets a partial or empty batch."""
+    """One input pipeline per worker; training starts where `start_step` steps left it.
+    Validation batches are padded (weight 0) so that no replica gets a partial or empty one."""
     validation_steps = []
 
     def make(context: tf.distribute.InputContext, training: bool) -> tf.data.Dataset:
@@ -68,9 +65,9 @@ def distributed_datasets(
 
 
 class Trainer:
-    """Synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop,
-    Keras' steps_per_execution). The loss is each example's (weighted by its class) summed over
-    the replica's batch and divided by the global batch size: the same under every strategy."""
+    """Synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop).
+    The loss is each example's summed over the replica's batch and divided by the global batch
+    size: the same under every strategy."""
 
     def __init__(
         self,
@@ -87,16 +84,20 @@ class Trainer:
         self.jit_compile = distribute.use_jit_compile(
             train_cfg.jit_compile, train_cfg.deterministic
         )
+{%- if cookiecutter.model_type == "rnn" %}
         if self.jit_compile and any(x.dtype == "string" for x in model.inputs):
             log.warning("XLA compiles no string op: train.jit_compile is off for this net")
             self.jit_compile = False
-        with strategy.scope():
-            self.metrics = model_lib.build_metrics()
+{%- endif %}
+        log.info("Train step with XLA: %s", self.jit_compile)
+        with strategy.scope():  # the running training metrics, aggregated over replicas
+            self.metrics = {"loss": keras.metrics.Mean(), "gradient_norm": keras.metrics.Mean()}
+            self.metrics["accuracy"] = keras.metrics.SparseCategoricalAccuracy()
         self.train_loop, self.phase = None, None  # traced for the weights that train
 
     def train_loop_begin(self, epoch: int) -> None:
-        """At each epoch's start: the running metrics afresh and, where the net has one, the
-        epoch's fine-tune phase (models.FineTune; the step is traced again for its weights)."""
+        """Resets the running metrics; sets the epoch's fine-tune phase (models.FineTune), where
+        the net has one (the step is traced again for its weights)."""
         for metric in self.metrics.values():
             metric.reset_state()
         fine_tune = getattr(self.model, "fine_tune", None)
@@ -108,8 +109,7 @@ class Trainer:
             log.info(message, epoch + 1, self.phase + 1, weights)
 
     def train_loop_end(self, step: int) -> dict[str, float]:
-        """The running training metrics, checked before anything is logged or saved: no
-        checkpoint ever holds broken weights."""
+        """The running training metrics, checked before anything is logged or saved."""
         values = {name: float(metric.result()) for name, metric in self.metrics.items()}
         if not np.isfinite(values["loss"]):
             raise FloatingPointError(
@@ -169,10 +169,9 @@ class Trainer:
 def make_evaluator(
     strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
 ) -> Callable[[Iterator, int], dict]:
-    """Returns evaluate(iterator, num_steps): the loss, accuracy, macro_f1, num_examples and
-    confusion matrix (rows: true class) of `num_steps` batches, in one call. Padding examples
-    (weight 0) count nowhere. The loss is cross-entropy whatever the training loss, so that
-    runs compare."""
+    """Returns evaluate(iterator, num_steps): loss (cross-entropy whatever trains, so runs
+    compare), accuracy, macro_f1, num_examples and confusion matrix (rows: true class) of
+    `num_steps` batches, in one call; padding (weight 0) counts nowhere."""
     loss_fn = model_lib.cross_entropy()
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
@@ -199,10 +198,9 @@ def make_evaluator(
     def evaluate(iterator: Iterator, num_steps: int) -> dict:
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
         confusion = confusion.numpy()
-        count = max(int(confusion.sum()), 1)
         scores = report.classification_metrics(confusion, range(num_classes))
         return {
-            "loss": float(loss_sum) / count,
+            "loss": float(loss_sum) / max(int(confusion.sum()), 1),
             "accuracy": scores["accuracy"],
             "macro_f1": scores["macro_f1"],
             "num_examples": int(confusion.sum()),

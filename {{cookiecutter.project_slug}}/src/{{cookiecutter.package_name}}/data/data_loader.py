@@ -1,7 +1,5 @@
 """TFRecord shards -> a batched, shuffled, prefetched tf.data.Dataset, for train, eval and
-export. Dataset plumbing only: what happens to one example is input_ops' job. Read it with:
-
-    python -c "from {{ cookiecutter.package_name }}.data import data_loader; help(data_loader.load_split)"
+export. Dataset plumbing only: what happens to one example is input_ops' job.
 """
 
 import os
@@ -37,38 +35,26 @@ class InputSpec:
     shuffle_buffer: int
     deterministic: bool
 
-    @classmethod
-    def from_config(
-        cls,
-        cfg: DictConfig,
-        records_dir: str,
-        metadata: Metadata,
-        example_fn: Callable[[tf.Tensor], tf.Tensor],
-        augment_fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None = None,
-    ) -> "InputSpec":
-        """The spec with seed, data.cache, data.shuffle_buffer and train.deterministic."""
-        options = (cfg.seed, cfg.data.cache, cfg.data.shuffle_buffer, cfg.train.deterministic)
-        return cls(records_dir, metadata, example_fn, augment_fn, *options)
 
-    @classmethod
-    def for_training(cls, cfg: DictConfig, records_dir: str, metadata: Metadata) -> "InputSpec":
-        """from_config with the model's example_fn{{ " and data.augment" if cookiecutter.model_type == "cnn" else "" }}, the example_fn traced once
-        for every split (instead of once per split: a second or two at start-up)."""
-        example_fn = tf.function(
-            input_ops.make_example_fn(metadata, records_dir),
-            input_signature=[tf.TensorSpec([], tf.string)],
-            autograph=False,  # see NOT_CONVERTED
-        )
+def input_spec(cfg: DictConfig, records_dir: str, metadata: Metadata) -> InputSpec:
+    """The spec of `cfg` (seed, data.cache, data.shuffle_buffer, train.deterministic{{ ", data.augment" if cookiecutter.model_type == "cnn" else "" }}), with
+    the model's example_fn traced once for every split (not once per split: a second or two)."""
+    example_fn = tf.function(
+        input_ops.make_example_fn(metadata, records_dir),
+        input_signature=[tf.TensorSpec([], tf.string)],
+        autograph=False,  # see NOT_CONVERTED
+    )
 {%- if cookiecutter.model_type == "cnn" %}
-        augment_fn = input_ops.make_augment_fn(cfg.data)
-        return cls.from_config(cfg, records_dir, metadata, example_fn, augment_fn)
+    augment_fn = input_ops.make_augment_fn(cfg.data)
 {%- else %}
-        return cls.from_config(cfg, records_dir, metadata, example_fn)  # text is not augmented
+    augment_fn = None  # text is not augmented
 {%- endif %}
+    options = (cfg.seed, cfg.data.cache, cfg.data.shuffle_buffer, cfg.train.deterministic)
+    return InputSpec(records_dir, metadata, example_fn, augment_fn, *options)
 
 
 def list_shards(records_dir: str, split: str, metadata: Metadata) -> list[str]:
-    """Returns the shard paths of one split, sorted, checking that each one exists."""
+    """The shard paths of one split, sorted, each checked to exist."""
     paths = [os.path.join(records_dir, name) for name in sorted(metadata.shards[split])]
     missing = [path for path in paths if not tf.io.gfile.exists(path)]
     if missing:
@@ -89,16 +75,11 @@ def load_split(
     examples_fed: int = 0,
     pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
-    """Reads one split as (model inputs, int32 labels) batches, of known size when not training.
-
-    Args:
-        batch_size: examples per batch (per replica when input_context is given).
-        training: an endless stream of shuffled passes without partial batches (training_stream).
-        input_context: from strategy.distribute_datasets_from_function.
-        examples_fed: training: examples that all pipelines fed before (e.g. before a resume).
-        pad_to_full_batches: not training: yield (inputs, labels, weights), weight 0 for copies
-            of the first example that give every replica the same number of full batches.
-    """
+    """One split as (model inputs, int32 labels) batches of `batch_size` (per replica with an
+    `input_context`). Training: an endless stream of shuffled passes without partial batches,
+    starting after the `examples_fed` of all pipelines (a resume). Else of known size; with
+    `pad_to_full_batches`, (inputs, labels, weights): weight 0 for copies of the first example
+    that give every replica the same number of full batches."""
     context = input_context or tf.distribute.InputContext()
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     paths, counts = shards_to_read(spec, split, context)
@@ -130,8 +111,8 @@ def load_split(
 def shards_to_read(
     spec: InputSpec, split: str, context: tf.distribute.InputContext
 ) -> tuple[list[str], list[int]]:
-    """(the shard files this input pipeline reads, the examples each pipeline reads): files of
-    its own when the split has a file per pipeline, else all (and one count for all)."""
+    """(the shard files this pipeline reads, the examples each pipeline reads): files of its own
+    when the split has a file per pipeline, else all (and one count for all)."""
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     paths = list_shards(spec.records_dir, split, spec.metadata)
     sizes = [spec.metadata.shards[split][os.path.basename(path)] for path in paths]
@@ -145,12 +126,9 @@ def decode_shards(
     paths: list[str], count: int, example_fn: Callable, deterministic: bool
 ) -> tf.data.Dataset:
     """(model input, label) of the `count` examples in the shard files `paths`."""
-    dataset = tf.data.Dataset.from_tensor_slices(paths).interleave(
-        tf.data.TFRecordDataset,
-        cycle_length=len(paths),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
+    parallel = {"num_parallel_calls": tf.data.AUTOTUNE, "deterministic": deterministic}
+    dataset = tf.data.Dataset.from_tensor_slices(paths)
+    dataset = dataset.interleave(tf.data.TFRecordDataset, cycle_length=len(paths), **parallel)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(count))
 
     @NOT_CONVERTED
@@ -158,20 +136,19 @@ def decode_shards(
         raw_input, label = input_ops.parse_example(serialized)
         return example_fn(raw_input), label
 
-    return dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return dataset.map(decode, **parallel)
 
 
 def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset:
-    """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0).
+    """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0): no
+    replica gets a partial or an empty batch at the end of a split, which oneDNN's Conv2D and
+    Keras' LSTM mishandle in a distributed evaluation (TF 2.21 / Keras 3.15)."""
 
-    No replica then gets a partial or an empty batch at the end of a split, which oneDNN's
-    Conv2D and Keras' LSTM mishandle in a distributed evaluation (TF 2.21 / Keras 3.15).
-    """
-    weighted = examples.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(1.0))))
+    def weighted(weight: float) -> Callable:
+        return NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(weight)))
+
     padded = examples.take(1).repeat(padding)  # the first example, decoded again
-    return weighted.concatenate(
-        padded.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(0.0))))
-    )
+    return examples.map(weighted(1.0)).concatenate(padded.map(weighted(0.0)))
 
 
 def training_stream(
@@ -194,12 +171,9 @@ def training_stream(
 def augment_batches(
     batches: tf.data.Dataset, augment_fn: Callable, seed: int, deterministic: bool = True
 ) -> tf.data.Dataset:
-    """(stream positions, (inputs, labels)) batches -> (augmented inputs, labels).
-
-    `augment_fn(inputs, [seed, position])` changes a whole batch at once (a map per example
-    costs tf.data more than the augmentation), seeded by the stream position of its first
-    example: a resumed run augments each batch as an uninterrupted run did.
-    """
+    """(stream positions, (inputs, labels)) batches -> (augmented inputs, labels): a whole
+    batch at once (a map per example costs more than the augmentation), seeded by the stream
+    position of its first example, so a resumed run augments each batch as before."""
 
     @NOT_CONVERTED
     def augment(positions: tf.Tensor, example: tuple) -> tuple:
@@ -212,7 +186,7 @@ def augment_batches(
 def read_raw_examples(
     records_dir: str, split: str, metadata: Metadata, limit: int
 ) -> tuple[list[bytes], list[int]]:
-    """Returns up to `limit` raw inputs and labels of a split, in file order."""
+    """Up to `limit` raw inputs and labels of a split, in file order."""
     dataset = tf.data.TFRecordDataset(list_shards(records_dir, split, metadata))
     pairs = list(dataset.map(input_ops.parse_example).take(limit).as_numpy_iterator())
     return [raw_input for raw_input, _ in pairs], [int(label) for _, label in pairs]

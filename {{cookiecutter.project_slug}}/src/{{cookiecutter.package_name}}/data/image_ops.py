@@ -1,9 +1,6 @@
-"""Per-example TensorFlow ops of images: decoding, resizing, normalising, augmenting.
-
-Pure functions of tensors: preprocess stores images with `store_image`, which the export's
-serve_bytes calls too; training and serving_default prepare them with `make_prepare_fn`. Each
-works eagerly and inside ``tf.data.Dataset.map``: ``python -m pytest tests/test_image_ops.py``
-"""
+"""Per-example TensorFlow ops of images, eager or in ``tf.data``: preprocess stores images with
+`store_image` (as the export's serve_bytes reads them); training and serving_default prepare
+them with `make_prepare_fn`."""
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -33,44 +30,27 @@ def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
 
 
 def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The Exif orientation (1 to 8) of JPEG bytes (tag 0x0112 of the first image file
-    directory); 1 when there is none, and for PNG etc. By hand: TensorFlow has no op for it."""
-    # The Exif block comes before the pixels: APP1 marker, 2-byte length, "Exif\0\0", TIFF.
-    parts = tf.strings.split(tf.strings.substr(encoded, 0, 65536), "Exif\0\0", maxsplit=1)
-    app1 = tf.strings.substr(tf.strings.join(["\0" * 4, parts[0]]), -4, 2) == b"\xff\xe1"
-    tiff = tf.cast(tf.io.decode_raw(tf.strings.join([parts[-1], "\0"]), tf.uint8), tf.int64)
-    little_endian = tiff[0] == 0x49  # "II"; "MM" is big-endian
-
-    def read(positions: tf.Tensor, size: int) -> tf.Tensor:  # unsigned, past the end: 0
-        positions = positions[..., tf.newaxis] + tf.range(size, dtype=tf.int64)
-        values = tf.gather(tiff, tf.minimum(positions, tf.size(tiff, tf.int64) - 1))
-        shifts = 8 * tf.range(size, dtype=tf.int64)
-        shifts = tf.where(little_endian, shifts, tf.reverse(shifts, [0]))
-        return tf.reduce_sum(tf.bitwise.left_shift(values, shifts), axis=-1)
-
-    directory = read(tf.constant(4, tf.int64), 4)
-    entry_index = tf.range(64, dtype=tf.int64)  # the first 64 entries of the directory
-    entries = directory + 2 + 12 * entry_index
-    is_orientation = (read(entries, 2) == 0x0112) & (entry_index < read(directory, 2))
-    value = read(tf.gather(entries, tf.argmax(tf.cast(is_orientation, tf.int32))) + 8, 2)
-    is_jpeg = tf.strings.substr(encoded, 0, 2) == b"\xff\xd8"
-    found = is_jpeg & app1 & (tf.size(parts) == 2) & tf.reduce_any(is_orientation)
-    return tf.where(found & (value >= 1) & (value <= 8), value, 1)
+    """The Exif orientation (1 to 8) of JPEG bytes, else 1. TensorFlow has no op for it: this
+    finds the orientation entry (tag 0x0112, one short) in the first 64 KB, in any byte order."""
+    # Two bytes after the first 64 KB that no entry can end with: a value always follows one.
+    head = tf.strings.join([tf.strings.substr(encoded, 0, 65536), b"\xff\xff"])
+    orientation = tf.constant(1, tf.int64)
+    for entry, skip in ((b"\x12\x01\x03\0\x01\0\0\0", 0), (b"\x01\x12\0\x03\0\0\0\x01", 1)):
+        parts = tf.strings.split(head, entry, maxsplit=1)  # little-, then big-endian
+        value = tf.cast(tf.io.decode_raw(parts[-1], tf.uint8)[skip], tf.int64)
+        found = (tf.size(parts) == 2) & (value >= 1) & (value <= 8)
+        orientation = tf.where(found & (orientation == 1), value, orientation)
+    return tf.where(tf.strings.substr(encoded, 0, 2) == b"\xff\xd8", orientation, 1)
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """Turns a decoded [height, width, channels] image the way its Exif orientation says."""
-    transforms = [
-        lambda: image,  # 1: as stored
-        lambda: tf.image.flip_left_right(image),
-        lambda: tf.image.rot90(image, 2),
-        lambda: tf.image.flip_up_down(image),
-        lambda: tf.image.transpose(image),
-        lambda: tf.image.rot90(image, 3),  # 6: a quarter turn clockwise (phone held upright)
-        lambda: tf.image.rot90(tf.image.transpose(image), 2),
-        lambda: tf.image.rot90(image, 1),  # 8: a quarter turn counter-clockwise
-    ]
-    return tf.switch_case(tf.cast(orientation, tf.int32) - 1, transforms)
+    """Turns a decoded [height, width, channels] image the way its Exif orientation says:
+    5 to 8 are 1 to 4 (as stored, mirrored, turned half way, upside down) after a transpose."""
+    code = tf.cast(orientation, tf.int32) - 1
+    image = tf.cond(code >= 4, lambda: tf.image.transpose(image), lambda: image)
+    mirrored = (code % 4 == 1) | (code % 4 == 2)
+    image = tf.cond(mirrored, lambda: tf.image.flip_left_right(image), lambda: image)
+    return tf.cond(code % 4 >= 2, lambda: tf.image.flip_up_down(image), lambda: image)
 
 
 def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
@@ -137,8 +117,7 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
 def make_prepare_fn(metadata: Metadata) -> Op:
     """uint8 images (one, or a batch) -> the model's inputs: prepare_images with the training
     statistics. Training and the export's signatures both use it, so they cannot differ."""
-    mean, std = metadata.normalization.mean, metadata.normalization.std
-    return lambda images: prepare_images(images, mean, std)
+    return lambda images: prepare_images(images, metadata.mean, metadata.std)
 
 
 def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Op:

@@ -1,18 +1,10 @@
-"""Image sources for preprocess_data: each returns RawExamples of encoded images.
-
-    {{ cookiecutter.package_name }}-preprocess data=digits                          # ships with scikit-learn
-    {{ cookiecutter.package_name }}-preprocess data=image_folder data.path=imgs/    # imgs/<class>/<file>.png
-
-Every image is stored as a PNG of data.image_size (image_ops.store_image), in parallel while
-the records are written (encode_examples). Downloads are read here, not by keras.datasets,
-whose loaders check each archive's hash (and so download again over one a test wrote).
+"""Image sources for preprocess_data, each returning RawExamples of encoded images, and how
+they are stored: a PNG of data.image_size each (image_ops.store_image), in parallel while the
+records are written (encode_examples). To add a source, see docs/architecture.md.
 """
 
-import gzip
-import itertools
 import logging
-import pickle
-import tarfile
+import re
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -21,17 +13,12 @@ from omegaconf import DictConfig
 from sklearn.datasets import load_digits
 
 from . import image_ops, sources
-from .sources import RawExamples, fetch_archive, list_class_files, with_test_split
+from .sources import RawExamples, fetch_archive
 
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
-KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-FASHION_CLASSES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt"]
-FASHION_CLASSES += ["sneaker", "bag", "ankle boot"]
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse"]
-CIFAR10_CLASSES += ["ship", "truck"]
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
 
 def from_arrays(images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> RawExamples:
@@ -60,66 +47,33 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
 def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
     """The user's images: data.path/<class_name>/[<sub-folders>/]<image>; data.test_path alike.
     Files of other types are named in a warning and left out."""
-    paths, labels, class_names = list_class_files(data_cfg.path, IMAGE_EXTENSIONS)
-    examples = RawExamples(paths, labels, class_names, from_files=True)
-    if data_cfg.test_path:
-        test = list_class_files(data_cfg.test_path, IMAGE_EXTENSIONS, key="data.test_path")
-        labels = sources.map_test_labels(test[2], test[1], class_names)
-        examples.test = RawExamples(test[0], labels, class_names, from_files=True)
-    return examples
+    return sources.class_folders(data_cfg, IMAGE_EXTENSIONS)
 
 
 def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """MNIST (60,000 + 10,000 28x28 digits), from Keras' mnist.npz."""
-    path = fetch_archive("mnist.npz", KERAS_DATASETS + "mnist.npz", data_cfg.download_dir)
+    """MNIST (60,000 + 10,000 28x28 digits), from Keras' mnist.npz (read here: the hash check of
+    keras.datasets would download again over a file a test wrote)."""
+    path = fetch_archive("mnist.npz", MNIST_URL, data_cfg.download_dir)
     names = [str(digit) for digit in range(10)]
     with np.load(path) as arrays:
         train = from_arrays(arrays["x_train"], arrays["y_train"], names)
-        return with_test_split(train, from_arrays(arrays["x_test"], arrays["y_test"], names))
+        train.test = from_arrays(arrays["x_test"], arrays["y_test"], names)
+    return train
 
 
-def fashion_mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """Fashion-MNIST (60,000 + 10,000 28x28 clothes), from its four gzipped IDX files."""
-    splits = []
-    for prefix in ("train", "t10k"):
-        arrays = []
-        for name, header_bytes in (("labels-idx1", 8), ("images-idx3", 16)):
-            name = f"{prefix}-{name}-ubyte.gz"
-            url = KERAS_DATASETS + "fashion-mnist/" + name
-            with gzip.open(fetch_archive(name, url, data_cfg.download_dir), "rb") as opened:
-                arrays.append(np.frombuffer(opened.read(), np.uint8, offset=header_bytes))
-        labels, images = arrays
-        splits.append(from_arrays(images.reshape(-1, 28, 28), labels, FASHION_CLASSES))
-    return with_test_split(*splits)
+SOURCES = {source.__name__: source for source in (digits, synthetic, image_folder, mnist)}
 
 
-def cifar10(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """CIFAR-10 (50,000 + 10,000 32x32 colour images), from the Python-pickle archive."""
-    path = fetch_archive("cifar-10-python.tar.gz", CIFAR10_URL, data_cfg.download_dir)
-    train, test = [], []
-    with tarfile.open(path, "r:gz") as archive:
-        for name in sorted(archive.getnames()):
-            if "_batch" in name:  # data_batch_1 ... data_batch_5, test_batch
-                batch = pickle.load(archive.extractfile(name), encoding="bytes")
-                (test if "test_batch" in name else train).append(batch)
-    splits = []
-    for batches in (train, test):
-        images = np.concatenate([batch[b"data"] for batch in batches]).reshape(-1, 3, 32, 32)
-        labels = np.concatenate([batch[b"labels"] for batch in batches])
-        splits.append(from_arrays(images.transpose(0, 2, 3, 1), labels, CIFAR10_CLASSES))
-    return with_test_split(*splits)
-
-
-SOURCES = {
-    source.__name__: source
-    for source in (digits, synthetic, image_folder, mnist, fashion_mnist, cifar10)
-}
+def error_reason(error: Exception) -> str:
+    """The whole reason of an error on one line, without TensorFlow's op-name decorations."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(error))
+    return " ".join(text.split())
 
 
 def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """Stores images in parallel, in order: yields (PNG, statistics) per example, or (None, None)
-    for one that cannot be decoded. Those are decoded again alone to name them with their
-    reason, all in one error at the end (data.skip_invalid=true: a warning)."""
+    """Stores images in parallel: yields (index, PNG, statistics) of each readable one, in order.
+    The others are decoded again alone to name them with their reason, all in one error at the
+    end (data.skip_invalid=true: a warning)."""
     image_size, channels = list(data_cfg.image_size), data_cfg.channels
 
     def encode(index: tf.Tensor, raw: tf.Tensor) -> dict:
@@ -131,26 +85,20 @@ def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) ->
         return {"index": index, "stored": tf.io.encode_png(image), "sums": sums, "colour": colour}
 
     def reason(raw) -> str:  # why `encode` failed on one input, run again eagerly
-        name = raw if from_files else "an image"
         try:
             encode(tf.constant(0, tf.int64), tf.constant(raw))
         except (tf.errors.OpError, OSError) as error:
-            return f"{name} ({sources.error_reason(error)})"
-        return f"{name} (failed once, then read; try again)"
+            return f"{raw if from_files else 'an image'} ({error_reason(error)})"
+        return f"{raw if from_files else 'an image'} (failed once, then read; try again)"
 
     dataset = tf.data.Dataset.from_tensor_slices(list(inputs)).enumerate()
     dataset = dataset.map(encode, tf.data.AUTOTUNE, deterministic=True).ignore_errors()
-    bad, expected = [], 0
-    end = {"index": np.array([len(inputs)])}  # names the inputs left out after the last one
-    batches = dataset.batch(256).prefetch(1).as_numpy_iterator()  # batches: less Python per image
-    for batch in itertools.chain(batches, [end]):
+    read = np.zeros(len(inputs), bool)
+    for batch in dataset.batch(256).prefetch(1).as_numpy_iterator():  # less Python per image
         for row, index in enumerate(batch["index"].tolist()):
-            for missing in range(expected, index):  # left out by ignore_errors
-                bad.append(reason(inputs[missing]))
-                yield None, None
-            if index < len(inputs):
-                yield batch["stored"][row], {key: value[row] for key, value in batch.items()}
-            expected = index + 1
+            read[index] = True
+            yield index, batch["stored"][row], {key: value[row] for key, value in batch.items()}
+    bad = [reason(inputs[index]) for index in np.flatnonzero(~read)]
     message = f"{len(bad)} image file(s) cannot be read: {'; '.join(bad)}."
     if bad and not data_cfg.skip_invalid:
         raise ValueError(f"{message} Fix or remove them, or set data.skip_invalid=true.")
@@ -175,9 +123,6 @@ class TrainSummary:
         channels = self.data_cfg.channels or (3 if self.colour else 1)
         input_shape = [*self.data_cfg.image_size, channels]
         mean, square_mean = np.split(self.sums / (self.images * np.prod(input_shape[:2])), 2)
-        std = np.sqrt(np.maximum(square_mean - mean**2, 0.0))[:channels] + 1e-6
-        return {
-            "input_shape": input_shape,
-            "normalization": {"mean": mean[:channels].tolist(), "std": std.tolist()},
-            "model_inputs": {"input_shape": input_shape},
-        }
+        std = (np.sqrt(np.maximum(square_mean - mean**2, 0.0))[:channels] + 1e-6).tolist()
+        shape = {"input_shape": input_shape}
+        return {**shape, "mean": mean[:channels].tolist(), "std": std, "model_inputs": shape}

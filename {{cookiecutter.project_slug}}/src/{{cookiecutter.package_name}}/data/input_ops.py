@@ -1,27 +1,12 @@
-"""The record format, and the one import point of the per-example ops of {{ "image_ops" if cookiecutter.model_type == "cnn" else "text_ops" }}.py, re-exported
-by name: training, evaluation and the exported model share them. Nothing here reads files.
-"""
+"""The record format, and the one import point of the per-example ops that training, evaluation
+and the exported model share ({{ "image_ops" if cookiecutter.model_type == "cnn" else "text_ops" }}.py). Nothing here reads files."""
 
 import tensorflow as tf
 
 {% if cookiecutter.model_type == "cnn" -%}
-from .image_ops import (
-    augment_images,
-    decode_image,
-    encode_png,
-    make_augment_fn,
-    make_example_fn,
-    make_prepare_fn,
-    prepare_images,
-)
-
-__all__ = ["FEATURES", "serialize_example", "parse_example", "augment_images", "decode_image"]
-__all__ += ["encode_png", "make_augment_fn", "make_example_fn", "make_prepare_fn"]
-__all__ += ["prepare_images"]
+from .image_ops import decode_image, encode_png, make_augment_fn, make_example_fn  # noqa: F401
 {%- else -%}
-from .text_ops import VOCABULARY_FILE, make_example_fn
-
-__all__ = ["FEATURES", "serialize_example", "parse_example", "VOCABULARY_FILE", "make_example_fn"]
+from .text_ops import VOCABULARY_FILE, make_example_fn  # noqa: F401
 {%- endif %}
 
 # A record holds the raw input as the source read it and the index of its class.

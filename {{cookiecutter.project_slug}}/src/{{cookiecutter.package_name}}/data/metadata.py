@@ -1,8 +1,5 @@
 """metadata.json, what preprocess_data learnt about a records folder (written last, copied into
-each run's assets), read into one typed object. Try it on a records folder with:
-
-    python -c "from {{ cookiecutter.package_name }}.data.metadata import Metadata; print(Metadata.read('DIR'))"
-"""
+each run's assets), read into one typed object."""
 
 import dataclasses
 import os
@@ -16,16 +13,6 @@ from .text_ops import make_vectorizer
 {%- endif %}
 
 METADATA_FILE = "metadata.json"
-{%- if cookiecutter.model_type == "cnn" %}
-
-
-@dataclasses.dataclass(frozen=True)
-class Normalization:
-    """Per-channel mean and std of the training pixels in [0, 1]."""
-
-    mean: list[float]
-    std: list[float]
-{%- endif %}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +25,8 @@ class Metadata:
     num_classes: int
 {%- if cookiecutter.model_type == "cnn" %}
     input_shape: list[int]  # the model's, as the images are stored
-    normalization: Normalization
+    mean: list[float]  # per channel, of the training pixels in [0, 1]
+    std: list[float]
 {%- else %}
     sequence_length: int
     vocab_size: int  # the padding and out-of-vocabulary ids included
@@ -49,47 +37,32 @@ class Metadata:
     shards: dict  # {split: {shard file name: n}}
 
     def model_arguments(self, folder: str | Path | None = None) -> dict:
-        """The values a model builder may take from the data (model.DATA_ARGUMENTS); `folder`
-        holds the files metadata.json names (None where no builder needs them)."""
+        """The values a model builder may take from the data (model.DATA_ARGUMENTS); `folder` is
+        unused (read() already resolved every file metadata.json names)."""
 {%- if cookiecutter.model_type == "cnn" %}
-        mean, std = self.normalization.mean, self.normalization.std
-        return {"num_classes": self.num_classes, **self.model_inputs, "mean": mean, "std": std}
+        data = {"mean": self.mean, "std": self.std}
 {%- else %}
-        vectorizer = make_vectorizer(self.vocabulary_file, self.sequence_length)
-        return {"num_classes": self.num_classes, **self.model_inputs, "vectorizer": vectorizer}
+        data = {"vectorizer": make_vectorizer(self.vocabulary_file, self.sequence_length)}
 {%- endif %}
+        return {"num_classes": self.num_classes, **self.model_inputs, **data}
 
     @classmethod
     def read(cls, path_or_dir: str | Path) -> "Metadata":
-        """Reads a metadata.json, or the one in a folder."""
+        """Reads a metadata.json, or the one in a folder; refuses one of another format."""
         path = str(path_or_dir)
         if tf.io.gfile.isdir(path):
             path = os.path.join(path, METADATA_FILE)
-{%- if cookiecutter.model_type == "cnn" %}
-        return cls.from_dict(jsonio.read_json(path))
-{%- else %}
-        metadata = cls.from_dict(jsonio.read_json(path))
-        # The vocabulary beside it, wherever it is read: records folder, run assets or export.
-        vocabulary_file = os.path.join(os.path.dirname(path), metadata.vocabulary_file)
-        return dataclasses.replace(metadata, vocabulary_file=vocabulary_file)
-{%- endif %}
-
-    @classmethod
-    def from_dict(cls, content: dict) -> "Metadata":
-        """The metadata of a metadata.json's content; refuses one of another format."""
         try:
-            metadata = cls(**content)
+            metadata = cls(**jsonio.read_json(path))
         except TypeError as error:  # a key missing or unknown
             raise ValueError(
                 f"This metadata.json was written by another version of this project ({error}). "
                 "Delete its records folder and run preprocess again."
             ) from error
 {%- if cookiecutter.model_type == "cnn" %}
-        return dataclasses.replace(metadata, normalization=Normalization(**metadata.normalization))
-{%- else %}
         return metadata
+{%- else %}
+        # The vocabulary beside it, wherever it is read: records folder, run assets or export.
+        vocabulary_file = os.path.join(os.path.dirname(path), metadata.vocabulary_file)
+        return dataclasses.replace(metadata, vocabulary_file=vocabulary_file)
 {%- endif %}
-
-    def to_dict(self) -> dict:
-        """The content of metadata.json."""
-        return dataclasses.asdict(self)

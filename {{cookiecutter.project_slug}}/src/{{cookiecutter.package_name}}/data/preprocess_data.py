@@ -1,11 +1,6 @@
-"""Raw source -> sharded TFRecord files (train / validation / test) + metadata.json.
-
-    {{ cookiecutter.package_name }}-preprocess [data=NAME] [data.num_shards=4 ...]
-
-The records go to ``data.records_dir/<name>-<fingerprint>``; train, eval and export call
-`ensure_preprocessed`, which reuses finished records (metadata.json is written last) until the
-data changes. Examples stream from the source into the shards: memory stays flat.
-"""
+"""Raw source -> sharded TFRecord files (train / validation / test) + metadata.json, streamed
+(memory stays flat). Train, eval and export call `ensure_preprocessed`, which reuses the records
+in ``data.records_dir/<name>-<fingerprint>`` until the data changes."""
 
 import contextlib
 import hashlib
@@ -27,21 +22,20 @@ from sklearn.model_selection import train_test_split
 
 from .. import cli, distribute, jsonio
 from ..config import register_configs
-from ..data.metadata import METADATA_FILE, Metadata
+from ..data.metadata import METADATA_FILE, Metadata  # "..": sorted first in either variant
 from . import input_ops, sources
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, TrainSummary, encode_examples
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2
 SPLITS = ("train", "validation", "test")
 # Keys that change how records are read, not what they hold: no rebuild when they change.
 LOADER_ONLY_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "augment"}
 
 
 def input_digest(path: str | None) -> str:
-    """A SHA-256 of the names, sizes and bytes of the files under `path` (or of the file `path`),
-    hidden ones left out: touching or copying the files keeps it."""
+    """A SHA-256 of the names and bytes of the files under `path` (or of the file `path`), hidden
+    ones left out: touching or copying the files keeps it."""
     if not path or not tf.io.gfile.exists(path):
         return ""
     files = [path]
@@ -51,32 +45,29 @@ def input_digest(path: str | None) -> str:
     digest = hashlib.sha256()
     for file_path in sorted(files):
         relative = os.path.relpath(file_path, path)
-        if any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
-            continue
-        digest.update(f"{relative}\0{tf.io.gfile.stat(file_path).length}\0".encode())
-        with tf.io.gfile.GFile(file_path, "rb") as opened:
-            while chunk := opened.read(1 << 20):
-                digest.update(chunk)
+        if not any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
+            digest.update(f"{relative}\0{tf.io.gfile.stat(file_path).length}\0".encode())
+            with tf.io.gfile.GFile(file_path, "rb") as opened:
+                while chunk := opened.read(1 << 20):
+                    digest.update(chunk)
     return digest.hexdigest()
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
-    """A hash of what decides the records' content: the data config but LOADER_ONLY_KEYS (its
-    paths in one spelling each), the seed, the input files' bytes, and the code that writes and
-    decodes them, so that new code (say, a text standardisation) never meets stale records."""
+    """A hash of what decides the records: the data config but LOADER_ONLY_KEYS (its paths in one
+    spelling each), the seed, the input files, and the code that writes and decodes them."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in LOADER_ONLY_KEYS:
         data.pop(key, None)
     for key in ("path", "test_path"):
         if path := data.get(key):  # absolute, without "..", links or a trailing "/"
             data[key] = path.rstrip("/") if "://" in path else os.path.realpath(path)
-    ops, writer = inspect.getmodule(input_ops.make_example_fn), inspect.getmodule(TrainSummary)
+    code = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
     content = {
         "data": data,
         "seed": seed,
-        "format": FORMAT_VERSION,
         "inputs": [input_digest(data_cfg.get("path")), input_digest(data_cfg.get("test_path"))],
-        "code": [inspect.getsource(module) for module in (input_ops, ops, writer)],
+        "code": [inspect.getsource(inspect.getmodule(function)) for function in code],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
@@ -88,24 +79,18 @@ def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None =
 
 
 def read_metadata(records_dir: str) -> Metadata | None:
-    """Returns the metadata of finished records in `records_dir`, or None."""
+    """The metadata of finished records in `records_dir` (metadata.json is written last), or None."""
     finished = tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE))
     return Metadata.read(records_dir) if finished else None
 
 
 def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]:
-    """Returns (records dir, metadata) for `data_cfg`, writing the records first if needed."""
+    """(records dir, metadata) for `data_cfg`, writing the records first if needed."""
     data_fingerprint = fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     metadata = read_metadata(records_dir)
     if metadata is None:
         return records_dir, preprocess(data_cfg, seed, data_fingerprint)
-    if metadata.fingerprint != data_fingerprint:
-        raise ValueError(
-            f"{records_dir} holds TFRecords of another data config (source "
-            f"{metadata.source!r}, fingerprint {metadata.fingerprint[:12]}). Delete the "
-            "folder, or point data.records_dir somewhere else, and run again."
-        )
     log.info("Reusing the records in %s", records_dir)
     return records_dir, metadata
 {%- if cookiecutter.cluster %}
@@ -114,10 +99,8 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]
 def wait_for_records(
     data_cfg: DictConfig, seed: int, timeout_s: float, heartbeat: Callable[[], None]
 ) -> tuple[str, Metadata]:
-    """(records dir, metadata) once another process (the chief worker) has written them.
-
-    Calls `heartbeat` about once a second while it waits, to show it is alive.
-    """
+    """(records dir, metadata) once the chief worker has written them; calls `heartbeat` about
+    once a second while it waits, to show it is alive."""
     records_dir = records_path(data_cfg, seed)
     deadline = time.monotonic() + timeout_s
     while (metadata := read_metadata(records_dir)) is None:
@@ -147,12 +130,6 @@ def assign_splits(
     labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int
 ) -> np.ndarray:
     """The split of each example (its index in SPLITS), stratified by label and seeded."""
-    if validation_fraction <= 0 or test_fraction < 0 or validation_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"data.validation_fraction={validation_fraction} and data.test_fraction="
-            f"{test_fraction} must be above 0 (test: or 0) and leave examples to train on; "
-            "try 0.1 and 0.1."
-        )
     splits, rest = np.zeros(len(labels), np.int64), np.arange(len(labels))
     try:
         if test_fraction:
@@ -166,9 +143,10 @@ def assign_splits(
         )
     except ValueError as error:
         raise ValueError(
-            f"Cannot split {len(labels)} examples into train/validation/test with every class "
-            f"in each split ({error}). Add examples to the smallest classes or change "
-            "data.validation_fraction / data.test_fraction."
+            f"Cannot split {len(labels)} examples by data.validation_fraction="
+            f"{validation_fraction} and data.test_fraction={test_fraction} with every class in "
+            f"each split ({error}). Both must be above 0 (test: or 0) and leave examples to "
+            "train on (try 0.1 and 0.1); or add examples to the smallest classes."
         ) from error
     splits[validation] = SPLITS.index("validation")
     return splits
@@ -177,13 +155,8 @@ def assign_splits(
 def write_records(
     examples: sources.RawExamples, data_cfg: DictConfig, seed: int, records_dir: str
 ) -> tuple[dict, np.ndarray, TrainSummary]:
-    """Streams every example into the shards of its split, round-robin, as <name>.tmp files
-    renamed once all are complete: an interrupted run leaves none that looks finished.
-
-    Returns:
-        {split: {shard file name: examples}}, the examples per split and class, and the
-        statistics of the training examples.
-    """
+    """Streams every example into the shards of its split, round-robin. Returns {split: {shard
+    file name: examples}}, the examples per split and class, and the training statistics."""
     test_fraction = 0.0 if examples.test else data_cfg.test_fraction
     labels = np.asarray(examples.labels, np.int64)
     parts = [(examples, assign_splits(labels, data_cfg.validation_fraction, test_fraction, seed))]
@@ -197,55 +170,50 @@ def write_records(
     names = [list(split_shards) for split_shards in shards.values()]
     counts = np.zeros((len(SPLITS), len(examples.class_names)), np.int64)
     summary = TrainSummary(data_cfg)
-    paths = {name: os.path.join(records_dir, name) for name in itertools.chain(*names)}
     with contextlib.ExitStack() as stack:
         writers = {
-            name: stack.enter_context(tf.io.TFRecordWriter(path + ".tmp"))
-            for name, path in paths.items()
+            name: stack.enter_context(tf.io.TFRecordWriter(os.path.join(records_dir, name)))
+            for name in itertools.chain(*names)
         }
         for part, splits in parts:
-            encoded = encode_examples(part.inputs, part.from_files, data_cfg)
-            for (stored, facts), label, split in zip(encoded, part.labels, splits, strict=True):
-                if stored is None:  # unreadable, and data.skip_invalid=true
-                    continue
+            # Without the unreadable examples (data.skip_invalid=true).
+            for index, stored, facts in encode_examples(part.inputs, part.from_files, data_cfg):
+                label, split = part.labels[index], splits[index]
                 name = names[split][counts[split].sum() % len(names[split])]
                 writers[name].write(input_ops.serialize_example(stored, int(label)))
                 shards[SPLITS[split]][name] += 1
                 counts[split, label] += 1
                 if split == 0:
                     summary.add(stored, facts)
-    for path in paths.values():  # reached only when every shard is complete
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
     return shards, counts, summary
 
 
 def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
-    """Writes the records and metadata.json for `data_cfg` and returns the metadata."""
+    """Writes the records, then metadata.json (which marks them finished: an interrupted run
+    leaves none that look it) for `data_cfg`, and returns the metadata."""
     examples = load_source(data_cfg, seed)
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
-    with contextlib.suppress(tf.errors.NotFoundError):  # finished again only once rewritten
+    with contextlib.suppress(tf.errors.NotFoundError):
         tf.io.gfile.remove(os.path.join(records_dir, METADATA_FILE))
     shards, counts, summary = write_records(examples, data_cfg, seed, records_dir)
     class_names = examples.class_names
     empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
     if empty:
         raise ValueError(
-            f"Left without the unreadable examples, the class(es) {empty} have no training "
-            "examples. Add readable ones or remove the class folder(s)."
+            f"The class(es) {empty} have no training examples (unreadable ones left out). Add "
+            "some or remove the class(es)."
         )
+    per_class = [dict(zip(class_names, row.tolist(), strict=True)) for row in counts]
     per_split = {
-        split: {
-            "total": int(row.sum()),
-            "per_class": dict(zip(class_names, row.tolist(), strict=True)),
-        }
-        for split, row in zip(SPLITS, counts, strict=True)
+        split: {"total": sum(row.values()), "per_class": row}
+        for split, row in zip(SPLITS, per_class, strict=True)
     }
     content = {"source": data_cfg.name, "fingerprint": data_fingerprint, "counts": per_split}
     content |= {"class_names": class_names, "num_classes": len(class_names), "shards": shards}
-    metadata = Metadata.from_dict({**content, **summary.metadata(records_dir)})
-    jsonio.write_json(os.path.join(records_dir, METADATA_FILE), metadata.to_dict())
+    content |= summary.metadata(records_dir)
+    jsonio.write_json(os.path.join(records_dir, METADATA_FILE), content)
     totals = ", ".join(f"{count['total']} {split}" for split, count in per_split.items())
     log.info("Wrote %s to %s", totals, records_dir)
     return Metadata.read(records_dir)  # as every reader sees it

@@ -1,10 +1,6 @@
 """Text as the nets take it: raw UTF-8 strings, which the model's own TextVectorization
-(make_vectorizer) standardises, splits into words and maps to word ids, so that training, the
-export and TensorFlow Serving share one graph. preprocess_data counts the words of the
-vocabulary with the same standardisation (split_words). Checked by:
-
-    python -m pytest tests/test_text_ops.py
-"""
+(make_vectorizer) standardises, splits into words and maps to word ids: training, the export and
+TensorFlow Serving share one graph. The vocabulary is counted with the same split_words."""
 
 from collections.abc import Callable
 from pathlib import Path

@@ -1,12 +1,6 @@
-"""Text sources for preprocess_data: each returns RawExamples of UTF-8 text.
-
-    {{ cookiecutter.package_name }}-preprocess data=digit_sentences                    # generated
-    {{ cookiecutter.package_name }}-preprocess data=csv data.path=sms.csv data.text_column=text data.label_column=label
-    {{ cookiecutter.package_name }}-preprocess data=text_folder data.path=texts/       # texts/<class>/<file>.txt
-    {{ cookiecutter.package_name }}-preprocess data=imdb                               # downloaded once, cached
-
-CSV files and text folders are read twice, never held in memory: to check them, then to
-write the records.
+"""Text sources for preprocess_data, each returning RawExamples of UTF-8 text, and the
+vocabulary of the training texts. CSV files and text folders are read twice, never held in
+memory: to check them, then to write the records. To add a source, see docs/architecture.md.
 """
 
 import csv
@@ -15,13 +9,14 @@ import itertools
 import json
 import logging
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 
+from .. import jsonio
 from . import sources, text_ops
 from .sources import RawExamples
 
@@ -30,6 +25,7 @@ log = logging.getLogger(__name__)
 DIGIT_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CSV_DELIMITERS = ",;\t|"  # the ones the sniffer may pick, and tried in this order
+COLUMN_KEYS = ("data.text_column", "data.label_column")
 NAMED = 20  # bad rows or files named in a message; the others are only counted
 
 
@@ -57,168 +53,141 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
     return RawExamples(texts, labels, class_names)
 
 
-@dataclasses.dataclass
-class CsvFile:
-    """A CSV file with a header row and one delimiter, never in memory: `scan` keeps the labels
-    and the problems (ragged, missing, empty: count and first rows); iterating reads the texts."""
-
-    path: str
-    source: str  # "data.path=<path>", for messages
-    dialect: type
-    delimiter: str
-    text_index: int = 0
-    labels: list[str] = dataclasses.field(default_factory=list)
-    named: dict = dataclasses.field(default_factory=lambda: defaultdict(list))
-    counts: Counter = dataclasses.field(default_factory=Counter)
-
-    def rows(self) -> Iterator[tuple[int, list[str]]]:
-        # A field can be as long as the file; the csv module stops at 128 KB unless told.
-        csv.field_size_limit(max(csv.field_size_limit(), tf.io.gfile.stat(self.path).length + 1))
-        with sources.open_text(self.path) as text:
-            reader = csv.reader(text, self.dialect, delimiter=self.delimiter)
-            try:
-                yield from ((reader.line_num, row) for row in reader if row)
-            except csv.Error as error:
-                raise ValueError(
-                    f"{self.source} cannot be read as CSV at line {reader.line_num}: {error}. "
-                    "Fix that line, e.g. quote a field that holds quotes or line breaks."
-                ) from error
-            except UnicodeDecodeError as error:
-                message = f"{self.source} is not UTF-8 text ({error}); save it as UTF-8."
-                raise ValueError(message) from error
-
-    @property
-    def header(self) -> list[str]:
-        return next(self.rows(), (0, []))[1]
-
-    def scan(self, text_column: str, label_column: str) -> None:
-        rows = self.rows()
-        header = next(rows)[1]
-        self.text_index, label_index = header.index(text_column), header.index(label_column)
-        seen = {}  # one string per label, shared by its rows
-        for line, row in rows:
-            name = f"{os.path.basename(self.path)} row {line}"
-            if len(row) != len(header):
-                self.note("ragged", f"row {line} ({len(row)} fields)")
-            elif not row[label_index].strip():
-                self.note("missing", name)
-            elif not row[self.text_index].strip():
-                self.note("empty", name)
-            else:
-                label = row[label_index].strip()
-                self.labels.append(seen.setdefault(label, label))
-
-    def note(self, problem: str, name: str) -> None:
-        self.counts[problem] += 1
-        self.named[problem] += [name][: NAMED - len(self.named[problem])]
-
-    def __iter__(self) -> Iterator[bytes]:
-        for _, row in itertools.islice(self.rows(), 1, None):
-            if row[self.text_index].strip():
-                yield row[self.text_index].encode("utf-8")
+def utf8(content: bytes, where: str) -> str:
+    """`content` (UTF-8, with or without a byte-order mark) as text, or a clear error."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{where} is not UTF-8 text ({error}); save it as UTF-8.") from error
 
 
-def open_csv(path: str, columns: Sequence[str], key: str) -> CsvFile:
-    """A CSV file, read as predict reads one: csv.Sniffer's dialect and delimiter, or the first
-    of , ; tab | whose header has `columns`."""
+def read_text(path: str) -> str:
+    with tf.io.gfile.GFile(path, "rb") as opened:
+        return utf8(opened.read(), path)
+
+
+def csv_rows(path: str, key: str, dialect: dict) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) of each row of a CSV file after its header, blank rows left out."""
+    # A text may be as long as the file; the csv module stops at 128 KB unless told.
+    csv.field_size_limit(max(csv.field_size_limit(), tf.io.gfile.stat(path).length + 1))
+    with tf.io.gfile.GFile(path, "rb") as opened:  # line by line, endings kept, as csv needs
+        lines = (utf8(line, f"{key}={path} line {n}") for n, line in enumerate(opened, 1))
+        reader = csv.reader(lines, **dialect)
+        try:
+            yield from itertools.islice(((reader.line_num, row) for row in reader if row), 1, None)
+        except csv.Error as error:
+            raise ValueError(
+                f"{key}={path} cannot be read as CSV at line {reader.line_num}: {error}. "
+                "Fix that line, e.g. quote a field that holds quotes or line breaks."
+            ) from error
+
+
+def sniff_csv(path: str, columns: Sequence[str], key: str) -> tuple[dict, list[str]]:
+    """(dialect, header) of a CSV file, read as predict reads one: csv.Sniffer's dialect, with
+    the first delimiter (its own, then , ; tab |) whose header has `columns`."""
     sources.require_path(path, key, "data/my_texts.csv")
     if tf.io.gfile.isdir(path):
         raise ValueError(
             f"{key}={path} is a folder; data=csv reads one CSV file, e.g. {key}=data/sms.csv. "
             "For a folder with one sub-folder of .txt files per class, use data=text_folder."
         )
+    with tf.io.gfile.GFile(path, "rb") as opened:
+        sample = opened.read(65536).decode("utf-8-sig", errors="replace")
     try:
-        with sources.open_text(path) as text:
-            dialect = csv.Sniffer().sniff(text.read(65536), delimiters=CSV_DELIMITERS)
-    except (csv.Error, UnicodeDecodeError):  # a file that is not UTF-8 is named when read
-        dialect = csv.excel
-    files = [
-        CsvFile(path, f"{key}={path}", dialect, d) for d in dialect.delimiter + CSV_DELIMITERS
-    ]
-    csv_file = next((file for file in files if set(columns) <= set(file.header)), files[0])
-    header = csv_file.header
-    for name, column in zip(("data.text_column", "data.label_column"), columns, strict=True):
-        if column not in header:
-            raise ValueError(
-                f"{key}={path} has no column {column!r}; its columns are {header}. Set {name} "
-                f"to one of them, e.g. {name}={(header or ['text'])[0]}."
-            )
-    return csv_file
+        sniffed = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
+    except csv.Error:
+        sniffed = csv.excel
+    lines = sample.splitlines(keepends=True)
+    dialects = [{"dialect": sniffed, "delimiter": d} for d in sniffed.delimiter + CSV_DELIMITERS]
+    headers = [next(csv.reader(lines, **dialect), []) for dialect in dialects]
+    for dialect, header in zip(dialects, headers, strict=True):
+        if set(columns) <= set(header):
+            return dialect, header
+    lacking = 0 if columns[0] not in headers[0] else 1  # the text column, else the label's
+    name, column = COLUMN_KEYS[lacking], columns[lacking]
+    raise ValueError(
+        f"{key}={path} has no column {column!r}; its columns are {headers[0]}. Set {name} to "
+        f"one of them, e.g. {name}={(headers[0] or ['text'])[0]}."
+    )
 
 
-def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) -> CsvFile:
-    """A checked CSV file (UTF-8 with or without BOM, RFC 4180 quoting): ragged or unlabelled
-    rows are errors; empty texts too, unless skip_invalid (then left out)."""
-    csv_file = open_csv(path, columns, key)
-    csv_file.scan(*columns)
-    if csv_file.counts["ragged"]:
-        raise ValueError(
-            f"{key}={path}: {csv_file.counts['ragged']} row(s) have more or fewer fields than "
-            f"the header's {len(csv_file.header)} ({csv_file.delimiter!r}-separated), e.g. "
-            f"{', '.join(csv_file.named['ragged'][:10])}. A text that holds the delimiter must "
-            'be quoted, e.g. "Hi, all",ham; save the file with a CSV writer (it quotes them) or '
-            "with another delimiter (tab, ';')."
-        )
-    if csv_file.counts["missing"]:
-        raise ValueError(
-            f"{csv_file.counts['missing']} row(s) have no {columns[1]!r} label: "
-            f"{', '.join(csv_file.named['missing'])}. Label or remove them."
-        )
-    check_empty(csv_file.named["empty"], csv_file.counts["empty"], skip_invalid)
-    return csv_file
+def named(names: list[str], count: int) -> str:
+    """The first of `count` rows or files named, "..." for the others."""
+    return ", ".join(names[:NAMED]) + (" ..." if count > NAMED else "")
 
 
 def check_empty(empty: list[str], count: int, skip_invalid: bool) -> None:
     """`count` empty texts (the first named in `empty`): an error, or a warning with
     data.skip_invalid=true."""
-    more = " ..." if count > len(empty) else ""
     if count and not skip_invalid:
         raise ValueError(
-            f"{count} example(s) have an empty text: {', '.join(empty)}{more}. Fill or remove "
+            f"{count} example(s) have an empty text: {named(empty, count)}. Fill or remove "
             "them, or set data.skip_invalid=true to leave them out."
         )
     if count:
-        log.warning("Leaving out %d empty text(s): %s%s", count, ", ".join(empty), more)
+        log.warning("Leaving out %d empty text(s): %s", count, named(empty, count))
+
+
+def csv_texts(path: str, key: str, dialect: dict, column: int) -> Iterator[bytes]:
+    """The non-empty texts of a CSV file's column, read from the file once more."""
+    for _, row in csv_rows(path, key, dialect):
+        if row[column].strip():
+            yield row[column].encode("utf-8")
+
+
+def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) -> tuple:
+    """(label of each kept row, their texts) of a checked CSV file (RFC 4180 quoting): ragged
+    or unlabelled rows are errors; empty texts too, unless skip_invalid (then left out)."""
+    dialect, header = sniff_csv(path, columns, key)
+    text, label = header.index(columns[0]), header.index(columns[1])
+    labels, seen, problems = [], {}, {"ragged": [], "missing": [], "empty": []}  # named
+    counts = Counter()
+    for line, row in csv_rows(path, key, dialect):
+        name = f"{os.path.basename(path)} row {line}"
+        if len(row) != len(header):
+            problem, name = "ragged", f"row {line} ({len(row)} fields)"
+        elif not row[label].strip():
+            problem = "missing"
+        elif not row[text].strip():
+            problem = "empty"
+        else:
+            labels.append(seen.setdefault(row[label].strip(), row[label].strip()))
+            continue
+        counts[problem] += 1
+        problems[problem] += [name] if counts[problem] <= NAMED else []
+    if counts["ragged"]:
+        raise ValueError(
+            f"{key}={path}: {counts['ragged']} row(s) have more or fewer fields than the "
+            f"header's {len(header)} ({dialect['delimiter']!r}-separated), e.g. "
+            f"{named(problems['ragged'], counts['ragged'])}. A text that holds the delimiter "
+            'must be quoted, e.g. "Hi, all",ham; save the file with a CSV writer (it quotes '
+            "them) or with another delimiter (tab, ';')."
+        )
+    if counts["missing"]:
+        raise ValueError(
+            f"{counts['missing']} row(s) have no {columns[1]!r} label: "
+            f"{named(problems['missing'], counts['missing'])}. Label or remove them."
+        )
+    check_empty(problems["empty"], counts["empty"], skip_invalid)
+    return labels, csv_texts(path, key, dialect, text)
 
 
 def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:
     """The user's CSV: data.path with data.text_column and data.label_column; data.test_path."""
-    columns = (data_cfg.text_column, data_cfg.label_column)
-    texts = read_csv(data_cfg.path, columns, "data.path", data_cfg.skip_invalid)
-    class_names = sorted(set(texts.labels))
-    index = {name: position for position, name in enumerate(class_names)}
-    examples = RawExamples(texts, [index[label] for label in texts.labels], class_names)
+    columns, skip_invalid = (data_cfg.text_column, data_cfg.label_column), data_cfg.skip_invalid
+    labels, texts = read_csv(data_cfg.path, columns, "data.path", skip_invalid)
+    class_names = sorted(set(labels))
+    examples = RawExamples(texts, sources.class_indices(labels, class_names), class_names)
     if data_cfg.test_path:
-        test = read_csv(data_cfg.test_path, columns, "data.test_path", data_cfg.skip_invalid)
-        sources.check_test_classes(set(test.labels), class_names)
-        examples.test = RawExamples(test, [index[label] for label in test.labels], class_names)
+        labels, texts = read_csv(data_cfg.test_path, columns, "data.test_path", skip_invalid)
+        examples.test = RawExamples(texts, sources.class_indices(labels, class_names), class_names)
     return examples
-
-
-def read_text(path: str) -> str:
-    try:
-        return sources.read_file(path).decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text ({error}); save it as UTF-8.") from error
 
 
 def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """The user's texts: data.path/<class_name>/<example>.txt; data.test_path alike."""
-
-    def read_folder(root: str, key: str) -> RawExamples:
-        paths, labels, class_names = sources.list_class_files(root, (".txt",), key=key)
-        empty = {path for path in paths if not read_text(path).strip()}
-        check_empty(sorted(empty)[:NAMED], len(empty), data_cfg.skip_invalid)
-        keep = [index for index, path in enumerate(paths) if path not in empty]
-        inputs, labels = [paths[i] for i in keep], [labels[i] for i in keep]
-        return RawExamples(inputs, labels, class_names, from_files=True)
-
-    examples = read_folder(data_cfg.path, "data.path")
-    if data_cfg.test_path:
-        test = read_folder(data_cfg.test_path, "data.test_path")
-        test.labels = sources.map_test_labels(test.class_names, test.labels, examples.class_names)
-        examples.test = dataclasses.replace(test, class_names=examples.class_names)
-    return examples
+    """The user's texts: data.path/<class_name>/[<sub-folders>/]<example>.txt; data.test_path
+    alike. Empty files are refused, or left out with data.skip_invalid=true (encode_examples)."""
+    return sources.class_folders(data_cfg, (".txt",))
 
 
 def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
@@ -234,11 +203,11 @@ def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
     splits = []
     with np.load(archive_path, allow_pickle=True) as archive:
         for part in ("train", "test"):
-            texts = [" ".join(words[i] for i in ids if i in words) for ids in archive[f"x_{part}"]]
+            ids = archive[f"x_{part}"]
+            texts = [" ".join(words[i] for i in row if i in words).encode() for row in ids]
             labels = [int(label) for label in archive[f"y_{part}"]]
-            texts = [text.encode("utf-8") for text in texts]
             splits.append(RawExamples(texts, labels, ["negative", "positive"]))
-    return sources.with_test_split(*splits)
+    return dataclasses.replace(splits[0], test=splits[1])
 
 
 SOURCES = {
@@ -247,9 +216,16 @@ SOURCES = {
 
 
 def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """(UTF-8 text to store, None) per example, read from its file when `from_files`."""
-    for raw in inputs:
-        yield (read_text(raw).encode("utf-8") if from_files else raw), None
+    """(index, UTF-8 text to store, None) per example, read from its file when `from_files`;
+    a file of an empty text is named at the end (check_empty)."""
+    empty = []
+    for index, raw in enumerate(inputs):
+        stored = read_text(raw).encode("utf-8") if from_files else raw
+        if stored.strip():
+            yield index, stored, None
+        else:
+            empty.append(raw)
+    check_empty(empty, len(empty), data_cfg.skip_invalid)
 
 
 class TrainSummary:
@@ -257,8 +233,7 @@ class TrainSummary:
     vocabulary the model's vectorizer reads."""
 
     def __init__(self, data_cfg: DictConfig):
-        self.data_cfg = data_cfg
-        self.counts, self.batch = Counter(), []
+        self.data_cfg, self.counts, self.batch = data_cfg, Counter(), []
 
     def add(self, stored: bytes, statistics: None) -> None:
         self.batch.append(stored)
@@ -278,11 +253,8 @@ class TrainSummary:
         ranked = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
         min_count, unknown = self.data_cfg.min_word_count, text_ops.OOV_TOKEN  # of a text of "?!"
         words = [word for word, count in ranked if count >= min_count and word != unknown]
-        vocabulary = [text_ops.PAD_TOKEN, text_ops.OOV_TOKEN, *words]
-        vocabulary = vocabulary[: max(self.data_cfg.max_vocab_size, 2)]
+        vocabulary = [text_ops.PAD_TOKEN, unknown, *words][: max(self.data_cfg.max_vocab_size, 2)]
         path = os.path.join(assets_dir, text_ops.VOCABULARY_FILE)
-        with tf.io.gfile.GFile(path + ".tmp", "w") as vocabulary_file:
-            vocabulary_file.write("\n".join(vocabulary) + "\n")
-        tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
+        jsonio.write_text(path, "\n".join(vocabulary) + "\n")
         sizes = {"sequence_length": self.data_cfg.sequence_length, "vocab_size": len(vocabulary)}
         return {**sizes, "vocabulary_file": text_ops.VOCABULARY_FILE, "model_inputs": sizes}

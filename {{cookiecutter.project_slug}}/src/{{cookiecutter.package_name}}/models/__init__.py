@@ -11,9 +11,8 @@ import keras
 
 @dataclass(frozen=True)
 class FineTune:
-    """Two training phases, which a builder may give its model as `model.fine_tune`: the
-    first `freeze_epochs` epochs train what `set_trainable(model, 0)` leaves trainable (e.g. a
-    new classifier on a frozen backbone) at train.learning_rate, the rest what
+    """Two phases a builder may give its model as `model.fine_tune`: `freeze_epochs` epochs
+    train what `set_trainable(model, 0)` leaves trainable at train.learning_rate, the rest what
     `set_trainable(model, blocks)` does at `learning_rate`."""
 
     freeze_epochs: int
@@ -22,7 +21,6 @@ class FineTune:
     set_trainable: Callable[[keras.Model, int], None]
 
     def phase(self, epoch: int) -> int:
-        """0 while the epoch (counted from 0) is a frozen one, else 1."""
         return int(epoch >= self.freeze_epochs)
 
     def set_phase(self, model: keras.Model, epoch: int) -> None:

@@ -1,7 +1,7 @@
 """LeNet-5 (LeCun et al., 1998), with ReLU and max pooling instead of tanh and subsampling.
 Print its summary:
 
-    python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5(input_shape=(32, 32, 1), num_classes=10, activation=\"relu\", dropout_rate=0.3).summary()"
+    python -c "from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5; build_lenet5(input_shape=(32, 32, 1), num_classes=10, activation='relu', dropout_rate=0.3).summary()"
 """
 
 from collections.abc import Sequence
@@ -13,20 +13,9 @@ from keras import layers
 def build_lenet5(
     *, input_shape: Sequence[int], num_classes: int, activation: str, dropout_rate: float
 ) -> keras.Model:
-    """Builds LeNet-5: two convolution + pooling blocks, then three dense layers.
-
-    Args:
-        input_shape: (height, width, channels) of the normalised images, at least 16x16.
-        num_classes: number of output classes.
-        activation: activation of the hidden layers.
-        dropout_rate: dropout before each of the last two dense layers; 0 turns it off.
-    """
-    height, width, _ = input_shape
-    if min(height, width) < 16:  # what two 5x5 convolutions and two poolings leave > 0
-        raise ValueError(
-            f"LeNet-5 needs images of at least 16x16, got {height}x{width}. "
-            "Set data.image_size=[32,32]."
-        )
+    """Two convolution + pooling blocks, then three dense layers, for images of at least 16x16."""
+    if min(input_shape[:2]) < 16:  # what two 5x5 convolutions and two poolings leave > 0
+        raise ValueError("LeNet-5 needs images of at least 16x16: set data.image_size=[32,32].")
 
     # === Inputs ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")

@@ -1,5 +1,5 @@
 """The data's TextVectorization, an embedding and a stack of (bidirectional) LSTM or GRU layers
-for text classification. Print its summary:
+for text classification.
 
     python -c "from keras.layers import TextVectorization; from {{ cookiecutter.package_name }}.models.lstmnet import build_lstm; build_lstm(vectorizer=TextVectorization(vocabulary=['good', 'bad'], output_sequence_length=32), num_classes=2, embedding_dim=64, units=64, cell='lstm', bidirectional=True, num_layers=1, pooling='last', dropout_rate=0.2, embeddings=None, freeze_embeddings=False).summary()"
 """
@@ -29,14 +29,8 @@ def build_lstm(
     embeddings: str | None,
     freeze_embeddings: bool,
 ) -> keras.Model:
-    """Builds word ids of raw texts, an embedding, `num_layers` recurrent layers and a dense
-    classifier: a functional keras.Model from strings [N] to float32 logits.
-
-    Args:
-        vectorizer: the data's layer from texts to word ids (0: padding, masked here).
-        num_classes: number of output classes.
-        The others: the options of configs/model/lstm.yaml, which says what each does.
-    """
+    """Raw texts [N] -> word ids (`vectorizer`; 0 is padding, masked here) -> embedding ->
+    `num_layers` recurrent layers -> dense classifier -> float32 logits."""
     if num_layers < 1 or cell not in RECURRENT_LAYERS or pooling not in ("last", "mean"):
         raise ValueError(
             f"model.num_layers={num_layers} must be at least 1, model.cell={cell!r} lstm or "
@@ -50,7 +44,16 @@ def build_lstm(
     # === Encoder ===
     vocab_size = vectorizer.vocabulary_size()
     embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")
-    x = recurrent_stack(embedding(token_ids), units, cell, bidirectional, num_layers, pooling)
+    x = embedding(token_ids)
+    for index in range(1, num_layers + 1):  # each reads the whole output sequence of the last
+        recurrent = RECURRENT_LAYERS[cell](
+            units, return_sequences=index < num_layers or pooling == "mean", name=f"{cell}_{index}"
+        )
+        if bidirectional:
+            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
+        x = recurrent(x)
+    if pooling == "mean":  # else the last layer's final state
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
 
     # === Classifier ===
     x = layers.Dropout(dropout_rate, name="dropout")(x)
@@ -61,18 +64,3 @@ def build_lstm(
     model = keras.Model(inputs, outputs, name=f"{cell}net")
     set_word_vectors(embedding, vectorizer.get_vocabulary(), embeddings, freeze_embeddings)
     return model
-
-
-def recurrent_stack(
-    x: keras.KerasTensor, units: int, cell: str, bidirectional: bool, num_layers: int, pooling: str
-) -> keras.KerasTensor:
-    """`num_layers` recurrent layers, each reading the whole output sequence of the one before;
-    then the last layer's final state (pooling="last") or its outputs' mean over the words."""
-    for index in range(1, num_layers + 1):
-        recurrent = RECURRENT_LAYERS[cell](
-            units, return_sequences=index < num_layers or pooling == "mean", name=f"{cell}_{index}"
-        )
-        if bidirectional:
-            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{index}")
-        x = recurrent(x)
-    return layers.GlobalAveragePooling1D(name="mean_pool")(x) if pooling == "mean" else x

@@ -1,13 +1,6 @@
-"""A small Transformer encoder for text classification (Vaswani et al., 2017, encoder only).
-
-The data's TextVectorization turns raw texts into word ids; each gets a learned word vector
-plus one for its position; `num_blocks` encoder blocks (self-attention and a feed-forward
-layer, each with a residual connection and layer normalisation) follow, and the classifier
-sees the mean of the last block's outputs over the words. Padding (id 0) is masked
-everywhere. Print its summary:
-
-    python -c "from keras.layers import TextVectorization; from {{ cookiecutter.package_name }}.models.transformernet import build_transformer; build_transformer(vectorizer=TextVectorization(vocabulary=['good', 'bad'], output_sequence_length=32), num_classes=2, embedding_dim=64, num_heads=2, feed_forward_dim=128, num_blocks=2, dropout_rate=0.1, embeddings=None, freeze_embeddings=False).summary()"
-"""
+"""A small Transformer encoder for text classification (Vaswani et al., 2017, encoder only):
+a learned vector per word and per position, `num_blocks` encoder blocks, and a classifier on
+the mean of the last block's outputs over the words. Padding (id 0) is masked everywhere."""
 
 import keras
 from keras import layers
@@ -15,32 +8,6 @@ from keras import layers
 from .embeddings import set_word_vectors
 
 INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint replaces them
-
-
-@keras.saving.register_keras_serializable(package=__package__)
-class PositionEmbedding(layers.Layer):
-    """Adds a learned vector per position to a [batch, sequence_length, dim] input; the mask of
-    the input (the padding of the word embedding) passes through unchanged."""
-
-    def __init__(self, sequence_length: int, **kwargs):
-        super().__init__(**kwargs)
-        self.sequence_length = sequence_length
-        self.supports_masking = True
-
-    def build(self, input_shape):
-        self.position_embeddings = self.add_weight(
-            shape=(self.sequence_length, input_shape[-1]),
-            initializer=keras.initializers.RandomUniform(-0.05, 0.05),
-            name="position_embeddings",
-        )
-
-    def call(self, inputs):
-        length = keras.ops.shape(inputs)[1]
-        positions = keras.ops.cast(self.position_embeddings[:length], inputs.dtype)
-        return inputs + positions[None]
-
-    def get_config(self):
-        return {**super().get_config(), "sequence_length": self.sequence_length}
 
 
 def build_transformer(
@@ -55,14 +22,8 @@ def build_transformer(
     embeddings: str | None,
     freeze_embeddings: bool,
 ) -> keras.Model:
-    """Builds word ids of raw texts, word + position embeddings, `num_blocks` encoder blocks
-    and a dense classifier: a functional keras.Model from strings [N] to float32 logits.
-
-    Args:
-        vectorizer: the data's layer from texts to word ids (0: padding, masked here).
-        num_classes: number of output classes.
-        The others: the options of configs/model/transformer.yaml, which says what each does.
-    """
+    """Raw texts [N] -> word ids (`vectorizer`) -> word + position embeddings -> encoder
+    blocks -> dense classifier -> float32 logits."""
     check_options(num_blocks, num_heads, embedding_dim)
 
     # === Inputs ===
@@ -72,9 +33,12 @@ def build_transformer(
     padding = keras.ops.not_equal(token_ids, 0)
 
     # === Embeddings ===
-    vocab_size = vectorizer.vocabulary_size()
+    vocab_size, length = vectorizer.vocabulary_size(), token_ids.shape[1]
     embedding = layers.Embedding(vocab_size, embedding_dim, mask_zero=True, name="embedding")
-    x = PositionEmbedding(token_ids.shape[1], name="position_embedding")(embedding(token_ids))
+    # arange first: Keras adds a vector to a batch with BiasAdd, which TFLite lacks for integers.
+    positions = keras.ops.arange(length) + keras.ops.zeros_like(token_ids)
+    position_embedding = layers.Embedding(length, embedding_dim, name="position_embedding")
+    x = layers.Add(name="add_positions")([embedding(token_ids), position_embedding(positions)])
     x = layers.Dropout(dropout_rate, name="embedding_dropout")(x)
 
     # === Encoder ===
