@@ -82,7 +82,7 @@ CLUSTER_PATHS = [
 # Paths that only the tracking=mlflow answer uses.
 MLFLOW_PATHS = [
     "src/{package}/mlflow_tracking.py",
-    "src/{package}/configs/logger/mlflow.yaml",
+    "src/{package}/configs/logger",  # the logger group: tensorboard or mlflow
     "tests/test_mlflow_tracking.py",
 ]
 

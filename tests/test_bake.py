@@ -59,7 +59,6 @@ COMMON_FILES = {
     f"{SOURCE}/configs/experiment/smoke.yaml",
     f"{SOURCE}/configs/export.yaml",
     f"{SOURCE}/configs/hparams_search/optuna.yaml",
-    f"{SOURCE}/configs/logger/tensorboard.yaml",
     f"{SOURCE}/configs/predict.yaml",
     f"{SOURCE}/configs/train/default.yaml",
     f"{SOURCE}/data/__init__.py",
@@ -154,6 +153,7 @@ VARIANT_FILES = {
 GITHUB_FILES = {".github/workflows/ci.yml"}
 MLFLOW_FILES = {  # tracking=mlflow
     f"{SOURCE}/configs/logger/mlflow.yaml",
+    f"{SOURCE}/configs/logger/tensorboard.yaml",
     f"{SOURCE}/mlflow_tracking.py",
     "tests/test_mlflow_tracking.py",
 }

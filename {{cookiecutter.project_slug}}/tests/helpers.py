@@ -24,11 +24,7 @@ from omegaconf import DictConfig
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.config import register_configs
-from {{ cookiecutter.package_name }}.data import (
-    data_loader,
-    input_ops,
-    preprocess_data,
-)
+from {{ cookiecutter.package_name }}.data import data_loader, input_ops
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 
@@ -47,14 +43,8 @@ def kill_group(process: subprocess.Popen) -> None:
 def run_bounded(command: list[str], timeout: float, **options) -> subprocess.CompletedProcess:
     """subprocess.run with stdout and stderr captured as text, in a session of its own: when
     it times out (or the test is interrupted) the process and all its children are killed."""
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        **options,
-    )
+    options.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, start_new_session=True, **options)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except BaseException:
@@ -120,16 +110,9 @@ def final_weights(run_dir) -> list:
 def smoke_config(tmp_path: Path, *overrides: str) -> DictConfig:
     """The project's config with experiment=smoke, its run and records in tmp_path."""
     register_configs()
+    paths = [f"run_dir={tmp_path / 'run'}", f"data.records_dir={tmp_path / 'records'}"]
     with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
-        return compose(
-            config_name="config",
-            overrides=[
-                "experiment=smoke",
-                f"run_dir={tmp_path / 'run'}",
-                f"data.records_dir={tmp_path / 'records'}",
-                *overrides,
-            ],
-        )
+        return compose(config_name="config", overrides=["experiment=smoke", *paths, *overrides])
 
 
 # What the loop passes to on_epoch_end, one dict per epoch.
@@ -162,9 +145,8 @@ def keras_outputs_on_the_test_split(cfg: DictConfig) -> tuple[list, np.ndarray, 
     """(raw test inputs, labels, the Keras model's probabilities) of the run `cfg` trained,
     with its latest weights: what every export of it must reproduce."""
     metadata = runs.load_metadata(cfg.run_dir)
-    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata.counts["test"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    records_dir, _ = runs.run_records(cfg, metadata)
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, -1)
     model = model_lib.build_model(cfg.model, metadata)
     checkpoints.restore_model(model, cfg.run_dir)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
@@ -188,24 +170,14 @@ def logged_scalars(run_dir: str | Path, writer: str, tag: str) -> dict[int, floa
     """step -> value of a scalar a run wrote to TensorBoard (writer: train or validation)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(
-        str(Path(run_dir, "tensorboard", writer)), size_guidance={"tensors": 0}
-    )
+    events = EventAccumulator(str(Path(run_dir, "tensorboard", writer)), {"tensors": 0})
     events.Reload()
-    return {
-        event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)
-    }
+    return {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
 
 
 def assert_learned(values: dict, min_accuracy: float, max_loss_ratio: float = 0.8) -> None:
-    """Fails unless a run learned: its val_accuracy is at least `min_accuracy` and its final
-    training loss is below `max_loss_ratio` times the first one it logged.
-
-    Args:
-        values: what train() returns (or the run's result.json): val_accuracy, loss, run_dir.
-        min_accuracy: calibrate it once per test, well above chance (1 / num_classes).
-        max_loss_ratio: how far the final loss must fall below the first logged one.
-    """
+    """Fails unless a run (what train() returns) learned: val_accuracy >= `min_accuracy` (well
+    above chance) and a final training loss below `max_loss_ratio` x the first logged one."""
     losses = logged_scalars(values["run_dir"], "train", "loss")
     first = losses[min(losses)]
     accuracy = values["val_accuracy"]
@@ -228,30 +200,25 @@ def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
 def fit(model, inputs, labels, learning_rate: float, epochs: int, batch_size: int) -> dict:
     """Trains `model` as it stands with Keras' fit (compiling sees its trainable weights),
     Adam and cross-entropy on its logits; returns the history (loss, accuracy per epoch)."""
-    model.compile(
-        keras.optimizers.Adam(learning_rate),
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
     return model.fit(inputs, labels, batch_size=batch_size, epochs=epochs, verbose=0).history
 
 
 def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
-    """The run's export (export/1), served the raw inputs of the whole test split, scores the
-    accuracy that eval wrote to metrics.json; returns those metrics."""
+    """The run's export/1, served the raw inputs of the whole test split, scores the accuracy
+    that eval wrote to metrics.json; returns those metrics."""
     from {{ cookiecutter.package_name }}.export import serving
 
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     metadata = runs.load_metadata(run_dir)
     records_dir, _ = runs.run_records(runs.load_config(run_dir), metadata)
-    count = metadata.counts["test"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, count)
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, -1)
     serve = tf.saved_model.load(str(run_dir / "export" / "1")).signatures["serving_default"]
     inputs = serving.signature_inputs(raw_inputs, metadata)["serving_default"]
-    outputs = serve(**{key: tf.constant(value) for key, value in inputs.items()})
-    class_ids = outputs["class_id"].numpy()
-    assert metrics["num_examples"] == count
-    assert np.isclose(metrics["accuracy"], np.mean(class_ids == np.array(labels)))
+    class_ids = serve(**{key: tf.constant(value) for key, value in inputs.items()})["class_id"]
+    assert metrics["num_examples"] == len(labels)
+    assert np.isclose(metrics["accuracy"], np.mean(class_ids.numpy() == np.array(labels)))
     return metrics
 
 

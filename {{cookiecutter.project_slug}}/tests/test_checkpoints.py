@@ -1,4 +1,4 @@
-"""Checkpoints: the best value and early stopping, resume (exact, after kill -9) and warm start.
+"""Checkpoints: the best value, resume (exact, after kill -9) and warm start.
 The warm-start tests read the shared trained run (conftest.shared_run)."""
 
 import dataclasses
@@ -15,14 +15,13 @@ from {{ cookiecutter.package_name }}.train import train
 
 
 @pytest.mark.parametrize(
-    ("monitor", "values"),
-    [("val_accuracy", [0.5, 0.7, 0.6, 0.7, 0.6]), ("val_loss", [0.5, 0.3, 0.4, 0.3, 0.4])],
+    "monitor, better, worse", [("val_accuracy", 0.7, 0.5), ("val_loss", 0.3, 0.5)]
 )
-def test_the_best_value_and_early_stopping_after_patience(monitor, values):
-    tracker = checkpoints.BestTracker(monitor, min_delta=0.0, patience=3)
-    updates = [(tracker.update({monitor[4:]: value}), tracker.should_stop()) for value in values]
-    assert updates == [(True, False), (True, False), (False, False), (False, False), (False, True)]
-    assert tracker.best == values[1]
+def test_the_best_value_is_the_highest_accuracy_or_the_lowest_loss(monitor, better, worse):
+    assert checkpoints.is_better(monitor, worse, np.nan)  # the first validation
+    assert checkpoints.is_better(monitor, better, worse)
+    assert not checkpoints.is_better(monitor, worse, better)
+    assert not checkpoints.is_better(monitor, better, better)
 
 
 def restored(cfg, prefix: str | None, num_classes: int | None = None):
@@ -42,24 +41,26 @@ def weights(model, layers=None) -> list:
 
 
 def test_warm_start_from_a_run_or_a_checkpoint_on_other_classes_and_only_in_a_new_run(
-    shared_run, tmp_path
+    shared_run, tmp_path, caplog
 ):
     state = tf.train.get_checkpoint_state(str(runs.checkpoints_dir(shared_run.run_dir)))
     oldest, *_, latest = state.all_model_checkpoint_paths
     for source, expected in ((shared_run.run_dir, latest), (oldest, oldest)):
         model = restored(shared_run, None)
-        loaded = checkpoints.warm_start(model, str(source), partial=False)
+        loaded = checkpoints.warm_start(model, str(source))
         assert loaded == [layer.name for layer in model.layers if layer.weights]
         np.testing.assert_equal(weights(model), weights(restored(shared_run, expected)))
     other_classes = restored(shared_run, None, num_classes=7)
-    with pytest.raises(ValueError, match=r"logits .*init_partial=true"):
-        checkpoints.warm_start(other_classes, shared_run.run_dir, partial=False)
-    loaded = checkpoints.warm_start(other_classes, shared_run.run_dir, partial=True)
+    fresh_logits = weights(other_classes, ["logits"])
+    with caplog.at_level("INFO"):
+        loaded = checkpoints.warm_start(other_classes, shared_run.run_dir)
     assert loaded == [layer.name for layer in other_classes.layers if layer.weights][:-1]
+    assert "not loaded: ['logits (source [(" in caplog.text  # named, and left as it was
+    np.testing.assert_equal(weights(other_classes, ["logits"]), fresh_logits)
     expected = weights(restored(shared_run, latest), loaded)
     np.testing.assert_equal(weights(other_classes, loaded), expected)
     with pytest.raises(FileNotFoundError, match="neither a run folder with a checkpoint"):
-        checkpoints.warm_start(other_classes, str(tmp_path), partial=False)
+        checkpoints.warm_start(other_classes, str(tmp_path))
 
     # What train does with a run folder: its latest checkpoint wins over train.init_from.
     train_cfg = OmegaConf.merge(shared_run.train, {"init_from": oldest})

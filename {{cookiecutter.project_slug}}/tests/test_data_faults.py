@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_image_sources import make_folder, write_image
 {%- else -%}
 import pytest
+from test_text_sources import HAM, SPAM, write_text_folder
 {%- endif %}
 
 from {{ cookiecutter.package_name }}.data import preprocess_data
@@ -21,19 +23,9 @@ TINY_WEBP = bytes.fromhex(
 )
 
 
-def write_image(path: Path, value: int) -> None:
-    """A 12 x 20 (landscape) grey PNG."""
-    image = np.full((12, 20, 1), value, np.uint8)
-    image[0, 0] = 255 - value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tf.io.encode_png(image).numpy())
-
-
-def write_data(root: Path, classes=("cat", "dog"), per_class=6) -> list[str]:
-    """A folder of images, per_class in each class folder; returns the config overrides."""
-    for label, name in enumerate(classes):
-        for index in range(per_class):
-            write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
+def write_data(root: Path, classes=("cat", "dog")) -> list[str]:
+    """A folder of 6 images per class; returns the config overrides."""
+    make_folder(root, classes)
     return ["data=image_folder", f"data.path={root}", "data.image_size=[16,16]"]
 
 
@@ -70,7 +62,7 @@ def unreadable_images(root, *skip_invalid):
 
 
 def unseen_test_label(root):
-    write_data(root / "test", classes=("cat", "dog", "fox"), per_class=2)
+    make_folder(root / "test", classes=("cat", "dog", "fox"), per_class=2)
     return [*write_data(root / "train"), f"data.test_path={root / 'test'}"]
 
 
@@ -102,13 +94,10 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
         lambda metadata, log: total(metadata) == 12 and "broken.png" in log and "empty.jpg" in log,
     ),
 }
-{%- else -%}
-HAM = ["see you at lunch", "call me when you land", "thanks that works", "ok see you soon"]
-SPAM = ["WIN a free prize now", "claim your free cash", "free entry text WIN", "cash prize"]
-
-
-def rows(copies=3):
-    return [(text, "ham") for text in HAM * copies] + [(text, "spam") for text in SPAM * copies]
+{%- else %}
+def rows(copies=3):  # without commas: written unquoted
+    pairs = [(text, "ham") for text in HAM * copies] + [(text, "spam") for text in SPAM * copies]
+    return [(text.replace(",", ""), label) for text, label in pairs]
 
 
 def write_csv(path: Path, lines: list[str]) -> list[str]:
@@ -118,12 +107,9 @@ def write_csv(path: Path, lines: list[str]) -> list[str]:
     return ["data=csv", f"data.path={path}", "data.sequence_length=8"]
 
 
-def write_data(root: Path, classes=("ham", "spam"), per_class=6) -> list[str]:
-    """A folder of texts, per_class in each class folder; returns the config overrides."""
-    for name, texts in zip(classes, (HAM, SPAM), strict=False):
-        (root / name).mkdir(parents=True, exist_ok=True)
-        for index in range(per_class):
-            (root / name / f"{index}.txt").write_text(texts[index % 4], encoding="utf-8")
+def write_data(root: Path, classes=("ham", "spam")) -> list[str]:
+    """A folder of 6 texts per class; returns the config overrides."""
+    write_text_folder(root, classes)
     return ["data=text_folder", f"data.path={root}", "data.sequence_length=8"]
 
 
@@ -131,20 +117,10 @@ def csv_lines(*extra: str) -> list[str]:
     return ["text,label", *(f"{text},{label}" for text, label in rows()), *extra]
 
 
-def one_class(root):
-    return write_csv(root / "t.csv", ["text,label"] + [f"{text},ham" for text in HAM * 6])
-
-
-def unquoted_commas(root):
+def ragged_rows(root):
     lines = csv_lines()
-    lines[3] = "well, see you at lunch,ham"  # row 4: three fields
-    lines[9] = "WIN a free prize, now, really,spam"  # row 10: four fields
-    return write_csv(root / "t.csv", lines)
-
-
-def missing_field(root):
-    lines = csv_lines()
-    lines[5] = "call me when you land"  # row 6: one field
+    lines[3] = "well, see you at lunch,ham"  # line 4: three fields
+    lines[5] = "call me when you land"  # line 6: one field
     return write_csv(root / "t.csv", lines)
 
 
@@ -185,28 +161,30 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
         lambda root: [*write_csv(root / "t.csv", csv_lines()), "data.text_column=body"],
         r"no column 'body'; its columns are \['text', 'label'\]. Set data.text_column",
     ),
-    "one-class": (one_class, r"data.path=\S*t.csv\) has only one class, \['ham'\]: a classifier"),
+    "one-class": (
+        lambda root: write_csv(root / "t.csv", [x for x in csv_lines() if "spam" not in x]),
+        r"data.path=\S*t.csv\) has only one class, \['ham'\]: a classifier",
+    ),
     "one-class-folder": (
         lambda root: write_data(root, classes=("ham",)),
         r"has only one class, \['ham'\]",
     ),
-    "unquoted-commas": (
-        unquoted_commas,
-        r"2 row\(s\) have more or fewer fields than the header's 2 .* e.g. row 4 \(3 fields\), "
-        r"row 10 \(4 fields\)\. A text that holds the delimiter must be quoted",
+    "ragged-rows": (
+        ragged_rows,
+        r"t.csv: 2 row\(s\) have more or fewer fields than the header's 2 .* the first at line "
+        r"4 \(3 fields\)\. A text that holds the delimiter must be quoted",
     ),
-    "missing-field": (missing_field, r"1 row\(s\) have more or fewer .* row 6 \(1 fields\)"),
     "no-label": (
         lambda root: write_csv(root / "t.csv", csv_lines("hello,")),
-        r"1 row\(s\) have no 'label' label: t.csv row 26\. Label or remove them",
+        r"t.csv: 1 row\(s\) have no 'label' label, the first at line 26\. Label or remove them",
     ),
     "empty-texts": (
         lambda root: write_csv(root / "t.csv", csv_lines("  ,ham", ",spam")),
-        r"2 example\(s\) have an empty text: t.csv row 26, t.csv row 27\. .*skip_invalid=true",
+        r"2 example\(s\) have an empty text, the first at data.path=\S*t.csv line 26\. Fill",
     ),
     "empty-texts-skipped": (
         lambda root: [*write_csv(root / "t.csv", csv_lines(",ham")), "data.skip_invalid=true"],
-        lambda metadata, log: total(metadata) == 24 and "empty text(s): t.csv row 26" in log,
+        lambda metadata, log: total(metadata) == 24 and "the first at data.path=" in log,
     ),
     "unseen-test-label": (unseen_test_label, r"test_path has the label\(s\) \['promo'\]"),
     "not-utf8-csv": (latin1_csv, r"t.csv line 26 is not UTF-8 text \(.*\); save it as UTF-8"),
@@ -221,7 +199,7 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
         lambda metadata, log: total(metadata) == 25,
     ),
     "empty-class-folder": (lambda root: damaged_folder(root, "empty-class"), r"\['spam'\] hold"),
-    "empty-text-file": (lambda root: damaged_folder(root, "empty-file"), "empty text: .*blank"),
+    "empty-text-file": (lambda root: damaged_folder(root, "empty-file"), "the first is .*blank"),
     "not-utf8-text-file": (lambda root: damaged_folder(root, "latin1"), "café.txt is not UTF-8"),
     "nested-text-folders": (
         lambda root: damaged_folder(root, "nested"),

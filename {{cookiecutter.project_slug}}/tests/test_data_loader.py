@@ -14,34 +14,31 @@ from {{ cookiecutter.package_name }}.data import (
 
 @pytest.fixture
 def spec(make_config):
-    """How the smoke config reads its records (2 shards per split), without augmentation."""
+    """How the smoke config reads its records{{ ", without augmentation" if cookiecutter.model_type == "cnn" else "" }}."""
     cfg = make_config()
     return data_loader.input_spec(cfg, *preprocess_data.ensure_preprocessed(cfg.data, cfg.seed))
-
-
-def shift(inputs, seed):
-    """Changes every input (numbers or text) the same way, whatever the seed."""
-    return inputs + ("+" if inputs.dtype == tf.string else 1)
-
-
-def noise(inputs, seed):
-    """Changes every input (numbers or text) by a seeded random amount."""
-    amount = tf.random.stateless_uniform([], seed)
-    if inputs.dtype == tf.string:
-        return tf.strings.join([inputs, tf.strings.as_string(amount)])
-    return tf.cast(inputs, tf.float32) + amount
 
 
 def training_batches(spec, count, batch_size=1, **options):
     """The first `count` batches of the train stream, as lists."""
     dataset = data_loader.load_split(spec, "train", batch_size, training=True, **options)
     return [(x.tolist(), y.tolist()) for x, y in dataset.take(count).as_numpy_iterator()]
+{%- if cookiecutter.model_type == "cnn" %}
+
+
+def shift(inputs, seed):
+    """Changes every image the same way, whatever the seed."""
+    return inputs + 1
+
+
+NOISE = input_ops.make_augment_fn({"augment": {"brightness": 0.5}})  # by the seed
+{%- endif %}
 
 
 @pytest.mark.parametrize("cache, decodes_per_example", [("memory", 1), ("none", 2)])
 def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decodes_per_example):
     """Two passes over one split: the second reads the cache (no decoding) but for "none";
-    the examples are those in the files, decoded by example_fn and never augmented."""
+    the examples are those in the file, decoded by example_fn{{ " and never augmented" if cookiecutter.model_type == "cnn" else "" }}."""
     decodes, example_fn = [], input_ops.make_example_fn(spec.metadata, spec.records_dir)
 
     def counted_example_fn(raw):  # not traced alone: its numbers are those of an eager call
@@ -49,9 +46,9 @@ def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decod
         with tf.control_dependencies([tick]):
             return tf.identity(example_fn(raw))
 
-    counted = dataclasses.replace(spec, example_fn=counted_example_fn, augment_fn=shift)
+    changes = {"example_fn": counted_example_fn, "cache": cache{{ ', "augment_fn": shift' if cookiecutter.model_type == "cnn" else "" }}}
     dataset = data_loader.load_split(
-        dataclasses.replace(counted, cache=cache), "validation", 8, training=False
+        dataclasses.replace(spec, **changes), "validation", 8, training=False
     )
     count = spec.metadata.counts["validation"]["total"]
     assert dataset.cardinality().numpy() == -(-count // 8)
@@ -76,28 +73,29 @@ def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decod
 
 @pytest.mark.slow
 def test_training_stream_is_seeded_and_starts_anywhere_as_if_uninterrupted(spec):
-    """What a resumed run reads: the same examples, augmented the same way, as without a stop."""
+    """What a resumed run reads: the same examples{{ ", augmented the same way," if cookiecutter.model_type == "cnn" else "" }} as without a stop."""
     count = spec.metadata.counts["train"]["total"]
 
     def stream(examples_fed=0, seed=3):
-        augmented = dataclasses.replace(spec, seed=seed, shuffle_buffer=8, augment_fn=noise)
-        return training_batches(augmented, count, examples_fed=examples_fed)
+        changed = dataclasses.replace(spec, seed=seed, shuffle_buffer=8{{ ", augment_fn=NOISE" if cookiecutter.model_type == "cnn" else "" }})
+        return training_batches(changed, count, examples_fed=examples_fed)
 
     whole = stream(0)[count // 2 :] + stream(count)[: count // 2]
     assert stream(count // 2) == whole  # resumed mid-pass, across the next pass' start
-    assert stream(count) != stream(0)  # each pass has an order (and augmentation) of its own
+    assert stream(count) != stream(0)  # each pass has an order{{ " (and augmentation)" if cookiecutter.model_type == "cnn" else "" }} of its own
     assert stream(seed=4) != stream(seed=3)
     plain = training_batches(dataclasses.replace(spec, seed=0), count // 16 + 2, 16)
+    assert all(len(labels) == 16 for _, labels in plain)  # full batches, past the first pass
+{%- if cookiecutter.model_type == "cnn" %}
     shifted = training_batches(dataclasses.replace(spec, seed=0, augment_fn=shift), 2, 16)
     expected = [shift(tf.constant(x), 0).numpy().tolist() for x, _ in plain[:2]]
     assert [x for x, _ in shifted] == expected
-    assert all(len(labels) == 16 for _, labels in plain)  # full batches, past the first pass
+{%- endif %}
 
 
 @pytest.mark.slow
-def test_input_pipelines_share_out_a_split(spec):
-    """Two pipelines for two shard files: each reads its own. Three: each reads both and
-    keeps every third batch of the one stream."""
+def test_input_pipelines_take_turns_over_the_batches(spec):
+    """Each pipeline reads the whole split and keeps every n-th batch of the one stream."""
     raw_spec = dataclasses.replace(spec, example_fn=lambda raw: raw, seed=1)
 
     def batches(pipelines, index, count, training=True):
@@ -114,7 +112,7 @@ def test_input_pipelines_share_out_a_split(spec):
     assert [batches(3, index, 4) for index in range(3)] == [single[i::3] for i in range(3)]
 
 
-def test_missing_shard_is_reported(spec):
-    os.remove(os.path.join(spec.records_dir, sorted(spec.metadata.shards["test"])[0]))
+def test_a_missing_records_file_is_reported(spec):
+    os.remove(os.path.join(spec.records_dir, "test.tfrecord"))
     with pytest.raises(FileNotFoundError, match="run preprocess again"):
         data_loader.load_split(spec, "test", 8, training=False)

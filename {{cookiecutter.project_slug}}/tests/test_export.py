@@ -111,13 +111,13 @@ def test_serving_default_takes_unseen_words_and_empty_texts(served):
 {%- endif %}
 
 
-def test_export_version_and_tolerance(shared_run_copy):
-    """export.version pins the folder, never overwritten (default: the highest + 1); tolerance."""
+def test_each_export_is_the_next_version_and_a_failed_check_keeps_nothing(
+    shared_run_copy, monkeypatch
+):
     run_dir = Path(shared_run_copy.run_dir)
-    assert export_lib.export(run_dir, version=7) == run_dir / "export" / "7"
-    with pytest.raises(FileExistsError, match="choose another export.version"):
-        export_lib.export(run_dir, version=7)
+    (run_dir / "export" / "9").mkdir()  # the highest + 1, not the count + 1
+    assert export_lib.export(run_dir) == run_dir / "export" / "10"
+    monkeypatch.setattr(export_lib, "TOLERANCE", -1.0)  # no difference is below it
     with pytest.raises(ValueError, match="The reloaded export.* differs from the Keras model"):
-        export_lib.export(run_dir, tolerance=-1.0)  # no difference is below it
-    assert sorted(path.name for path in (run_dir / "export").iterdir()) == ["1", "7"]
-    assert export_lib.export(run_dir) == run_dir / "export" / "8"
+        export_lib.export(run_dir)
+    assert sorted(path.name for path in (run_dir / "export").iterdir()) == ["1", "10", "9"]

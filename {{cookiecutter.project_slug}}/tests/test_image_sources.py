@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 from helpers import peak_memory_of_preprocess
 
+from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.data import (  # one per line at any name length
     data_loader,
     image_ops,
@@ -62,12 +63,14 @@ def test_image_folder_stores_every_format_at_the_image_size(make_config, tmp_pat
 
 def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, tmp_path):
     root, test_root = make_folder(tmp_path / "train", per_class=10), tmp_path / "test"
-    _, metadata = preprocess(
-        make_config, f"data.path={root}", f"data.test_path={make_folder(test_root, per_class=3)}"
-    )
+    paths = [f"data.path={root}", f"data.test_path={make_folder(test_root, per_class=3)}"]
+    _, metadata = preprocess(make_config, *paths)
     assert metadata.input_shape == [16, 16, 1] and len(metadata.mean) == 1
     assert metadata.counts["test"]["per_class"] == {"cat": 3, "dog": 3}
     assert metadata.counts["train"]["total"] + metadata.counts["validation"]["total"] == 20
+    cfg = make_config("data=image_folder", "data.image_size=[24,20]", "data.channels=3", *paths)
+    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    assert model_lib.build_model(cfg.model, metadata).input_shape == (None, 24, 20, 3)
 
 
 @pytest.mark.slow

@@ -151,13 +151,11 @@ def test_a_chief_and_a_worker_match_one_device_on_the_same_global_batch(run_modu
     """A TFJob's layout (TF_CONFIG names a `chief` and a `worker`), 2 x batch 16, against one
     device x batch 32, step by step.
 
-    With one shard per split both tasks read every file and keep alternate batches, so each
-    step sees the same 32 examples as the single device; only the order of float additions
+    Both tasks read every file and keep alternate batches, so each step sees the same 32 examples as the single device; only the order of float additions
     (all-reduce) differs, hence the same 1e-3 tolerance as the mirrored test. Dropout is off:
     its masks are drawn per replica.
     """
     common = ["experiment=smoke", "train.log_every_steps=1", "model.dropout_rate=0", LEARNING_RATE]
-    common.append("data.num_shards=1")
     env, temp_dir = worker_env(run_module, tmp_path)
     run_dir = tmp_path / "workers"
     outputs = run_cluster(
@@ -193,7 +191,7 @@ def test_a_chief_and_a_worker_match_one_device_on_the_same_global_batch(run_modu
     np.testing.assert_allclose(loss_curve(run_dir), loss_curve(tmp_path / "one"), rtol=1e-3)
 
 
-# Each worker reads training files of its own (2 shards, 2 workers) and resumes in them.
+# Two workers take turns over the batches of one training stream and resume in it.
 RESTART_RUN = [
     "experiment=smoke",
     "train.epochs=4",
@@ -273,8 +271,8 @@ def test_a_worker_whose_peer_never_comes_stops(run_module, tmp_path):
 
 @pytest.mark.full
 def test_two_workers_on_uneven_default_data(run_module, tmp_path):
-    """The default data with a last global batch of 1 example for 2 workers, each worker
-    reading its own validation file (2 shards, 2 workers): test_distribute's checks."""
+    """The default data with a last global batch of 1 example for 2 workers: test_distribute's
+    checks."""
     from test_distribute import UNEVEN_RUN, check_uneven_run  # shared with it
 
     env, _ = worker_env(run_module, tmp_path)

@@ -60,11 +60,10 @@ def test_predict_leaves_out_unreadable_inputs_and_serves_the_exported_accuracy(
 ):
     arguments, broken, labels = test_split
     output = tmp_path / "predictions.csv"
-    status, _, err = run_main(monkeypatch, capsys, *arguments, f"output={output}", "batch_size=5")
+    status, _, err = run_main(monkeypatch, capsys, *arguments, f"output={output}")
     assert status == 0, err
-    *named, summary = [line for line in err.splitlines() if line.startswith("warning: ")]
-    assert [line.split(": ")[1] for line in named] == [f"left out {name}" for name in broken]
-    assert summary.startswith(f"warning: left out 2 of {len(labels) + 2} inputs")
+    named = [line.split(": ")[1] for line in err.splitlines() if line.startswith("warning: ")]
+    assert named == [f"left out {name}" for name in broken]
     with open(output, newline="") as predictions:
         rows = list(csv.DictReader(predictions))
     assert sorted(row["input"] for row in rows) == sorted(labels)
@@ -93,9 +92,7 @@ ERRORS = [
     # (id, overrides, what the one error line says); {inputs}: the test split without export_dir,
     # {tmp}: tmp_path{% if cookiecutter.model_type == "rnn" %}, {csv}: export_dir and the test split's CSV without column={% endif %}
     ("no-inputs", ["export_dir={export}"], "error: inputs= is required. Usage:"),
-    ("inputs-missing", ["export_dir={export}", "inputs={tmp}/nowhere"], "does not exist"),
-    ("batch-size-zero", ["{inputs}", "batch_size=0"], "error: batch_size=0 must be"),
-    ("batch-size-text", ["{inputs}", "batch_size=abc"], "error: batch_size=abc must be"),
+    ("inputs-missing", ["export_dir={export}", "inputs={tmp}/nowhere"], "nowhere; No such file"),
     ("output-folder-missing", ["{inputs}", "export_dir={export}", "output={tmp}/no/p"], "/no/p"),
     ("run-without-export", ["{inputs}", "run_dir={tmp}"], "there is no export under {tmp}/export"),
     ("not-a-saved-model", ["{inputs}", "export_dir={tmp}"], "SavedModel file does not exist"),
@@ -125,11 +122,8 @@ def test_predict_explains_bad_arguments(
     values.update(unreadable=tmp_path / "unreadable.txt", csv=f"{export} {test_split[0][0]}")
 {%- endif %}
     arguments = [item for override in overrides for item in override.format(**values).split()]
-
     status, out, err = run_main(monkeypatch, capsys, *arguments)
-
     assert (status, out) == (1, "")
-    assert message.format(**values) in err
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and message.format(**values) in errors[0]

@@ -1,26 +1,24 @@
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-{% if cookiecutter.model_type == "cnn" -%}
-from {{ cookiecutter.package_name }} import model as model_lib
-{% endif -%}
 from {{ cookiecutter.package_name }}.data import preprocess_data
 
 
-def test_preprocess_writes_balanced_shards_and_counts(make_config):
-    cfg = make_config("data.num_shards=3")
+def test_preprocess_writes_a_file_per_split_and_counts(make_config):
+    cfg = make_config()
     metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
     records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
     assert Path(records_dir).parent == Path(cfg.data.records_dir)
     totals = [metadata.counts[split]["total"] for split in preprocess_data.SPLITS]
     assert sum(totals) == cfg.data.num_examples
     for split, total in zip(preprocess_data.SPLITS, totals, strict=True):
-        shards = metadata.shards[split]
-        assert len(shards) == 3 and max(shards.values()) - min(shards.values()) <= 1
-        assert sum(shards.values()) == sum(metadata.counts[split]["per_class"].values()) == total
+        written = tf.data.TFRecordDataset(os.path.join(records_dir, f"{split}.tfrecord"))
+        assert sum(metadata.counts[split]["per_class"].values()) == total == len(list(written))
     assert sorted(metadata.counts["train"]["per_class"]) == sorted(metadata.class_names)
 
 
@@ -52,22 +50,22 @@ def test_a_split_that_cannot_be_made_is_explained(labels, fractions, message):
 def test_records_are_reused_redone_when_unfinished_and_a_change_writes_elsewhere(make_config):
     cfg = make_config()
     records_dir, first = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    shard = os.path.join(records_dir, sorted(first.shards["train"])[0])
-    written_at = os.path.getmtime(shard)
+    train_file = os.path.join(records_dir, "train.tfrecord")
+    written_at = os.path.getmtime(train_file)
     assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == (records_dir, first)
     loader_only = make_config("data.cache=none", "data.shuffle_buffer=7")
     assert preprocess_data.ensure_preprocessed(loader_only.data, cfg.seed)[0] == records_dir
-    assert os.path.getmtime(shard) == written_at
+    assert os.path.getmtime(train_file) == written_at
     assert preprocess_data.records_path(cfg.data, cfg.seed + 1) != records_dir  # another split
-    changed = make_config("data.num_shards=1")
+    changed = make_config("data.validation_fraction=0.2")
     changed_dir, rebuilt = preprocess_data.ensure_preprocessed(changed.data, changed.seed)
     assert changed_dir != records_dir and rebuilt.fingerprint != first.fingerprint
     assert len([n for n in os.listdir(changed_dir) if n.endswith(".tfrecord")]) == 3
-    assert os.path.getmtime(shard) == written_at  # the first records are still there
+    assert os.path.getmtime(train_file) == written_at  # the first records are still there
     os.remove(os.path.join(records_dir, "metadata.json"))  # an interrupted preprocess
-    Path(shard).write_bytes(b"half")
+    Path(train_file).write_bytes(b"half")
     assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == (records_dir, first)
-    assert os.path.getsize(shard) > 100  # written again
+    assert os.path.getsize(train_file) > 100  # written again
 
 
 def test_unknown_source_lists_the_known_ones(make_config):
@@ -77,7 +75,7 @@ def test_unknown_source_lists_the_known_ones(make_config):
 
 
 def test_default_source_preprocesses(make_config):
-    cfg = make_config("~experiment", "data.num_shards=1")
+    cfg = make_config("~experiment")
     metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
 {%- if cookiecutter.model_type == "cnn" %}
     assert sum(count["total"] for count in metadata.counts.values()) == 1797
@@ -94,38 +92,18 @@ def test_default_source_preprocesses(make_config):
     )
 {%- endif %}
 
-{%- if cookiecutter.model_type == "cnn" %}
 
+def test_the_records_key_follows_the_bytes_not_mtimes_or_places(make_config, tmp_path):
+    (tmp_path / "base" / "a").mkdir(parents=True)  # what data.path names: any files
+    (tmp_path / "base" / "a" / "1.txt").write_bytes(b"one example")
 
-def test_data_options_change_the_model_input(make_config):
-    def model_input_shape(*overrides: str) -> tuple[int, ...]:
-        cfg = make_config(*overrides)
-        _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-        return tuple(model_lib.build_model(cfg.model, metadata).input_shape[1:])
-
-    changes = [[], ["data.channels=3"], ["data.image_size=[20,20]"]]
-    shapes = [model_input_shape(*change) for change in changes]
-    assert shapes == [(16, 16, 1), (16, 16, 3), (20, 20, 1)]
-{%- endif %}
-
-
-def test_the_records_key_follows_the_bytes_not_mtimes_or_spelling(
-    make_config, tmp_path, monkeypatch
-):
-    (tmp_path / "data" / "base" / "a").mkdir(parents=True)  # what data.path names: any files
-    some_file = tmp_path / "data" / "base" / "a" / "1.txt"
-    some_file.write_bytes(b"one example")
-
-    def key(path: str) -> str:
+    def key(path) -> str:
         cfg = make_config(f"data.path={path}")
-        return preprocess_data.records_path(cfg.data, cfg.seed)
+        return os.path.basename(preprocess_data.records_path(cfg.data, cfg.seed))
 
-    first = key(str(tmp_path / "data" / "base"))
-    os.utime(some_file, (1e9, 1e9))
-    assert key(str(tmp_path / "data" / "base")) == first  # touched
-    assert key(f"{tmp_path}/data/base/") == first
-    (tmp_path / "elsewhere").mkdir()
-    monkeypatch.chdir(tmp_path / "elsewhere")
-    assert key("../data/base") == first
-    some_file.write_bytes(b"one examplE")
-    assert key(str(tmp_path / "data" / "base")) != first  # one byte changed
+    first = key(tmp_path / "base")
+    os.utime(tmp_path / "base" / "a" / "1.txt", (1e9, 1e9))
+    assert key(tmp_path / "base") == first  # touched
+    assert key(shutil.copytree(tmp_path / "base", tmp_path / "copy")) == first
+    (tmp_path / "copy" / "a" / "1.txt").write_bytes(b"one examplE")
+    assert key(tmp_path / "copy") != first  # one byte changed

@@ -46,7 +46,7 @@ def test_weights_from_a_file_train_in_two_phases(tmp_path, backbone):
     for expected, actual in zip(source.weights, model.get_layer("backbone").weights, strict=True):
         np.testing.assert_array_equal(actual.numpy(), expected.numpy())
     assert len(model.trainable_weights) == 2  # phase 0: the classifier's kernel and bias
-    model.fine_tune.set_phase(model, epoch=1)  # all of the backbone but batch norm
+    model.fine_tune.set_trainable(model, True)  # all of the backbone but batch norm
     batch_norm = batch_norm_layers(model)
     assert not any(layer.trainable for layer in batch_norm)
     others = [layer for layer in model.get_layer("backbone").layers if layer not in batch_norm]

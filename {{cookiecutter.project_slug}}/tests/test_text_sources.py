@@ -73,8 +73,8 @@ def test_the_vocabulary_comes_from_the_training_split_most_frequent_first(make_c
     assert "zebra" not in vocabulary and "free" in vocabulary
 
 
-def write_text_folder(root, per_class=6):
-    for label, texts in (("ham", HAM), ("spam", SPAM)):
+def write_text_folder(root, classes=("ham", "spam"), per_class=6):
+    for label, texts in zip(classes, (HAM, SPAM), strict=False):
         (root / label).mkdir(parents=True)
         for index in range(per_class):
             (root / label / f"{index}.txt").write_text(texts[index % 4], encoding="utf-8")

@@ -1,8 +1,8 @@
 """A run's checkpoints (tf.train.CheckpointManager), resume and warm start. checkpoints/ckpt-<step>
-are the latest train.keep_checkpoints (model, random states, optimizer, epoch, early stopping);
+are the latest train.keep_checkpoints (model, random states, optimizer, epoch, best value);
 checkpoints/best/ the best by train.monitor, with best.json. Warm start, e.g. on other classes:
 
-    {{ cookiecutter.package_name }}-train train.init_from=runs/first train.init_partial=true
+    {{ cookiecutter.package_name }}-train train.init_from=runs/first
 """
 {% if cookiecutter.cluster %}
 import hashlib
@@ -38,35 +38,9 @@ def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest"
     return path
 
 
-class BestTracker:
-    """The best train.monitor and the epochs since it improved, as variables every checkpoint
-    saves (create it in the strategy's scope)."""
-
-    def __init__(self, monitor: str, min_delta: float, patience: int) -> None:
-        self.monitor, self.min_delta, self.patience = monitor, min_delta, patience
-        self.best_value = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
-        self.waited = tf.Variable(0, dtype=tf.int64, trainable=False)
-
-    @property
-    def best(self) -> float:  # NaN until the first validation
-        return float(self.best_value.numpy())
-
-    def update(self, validation: dict) -> bool:
-        """Counts a validation (val_<name> is validation[name]); True when it is the best."""
-        value = validation[self.monitor.removeprefix("val_")]
-        sign = 1 if MONITORS[self.monitor] == "max" else -1
-        improved = bool(np.isnan(self.best) or sign * (value - self.best) > self.min_delta)
-        self.best_value.assign(value if improved else self.best)
-        self.waited.assign(0 if improved else self.waited + 1)
-        return improved
-
-    def should_stop(self) -> bool:
-        """True (and logged) once train.monitor has not improved for train.patience epochs."""
-        waited = int(self.waited.numpy())
-        if not self.patience or waited < self.patience:
-            return False
-        log.info("Early stopping: %s has not improved for %d epochs", self.monitor, waited)
-        return True
+def is_better(monitor: str, value: float, best: float) -> bool:
+    """Whether `value` of train.monitor beats `best` (NaN: no validation yet)."""
+    return bool(np.isnan(best) or (value > best if MONITORS[monitor] == "max" else value < best))
 
 
 @dataclass
@@ -76,7 +50,8 @@ class TrainState:
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     epoch: tf.Variable  # completed epochs
-    best: BestTracker
+    best: tf.Variable  # the best value of `monitor` so far
+    monitor: str
     latest_checkpoints: tf.train.CheckpointManager
     best_checkpoint: tf.train.CheckpointManager
 
@@ -84,11 +59,18 @@ class TrainState:
     def step(self) -> int:
         return int(self.optimizer.iterations.numpy())
 
-    def save_best(self, record: dict) -> None:
-        """Saves the best checkpoint, then best.json (record, step, checkpoint) beside it."""
+    def save_if_best(self, validation: dict) -> bool:
+        """When train.monitor (val_<name> is validation[name]) is the best so far, saves the
+        best checkpoint, then best.json beside it; returns whether it did."""
+        value = float(validation[self.monitor.removeprefix("val_")])
+        if not is_better(self.monitor, value, float(self.best.numpy())):
+            return False
+        self.best.assign(value)
         path = self.best_checkpoint.save(checkpoint_number=self.step)
-        record = {**record, "step": self.step, "checkpoint": path}
+        record = {"metric": self.monitor, "value": value, "epoch": int(self.epoch.numpy())}
+        record.update(step=self.step, checkpoint=path)
         jsonio.write_json(os.path.join(self.best_checkpoint.directory, BEST_FILE), record)
+        return True
 
 
 def restore_state(
@@ -104,7 +86,7 @@ def restore_state(
     """The run's state, resumed from the latest checkpoint of `run_dir`, else warm-started."""
     with strategy.scope():
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        best = BestTracker(train_cfg.monitor, train_cfg.min_delta, train_cfg.patience)
+        best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         model=model,
         # Keras' seed states (dropout masks), which the model does not track: without them
@@ -114,19 +96,18 @@ def restore_state(
         ],
         optimizer=optimizer,
         epoch=epoch,
-        best_value=best.best_value,
-        epochs_without_improvement=best.waited,
+        best_value=best,
     )
     directory = runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }})
     latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
     best_checkpoint = tf.train.CheckpointManager(checkpoint, str(directory / BEST_DIR), 1)
-    state = TrainState(model, optimizer, epoch, best, latest, best_checkpoint)
+    state = TrainState(model, optimizer, epoch, best, train_cfg.monitor, latest, best_checkpoint)
     path = tf.train.latest_checkpoint(str(runs.checkpoints_dir(run_dir)))
     if path:
         checkpoint.restore(path).assert_existing_objects_matched()
         log.info("Resuming from %s at step %d", path, state.step)
     elif train_cfg.init_from:
-        warm_start(model, str(train_cfg.init_from), train_cfg.init_partial)
+        warm_start(model, str(train_cfg.init_from))
     return state
 {%- if cookiecutter.cluster %}
 
@@ -140,10 +121,10 @@ def weights_digest(model: keras.Model) -> str:
 {%- endif %}
 
 
-def warm_start(model: keras.Model, source: str, partial: bool) -> list[str]:
+def warm_start(model: keras.Model, source: str) -> list[str]:
     """Copies into `model` each layer's weights that `source` (a run folder, or a checkpoint of
-    a run) has under the same name and shapes; refuses the others, or with `partial` leaves them
-    as they are. Returns the layers loaded."""
+    a run) has under the same name and shapes, and names the others (e.g. a new output layer
+    for other classes), which keep their initial weights. Returns the layers loaded."""
     path = Path(source)
     latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(path)))
     prefix = latest if path.is_dir() else source
@@ -165,11 +146,7 @@ def warm_start(model: keras.Model, source: str, partial: bool) -> list[str]:
             loaded.append(layer.name)
         else:
             skipped.append(f"{layer.name} (source {[w.shape for w in weights]})")
-    if not loaded or (skipped and not partial):
-        raise ValueError(
-            f"train.init_from={source}: the layers {'; '.join(skipped)} are missing or have "
-            "other shapes. Set train.init_partial=true to load the other layers and keep these "
-            "freshly initialised (e.g. a new output layer for other classes)."
-        )
+    if not loaded:
+        raise ValueError(f"train.init_from={source}: no layer matches; {'; '.join(skipped)}.")
     log.info("Warm start from %s: loaded %s; not loaded: %s", source, loaded, skipped or "none")
     return loaded

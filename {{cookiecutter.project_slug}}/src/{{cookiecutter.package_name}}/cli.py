@@ -58,9 +58,8 @@ def exit_on_user_error() -> Iterator[None]:
 
 
 def keep_known_overrides(arguments: Sequence[str], known: Sequence[str]) -> list[str]:
-    """The arguments a command with the config keys `known` can use: eval and export run after
-    train with the same ARGS, so a training override (data=..., train.epochs=5) is dropped
-    with a log line. Flags (--help, -m) and hydra.* stay."""
+    """The arguments a command with the config keys `known` takes (eval and export run with
+    train's ARGS): others are dropped with a log line; flags (--help, -m) and hydra.* stay."""
     kept, ignored = [], []
     for argument in arguments:
         key = argument.split("=", 1)[0].lstrip("+~")

@@ -7,18 +7,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+{%- if cookiecutter.tflite %}
 from importlib import resources
+{%- endif %}
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig{{ ", OmegaConf" if cookiecutter.tflite }}
 
 AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "steps_per_loop")
-INTERVALS = ("log_every_steps", "checkpoint_every_steps", "histogram_every_steps")
+INTERVALS = ("log_every_steps", "checkpoint_every_steps")
 # Where a run is, how often it logs or saves, how it is fed and spread over devices: none of it
 # changes what is learned, so the runs table shows none of it.
 BOOKKEEPING = (
-    *("run_dir", "runs_root", "*_dir", "*path", "data.cache", "data.num_shards", "train.resume"),
+    *("run_dir", "runs_root", "*_dir", "*path", "data.cache", "train.resume"),
     *("train.keep_checkpoints", "train.*_every_steps", "distribute.*", "logger.*", "callbacks"),
     "model._target_",  # model.name says which net
 )
@@ -37,7 +39,6 @@ def choice(name: str, *values: str) -> type[Choice]:
 
 Optimizer = choice("Optimizer", "adam", "adamw", "sgd")
 LrSchedule = choice("LrSchedule", "constant", "cosine")
-ClassWeight = choice("ClassWeight", "none", "balanced")
 Monitor = choice("Monitor", "val_accuracy", "val_loss")
 Cache = choice("Cache", "memory", "none")
 {%- if cookiecutter.cluster %}
@@ -46,8 +47,9 @@ Communication = choice("Communication", "auto", "ring", "nccl")
 {%- else %}
 Strategy = choice("Strategy", "auto", "one_device", "mirrored")
 {%- endif %}
-Logger = choice("Logger", "tensorboard"{{ ', "mlflow"' if cookiecutter.tracking == "mlflow" else "" }})
-Loss = choice("Loss", "cross_entropy", "focal")
+{%- if cookiecutter.tracking == "mlflow" %}
+Logger = choice("Logger", "tensorboard", "mlflow")
+{%- endif %}
 {%- if cookiecutter.tflite %}
 Quantization = choice("Quantization", "none", "dynamic", "float16", "int8")  # of the .tflite
 {%- endif %}
@@ -73,7 +75,6 @@ class DataConfig:
     download_dir: str | None = MISSING
     records_dir: str = MISSING
     num_examples: int = MISSING
-    num_shards: int = MISSING
     validation_fraction: float = MISSING
     test_fraction: float = MISSING
     skip_invalid: bool = MISSING
@@ -98,26 +99,18 @@ class TrainConfig:
     optimizer: Optimizer = MISSING
     learning_rate: float = MISSING
     lr_schedule: LrSchedule = MISSING
-    warmup_steps: int = MISSING
     weight_decay: float = MISSING
     clip_norm: float | None = MISSING
-    loss: Loss = MISSING
-    focal_gamma: float = MISSING
     label_smoothing: float = MISSING
-    class_weight: ClassWeight = MISSING
     deterministic: bool = MISSING
     mixed_precision: Any = MISSING
     jit_compile: Any = MISSING
     keep_checkpoints: int = MISSING
     checkpoint_every_steps: int = MISSING
     monitor: Monitor = MISSING
-    patience: int = MISSING
-    min_delta: float = MISSING
     resume: str | None = MISSING
     init_from: str | None = MISSING
-    init_partial: bool = MISSING
     log_every_steps: int = MISSING
-    histogram_every_steps: int = MISSING
     steps_per_loop: int = MISSING
 
 
@@ -131,23 +124,23 @@ class DistributeConfig:
 {%- endif %}
 
 
+{%- if cookiecutter.tflite %}
+
+
 @dataclass
 class ExportConfig:
-    version: int | None = MISSING
-    tolerance: float = MISSING
-{%- if cookiecutter.tflite %}
     tflite: bool = MISSING
     tflite_tolerance: float = MISSING
     tflite_quantization: Quantization = MISSING
     quantized_tolerance: float = MISSING
     calibration_examples: int = MISSING
 {%- endif %}
+{%- if cookiecutter.tracking == "mlflow" %}
 
 
 @dataclass
 class LoggerConfig:
     name: Logger = MISSING
-{%- if cookiecutter.tracking == "mlflow" %}
     tracking_uri: str | None = MISSING
     experiment_name: str | None = MISSING
 {%- endif %}
@@ -163,8 +156,17 @@ class Config:  # of a training run
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
+{%- if cookiecutter.tracking == "mlflow" %}
     logger: LoggerConfig = field(default_factory=LoggerConfig)
+{%- endif %}
     callbacks: list[Any] = MISSING
+
+
+@dataclass
+class RunCommandConfig:  # eval's and export's: a run and which checkpoint of it
+    run_dir: str = MISSING
+    runs_root: str = MISSING
+    checkpoint: Checkpoint = MISSING
 
 
 @dataclass
@@ -173,18 +175,13 @@ class TestDataConfig:  # eval's other test data; the rest of the data config is 
 
 
 @dataclass
-class EvalConfig:
-    run_dir: str = MISSING
-    runs_root: str = MISSING
-    checkpoint: Checkpoint = MISSING
+class EvalConfig(RunCommandConfig):
     data: TestDataConfig = field(default_factory=TestDataConfig)
+{%- if cookiecutter.tflite %}
 
 
 @dataclass
-class ExportCommandConfig:
-    run_dir: str = MISSING
-    runs_root: str = MISSING
-    checkpoint: Checkpoint = MISSING
+class ExportCommandConfig(RunCommandConfig):
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
@@ -192,6 +189,7 @@ def export_defaults() -> DictConfig:
     """configs/export.yaml's export options, typed: `export.export(run_dir)`'s defaults."""
     with resources.as_file(resources.files(__package__) / "configs" / "export.yaml") as path:
         return OmegaConf.merge(OmegaConf.structured(ExportConfig), OmegaConf.load(path).export)
+{%- endif %}
 
 
 def check_loop_settings(train_cfg: DictConfig) -> None:
@@ -236,8 +234,10 @@ def register_configs() -> None:
     store = ConfigStore.instance()
     store.store(name="base_config", node=Config)
     store.store(name="base_eval", node=EvalConfig)
-    store.store(name="base_export", node=ExportCommandConfig)
+    store.store(name="base_export", node={{ "ExportCommandConfig" if cookiecutter.tflite else "RunCommandConfig" }})
     store.store(group="data", name="base_data", node=DataConfig)
     store.store(group="train", name="base_train", node=TrainConfig)
     store.store(group="distribute", name="base_distribute", node=DistributeConfig)
+{%- if cookiecutter.tracking == "mlflow" %}
     store.store(group="logger", name="base_logger", node=LoggerConfig)
+{%- endif %}

@@ -1,7 +1,7 @@
-"""The training loop in orbit's shape (orbit/controller.py): calls of train.steps_per_loop steps;
-after each, what is due at its step (log line and NaN check, histograms, checkpoint). An epoch
-ends with a full validation and checkpoints. Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but the
-per-batch ones, on_train_batch_end at log steps only:
+"""The training loop in orbit's shape (orbit/controller.py): calls of train.steps_per_loop steps,
+after each what is due at its step (log line and NaN check, checkpoint); an epoch ends with a
+full validation and checkpoints. Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but the per-batch ones,
+on_train_batch_end at log steps only (EarlyStopping: configs/train/default.yaml):
 
     {{ cookiecutter.package_name }}-train 'callbacks=[{_target_: keras.callbacks.CSVLogger, filename: ${run_dir}/metrics.csv, append: true}]'
 """
@@ -69,7 +69,7 @@ class Controller:
         validation = None
         try:
             for epoch in range(int(state.epoch.numpy()), self.every.epochs):
-                if state.best.should_stop() or state.model.stop_training:
+                if state.model.stop_training:
                     break
                 self.callbacks.on_epoch_begin(epoch)
                 self.train_epoch(epoch)
@@ -81,7 +81,7 @@ class Controller:
         result = {
             **{key: self.values.get(key) for key in ("loss", "accuracy")},
             **{f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")},
-            f"best_{self.every.monitor}": state.best.best,
+            f"best_{self.every.monitor}": float(state.best.numpy()),
         }
 {%- if cookiecutter.cluster %}
         digest = checkpoints_lib.weights_digest(state.model)  # equal on every worker
@@ -115,8 +115,6 @@ class Controller:
             saved = is_due(step, every.checkpoint_every_steps) and step < end
             if is_due(step, every.log_every_steps) or saved or step == end:
                 self.log_progress(epoch, step)  # with the NaN check, before any save
-            if is_due(step, every.histogram_every_steps):
-                self.tensorboard.write_histograms(self.state.model.trainable_variables, step)
             if saved:
                 self.state.latest_checkpoints.save(checkpoint_number=step)
             progbar.update(step - first)
@@ -143,10 +141,8 @@ class Controller:
         self.heartbeat()
 {%- endif %}
         self.tensorboard.write_validation(validation, self.class_names, step)
-        improved = state.best.update(validation)
         state.epoch.assign(epoch + 1)
-        if improved:
-            state.save_best({"metric": monitor, "value": state.best.best, "epoch": epoch + 1})
+        improved = state.save_if_best(validation)
         state.latest_checkpoints.save(checkpoint_number=step)
         logs = {key: self.values[key] for key in ("loss", "accuracy", "examples_per_second")}
         logs.update({f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")})

@@ -62,15 +62,13 @@ def resolve_switch(value: object, key: str) -> bool:
     raise ValueError(f"{key}={value!r} must be auto, true or false.")
 
 
+{% if cookiecutter.cluster -%}
 def build_strategy(
-    *,
-    name: str,
-    logical_cpus: int,
-{%- if cookiecutter.cluster %}
-    communication: str,
-    worker_timeout_s: int,
-{%- endif %}
+    *, name: str, logical_cpus: int, communication: str, worker_timeout_s: int
 ) -> tf.distribute.Strategy:
+{%- else -%}
+def build_strategy(*, name: str, logical_cpus: int) -> tf.distribute.Strategy:
+{%- endif %}
     """The strategy of `build_strategy(**cfg.distribute)` (configs/distribute/); call it before
     any other TF op. auto: mirrored over several GPUs or logical CPUs, else one device."""
     probe_devices()

@@ -1,4 +1,4 @@
-"""Evaluate a run's latest (or best) checkpoint on its test split; writes metrics.json and report.md.
+"""Evaluate a run's checkpoint on its test split; writes metrics.json and report.md.
 
     {{ cookiecutter.package_name }}-eval                                  # the newest run: runs/latest
     {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best # the best by train.monitor
@@ -35,17 +35,16 @@ KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "data.test_path")
 def evaluate(
     run_dir: str | Path, checkpoint: str = "latest", test_path: str | None = None
 ) -> dict:
-    """Evaluates `checkpoint` (latest, or best by train.monitor) of `run_dir` on its test split
-    or on `test_path`; writes metrics.json and report.md into run_dir, returns the metrics."""
+    """Evaluates `checkpoint` of `run_dir` on its test split or on `test_path`; writes
+    metrics.json and report.md into run_dir, returns the metrics."""
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
     class_names = metadata.class_names
     if records.class_names != class_names:
         raise ValueError(
-            f"The test data ({records_dir}) has the classes {records.class_names}, but the "
-            f"model of {run_dir} was trained on {class_names}. Evaluate it on data "
-            "with the same classes."
+            f"The test data ({records_dir}) has the classes {records.class_names}, but {run_dir} "
+            f"was trained on {class_names}. Evaluate it on data with the same classes."
         )
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
     if not raw_inputs:
@@ -67,12 +66,14 @@ def evaluate(
         "test_data": test_path or "the run's test split",
     }
     jsonio.write_json(run_dir / "metrics.json", metrics)
-    wrong = report.most_confident_errors(np.array(labels), probabilities, class_names)
 {%- if cookiecutter.model_type == "rnn" %}
+    wrong = report.most_confident_errors(np.array(labels), probabilities, class_names)
     for example in wrong:  # the text a person reads
         example["text"] = raw_inputs[example["index"]].decode("utf-8", errors="replace")
-{%- endif %}
     report_file = report.write_report(run_dir, metrics, class_names, wrong)
+{%- else %}
+    report_file = report.write_report(run_dir, metrics, class_names)
+{%- endif %}
 {%- if cookiecutter.tracking == "mlflow" %}
     log_artifacts(run_dir, [run_dir / "metrics.json", report_file])
 {%- endif %}
@@ -82,7 +83,6 @@ def evaluate(
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="eval")
 def _main(cfg: DictConfig) -> None:
-    cli.setup_logging()
     with cli.exit_on_user_error():
         run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
         metrics = evaluate(run_dir, cfg.checkpoint, cfg.data.test_path)

@@ -1,12 +1,11 @@
 """Export a run as a SavedModel that takes raw inputs, in TensorFlow Serving's layout.
 
-    {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<version>/
-    {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best {{ "export.tflite_quantization=int8" if cookiecutter.tflite else "export.version=3" }}
+    {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<next version>/
+    {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best{{ " export.tflite_quantization=int8" if cookiecutter.tflite }}
     saved_model_cli show --all --dir runs/latest/export/1   # its signatures
 
-Keras' ExportArchive writes it ({{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }}.py: the signatures), staged: it is reloaded as
-TensorFlow Serving loads it, run on the test split, compared with the Keras model and only then
-renamed into place (a failed check leaves nothing). export.json: its served test accuracy.
+Staged: reloaded as TensorFlow Serving loads it, run on the test split and compared with the
+Keras model, then renamed into place (a failed check leaves nothing). export.json: its accuracy.
 """
 
 import logging
@@ -19,12 +18,12 @@ import hydra
 import keras
 import numpy as np
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig{{ ", OmegaConf" if cookiecutter.tflite }}
 
 from . import checkpoints, cli, distribute, jsonio, runs{{ ', tflite' if cookiecutter.tflite }}
 from . import model as model_lib
 from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
-from .config import export_defaults, register_configs
+from .config import {{ "export_defaults, " if cookiecutter.tflite }}register_configs
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
 {%- if cookiecutter.tracking == "mlflow" %}
@@ -33,8 +32,9 @@ from .mlflow_tracking import log_artifacts
 
 log = logging.getLogger(__name__)
 
-KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "export")
+KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint"{{ ', "export"' if cookiecutter.tflite }})
 CHECK_EXAMPLES = 64  # test examples every signature must classify as the Keras model does
+TOLERANCE = 1e-5  # the largest difference of the served probabilities from the Keras model's
 
 
 def build_archive(model: keras.Model, metadata: Metadata) -> keras.export.ExportArchive:
@@ -71,8 +71,7 @@ def check_export(
     path: Path, raw_inputs: list[bytes], expected: np.ndarray, metadata: Metadata, tolerance: float
 ) -> tuple[float, dict[str, dict]]:
     """Runs every signature of the export at `path` on `raw_inputs`, loaded as TensorFlow Serving
-    loads it (a TF1 session, tag serve); the first len(expected) outputs must match `expected`
-    (compare). Returns (the largest difference, the outputs by signature)."""
+    loads it (a TF1 session): (largest difference from `expected`, outputs by signature)."""
     requests, outputs = serving.signature_inputs(raw_inputs, metadata), {}  # eager (no graph yet)
     try:
         with cli.quiet_tensorflow(), tf.Graph().as_default(), tf.compat.v1.Session() as session:
@@ -92,35 +91,47 @@ def check_export(
         what = f"The reloaded export's {name}"
         differences.append(compare(output["probabilities"][:count], expected, tolerance, what))
     return max(differences), outputs
+{%- if cookiecutter.tflite %}
 
 
 def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -> Path:
-    """Exports `checkpoint` (latest, or best by train.monitor) of `run_dir` to
-    run_dir/export/<version> and returns that path; `options`: configs/export.yaml's export."""
+    """Exports `checkpoint` (latest, or best by train.monitor) of `run_dir` to the next
+    run_dir/export/<version>/ and returns that path; `options`: configs/export.yaml's export."""
     run_dir, options = Path(run_dir), OmegaConf.merge(export_defaults(), options)
+{%- else %}
+
+
+def export(run_dir: str | Path, checkpoint: str = "latest") -> Path:
+    """Exports `checkpoint` of `run_dir` to the next run_dir/export/<version>/; returns its path."""
+    run_dir = Path(run_dir)
+{%- endif %}
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     model = model_lib.build_model(cfg.model, metadata)
     checkpoint_path = checkpoints.restore_model(model, run_dir, checkpoint)
     versions = [int(path.name) for path in (run_dir / "export").glob("*") if path.name.isdigit()]
-    final_path = run_dir / "export" / str(options.version or max(versions, default=0) + 1)
-    if final_path.exists():
-        raise FileExistsError(f"{final_path} exists; choose another export.version.")
+    final_path = run_dir / "export" / str(max(versions, default=0) + 1)
     final_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".staging-", dir=final_path.parent) as staging:
-        summary = write_export(Path(staging, "model"), model, cfg, run_dir, options)
+        summary = write_export(Path(staging, "model"), model, cfg, run_dir{{ ", options" if cookiecutter.tflite }})
         Path(staging, "model").rename(final_path)
 {%- if cookiecutter.tracking == "mlflow" %}
     log_artifacts(run_dir, [final_path])
 {%- endif %}
     log.info("Exported and checked %s (from %s): %s", final_path, checkpoint_path, summary)
     return final_path
+{%- if cookiecutter.tflite %}
 
 
 def write_export(
     path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path, options: DictConfig
 ) -> dict:
-    """Writes the checked SavedModel{{ " (and .tflite)" if cookiecutter.tflite }} of `model` and export.json, with its served test
-    accuracy, into `path`."""
+    """Writes the checked SavedModel (and .tflite) of `model` and export.json into `path`."""
+{%- else %}
+
+
+def write_export(path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path) -> dict:
+    """Writes the checked SavedModel of `model` and export.json into `path`."""
+{%- endif %}
     metadata, assets = runs.load_metadata(run_dir), runs.assets_dir(run_dir)
     records_dir, records = runs.run_records(cfg, metadata)
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
@@ -129,7 +140,7 @@ def write_export(
     expected = tf.nn.softmax(model(checked, training=False), axis=-1).numpy()
     build_archive(model, metadata).write_out(str(path), verbose=False)
     shutil.copytree(assets, path / "assets", dirs_exist_ok=True)  # metadata.json (class names)...
-    difference, outputs = check_export(path, raw_inputs, expected, metadata, options.tolerance)
+    difference, outputs = check_export(path, raw_inputs, expected, metadata, TOLERANCE)
     accuracy = float(np.mean(outputs["serving_default"]["class_id"] == labels))
     summary = dict(largest_difference=difference, accuracy=accuracy, test_examples=len(labels))
 {%- if cookiecutter.tflite %}
@@ -143,10 +154,9 @@ def write_export(
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")
 def _main(cfg: DictConfig) -> None:
-    cli.setup_logging()
     with cli.exit_on_user_error():
         run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
-        print(export(run_dir, cfg.checkpoint, **cfg.export))
+        print(export(run_dir, cfg.checkpoint{{ ", **cfg.export" if cookiecutter.tflite }}))
 
 
 def main() -> None:

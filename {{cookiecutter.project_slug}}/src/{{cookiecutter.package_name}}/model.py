@@ -1,6 +1,6 @@
 """Builds the net of model.* (its `_target_` builder, through hydra.utils.instantiate, with the
-data's values) and what trains it: the loss, the optimizer of train.optimizer and its learning
-rate (train.lr_schedule; for a net that fine-tunes, models.FineTune, one schedule per phase).
+data's values) and what trains it: the loss, the optimizer and its learning-rate schedule{{ "
+(for a net that fine-tunes, models.FineTune, one per phase)" if cookiecutter.model_type == "cnn" }}.
 """
 
 import inspect
@@ -15,7 +15,9 @@ from hydra.errors import InstantiationException
 
 from . import distribute
 from .data.metadata import Metadata
+{%- if cookiecutter.model_type == "cnn" %}
 from .models import FineTune
+{%- endif %}
 
 log = logging.getLogger(__name__)
 # The builder arguments that come from the data (Metadata.model_arguments), not configs/model/.
@@ -24,13 +26,12 @@ DATA_ARGUMENTS = ("num_classes", "input_shape", "mean", "std")
 {%- else %}
 DATA_ARGUMENTS = ("num_classes", "vectorizer")
 {%- endif %}
-WeightedLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits) -> per example
-Schedule = float | keras.optimizers.schedules.LearningRateSchedule
+PerExampleLoss = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]  # (labels, logits) -> losses
+Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 
 def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
-    """The builder of model._target_; a ValueError names the model.* keys it does not take
-    and the options left unset."""
+    """The builder of model._target_, or a ValueError naming what it lacks or does not take."""
     name, target = model_cfg.get("name"), model_cfg.get("_target_")
     try:
         build = hydra.utils.get_method(str(target))
@@ -51,9 +52,7 @@ def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
     return build
 
 
-def build_model(
-    model_cfg: Mapping, metadata: Metadata, data_dir: str | None = None
-) -> keras.Model:
+def build_model(model_cfg: Mapping, metadata: Metadata, data_dir: str | None = None):
     """The net of model.* for the data of `metadata`. Without `data_dir` (the records folder),
     its module's INITIAL_WEIGHTS options are None: a model to restore reads no starting weights."""
     build = check_options(model_cfg)
@@ -74,40 +73,25 @@ def cross_entropy() -> keras.losses.Loss:
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
 
-def build_loss(train_cfg: Mapping, metadata: Metadata) -> WeightedLoss:
-    """Each example's loss of train.loss and train.label_smoothing; with
-    train.class_weight=balanced, times its class's inverse frequency (scaled to average 1)."""
-    options = {"from_logits": True, "label_smoothing": train_cfg.label_smoothing}
-    if train_cfg.loss == "focal":  # alpha 1: train.class_weight is the class weighting
-        loss = keras.losses.CategoricalFocalCrossentropy(
-            alpha=1.0, gamma=train_cfg.focal_gamma, reduction="none", **options
-        )
-    else:
-        loss = keras.losses.CategoricalCrossentropy(reduction="none", **options)
-    weights = None
-    if train_cfg.class_weight == "balanced":
-        counts = metadata.counts["train"]["per_class"]
-        scale = sum(counts.values()) / metadata.num_classes
-        weights = tf.constant([scale / max(counts.get(n, 0), 1) for n in metadata.class_names])
+def build_loss(train_cfg: Mapping, metadata: Metadata) -> PerExampleLoss:
+    """Each example's cross-entropy with train.label_smoothing. Another loss goes here, e.g.
+    keras.losses.CategoricalFocalCrossentropy (docs/training.md)."""
+    loss = keras.losses.CategoricalCrossentropy(
+        from_logits=True, label_smoothing=train_cfg.label_smoothing, reduction="none"
+    )
 
-    def weighted_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        weight = None if weights is None else tf.gather(weights, tf.cast(labels, tf.int32))
-        targets = tf.one_hot(labels, metadata.num_classes)
+    def per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
         # In float32: bfloat16 logits lose too much in the log.
-        return loss(targets, tf.cast(logits, tf.float32), sample_weight=weight)
+        return loss(tf.one_hot(labels, metadata.num_classes), tf.cast(logits, tf.float32))
 
-    return weighted_loss
+    return per_example_loss
 
 
 def build_for_training(
-    cfg: Mapping,
-    metadata: Metadata,
-    records_dir: str,
-    strategy: tf.distribute.Strategy,
-    steps_per_epoch: int,
+    cfg: Mapping, metadata: Metadata, records_dir: str, strategy, steps_per_epoch: int
 ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """The model in train.mixed_precision's dtype policy with its starting weights, and an
-    optimizer for every weight that will train (a fine-tune's second phase's too)."""
+    optimizer for every weight that will train{{ " (a fine-tune's second phase's too)" if cookiecutter.model_type == "cnn" }}."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     log.info("Dtype policy %s", policy)
     previous_policy = keras.mixed_precision.global_policy()
@@ -115,10 +99,15 @@ def build_for_training(
     try:
         with strategy.scope():
             model = build_model(cfg.model, metadata, records_dir)
+{%- if cookiecutter.model_type == "cnn" %}
             fine_tune = getattr(model, "fine_tune", None)  # see models.FineTune
             schedule = run_schedule(cfg.train, steps_per_epoch, fine_tune)
             if fine_tune is not None:  # the second phase's weights include the first's
-                fine_tune.set_phase(model, fine_tune.freeze_epochs)
+                fine_tune.set_trainable(model, True)
+{%- else %}
+            total_steps = cfg.train.epochs * steps_per_epoch
+            schedule = build_schedule(cfg.train.lr_schedule, cfg.train.learning_rate, total_steps)
+{%- endif %}
             optimizer = build_optimizer(cfg.train.optimizer, schedule, cfg.train.weight_decay)
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -138,35 +127,31 @@ def build_optimizer(name: str, learning_rate: Schedule, weight_decay: float) -> 
     return keras.optimizers.Adam(learning_rate)
 
 
-def build_schedule(train_cfg: Mapping, learning_rate: float, total_steps: int) -> Schedule:
-    """Constant, or cosine decay to 0 over `total_steps`, after train.warmup_steps from 0."""
-    if train_cfg.lr_schedule == "constant":
-        return learning_rate
-    warmup = train_cfg.warmup_steps
-    return keras.optimizers.schedules.CosineDecay(
-        0.0, max(total_steps - warmup, 1), warmup_target=learning_rate, warmup_steps=warmup
-    )
+def build_schedule(name: str, learning_rate: float, total_steps: int) -> Schedule:
+    """train.lr_schedule: cosine decay from the first step to 0 at `total_steps`, or constant."""
+    final = 1.0 if name == "constant" else 0.0  # the fraction of the rate left at the end
+    return keras.optimizers.schedules.CosineDecay(learning_rate, max(total_steps, 1), final)
+{%- if cookiecutter.model_type == "cnn" %}
 
 
 def run_schedule(train_cfg: Mapping, steps_per_epoch: int, fine_tune: FineTune | None) -> Schedule:
     """The schedule over the run; for a fine-tune, one per phase, the second at its rate."""
-    total_steps = train_cfg.epochs * steps_per_epoch
+    name, total_steps = train_cfg.lr_schedule, train_cfg.epochs * steps_per_epoch
     if fine_tune is None:
-        return build_schedule(train_cfg, train_cfg.learning_rate, total_steps)
+        return build_schedule(name, train_cfg.learning_rate, total_steps)
     boundary = min(fine_tune.freeze_epochs, train_cfg.epochs) * steps_per_epoch
-    first = build_schedule(train_cfg, train_cfg.learning_rate, boundary)
-    second = build_schedule(train_cfg, fine_tune.learning_rate, total_steps - boundary)
+    first = build_schedule(name, train_cfg.learning_rate, boundary)
+    second = build_schedule(name, fine_tune.learning_rate, total_steps - boundary)
     return TwoPhaseSchedule(first, second, boundary)
 
 
 class TwoPhaseSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """`first` (a rate or a schedule) before step `boundary`, then `second` from there on."""
+    """`first` before step `boundary`, then `second` from there on."""
 
     def __init__(self, first: Schedule, second: Schedule, boundary: int) -> None:
         self.first, self.second, self.boundary = first, second, boundary
 
     def __call__(self, step: tf.Tensor) -> tf.Tensor:
         step = tf.cast(step, tf.float32)
-        first = self.first(step) if callable(self.first) else self.first
-        second = self.second(step - self.boundary) if callable(self.second) else self.second
-        return tf.where(step < self.boundary, tf.cast(first, tf.float32), second)
+        return tf.where(step < self.boundary, self.first(step), self.second(step - self.boundary))
+{%- endif %}

@@ -3,7 +3,7 @@ reads the inputs) import no other project code, the template of a serving client
 {%- if cookiecutter.model_type == "cnn" %}
 
     {{ cookiecutter.package_name }}-predict inputs=photo.png                        # the newest export of runs/latest
-    {{ cookiecutter.package_name }}-predict inputs=images/ output=predictions.csv batch_size=32
+    {{ cookiecutter.package_name }}-predict inputs=images/ output=predictions.csv
     {{ cookiecutter.package_name }}-predict inputs=images/ export_dir=runs/lenet5-digits/2025-01-31_12-00-00/export/1
 
 Image files of any size (a folder: searched recursively) go through the export's serve_bytes.
@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .{{ "predict_image" if cookiecutter.model_type == "cnn" else "predict_text" }} import SENT, SIGNATURE, SIGNATURE_INPUT, read_inputs
 
+BATCH_SIZE = 64  # inputs per call of the export
 USAGE = "\n".join(line for line in __doc__.splitlines() if line.startswith("    "))
 
 
@@ -56,14 +57,10 @@ def find_export(export_dir: str | None, run_dir: str, runs_root: str) -> str:
 
 def predict(cfg: DictConfig) -> None:
     """Classifies cfg.inputs with an export and writes the CSV."""
-    texts = {key: str(value) for key, value in cfg.items() if key != "batch_size" and value}
+    texts = {key: str(value) for key, value in cfg.items() if value}
     cfg = OmegaConf.merge(cfg, texts)  # inputs=2024: a path, not a number
     if not cfg.inputs:
         raise ValueError(f"inputs= is required. Usage:\n{USAGE}")
-    if not tf.io.gfile.exists(cfg.inputs):
-        raise FileNotFoundError(f"inputs={cfg.inputs} does not exist.")
-    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise ValueError(f"batch_size={cfg.batch_size} must be a whole number >= 1, e.g. 64.")
     export_dir = find_export(cfg.export_dir, cfg.run_dir, cfg.runs_root)
     signatures = tf.saved_model.load(export_dir).signatures
     if SIGNATURE not in signatures:
@@ -76,15 +73,12 @@ def predict(cfg: DictConfig) -> None:
     with tf.io.gfile.GFile(cfg.output, "w") if cfg.output else nullcontext(sys.stdout) as output:
         writer = csv.writer(output)
         writer.writerow(["input", "class_name", "probability"])
-        for start in range(0, len(inputs), cfg.batch_size):  # one call of the export a batch
-            batch = slice(start, start + cfg.batch_size)
+        for start in range(0, len(inputs), BATCH_SIZE):  # one call of the export a batch
+            batch = slice(start, start + BATCH_SIZE)
             outputs = signatures[SIGNATURE](**{SIGNATURE_INPUT: tf.constant(inputs[batch])})
             classes = [name.decode("utf-8") for name in outputs["class_name"].numpy()]
             probabilities = [f"{p:.6f}" for p in outputs["probabilities"].numpy().max(axis=-1)]
             writer.writerows(zip(names[batch], classes, probabilities, strict=True))
-    if left_out:
-        count = f"{len(left_out)} of {len(inputs) + len(left_out)}"
-        print(f"warning: left out {count} inputs (named above)", file=sys.stderr)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")

@@ -15,12 +15,10 @@ from omegaconf import DictConfig
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
 
-Inputs = tuple[list[str], list[bytes], dict[str, str]]  # names, raw inputs, {name: why} left out
 
-
-def read_inputs(cfg: DictConfig) -> Inputs:
-    """Names and bytes of the images of cfg.inputs (a file, or a folder searched recursively)
-    and those left out: tf.io.decode_image cannot read them (each would fail its batch)."""
+def read_inputs(cfg: DictConfig) -> tuple[list[str], list[bytes], dict[str, str]]:
+    """(names, bytes, {name: why left out}) of the images of cfg.inputs (a file, or a folder
+    searched recursively); left out: what tf.io.decode_image cannot read (it fails its batch)."""
     root, paths = cfg.inputs, [cfg.inputs]
     if tf.io.gfile.isdir(root):
         walk = tf.io.gfile.walk(root)

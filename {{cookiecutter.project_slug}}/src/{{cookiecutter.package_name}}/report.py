@@ -1,6 +1,5 @@
-"""report.md, what a person reads after eval: the headline numbers, the confusion matrix, the
-per-class scores and the test examples the model got wrong with the most confidence.
-classification_metrics scores a confusion matrix, for eval and for validation."""
+"""report.md, what a person reads after eval: headline numbers, confusion matrix, per-class
+scores{{ ", the surest mistakes" if cookiecutter.model_type == "rnn" }}. classification_metrics scores a confusion matrix (and validation)."""
 
 {% if cookiecutter.model_type == "rnn" -%}
 import textwrap
@@ -39,13 +38,14 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence) -> dict
         "macro_f1": float(scores[2].mean()),
         "per_class": per_class,
     }
+{%- if cookiecutter.model_type == "rnn" %}
 
 
 def most_confident_errors(
     labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], k: int = 16
 ) -> list[dict]:
-    """The `k` wrong predictions the model was surest of, surest first: the example's index,
-    its true and predicted class and the confidence (the predicted class' probability)."""
+    """The `k` wrong predictions the model was surest of, surest first: index, true and predicted
+    class, confidence (the predicted class' probability)."""
     predictions, confidences = probabilities.argmax(axis=-1), probabilities.max(axis=-1)
     wrong = np.flatnonzero(predictions != labels)
     surest = wrong[np.argsort(-confidences[wrong], kind="stable")][:k]
@@ -63,20 +63,24 @@ def most_confident_errors(
 def write_report(
     directory: Path, metrics: dict, class_names: Sequence[str], wrong: list[dict]
 ) -> Path:
-    """Writes report.md and confusion_matrix.png into `directory`; returns the report's path.
-    `wrong`: most_confident_errors{{ ", each with its text" if cookiecutter.model_type == "rnn" }}."""
+{%- else %}
+
+
+def write_report(directory: Path, metrics: dict, class_names: Sequence[str]) -> Path:
+{%- endif %}
+    """Writes report.md and confusion_matrix.png into `directory`; returns the report's path."""
     directory, confusion = Path(directory), np.asarray(metrics["confusion_matrix"])
     figure = summaries.confusion_figure(confusion, class_names)
     (directory / "confusion_matrix.png").write_bytes(summaries.figure_png(figure))
     headline = [{key: metrics[key] for key in HEADLINE if key in metrics}]
     per_class = [{"class": name, **scores} for name, scores in metrics["per_class"].items()]
-    wrong = [{**example, "confidence": f"{example['confidence']:.3f}"} for example in wrong]
 {%- if cookiecutter.model_type == "rnn" %}
+    wrong = [{**example, "confidence": f"{example['confidence']:.3f}"} for example in wrong]
     for example in wrong:  # one table cell: on one line, cut, its bars escaped
         text = textwrap.shorten(example["text"], 300, placeholder="…")
         example["text"] = text.replace("|", "\\|")
-{%- endif %}
     wrong_table = tabulate(wrong, "keys", tablefmt="github", disable_numparse=True)
+{%- endif %}
     sections = [
         "# Test report\n\n" + tabulate(headline, "keys", tablefmt="github", floatfmt=".4f"),
         "## Confusion matrix\n\nRows: the true class; columns: the predicted class.\n\n"
@@ -84,8 +88,10 @@ def write_report(
         + summaries.confusion_table(confusion, class_names),
         "## Per class\n\n"
         + tabulate(per_class, "keys", tablefmt="github", floatfmt=".4f", disable_numparse=[0]),
+{%- if cookiecutter.model_type == "rnn" %}
         "## Most confidently wrong\n\nindex: the example's place in the test split.\n\n"
         + (wrong_table or "No test example was classified wrongly."),
+{%- endif %}
     ]
     (directory / "report.md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")
     return directory / "report.md"

@@ -19,19 +19,15 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 
 from . import jsonio
-from .config import Config, flatten
+from .config import BOOKKEEPING, Config, flatten
 from .data import preprocess_data
 from .data.metadata import METADATA_FILE, Metadata
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE, RESULT_FILE, LOCK_FILE, LATEST = "config.yaml", "result.json", "lock", "latest"
-# What a resume may change (train.epochs may also grow): when to log and save, paths, devices.
-RESUMABLE_KEYS = (
-    *("run_dir", "runs_root", "train.resume", "train.*_every_steps"),
-    *("train.keep_checkpoints", "train.patience", "train.jit_compile", "train.steps_per_loop"),
-    *("data.records_dir", "distribute.*", "logger.*", "callbacks"),
-)
+# What a resume may change (train.epochs may also grow): what changes nothing that is learned.
+RESUMABLE_KEYS = (*BOOKKEEPING, "train.jit_compile", "train.steps_per_loop")
 
 
 def assets_dir(run_dir: str | Path) -> Path:
@@ -76,10 +72,7 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
     if cfg.train.resume:  # wins over run_dir
         run_dir = resolve_run_dir(cfg.train.resume, cfg.runs_root)
         if not (run_dir / CONFIG_FILE).exists():
-            raise FileNotFoundError(
-                f"train.resume={cfg.train.resume}: {run_dir} is not a run (no {CONFIG_FILE}). "
-                "Give the folder of a run, e.g. runs/<model>-<data>/<date>."
-            )
+            raise FileNotFoundError(f"train.resume: {run_dir} is not a run (no {CONFIG_FILE}).")
         return run_dir, True
     if cfg.run_dir:  # a file there: FileExistsError, naming it
         Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
@@ -127,24 +120,23 @@ def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
 
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
-    """The result of a run with nothing left to train (epochs done or stopped early), or None."""
+    """The result of a run with nothing left to train (its epochs done), or None."""
     latest = tf.train.latest_checkpoint(str(checkpoints_dir(run_dir)))
     if latest is None:
         return None
     values = tf.train.load_checkpoint(latest).get_tensor  # the variables of checkpoints.py
     epochs = int(values("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
-    waited = int(values("epochs_without_improvement/.ATTRIBUTES/VARIABLE_VALUE"))
-    if epochs < cfg.train.epochs and not (cfg.train.patience and waited >= cfg.train.patience):
+    if epochs < cfg.train.epochs:
         return None
-    log.info("%s has trained %d epochs (or stopped early): nothing to do.", run_dir, epochs)
+    log.info("%s has trained %d epochs: nothing to do.", run_dir, epochs)
     saved = jsonio.read_json(run_dir / RESULT_FILE) if (run_dir / RESULT_FILE).exists() else {}
     return {**saved, "epochs": epochs, "run_dir": str(run_dir), "checkpoint": latest}
 
 
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Holds an OS lock (filelock) on run_dir/lock, which names its holder, while training: the
-    OS frees it however its process ends. A new run that failed leaves no folder."""
+    """Holds an OS lock (filelock, freed however the process ends) on run_dir/lock, which names
+    its holder. A new run that failed leaves no folder."""
     path = Path(run_dir) / LOCK_FILE
     lock = filelock.FileLock(path, timeout=0)
     try:
@@ -181,8 +173,7 @@ def start_run(cfg: DictConfig, records_dir: str, metadata: Metadata) -> None:
     if saved.exists() and Metadata.read(saved).fingerprint != metadata.fingerprint:
         raise ValueError(
             f"{run_dir} was trained on other data (its assets/metadata.json differs from "
-            f"{records_dir}): the data files changed. Train a new run (leave out run_dir), "
-            "or restore the data."
+            f"{records_dir}). Train a new run (leave out run_dir), or restore the data."
         )
     copy_assets(records_dir, run_dir)  # again on resume: the same files
     save_config(cfg, run_dir)
@@ -203,8 +194,7 @@ def copy_assets(records_dir: str, run_dir: Path) -> None:
 
 def run_records(cfg: DictConfig, metadata: Metadata, test_path: str | None = None) -> tuple:
     """(records folder, metadata) of a run's data, found by its fingerprint without reading the
-    data (eval and export work after the data folder moved), or written again; with
-    `test_path`, that test data with the run's data config."""
+    data (which may have moved), else written again; or of `test_path`, with the run's config."""
     if test_path is not None:
         data_cfg = OmegaConf.merge(cfg.data, {"test_path": test_path})
         return preprocess_data.ensure_preprocessed(data_cfg, cfg.seed)

@@ -1,4 +1,5 @@
-"""A table of training runs: one row per run, the hyper-parameters that differ, the metrics.
+"""A table of training runs: one row per run (named by its folder, so by its start time), the
+hyper-parameters that differ, the metrics.
 
     {{ cookiecutter.package_name }}-runs                                  # every run under runs/
     {{ cookiecutter.package_name }}-runs runs/lenet5-digits --sort=-best_val_accuracy   # -: descending
@@ -7,12 +8,12 @@ A missing value shows as `-` and sorts last. No TensorFlow here: the table print
 """
 
 import argparse
-import datetime
 import sys
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 from tabulate import tabulate
 
@@ -20,25 +21,17 @@ from .config import BOOKKEEPING, flatten
 
 
 def read(path: Path) -> dict:
-    """A run's YAML or JSON file, flattened; {} when absent, or unreadable (with a warning)."""
-    if not path.is_file():
-        return {}
-    try:  # JSON is YAML too
-        return flatten(OmegaConf.to_container(OmegaConf.load(path)))
-    except Exception as error:  # YAML and JSON errors come in many classes
-        print(f"warning: {path} is unreadable ({type(error).__name__})", file=sys.stderr)
-        return {}
+    """A run's YAML or JSON file (JSON is YAML too), flattened; {} when absent."""
+    return flatten(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
 
 
 def read_run(run_dir: Path, name: str) -> dict:
     """One run's cells, its hyper-parameters apart under "hparams"."""
     config, result = read(run_dir / "config.yaml"), read(run_dir / "result.json")
     metrics, monitor = read(run_dir / "metrics.json"), config.get("train.monitor")
-    mtime = datetime.datetime.fromtimestamp(run_dir.stat().st_mtime).isoformat(timespec="seconds")
     exports = sorted((path.name for path in (run_dir / "export").glob("[0-9]*")), key=int)
     return {
         "run": name,
-        "date": str(result.get("started", mtime)).replace("T", " "),
         "hparams": {
             key: value
             for key, value in config.items()
@@ -53,26 +46,24 @@ def read_run(run_dir: Path, name: str) -> dict:
 
 
 def collect_runs(root: Path) -> list[dict]:
-    """Every run (a folder with config.yaml, outside hidden folders such as a sweep's .hydra/)
-    below `root`, named by its path below it."""
+    """Every run (a folder with config.yaml) below `root`, named by its path below it."""
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a folder of runs (such as runs/).")
     runs = []
     for config in sorted(root.rglob("config.yaml")):
-        parts = config.parent.relative_to(root).parts
-        if not any(part.startswith(".") for part in parts):
-            runs.append(read_run(config.parent, "/".join(parts) or root.resolve().name))
+        name = "/".join(config.parent.relative_to(root).parts) or root.resolve().name
+        runs.append(read_run(config.parent, name))
     return runs
 
 
 def table(runs: list[dict], sort: str = "run") -> tuple[list[str], list[dict]]:
-    """(columns, rows): the hyper-parameters that differ between the runs with a readable
-    config, rows sorted by the column `sort` names ('-column': descending), missing last."""
-    readable = [run["hparams"] for run in runs if run["hparams"]]
-    keys = dict.fromkeys(key for hparams in readable for key in hparams)
-    differ = [key for key in keys if len({repr(h.get(key)) for h in readable}) > 1]
+    """(columns, rows): the hyper-parameters that differ between the runs, rows sorted by the
+    column `sort` names ('-column': descending), missing last."""
+    hparams = [run["hparams"] for run in runs]
+    keys = dict.fromkeys(key for run_hparams in hparams for key in run_hparams)
+    differ = [key for key in keys if len({repr(h.get(key)) for h in hparams}) > 1]
     bests = dict.fromkeys(key for run in runs for key in run if key.startswith("best_"))
-    columns = ["run", "date", *differ, "epochs", *bests, "test_accuracy", "macro_f1", "exports"]
+    columns = ["run", *differ, "epochs", *bests, "test_accuracy", "macro_f1", "exports"]
     rows = [{**run["hparams"], **run} for run in runs]
     column = sort.lstrip("-")
     if column not in columns:
@@ -92,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         columns, rows = table(collect_runs(args.root), args.sort)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, yaml.YAMLError) as error:  # YAMLError names the file
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not rows:

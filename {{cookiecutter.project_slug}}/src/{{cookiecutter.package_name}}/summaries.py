@@ -1,6 +1,6 @@
-"""What training writes for TensorBoard (`make tensorboard`): hparams; train/ the scalars and
-histograms{{ "" if cookiecutter.model_type == "cnn" else " (and the Embedding Projector's files)" }}; validation/ the scalars and confusion matrix of each
-full validation. report.md shares the pictures.
+"""What training writes for TensorBoard (`make tensorboard`): hparams; train/ the scalars{{ "" if cookiecutter.model_type == "cnn" else "
+(and the Embedding Projector's files)" }}; validation/ the scalars and confusion matrix of each full
+validation. report.md shares the pictures.
 """
 
 import io
@@ -18,15 +18,10 @@ from tabulate import tabulate{% if cookiecutter.model_type == "rnn" %}
 from tensorboard.plugins import projector{% endif %}
 from tensorboard.plugins.hparams import api as hparams_api
 
-from .config import flatten
+from .config import BOOKKEEPING, flatten
 
-# Where a run is, how often it logs or saves, how it is fed and spread over devices: none of it
-# changes what is learned, so the HPARAMS tab leaves it out.
-BOOKKEEPING_HPARAMS = (
-    *("run_dir", "runs_root", "checkpoint", "*_dir", "*path", "data.cache", "data.num_shards"),
-    *("train.resume", "train.keep_checkpoints", "train.*_every_steps"),
-    *("distribute.*", "export.*", "logger*", "callbacks*", "hydra*"),
-)
+# What changes nothing learned (as in the runs table) and eval's or export's keys: not hparams.
+BOOKKEEPING_HPARAMS = (*BOOKKEEPING, "checkpoint", "export.*", "hydra*")
 
 
 class TrainingSummaries:
@@ -47,11 +42,6 @@ class TrainingSummaries:
         with self.train.as_default(step=step):
             for name, value in values.items():
                 tf.summary.scalar(name, value)
-
-    def write_histograms(self, variables: Sequence, step: int) -> None:
-        with self.train.as_default(step=step):
-            for variable in variables:
-                tf.summary.histogram(f"weights/{variable.path}", variable)
 
     def write_validation(self, validation: Mapping, class_names: Sequence[str], step: int) -> None:
         confusion = validation["confusion_matrix"]

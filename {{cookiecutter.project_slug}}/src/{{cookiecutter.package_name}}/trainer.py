@@ -26,23 +26,20 @@ class Datasets:
 
 
 def distributed_datasets(
-    strategy: tf.distribute.Strategy,
-    spec: data_loader.InputSpec,
-    global_batch_size: int,
-    start_step: int = 0,
+    strategy: tf.distribute.Strategy, spec: data_loader.InputSpec, batch_size: int, step: int
 ) -> Datasets:
-    """One input pipeline per worker; training starts where `start_step` steps left it.
-    Validation batches are padded (weight 0) so that no replica gets a partial or empty one."""
+    """Global batches of `batch_size`, one pipeline per worker; training from where `step` steps
+    left it, validation padded (weight 0) so that no replica gets a partial or empty batch."""
     validation_steps = []
 
     def make(context: tf.distribute.InputContext, training: bool) -> tf.data.Dataset:
         dataset = data_loader.load_split(
             spec,
             "train" if training else "validation",
-            context.get_per_replica_batch_size(global_batch_size),
+            context.get_per_replica_batch_size(batch_size),
             training=training,
             input_context=context,
-            examples_fed=start_step * global_batch_size,
+            examples_fed=step * batch_size,
             pad_to_full_batches=not training,
         )
         if training:
@@ -69,21 +66,11 @@ class Trainer:
     The loss is each example's summed over the replica's batch and divided by the global batch
     size: the same under every strategy."""
 
-    def __init__(
-        self,
-        strategy: tf.distribute.Strategy,
-        model: keras.Model,
-        optimizer: keras.optimizers.Optimizer,
-        loss_fn: model_lib.WeightedLoss,
-        global_batch_size: int,
-        train_cfg: dict,
-    ) -> None:
+    def __init__(self, strategy, model, optimizer, loss_fn, global_batch_size, train_cfg):
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
-        self.loss_fn, self.global_batch_size = loss_fn, global_batch_size
-        self.clip_norm = train_cfg.clip_norm
-        self.jit_compile = distribute.use_jit_compile(
-            train_cfg.jit_compile, train_cfg.deterministic
-        )
+        self.loss_fn, self.global_batch_size = loss_fn, global_batch_size  # model.build_loss's
+        self.clip_norm, deterministic = train_cfg.clip_norm, train_cfg.deterministic
+        self.jit_compile = distribute.use_jit_compile(train_cfg.jit_compile, deterministic)
 {%- if cookiecutter.model_type == "rnn" %}
         if self.jit_compile and any(x.dtype == "string" for x in model.inputs):
             log.warning("XLA compiles no string op: train.jit_compile is off for this net")
@@ -93,20 +80,21 @@ class Trainer:
         with strategy.scope():  # the running training metrics, aggregated over replicas
             self.metrics = {"loss": keras.metrics.Mean(), "gradient_norm": keras.metrics.Mean()}
             self.metrics["accuracy"] = keras.metrics.SparseCategoricalAccuracy()
-        self.train_loop, self.phase = None, None  # traced for the weights that train
+        self.train_loop{{ ", self.phase = None, None" if cookiecutter.model_type == "cnn" else " = None" }}
 
     def train_loop_begin(self, epoch: int) -> None:
-        """Resets the running metrics; sets the epoch's fine-tune phase (models.FineTune), where
-        the net has one (the step is traced again for its weights)."""
+        """Resets the running metrics{{ "; sets the epoch's fine-tune phase (models.FineTune)" if cookiecutter.model_type == "cnn" }}."""
         for metric in self.metrics.values():
             metric.reset_state()
+{%- if cookiecutter.model_type == "cnn" %}
         fine_tune = getattr(self.model, "fine_tune", None)
-        if fine_tune is not None and fine_tune.phase(epoch) != self.phase:
-            self.phase, self.train_loop = fine_tune.phase(epoch), None
-            fine_tune.set_phase(self.model, epoch)
-            weights = len(self.model.trainable_weights)
-            message = "Epoch %d: fine-tune phase %d, %d trainable weights"
-            log.info(message, epoch + 1, self.phase + 1, weights)
+        phase = fine_tune and int(epoch >= fine_tune.freeze_epochs)
+        if fine_tune is not None and phase != self.phase:
+            self.phase, self.train_loop = phase, None  # traced again, for the weights that train
+            fine_tune.set_trainable(self.model, bool(phase))
+            count = len(self.model.trainable_weights)
+            log.info("Epoch %d: fine-tune phase %d, %d weights train", epoch + 1, phase + 1, count)
+{%- endif %}
 
     def train_loop_end(self, step: int) -> dict[str, float]:
         """The running training metrics, checked before anything is logged or saved."""
@@ -119,8 +107,7 @@ class Trainer:
             )
         return values
 
-    def train(self, iterator: Iterator, num_steps: int) -> None:
-        """Runs `num_steps` steps in one call."""
+    def train(self, iterator: Iterator, num_steps: int) -> None:  # in one call
         if self.train_loop is None:
             replica_step = self.replica_step
             if self.jit_compile:
@@ -134,8 +121,7 @@ class Trainer:
             self.train_loop = train_loop
         self.train_loop(iterator, tf.constant(num_steps))
 
-    def replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> None:
-        """One replica's part of a step."""
+    def replica_step(self, inputs: tf.Tensor, labels: tf.Tensor) -> None:  # of a step
         model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
@@ -199,12 +185,9 @@ def make_evaluator(
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
         confusion = confusion.numpy()
         scores = report.classification_metrics(confusion, range(num_classes))
-        return {
-            "loss": float(loss_sum) / max(int(confusion.sum()), 1),
-            "accuracy": scores["accuracy"],
-            "macro_f1": scores["macro_f1"],
-            "num_examples": int(confusion.sum()),
-            "confusion_matrix": confusion,
-        }
+        scores = {key: scores[key] for key in ("accuracy", "macro_f1")}
+        count = int(confusion.sum())
+        loss = float(loss_sum) / max(count, 1)
+        return {"loss": loss, **scores, "num_examples": count, "confusion_matrix": confusion}
 
     return evaluate

@@ -1,6 +1,5 @@
-"""Per-example TensorFlow ops of images, eager or in ``tf.data``: preprocess stores images with
-`store_image` (as the export's serve_bytes reads them); training and serving_default prepare
-them with `make_prepare_fn`."""
+"""TensorFlow ops of images, eager or in ``tf.data``: preprocess stores images with `store_image`
+(as the export's serve_bytes reads them); training and the export prepare them alike."""
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -12,7 +11,6 @@ from .metadata import Metadata
 Op = Callable[[tf.Tensor], tf.Tensor]
 
 
-# === Decoding and storing ===
 def encode_png(image: tf.Tensor) -> bytes:
     """Encodes a uint8 [height, width, channels] image as PNG bytes."""
     return tf.io.encode_png(image).numpy()
@@ -20,7 +18,7 @@ def encode_png(image: tf.Tensor) -> bytes:
 
 def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
     """A uint8 image of 1 to 4 channels in `channels` (1 or 3; None: 1 for gray, 3 for colour),
-    alpha dropped; gray images stay unchanged, so no rounding touches them."""
+    alpha dropped; gray images stay unchanged."""
     to_gray = tf.image.rgb_to_grayscale if channels == 1 else tf.identity
     to_rgb = tf.image.grayscale_to_rgb if channels == 3 else tf.identity
     colour = tf.shape(image)[-1] >= 3
@@ -44,8 +42,8 @@ def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
 
 
 def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """Turns a decoded [height, width, channels] image the way its Exif orientation says:
-    5 to 8 are 1 to 4 (as stored, mirrored, turned half way, upside down) after a transpose."""
+    """Turns an image the way its Exif orientation says: 5 to 8 are 1 to 4 (as stored,
+    mirrored, turned half way, upside down) after a transpose."""
     code = tf.cast(orientation, tf.int32) - 1
     image = tf.cond(code >= 4, lambda: tf.image.transpose(image), lambda: image)
     mirrored = (code % 4 == 1) | (code % 4 == 2)
@@ -61,8 +59,8 @@ def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
 
 
 def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | None) -> tf.Tensor:
-    """Image file bytes as preprocess stores them and the export's serve_bytes reads them: uint8,
-    upright, resized to `image_size` (antialiased bilinear: shrinking averages, never aliases)."""
+    """Image file bytes as preprocess stores them and serve_bytes reads them: uint8, upright,
+    resized to `image_size` (antialiased: shrinking averages, never aliases)."""
     resized = tf.image.resize(decode_image(encoded, channels), image_size, antialias=True)
     return tf.saturate_cast(tf.round(resized), tf.uint8)
 
@@ -70,13 +68,6 @@ def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | N
 def decode_stored(stored: tf.Tensor, shape: Sequence[int]) -> tf.Tensor:
     """A stored image (a PNG of data.image_size) as uint8 `shape`, [height, width, channels]."""
     return tf.ensure_shape(to_channels(tf.io.decode_png(stored), shape[-1]), shape)
-
-
-# === Model inputs ===
-def prepare_images(images: tf.Tensor, mean: Sequence[float], std: Sequence[float]) -> tf.Tensor:
-    """uint8 images (one or a batch) normalised by the training pixels' `mean`, `std` in [0, 1]."""
-    images = tf.cast(images, tf.float32) / 255.0
-    return (images - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
 
 
 def augment_images(
@@ -88,8 +79,7 @@ def augment_images(
 ) -> tf.Tensor:
     """Random changes to a batch of prepared images, each its own way: pad by `crop_padding`
     pixels (mirrored) and crop back at a random offset, flip half left-right, add an offset in
-    [-brightness, brightness]. A pure function of `seed` (int [2]): a resumed run changes a
-    batch as the first run did."""
+    [-brightness, brightness]. A pure function of `seed` (int [2]), for resumes."""
     # By hand where tf.image's stateless crop and brightness would change a batch one way.
     batch, height, width = tf.unstack(tf.shape(images)[:3])
     seeds = tf.random.experimental.stateless_split(seed, num=3)  # crop, flip, brightness
@@ -115,9 +105,9 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
 
 
 def make_prepare_fn(metadata: Metadata) -> Op:
-    """uint8 images (one, or a batch) -> the model's inputs: prepare_images with the training
-    statistics. Training and the export's signatures both use it, so they cannot differ."""
-    return lambda images: prepare_images(images, metadata.mean, metadata.std)
+    """uint8 images (one or a batch) -> model inputs, normalised by the training pixels' mean
+    and std in [0, 1]. Training and the export's signatures both use it, so they cannot differ."""
+    return lambda images: (tf.cast(images, tf.float32) / 255.0 - metadata.mean) / metadata.std
 
 
 def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Op:

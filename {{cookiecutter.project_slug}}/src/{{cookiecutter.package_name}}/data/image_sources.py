@@ -1,7 +1,6 @@
-"""Image sources for preprocess_data, each returning RawExamples of encoded images, and how
-they are stored: a PNG of data.image_size each (image_ops.store_image), in parallel while the
-records are written (encode_examples). To add a source, see docs/architecture.md.
-"""
+"""Image sources for preprocess_data (RawExamples of encoded images), and how they are stored:
+a PNG of data.image_size each, in parallel while the records are written (encode_examples). To
+add a source, see docs/architecture.md."""
 
 import logging
 import re
@@ -45,14 +44,13 @@ def synthetic(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 
 def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """The user's images: data.path/<class_name>/[<sub-folders>/]<image>; data.test_path alike.
-    Files of other types are named in a warning and left out."""
+    """The user's images: data.path/<class_name>/[<sub-folders>/]<image>; data.test_path."""
     return sources.class_folders(data_cfg, IMAGE_EXTENSIONS)
 
 
 def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """MNIST (60,000 + 10,000 28x28 digits), from Keras' mnist.npz (read here: the hash check of
-    keras.datasets would download again over a file a test wrote)."""
+    """MNIST (60,000 + 10,000 28x28 digits), from Keras' mnist.npz (not keras.datasets: its hash
+    check would download again over a file a test wrote)."""
     path = fetch_archive("mnist.npz", MNIST_URL, data_cfg.download_dir)
     names = [str(digit) for digit in range(10)]
     with np.load(path) as arrays:
@@ -72,8 +70,7 @@ def error_reason(error: Exception) -> str:
 
 def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
     """Stores images in parallel: yields (index, PNG, statistics) of each readable one, in order.
-    The others are decoded again alone to name them with their reason, all in one error at the
-    end (data.skip_invalid=true: a warning)."""
+    The others are decoded again to name them with their reason in one error at the end."""
     image_size, channels = list(data_cfg.image_size), data_cfg.channels
 
     def encode(index: tf.Tensor, raw: tf.Tensor) -> dict:
@@ -107,15 +104,13 @@ def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) ->
 
 
 class TrainSummary:
-    """Running sums of the stored training pixels; `metadata` gives the model's input shape
-    (data.channels=null: 1 channel when every training image is gray, else 3) and their
-    per-channel mean and std in [0, 1]."""
+    """Sums of the stored training pixels; `metadata` gives the model's input shape (channels
+    null: 1 when every training image is gray, else 3), their channels' mean and std in [0, 1]."""
 
     def __init__(self, data_cfg: DictConfig):
         self.data_cfg, self.images, self.colour, self.sums = data_cfg, 0, False, 0
 
-    def add(self, stored: bytes, statistics: dict) -> None:
-        """Adds one training image's statistics (from encode_examples)."""
+    def add(self, stored: bytes, statistics: dict) -> None:  # from encode_examples
         self.images, self.sums = self.images + 1, self.sums + statistics["sums"]
         self.colour |= bool(statistics["colour"])
 

@@ -1,5 +1,7 @@
-"""The record format, and the one import point of the per-example ops that training, evaluation
-and the exported model share ({{ "image_ops" if cookiecutter.model_type == "cnn" else "text_ops" }}.py). Nothing here reads files."""
+"""The record format, and the import point of the per-example ops that training, evaluation and
+the export share ({{ "image_ops" if cookiecutter.model_type == "cnn" else "text_ops" }}.py)."""
+
+import os
 
 import tensorflow as tf
 
@@ -9,15 +11,19 @@ from .image_ops import decode_image, encode_png, make_augment_fn, make_example_f
 from .text_ops import VOCABULARY_FILE, make_example_fn  # noqa: F401
 {%- endif %}
 
-# A record holds the raw input as the source read it and the index of its class.
 FEATURES = {
     "input": tf.io.FixedLenFeature([], tf.string),
     "label": tf.io.FixedLenFeature([], tf.int64),
 }
 
 
+def records_file(records_dir: str, split: str) -> str:
+    """The TFRecord file of one split."""
+    return os.path.join(records_dir, f"{split}.tfrecord")
+
+
 def serialize_example(raw_input: bytes, label: int) -> bytes:
-    """A serialised tf.train.Example holding one raw input and its label."""
+    """A serialised tf.train.Example of one raw input (as the source read it) and its label."""
     feature = {
         "input": tf.train.Feature(bytes_list=tf.train.BytesList(value=[raw_input])),
         "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),

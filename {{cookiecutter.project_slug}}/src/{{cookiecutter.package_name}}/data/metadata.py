@@ -1,5 +1,4 @@
-"""metadata.json, what preprocess_data learnt about a records folder (written last, copied into
-each run's assets), read into one typed object."""
+"""metadata.json: what preprocess_data learnt about a records folder, copied into each run."""
 
 import dataclasses
 import os
@@ -34,11 +33,10 @@ class Metadata:
 {%- endif %}
     model_inputs: dict  # the model builder's arguments that the data sets
     counts: dict  # {split: {"total": n, "per_class": {class name: n}}}
-    shards: dict  # {split: {shard file name: n}}
 
     def model_arguments(self, folder: str | Path | None = None) -> dict:
         """The values a model builder may take from the data (model.DATA_ARGUMENTS); `folder` is
-        unused (read() already resolved every file metadata.json names)."""
+        unused (read() resolved the files metadata.json names)."""
 {%- if cookiecutter.model_type == "cnn" %}
         data = {"mean": self.mean, "std": self.std}
 {%- else %}

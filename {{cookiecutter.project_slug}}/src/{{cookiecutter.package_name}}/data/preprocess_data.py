@@ -1,11 +1,10 @@
-"""Raw source -> sharded TFRecord files (train / validation / test) + metadata.json, streamed
+"""Raw source -> a TFRecord file per split (train / validation / test) + metadata.json, streamed
 (memory stays flat). Train, eval and export call `ensure_preprocessed`, which reuses the records
 in ``data.records_dir/<name>-<fingerprint>`` until the data changes."""
 
 import contextlib
 import hashlib
 import inspect
-import itertools
 import json
 import logging
 import os
@@ -29,13 +28,14 @@ from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources impo
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-# Keys that change how records are read, not what they hold: no rebuild when they change.
-LOADER_ONLY_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "augment"}
+# Keys that do not change what the records hold: no rebuild when they change. The files that
+# data.path and data.test_path name are hashed by content instead, wherever they are.
+UNHASHED_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "augment"}
+UNHASHED_KEYS |= {"path", "test_path"}
 
 
 def input_digest(path: str | None) -> str:
-    """A SHA-256 of the names and bytes of the files under `path` (or of the file `path`), hidden
-    ones left out: touching or copying the files keeps it."""
+    """A SHA-256 of the names and bytes of the (non-hidden) files under `path`, or of a file."""
     if not path or not tf.io.gfile.exists(path):
         return ""
     files = [path]
@@ -54,14 +54,11 @@ def input_digest(path: str | None) -> str:
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
-    """A hash of what decides the records: the data config but LOADER_ONLY_KEYS (its paths in one
-    spelling each), the seed, the input files, and the code that writes and decodes them."""
+    """A hash of what decides the records: the data config but UNHASHED_KEYS, the seed, the
+    input files, and the code that writes and decodes them."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
-    for key in LOADER_ONLY_KEYS:
+    for key in UNHASHED_KEYS:
         data.pop(key, None)
-    for key in ("path", "test_path"):
-        if path := data.get(key):  # absolute, without "..", links or a trailing "/"
-            data[key] = path.rstrip("/") if "://" in path else os.path.realpath(path)
     code = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
     content = {
         "data": data,
@@ -79,7 +76,7 @@ def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None =
 
 
 def read_metadata(records_dir: str) -> Metadata | None:
-    """The metadata of finished records in `records_dir` (metadata.json is written last), or None."""
+    """The metadata of finished records (metadata.json is written last), or None."""
     finished = tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE))
     return Metadata.read(records_dir) if finished else None
 
@@ -99,8 +96,7 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]
 def wait_for_records(
     data_cfg: DictConfig, seed: int, timeout_s: float, heartbeat: Callable[[], None]
 ) -> tuple[str, Metadata]:
-    """(records dir, metadata) once the chief worker has written them; calls `heartbeat` about
-    once a second while it waits, to show it is alive."""
+    """(records dir, metadata) once the chief worker has written them; `heartbeat()` each second."""
     records_dir = records_path(data_cfg, seed)
     deadline = time.monotonic() + timeout_s
     while (metadata := read_metadata(records_dir)) is None:
@@ -116,12 +112,9 @@ def wait_for_records(
 
 
 def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
-    """Runs the source named by data.name and checks that every class has examples."""
+    """The examples of the source named by data.name, checked."""
     if data_cfg.name not in SOURCES:
-        raise ValueError(
-            f"data={data_cfg.name!r} is not a data source of this project. "
-            f"Choose one of: {', '.join(sorted(SOURCES))}, e.g. data={next(iter(SOURCES))}."
-        )
+        raise ValueError(f"data={data_cfg.name!r} is no data source; choose one of {[*SOURCES]}")
     examples = SOURCES[data_cfg.name](data_cfg, seed)
     return sources.check_examples(examples, data_cfg.name, data_cfg.get("path"))
 
@@ -154,50 +147,40 @@ def assign_splits(
 
 def write_records(
     examples: sources.RawExamples, data_cfg: DictConfig, seed: int, records_dir: str
-) -> tuple[dict, np.ndarray, TrainSummary]:
-    """Streams every example into the shards of its split, round-robin. Returns {split: {shard
-    file name: examples}}, the examples per split and class, and the training statistics."""
+) -> tuple[np.ndarray, TrainSummary]:
+    """Streams every example into the file of its split; returns the examples per split and
+    class, and the TrainSummary."""
     test_fraction = 0.0 if examples.test else data_cfg.test_fraction
     labels = np.asarray(examples.labels, np.int64)
     parts = [(examples, assign_splits(labels, data_cfg.validation_fraction, test_fraction, seed))]
     if examples.test:  # the source's own test split
         parts.append((examples.test, np.full(len(examples.test.labels), SPLITS.index("test"))))
-    per_split = np.bincount(np.concatenate([splits for _, splits in parts]), minlength=3)
-    shards = {  # {split: {shard file name: examples written}}
-        split: {f"{split}-{shard:05d}-of-{num:05d}.tfrecord": 0 for shard in range(num)}
-        for split, num in zip(SPLITS, np.clip(per_split, 1, data_cfg.num_shards), strict=True)
-    }
-    names = [list(split_shards) for split_shards in shards.values()]
     counts = np.zeros((len(SPLITS), len(examples.class_names)), np.int64)
     summary = TrainSummary(data_cfg)
     with contextlib.ExitStack() as stack:
-        writers = {
-            name: stack.enter_context(tf.io.TFRecordWriter(os.path.join(records_dir, name)))
-            for name in itertools.chain(*names)
-        }
+        writers = [
+            stack.enter_context(tf.io.TFRecordWriter(input_ops.records_file(records_dir, split)))
+            for split in SPLITS
+        ]
         for part, splits in parts:
-            # Without the unreadable examples (data.skip_invalid=true).
             for index, stored, facts in encode_examples(part.inputs, part.from_files, data_cfg):
                 label, split = part.labels[index], splits[index]
-                name = names[split][counts[split].sum() % len(names[split])]
-                writers[name].write(input_ops.serialize_example(stored, int(label)))
-                shards[SPLITS[split]][name] += 1
+                writers[split].write(input_ops.serialize_example(stored, int(label)))
                 counts[split, label] += 1
                 if split == 0:
                     summary.add(stored, facts)
-    return shards, counts, summary
+    return counts, summary
 
 
 def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
-    """Writes the records, then metadata.json (which marks them finished: an interrupted run
-    leaves none that look it) for `data_cfg`, and returns the metadata."""
+    """Writes the records, then metadata.json (which marks them finished), and returns it."""
     examples = load_source(data_cfg, seed)
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
     with contextlib.suppress(tf.errors.NotFoundError):
         tf.io.gfile.remove(os.path.join(records_dir, METADATA_FILE))
-    shards, counts, summary = write_records(examples, data_cfg, seed, records_dir)
+    counts, summary = write_records(examples, data_cfg, seed, records_dir)
     class_names = examples.class_names
     empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
     if empty:
@@ -205,13 +188,12 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
             f"The class(es) {empty} have no training examples (unreadable ones left out). Add "
             "some or remove the class(es)."
         )
-    per_class = [dict(zip(class_names, row.tolist(), strict=True)) for row in counts]
-    per_split = {
-        split: {"total": sum(row.values()), "per_class": row}
-        for split, row in zip(SPLITS, per_class, strict=True)
-    }
+    per_split = {}
+    for split, row in zip(SPLITS, counts, strict=True):
+        per_class = dict(zip(class_names, row.tolist(), strict=True))
+        per_split[split] = {"total": sum(per_class.values()), "per_class": per_class}
     content = {"source": data_cfg.name, "fingerprint": data_fingerprint, "counts": per_split}
-    content |= {"class_names": class_names, "num_classes": len(class_names), "shards": shards}
+    content |= {"class_names": class_names, "num_classes": len(class_names)}
     content |= summary.metadata(records_dir)
     jsonio.write_json(os.path.join(records_dir, METADATA_FILE), content)
     totals = ", ".join(f"{count['total']} {split}" for split, count in per_split.items())

@@ -1,7 +1,5 @@
-"""What every data source shares: RawExamples, and the helpers sources read with. A source is a
-function ``(data_cfg, seed) -> RawExamples`` in {{ "image_sources.py" if cookiecutter.model_type == "cnn" else "text_sources.py" }}; paths go through tf.io.gfile,
-so ``gs://`` works like a local path.
-"""
+"""What every data source shares. A source is a function ``(data_cfg, seed) -> RawExamples``
+in {{ "image_sources.py" if cookiecutter.model_type == "cnn" else "text_sources.py" }}; paths go through tf.io.gfile, so ``gs://`` works like a local path."""
 
 import logging
 import os
@@ -17,9 +15,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RawExamples:
-    """Raw inputs and the index of each one's class in `class_names`, with the source's own
-    test split or None. `inputs` holds the bytes to store, or with `from_files` file paths: a
-    sequence, or an iterator read while the records are written."""
+    """Raw inputs (bytes, or with `from_files` paths; a sequence or an iterator), the index of
+    each one's class in `class_names`, and the source's own test split or None."""
 
     inputs: Iterable
     labels: Sequence[int]
@@ -40,9 +37,8 @@ def require_path(path: str | None, key: str, example: str) -> str:
 def list_class_files(
     root: str, extensions: Sequence[str], key: str = "data.path"
 ) -> tuple[list[str], list[int], list[str]]:
-    """The files of a folder with a sub-folder per class (deeper folders included), e.g.
-    ``imgs/cat/001.png``: their paths, class indices and the sorted class names. Hidden files
-    are skipped; those without one of the lower-case `extensions` are named in a warning."""
+    """(paths, class indices, sorted class names) of the files in a folder with a sub-folder per
+    class, e.g. ``imgs/cat/001.png``. Hidden files are skipped, others named in a warning."""
     require_path(root, key, "data/my_{{ "images" if cookiecutter.model_type == "cnn" else "texts" }}")
     example = f"{root.rstrip('/')}/<class_name>/<file>{extensions[0]}"
     if not tf.io.gfile.isdir(root):
@@ -81,8 +77,7 @@ def list_class_files(
 
 
 def class_indices(names: Iterable[str], class_names: Sequence[str]) -> list[int]:
-    """The index in the training `class_names` of each example's class name; a class of the
-    test data that the training data has not is refused."""
+    """The index in the training `class_names` of each example's class name, or an error."""
     names, index = list(names), {name: position for position, name in enumerate(class_names)}
     unseen = sorted(set(names) - set(class_names))
     if unseen:
@@ -106,8 +101,7 @@ def class_folders(data_cfg: DictConfig, extensions: Sequence[str]) -> RawExample
 
 
 def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
-    """The local path of a data set archive, downloaded the first time only into
-    ``<download_dir or ~/.keras>/datasets/<file_name>`` (keras.utils.get_file)."""
+    """The local path of an archive, downloaded once to <download_dir or ~/.keras>/datasets."""
     cache_dir = os.path.expanduser(download_dir) if download_dir else None
     try:
         return keras.utils.get_file(file_name, origin=origin, cache_dir=cache_dir)
@@ -120,7 +114,7 @@ def fetch_archive(file_name: str, origin: str, download_dir: str | None) -> str:
 
 
 def check_examples(examples: RawExamples, source: str, path: str | None = None) -> RawExamples:
-    """Checks that a source gave two classes or more (and a test split with examples)."""
+    """Checks that a source gave two classes or more, and test examples if it has a test split."""
     if len(examples.class_names) < 2:
         where = f" (data.path={path})" if path else ""
         raise ValueError(

@@ -1,6 +1,5 @@
 """Text as the nets take it: raw UTF-8 strings, which the model's own TextVectorization
-(make_vectorizer) standardises, splits into words and maps to word ids: training, the export and
-TensorFlow Serving share one graph. The vocabulary is counted with the same split_words."""
+(make_vectorizer) standardises and maps to word ids, so training and the export share one graph."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -15,9 +14,9 @@ VECTORIZER = "vectorizer"  # the name of the TextVectorization layer in every te
 
 @keras.saving.register_keras_serializable(package=__package__)  # model.keras reloads it
 def standardize_text(texts: tf.Tensor) -> tf.Tensor:
-    """Lower-cases UTF-8 text, replaces punctuation with spaces and numbers of three or more
-    digits (phones, codes, amounts: each a word seen once) with "000". A text left without
-    words becomes OOV_TOKEN, one unknown word: no net can pool a sequence of padding alone."""
+    """Lower-cases UTF-8 text, replaces punctuation with spaces and numbers of 3 digits or more
+    (phones, amounts: each a word seen once) with "000". A text left without words becomes
+    OOV_TOKEN, one unknown word: no net can pool a sequence of padding alone."""
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, r"\p{P}", " ")
     texts = tf.strings.regex_replace(texts, r"\d{3,}", "000")
@@ -25,15 +24,15 @@ def standardize_text(texts: tf.Tensor) -> tf.Tensor:
 
 
 def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
-    """Standardises a batch [N] of texts and splits it into words: ragged [N, None]."""
+    """Standardises texts [N] and splits them into words [N, None], as the vocabulary is counted."""
     return tf.strings.split(standardize_text(texts))
 
 
 def make_vectorizer(
     vocabulary_file: str | Path, sequence_length: int
 ) -> keras.layers.TextVectorization:
-    """The layer from raw texts [N] to int64 word ids [N, sequence_length] (padded with 0 or
-    cut; 1 for a word not in the vocabulary) of a VOCABULARY_FILE (local or gs://)."""
+    """The layer from texts [N] to int64 word ids [N, sequence_length] (padded with 0 or cut; 1
+    for an unknown word) of a VOCABULARY_FILE."""
     with tf.io.gfile.GFile(str(vocabulary_file)) as file:
         words = file.read().splitlines()[2:]  # ids 0 and 1 are the layer's own ("" and [UNK])
     return keras.layers.TextVectorization(

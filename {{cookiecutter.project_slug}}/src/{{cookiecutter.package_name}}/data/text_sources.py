@@ -1,7 +1,6 @@
-"""Text sources for preprocess_data, each returning RawExamples of UTF-8 text, and the
-vocabulary of the training texts. CSV files and text folders are read twice, never held in
-memory: to check them, then to write the records. To add a source, see docs/architecture.md.
-"""
+"""Text sources for preprocess_data (RawExamples of UTF-8 text), and the training texts'
+vocabulary. CSV files and text folders are read twice, never held in memory: to check them,
+then to write the records. To add a source, see docs/architecture.md."""
 
 import csv
 import dataclasses
@@ -9,6 +8,7 @@ import itertools
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
@@ -24,9 +24,6 @@ log = logging.getLogger(__name__)
 
 DIGIT_WORDS = ["Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"]
 KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
-CSV_DELIMITERS = ",;\t|"  # the ones the sniffer may pick, and tried in this order
-COLUMN_KEYS = ("data.text_column", "data.label_column")
-NAMED = 20  # bad rows or files named in a message; the others are only counted
 
 
 def digit_sentences(data_cfg: DictConfig, seed: int) -> RawExamples:
@@ -66,13 +63,13 @@ def read_text(path: str) -> str:
         return utf8(opened.read(), path)
 
 
-def csv_rows(path: str, key: str, dialect: dict) -> Iterator[tuple[int, list[str]]]:
+def csv_rows(path: str, key: str, dialect: type[csv.Dialect]) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) of each row of a CSV file after its header, blank rows left out."""
     # A text may be as long as the file; the csv module stops at 128 KB unless told.
     csv.field_size_limit(max(csv.field_size_limit(), tf.io.gfile.stat(path).length + 1))
     with tf.io.gfile.GFile(path, "rb") as opened:  # line by line, endings kept, as csv needs
         lines = (utf8(line, f"{key}={path} line {n}") for n, line in enumerate(opened, 1))
-        reader = csv.reader(lines, **dialect)
+        reader = csv.reader(lines, dialect)
         try:
             yield from itertools.islice(((reader.line_num, row) for row in reader if row), 1, None)
         except csv.Error as error:
@@ -82,9 +79,8 @@ def csv_rows(path: str, key: str, dialect: dict) -> Iterator[tuple[int, list[str
             ) from error
 
 
-def sniff_csv(path: str, columns: Sequence[str], key: str) -> tuple[dict, list[str]]:
-    """(dialect, header) of a CSV file, read as predict reads one: csv.Sniffer's dialect, with
-    the first delimiter (its own, then , ; tab |) whose header has `columns`."""
+def sniff_csv(path: str, columns: Sequence[str], key: str) -> tuple[type[csv.Dialect], list]:
+    """(dialect, header) of a CSV file, read as predict reads one: csv.Sniffer's, else Excel's."""
     sources.require_path(path, key, "data/my_texts.csv")
     if tf.io.gfile.isdir(path):
         raise ValueError(
@@ -94,41 +90,31 @@ def sniff_csv(path: str, columns: Sequence[str], key: str) -> tuple[dict, list[s
     with tf.io.gfile.GFile(path, "rb") as opened:
         sample = opened.read(65536).decode("utf-8-sig", errors="replace")
     try:
-        sniffed = csv.Sniffer().sniff(sample, delimiters=CSV_DELIMITERS)
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
-        sniffed = csv.excel
-    lines = sample.splitlines(keepends=True)
-    dialects = [{"dialect": sniffed, "delimiter": d} for d in sniffed.delimiter + CSV_DELIMITERS]
-    headers = [next(csv.reader(lines, **dialect), []) for dialect in dialects]
-    for dialect, header in zip(dialects, headers, strict=True):
-        if set(columns) <= set(header):
-            return dialect, header
-    lacking = 0 if columns[0] not in headers[0] else 1  # the text column, else the label's
-    name, column = COLUMN_KEYS[lacking], columns[lacking]
-    raise ValueError(
-        f"{key}={path} has no column {column!r}; its columns are {headers[0]}. Set {name} to "
-        f"one of them, e.g. {name}={(headers[0] or ['text'])[0]}."
-    )
+        dialect = csv.excel
+    header = next(csv.reader(sample.splitlines(keepends=True), dialect), [])
+    for name, column in zip(("data.text_column", "data.label_column"), columns, strict=True):
+        if column not in header:
+            raise ValueError(
+                f"{key}={path} has no column {column!r}; its columns are {header}. Set {name} "
+                f"to one of them, e.g. {name}={(header or ['text'])[0]}."
+            )
+    return dialect, header
 
 
-def named(names: list[str], count: int) -> str:
-    """The first of `count` rows or files named, "..." for the others."""
-    return ", ".join(names[:NAMED]) + (" ..." if count > NAMED else "")
-
-
-def check_empty(empty: list[str], count: int, skip_invalid: bool) -> None:
-    """`count` empty texts (the first named in `empty`): an error, or a warning with
-    data.skip_invalid=true."""
+def check_empty(count: int, first: str, skip_invalid: bool) -> None:
+    """`count` empty texts, the first at `first`: an error, or with data.skip_invalid a warning."""
     if count and not skip_invalid:
         raise ValueError(
-            f"{count} example(s) have an empty text: {named(empty, count)}. Fill or remove "
-            "them, or set data.skip_invalid=true to leave them out."
+            f"{count} example(s) have an empty text, the first {first}. Fill or remove them, "
+            "or set data.skip_invalid=true to leave them out."
         )
     if count:
-        log.warning("Leaving out %d empty text(s): %s", count, named(empty, count))
+        log.warning("Leaving out %d empty text(s), the first %s", count, first)
 
 
-def csv_texts(path: str, key: str, dialect: dict, column: int) -> Iterator[bytes]:
+def csv_texts(path: str, key: str, dialect: type[csv.Dialect], column: int) -> Iterator[bytes]:
     """The non-empty texts of a CSV file's column, read from the file once more."""
     for _, row in csv_rows(path, key, dialect):
         if row[column].strip():
@@ -140,35 +126,34 @@ def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) ->
     or unlabelled rows are errors; empty texts too, unless skip_invalid (then left out)."""
     dialect, header = sniff_csv(path, columns, key)
     text, label = header.index(columns[0]), header.index(columns[1])
-    labels, seen, problems = [], {}, {"ragged": [], "missing": [], "empty": []}  # named
-    counts = Counter()
+    labels, counts, first = [], Counter(), {}  # per problem: rows, (line, fields) of the first
     for line, row in csv_rows(path, key, dialect):
-        name = f"{os.path.basename(path)} row {line}"
         if len(row) != len(header):
-            problem, name = "ragged", f"row {line} ({len(row)} fields)"
+            problem = "ragged"
         elif not row[label].strip():
-            problem = "missing"
+            problem = "unlabelled"
         elif not row[text].strip():
             problem = "empty"
         else:
-            labels.append(seen.setdefault(row[label].strip(), row[label].strip()))
+            labels.append(sys.intern(row[label].strip()))  # one string per class, not per row
             continue
         counts[problem] += 1
-        problems[problem] += [name] if counts[problem] <= NAMED else []
+        first.setdefault(problem, (line, len(row)))
     if counts["ragged"]:
         raise ValueError(
             f"{key}={path}: {counts['ragged']} row(s) have more or fewer fields than the "
-            f"header's {len(header)} ({dialect['delimiter']!r}-separated), e.g. "
-            f"{named(problems['ragged'], counts['ragged'])}. A text that holds the delimiter "
+            f"header's {len(header)} ({dialect.delimiter!r}-separated), the first at line "
+            f"{first['ragged'][0]} ({first['ragged'][1]} fields). A text that holds the delimiter "
             'must be quoted, e.g. "Hi, all",ham; save the file with a CSV writer (it quotes '
             "them) or with another delimiter (tab, ';')."
         )
-    if counts["missing"]:
+    if counts["unlabelled"]:
         raise ValueError(
-            f"{counts['missing']} row(s) have no {columns[1]!r} label: "
-            f"{named(problems['missing'], counts['missing'])}. Label or remove them."
+            f"{key}={path}: {counts['unlabelled']} row(s) have no {columns[1]!r} label, the "
+            f"first at line {first['unlabelled'][0]}. Label or remove them."
         )
-    check_empty(problems["empty"], counts["empty"], skip_invalid)
+    where = f"at {key}={path} line {first['empty'][0]}" if counts["empty"] else ""
+    check_empty(counts["empty"], where, skip_invalid)
     return labels, csv_texts(path, key, dialect, text)
 
 
@@ -185,15 +170,13 @@ def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 
 def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """The user's texts: data.path/<class_name>/[<sub-folders>/]<example>.txt; data.test_path
-    alike. Empty files are refused, or left out with data.skip_invalid=true (encode_examples)."""
+    """The user's texts: data.path/<class_name>/[<sub-folders>/]<example>.txt; data.test_path."""
     return sources.class_folders(data_cfg, (".txt",))
 
 
 def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """IMDB movie reviews (25,000 + 25,000, negative/positive): Keras' imdb.npz of word ids,
-    turned back into text with its word index (not keras.datasets: its hash check would
-    download again over an archive a test wrote)."""
+    """IMDB reviews (25,000 + 25,000): Keras' imdb.npz of word ids back into text (not
+    keras.datasets: its hash check would download again over an archive a test wrote)."""
     archive_path, index_path = (
         sources.fetch_archive(name, KERAS_DATASETS + name, data_cfg.download_dir)
         for name in ("imdb.npz", "imdb_word_index.json")
@@ -217,20 +200,20 @@ SOURCES = {
 
 def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
     """(index, UTF-8 text to store, None) per example, read from its file when `from_files`;
-    a file of an empty text is named at the end (check_empty)."""
+    empty texts are left out and counted at the end (check_empty)."""
     empty = []
     for index, raw in enumerate(inputs):
         stored = read_text(raw).encode("utf-8") if from_files else raw
         if stored.strip():
             yield index, stored, None
         else:
-            empty.append(raw)
-    check_empty(empty, len(empty), data_cfg.skip_invalid)
+            empty.append(raw if from_files else f"example {index}")
+    check_empty(len(empty), f"is {empty[0]}" if empty else "", data_cfg.skip_invalid)
 
 
 class TrainSummary:
     """The words of the training texts, counted a batch at a time; `metadata` writes the
-    vocabulary the model's vectorizer reads."""
+    vocabulary."""
 
     def __init__(self, data_cfg: DictConfig):
         self.data_cfg, self.counts, self.batch = data_cfg, Counter(), []
@@ -240,8 +223,7 @@ class TrainSummary:
         if len(self.batch) == 1024:
             self.count_batch()
 
-    def count_batch(self) -> None:
-        """Counts the words of the texts added since, split as the model's vectorizer does."""
+    def count_batch(self) -> None:  # the words split as the model's vectorizer splits them
         words = text_ops.split_words(tf.constant(self.batch, tf.string)).flat_values
         self.counts.update(word.decode("utf-8") for word in words.numpy())
         self.batch = []

@@ -2,6 +2,7 @@
 ``build_<name>(*, ...)`` in ``models/<name>net.py``, a functional keras.Model whose last layer,
 "logits", gives unnormalised scores. docs/architecture.md shows how to add one.
 """
+{%- if cookiecutter.model_type == "cnn" %}
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,17 +12,11 @@ import keras
 
 @dataclass(frozen=True)
 class FineTune:
-    """Two phases a builder may give its model as `model.fine_tune`: `freeze_epochs` epochs
-    train what `set_trainable(model, 0)` leaves trainable at train.learning_rate, the rest what
-    `set_trainable(model, blocks)` does at `learning_rate`."""
+    """Two phases a builder may give its model as `model.fine_tune`: the first `freeze_epochs`
+    epochs train what `set_trainable(model, False)` leaves trainable, at train.learning_rate;
+    the others what `set_trainable(model, True)` does, at `learning_rate`."""
 
     freeze_epochs: int
-    blocks: int
     learning_rate: float
-    set_trainable: Callable[[keras.Model, int], None]
-
-    def phase(self, epoch: int) -> int:
-        return int(epoch >= self.freeze_epochs)
-
-    def set_phase(self, model: keras.Model, epoch: int) -> None:
-        self.set_trainable(model, self.blocks if self.phase(epoch) else 0)
+    set_trainable: Callable[[keras.Model, bool], None]
+{%- endif %}

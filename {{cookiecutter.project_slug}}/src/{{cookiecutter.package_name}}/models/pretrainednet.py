@@ -54,9 +54,8 @@ def build_pretrained(
     model = keras.Model(inputs, outputs, name=f"pretrained_{backbone}")
     model.fine_tune = None  # random weights train whole, batch norm included, from the start
     if weights is not None:
-        # blocks=1: set_trainable's phase 1 (the whole backbone).
-        model.fine_tune = FineTune(freeze_epochs, 1, fine_tune_learning_rate, set_trainable)
-        model.fine_tune.set_phase(model, epoch=0)
+        model.fine_tune = FineTune(freeze_epochs, fine_tune_learning_rate, set_trainable)
+        set_trainable(model, False)
     return model
 
 
@@ -98,9 +97,9 @@ def load_backbone(
     return extractor
 
 
-def set_trainable(model: keras.Model, phase: int) -> None:
-    """Phase 0 freezes the backbone, phase 1 thaws it but for batch norm, which keeps its
+def set_trainable(model: keras.Model, fine_tune: bool) -> None:
+    """Freezes the backbone, or (`fine_tune`) thaws it but for batch norm, which keeps its
     ImageNet statistics (frozen, it runs in inference mode). Call it before the training step
     is traced and the optimizer built: both see what is trainable then."""
     for layer in model.get_layer("backbone").layers:
-        layer.trainable = bool(phase) and not isinstance(layer, layers.BatchNormalization)
+        layer.trainable = fine_tune and not isinstance(layer, layers.BatchNormalization)
