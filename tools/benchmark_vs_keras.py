@@ -42,7 +42,10 @@ EXPERIMENTS = {"cnn": "image_folder_digits", "rnn": "csv_spam"}
 IMAGE_SIZE = (32, 32)  # that of the CNN experiment: LeNet-5 on grayscale 32x32
 SEQUENCE_LENGTH = 64  # that of the RNN experiment
 MAX_TOKENS = 20000
-EPOCH_LINE = re.compile(r"epoch (\d+)/\d+ - .*examples_per_second ([\d.]+(?:e[+-]?\d+)?)")
+# The epoch line of train.log: "... examples_per_second N" now, "... N examples/s" before #21.
+EPOCH_LINE = re.compile(
+    r"epoch (\d+)/\d+ - .*(?:examples_per_second ([\d.]+(?:e[+-]?\d+)?)|- ([\d.]+) examples/s)"
+)
 RESULT_PREFIX = "PLAIN_KERAS_RESULT "
 
 
@@ -220,7 +223,7 @@ def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path
     run(command, env)
     wall = time.perf_counter() - start
     speeds = [
-        float(match[2])
+        float(match[2] or match[3])
         for match in EPOCH_LINE.finditer((run_dir / "train.log").read_text())
         if int(match[1]) > 1 or epochs == 1
     ]
