@@ -94,14 +94,12 @@ COMMON_FILES = {
     "tests/test_eval.py",
     "tests/test_export.py",
     "tests/test_learning.py",
-    "tests/test_metadata.py",
     "tests/test_model.py",
     "tests/test_predict.py",
     "tests/test_preprocess_data.py",
     "tests/test_report.py",
     "tests/test_runs.py",
     "tests/test_runs_table.py",
-    "tests/test_summaries.py",
     "tests/test_train.py",
     "tests/test_trainer.py",
 }
@@ -275,10 +273,8 @@ README.md                               image      the container image; TensorBo
 src/{package}/summaries.py              image      the confusion matrix as a picture
 src/{package}/summaries.py              pixel      the confusion matrix as a picture
 src/{package}/report.py                 image      the confusion matrix as a picture
-tests/test_summaries.py                 image      the confusion matrix; data.image_size: merge
-tests/test_summaries.py                 pixel      the confusion matrix as a picture
 tests/test_train.py                     image      the confusion matrix as a picture
-tests/test_report.py                    image      the confusion matrix as a picture
+tests/test_report.py                    image      the confusion matrix; data.image_size: merge
 tests/test_predict.py                   image      predict refuses the export of an image model
 """
 

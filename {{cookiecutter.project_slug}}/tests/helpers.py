@@ -30,8 +30,7 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 
 
 def kill_group(process: subprocess.Popen) -> None:
-    """SIGKILLs `process` and, when it leads a session of its own (start_new_session=True),
-    every process it started: a test that fails leaves no training worker behind."""
+    """SIGKILLs `process` and, when it leads a session of its own, every process it started."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         # An ended leader's group lives on while its children do.
         if process.poll() is not None or os.getpgid(process.pid) == process.pid:
@@ -41,8 +40,7 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def run_bounded(command: list[str], timeout: float, **options) -> subprocess.CompletedProcess:
-    """subprocess.run with stdout and stderr captured as text, in a session of its own: when
-    it times out (or the test is interrupted) the process and all its children are killed."""
+    """subprocess.run, output captured as text, killed with its children on a timeout."""
     options.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process = subprocess.Popen(command, start_new_session=True, **options)
     try:
@@ -78,9 +76,8 @@ def wait_for_first_checkpoint(
 
 
 def kill_and_resume(run_module, run_dir, overrides, before=(), after=(), moment=None):
-    """Trains into run_dir (with `before` too), SIGKILLs it when `moment(checkpoints folder)`
-    holds (by default: its first checkpoint is complete), trains there again (with `after`);
-    returns that run, which must finish, from the checkpoint there was at the kill."""
+    """Trains into run_dir (+ `before`), SIGKILLs it when `moment(checkpoints folder)` holds
+    (default: a checkpoint is complete), trains on (+ `after`): returns that finished run."""
     moment = moment or (lambda checkpoints_dir: (checkpoints_dir / "checkpoint").exists())
     command = [sys.executable, "-m", f"{PACKAGE}.train", *overrides, f"run_dir={run_dir}"]
     options = {"cwd": run_dir.parent, "env": run_module.env}
@@ -98,6 +95,37 @@ def kill_and_resume(run_module, run_dir, overrides, before=(), after=(), moment=
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert ("Resuming from" in resumed.stderr) == resumes
     return resumed
+
+
+# One short epoch on the default data split into 181 validation and 181 test examples: in
+# per-replica batches of 30 the last global batch of 1, 2 or 3 replicas holds 1 example.
+UNEVEN_RUN = [
+{%- if cookiecutter.model_type == "cnn" %}
+    "data=digits",
+    "data.validation_fraction=0.1005",
+    "data.test_fraction=0.1005",
+{%- else %}
+    "data=digit_sentences",
+    "data.num_examples=1805",
+{%- endif %}
+    "train.batch_size=30",
+    "train.epochs=1",
+    "train.max_steps_per_epoch=5",
+    "train.log_every_steps=1",
+    "train.steps_per_loop=1",
+]
+
+
+def check_uneven_run(run_dir: Path, output: str, replicas: int) -> None:
+    """The UNEVEN_RUN finished, validation counted every example once and the loss went down."""
+    counts = json.loads((run_dir / "assets" / "metadata.json").read_text())["counts"]
+    size, global_batch_size = counts["validation"]["total"], 30 * replicas
+    assert 0 < size % global_batch_size < max(replicas, 2)  # the case this test is about
+    assert counts["test"]["total"] % global_batch_size
+    assert f"({size} validation examples)" in output
+    assert json.loads((run_dir / "result.json").read_text())["steps"] == 5
+    losses = list(logged_scalars(run_dir, "train", "loss").values())
+    assert len(losses) == 5 and losses[-1] < losses[0], losses
 
 
 def final_weights(run_dir) -> list:
@@ -141,12 +169,11 @@ def drive(callbacks: keras.callbacks.CallbackList, epochs: range) -> None:
     callbacks.on_train_end({**EPOCH_LOGS[epochs.stop - 1], **result, "run_dir": "somewhere"})
 
 
-def keras_outputs_on_the_test_split(cfg: DictConfig) -> tuple[list, np.ndarray, np.ndarray]:
-    """(raw test inputs, labels, the Keras model's probabilities) of the run `cfg` trained,
-    with its latest weights: what every export of it must reproduce."""
+def keras_outputs(cfg: DictConfig, split: str = "test") -> tuple[list, np.ndarray, np.ndarray]:
+    """(raw inputs, labels, the probabilities of the run's latest weights) of a split."""
     metadata = runs.load_metadata(cfg.run_dir)
     records_dir, _ = runs.run_records(cfg, metadata)
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", metadata, -1)
+    raw_inputs, labels = data_loader.read_raw_examples(records_dir, split, metadata, -1)
     model = model_lib.build_model(cfg.model, metadata)
     checkpoints.restore_model(model, cfg.run_dir)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
@@ -154,6 +181,32 @@ def keras_outputs_on_the_test_split(cfg: DictConfig) -> tuple[list, np.ndarray, 
     expected = tf.nn.softmax(model(model_inputs, training=False)).numpy()
     return raw_inputs, np.array(labels), expected
 {%- if cookiecutter.model_type == "rnn" %}
+
+
+def vectorizer(length: int, vocab_size: int = 20) -> keras.layers.TextVectorization:
+    """Words w2, w3, ... as ids 2, 3, ... (0: padding, 1: any other word)."""
+    words = [f"w{index}" for index in range(2, vocab_size)]
+    return keras.layers.TextVectorization(
+        vocabulary=words, output_sequence_length=length, name="vectorizer"
+    )
+
+
+def as_texts(ids: np.ndarray) -> np.ndarray:
+    """The texts whose word ids (by `vectorizer`) are the rows of `ids`."""
+    words = [" ".join("oov" if i == 1 else f"w{i}" for i in row if i) for row in ids]
+    return np.array(words, dtype=object)
+
+
+LSTM_OPTIONS = {"embedding_dim": 8, "units": 16, "cell": "lstm", "bidirectional": True}
+LSTM_OPTIONS |= {"num_layers": 1, "pooling": "last", "dropout_rate": 0.5}
+
+
+def small_lstm(**options) -> keras.Model:
+    """A small LSTM net (LSTM_OPTIONS) over vectorizer(6), every builder option given."""
+    from {{ cookiecutter.package_name }}.models import lstmnet
+
+    defaults = {**LSTM_OPTIONS, "embeddings": None, "freeze_embeddings": False}
+    return lstmnet.build_lstm(**{**defaults, "vectorizer": vectorizer(6), **options})
 
 
 def small_transformer(**options) -> keras.Model:
@@ -166,18 +219,23 @@ def small_transformer(**options) -> keras.Model:
 {%- endif %}
 
 
-def logged_scalars(run_dir: str | Path, writer: str, tag: str) -> dict[int, float]:
-    """step -> value of a scalar a run wrote to TensorBoard (writer: train or validation)."""
+def read_events(run_dir: str | Path, writer: str = ""):
+    """What a run wrote to TensorBoard (writer: train, validation or "": the hparams), all read."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(Path(run_dir, "tensorboard", writer)), {"tensors": 0})
-    events.Reload()
-    return {e.step: float(tf.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
+    return events.Reload()
+
+
+def logged_scalars(run_dir: str | Path, writer: str, tag: str) -> dict[int, float]:
+    """step -> value of a scalar a run wrote to TensorBoard (writer: train or validation)."""
+    events = read_events(run_dir, writer).Tensors(tag)
+    return {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events}
 
 
 def assert_learned(values: dict, min_accuracy: float, max_loss_ratio: float = 0.8) -> None:
-    """Fails unless a run (what train() returns) learned: val_accuracy >= `min_accuracy` (well
-    above chance) and a final training loss below `max_loss_ratio` x the first logged one."""
+    """Fails unless the run train() returned has val_accuracy >= `min_accuracy` and a final
+    training loss below `max_loss_ratio` x the first logged one."""
     losses = logged_scalars(values["run_dir"], "train", "loss")
     first = losses[min(losses)]
     accuracy = values["val_accuracy"]
@@ -198,16 +256,14 @@ def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
 
 
 def fit(model, inputs, labels, learning_rate: float, epochs: int, batch_size: int) -> dict:
-    """Trains `model` as it stands with Keras' fit (compiling sees its trainable weights),
-    Adam and cross-entropy on its logits; returns the history (loss, accuracy per epoch)."""
+    """Keras' fit of `model` as it stands, Adam and cross-entropy on its logits: its history."""
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(learning_rate), loss, metrics=["accuracy"])
     return model.fit(inputs, labels, batch_size=batch_size, epochs=epochs, verbose=0).history
 
 
 def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
-    """The run's export/1, served the raw inputs of the whole test split, scores the accuracy
-    that eval wrote to metrics.json; returns those metrics."""
+    """export/1, served the whole test split, scores eval's accuracy; returns eval's metrics."""
     from {{ cookiecutter.package_name }}.export import serving
 
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -259,8 +315,6 @@ def net_overrides(name: str, files: Path) -> list[str]:
     files.mkdir(parents=True, exist_ok=True)
 {%- if cookiecutter.model_type == "cnn" %}
     if name == "pretrained" and not (files / "backbone.weights.h5").exists():
-        import keras
-
         keras.utils.set_random_seed(0)
         backbone = keras.applications.MobileNetV3Small(
             input_shape=(32, 32, 3), include_top=False, weights=None
@@ -274,3 +328,38 @@ def net_overrides(name: str, files: Path) -> list[str]:
         (files / "vectors.txt").write_text("\n".join(lines) + "\n")
 {%- endif %}
     return [override.replace("{files}", str(files)) for override in OTHER_NETS[name]]
+
+
+def total(metadata) -> int:
+    return sum(count["total"] for count in metadata.counts.values())
+{%- if cookiecutter.model_type == "cnn" %}
+
+
+def write_image(path: Path, value: int) -> None:
+    image = np.full((20, 24, 1), value, np.uint8)
+    image[0, 0] = 255 - value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(tf.io.encode_png(image).numpy())
+
+
+def make_folder(root: Path, classes=("cat", "dog"), per_class=6) -> Path:
+    """An image folder: `per_class` grey PNGs in each class sub-folder."""
+    for label, name in enumerate(classes):
+        for index in range(per_class):
+            write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
+    return root
+{%- else %}
+
+
+HAM = ["see you at lunch", "call me when you land", "thanks, that works", "ok see you soon"]
+SPAM = ["WIN a free prize now", "claim your free cash", "free entry, text WIN", "cash prize!"]
+
+
+def write_text_folder(root: Path, classes=("ham", "spam"), per_class=6) -> Path:
+    """A text folder of `per_class` files in each class sub-folder."""
+    for label, texts in zip(classes, (HAM, SPAM), strict=False):
+        (root / label).mkdir(parents=True)
+        for index in range(per_class):
+            (root / label / f"{index}.txt").write_text(texts[index % 4], encoding="utf-8")
+    return root
+{%- endif %}

@@ -1,5 +1,4 @@
-"""Checkpoints: the best value, resume (exact, after kill -9) and warm start.
-The warm-start tests read the shared trained run (conftest.shared_run)."""
+"""Checkpoints: the best value, resume (exact, after kill -9), warm start (from shared_run)."""
 
 import dataclasses
 

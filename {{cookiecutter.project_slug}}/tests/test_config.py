@@ -6,7 +6,6 @@ from helpers import PACKAGE
 from hydra import compose, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
-from omegaconf.errors import ValidationError
 
 from {{ cookiecutter.package_name }} import config, runs
 from {{ cookiecutter.package_name }} import model as model_lib
@@ -22,23 +21,11 @@ def test_the_default_config_composes_typed_with_the_projects_data_and_model(make
     assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
 
 
-@pytest.mark.parametrize("override", ["train.epochs=many", "train.epoch=3"])
-def test_a_wrong_type_or_an_unknown_key_fails_when_composed(make_config, override):
-    with pytest.raises((ValidationError, ConfigCompositionException), match="epoch"):
-        make_config(override)
+# Every option of every config group but hparams_search (a sweeper's).
+OPTIONS = [f"{path.parent.name}={path.stem}" for path in sorted(CONFIGS.glob("*/*.yaml"))]
 
 
-def group_options() -> list[str]:
-    """Every option of every config group but hparams_search (a sweeper's)."""
-    return [
-        f"{group.name}={path.stem}"
-        for group in sorted(CONFIGS.iterdir())
-        if group.is_dir() and group.name not in {"hparams_search", "__pycache__"}
-        for path in sorted(group.glob("*.yaml"))
-    ]
-
-
-@pytest.mark.parametrize("option", group_options())
+@pytest.mark.parametrize("option", [o for o in OPTIONS if not o.startswith("hparams_search=")])
 def test_the_yaml_gives_every_value(make_config, option, tmp_path):
     # The schema has no values of its own: a key that no YAML file sets would be missing. The
     # worked experiments (a user's own data, as a file to copy) take data.path.
@@ -47,46 +34,44 @@ def test_the_yaml_gives_every_value(make_config, option, tmp_path):
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
-CHOICES = [
-    ("train.optimizer=adamz", "adam, adamw, sgd"),
-    ("train.lr_schedule=linear", "constant, cosine"),
-    ("train.monitor=accuracy", "val_accuracy, val_loss"),
-    ("data.cache=disk", "memory, none"),
+REFUSED = [
+    ("train.epochs=many", "Value 'many' of type 'str' could not be converted to Integer"),
+    ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
+    ("train.optimizer=adamz", "expected one of [adam, adamw, sgd]"),
+    ("train.lr_schedule=linear", "expected one of [constant, cosine]"),
+    ("train.monitor=accuracy", "expected one of [val_accuracy, val_loss]"),
+    ("data.cache=disk", "expected one of [memory, none]"),
 {%- if cookiecutter.cluster %}
-    ("distribute.name=parameter_server", "auto, one_device, mirrored, multi_worker"),
-    ("distribute.communication=mpi", "auto, ring, nccl"),
+    ("distribute.name=parameter_server", "one of [auto, one_device, mirrored, multi_worker]"),
+    ("distribute.communication=mpi", "expected one of [auto, ring, nccl]"),
 {%- else %}
-    ("distribute.name=parameter_server", "auto, one_device, mirrored"),
+    ("distribute.name=parameter_server", "expected one of [auto, one_device, mirrored]"),
 {%- endif %}
 {%- if cookiecutter.tracking == "mlflow" %}
-    ("logger.name=wandb", "tensorboard, mlflow"),
+    ("logger.name=wandb", "expected one of [tensorboard, mlflow]"),
 {%- endif %}
 ]
 
 
-@pytest.mark.parametrize("override, allowed", CHOICES, ids=[c[0] for c in CHOICES])
-def test_a_choice_not_allowed_fails_when_composed(make_config, override, allowed):
+@pytest.mark.parametrize("override, message", REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_wrong_type_unknown_key_or_bad_choice_fails_to_compose(make_config, override, message):
     with pytest.raises(ConfigCompositionException) as error:
         make_config(override)
-    assert f"expected one of [{allowed}]" in str(error.value.__cause__)
+    assert message in str(error.value.__cause__)
 
 
 # A model's options are its builder's keyword arguments (model._target_); train checks them
 # before any work (model.check_options).
 MODEL_OPTIONS = [
-    (["+model.colour=red"], "takes no model.colour.*configs/model/"),
-    (["~model.dropout_rate"], "needs model.dropout_rate"),
-    (["model._target_=math.no_such_net"], "model._target_=math.no_such_net"),
+    ("+model.colour=red", "takes no model.colour.*configs/model/"),
+    ("~model.dropout_rate", "needs model.dropout_rate"),
+    ("model._target_=math.no_such_net", "model._target_=math.no_such_net"),
 ]
 
 
-@pytest.mark.parametrize(
-    "overrides, message", MODEL_OPTIONS, ids=[" ".join(o) for o, _ in MODEL_OPTIONS]
-)
-def test_a_model_option_its_builder_does_not_take_or_lacks_is_refused(
-    make_config, overrides, message
-):
-    cfg = make_config(*overrides)
+@pytest.mark.parametrize("override, message", MODEL_OPTIONS, ids=[o for o, _ in MODEL_OPTIONS])
+def test_a_model_option_the_builder_lacks_or_needs_is_refused(make_config, override, message):
+    cfg = make_config(override)
     with pytest.raises(ValueError, match=message):
         model_lib.check_options(cfg.model)
     with pytest.raises(ValueError, match=message):

@@ -1,6 +1,5 @@
-"""The data faults this project promises to survive, one case each: preprocessing either
-succeeds (and its check says what came out) or stops with one error that names the file or row
-and says what to do."""
+"""The data faults this project promises to survive, one case each: preprocessing succeeds (its
+check says what came out) or stops with one error that names the file or row and the fix."""
 
 from pathlib import Path
 
@@ -8,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_image_sources import make_folder, write_image
+from helpers import make_folder, total, write_image
 {%- else -%}
 import pytest
-from test_text_sources import HAM, SPAM, write_text_folder
+from helpers import HAM, SPAM, total, write_text_folder
 {%- endif %}
 
 from {{ cookiecutter.package_name }}.data import preprocess_data
@@ -207,10 +206,6 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
     ),
 }
 {%- endif %}
-
-
-def total(metadata):
-    return sum(count["total"] for count in metadata.counts.values())
 
 
 @pytest.mark.parametrize("fault", FAULTS)

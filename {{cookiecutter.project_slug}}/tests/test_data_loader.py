@@ -36,7 +36,7 @@ NOISE = input_ops.make_augment_fn({"augment": {"brightness": 0.5}})  # by the se
 
 
 @pytest.mark.parametrize("cache, decodes_per_example", [("memory", 1), ("none", 2)])
-def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decodes_per_example):
+def test_evaluation_reads_its_file_once_decoded_as_stored(spec, cache, decodes_per_example):
     """Two passes over one split: the second reads the cache (no decoding) but for "none";
     the examples are those in the file, decoded by example_fn{{ " and never augmented" if cookiecutter.model_type == "cnn" else "" }}."""
     decodes, example_fn = [], input_ops.make_example_fn(spec.metadata, spec.records_dir)
@@ -69,6 +69,9 @@ def test_evaluation_reads_each_example_once_decoded_as_stored(spec, cache, decod
         for raw, label in zip(raw_inputs, labels, strict=True)
     ]
     assert sorted(first) == sorted(expected)
+    os.remove(os.path.join(spec.records_dir, "validation.tfrecord"))
+    with pytest.raises(FileNotFoundError, match="run preprocess again"):  # a missing file
+        data_loader.load_split(spec, "validation", 8, training=False)
 
 
 @pytest.mark.slow
@@ -110,9 +113,3 @@ def test_input_pipelines_take_turns_over_the_batches(spec):
     assert len(seen[0] | seen[1]) == spec.metadata.counts["train"]["total"]
     single = batches(1, 0, 12)
     assert [batches(3, index, 4) for index in range(3)] == [single[i::3] for i in range(3)]
-
-
-def test_a_missing_records_file_is_reported(spec):
-    os.remove(os.path.join(spec.records_dir, "test.tfrecord"))
-    with pytest.raises(FileNotFoundError, match="run preprocess again"):
-        data_loader.load_split(spec, "test", 8, training=False)

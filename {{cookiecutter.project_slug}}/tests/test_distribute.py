@@ -2,12 +2,18 @@
 last batches (in a process of its own each): pytest tests/test_distribute.py -m "not slow"."""
 
 import collections
-import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import OTHER_NETS, logged_scalars, net_overrides, smoke_config
+from helpers import (
+    OTHER_NETS,
+    UNEVEN_RUN,
+    check_uneven_run,
+    logged_scalars,
+    net_overrides,
+    smoke_config,
+)
 
 from {{ cookiecutter.package_name }} import distribute
 from {{ cookiecutter.package_name }} import model as model_lib
@@ -18,30 +24,6 @@ from {{ cookiecutter.package_name }}.data import (
 from {{ cookiecutter.package_name }}.trainer import make_evaluator
 
 FULL = pytest.mark.full
-
-# One short epoch on the default data split into 181 validation and 181 test examples: in
-# per-replica batches of 30 the last global batch of 1, 2 or 3 replicas holds 1 example.
-UNEVEN_RUN = [
-{%- if cookiecutter.model_type == "cnn" %}
-    "data=digits",
-    "data.validation_fraction=0.1005",
-    "data.test_fraction=0.1005",
-{%- else %}
-    "data=digit_sentences",
-    "data.num_examples=1805",
-{%- endif %}
-    "train.batch_size=30",
-    "train.epochs=1",
-    "train.max_steps_per_epoch=5",
-    "train.log_every_steps=1",
-    "train.steps_per_loop=1",
-]
-
-
-def test_one_device_strategy(make_config):
-    strategy = distribute.build_strategy(**make_config("distribute=one_device").distribute)
-    assert isinstance(strategy, tf.distribute.OneDeviceStrategy)
-    assert strategy.num_replicas_in_sync == 1
 
 
 @pytest.mark.parametrize(
@@ -71,13 +53,8 @@ def validation_records(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "pipelines, replicas",
-    [(1, 3), (2, 4), (3, 3)],
-)
-def test_padded_validation_gives_every_replica_full_batches(
-    validation_records, pipelines, replicas
-):
+@pytest.mark.parametrize("pipelines, replicas", [(1, 3), (2, 4), (3, 3)])
+def test_padded_validation_gives_replicas_full_batches(validation_records, pipelines, replicas):
     """Each pipeline deals its batches to its replicas in turn: each must get the same number
     of full batches, and the weighted examples must be the split's, each once."""
     spec, _ = validation_records
@@ -85,14 +62,8 @@ def test_padded_validation_gives_every_replica_full_batches(
     batches, labels = [], collections.Counter()
     for pipeline_id in range(pipelines):
         context = tf.distribute.InputContext(pipelines, pipeline_id, replicas)
-        dataset = data_loader.load_split(
-            spec,
-            "validation",
-            batch_size,
-            training=False,
-            input_context=context,
-            pad_to_full_batches=True,
-        )
+        options = {"input_context": context, "pad_to_full_batches": True}
+        dataset = data_loader.load_split(spec, "validation", batch_size, training=False, **options)
         pipeline_batches = list(dataset.as_numpy_iterator())
         batches.append(len(pipeline_batches))
         for _, batch_labels, weights in pipeline_batches:
@@ -109,9 +80,8 @@ def test_padded_validation_gives_every_replica_full_batches(
 @pytest.mark.slow
 def test_evaluation_leaves_the_padding_out(validation_records):
     spec, model_cfg = validation_records
-    metadata = spec.metadata
-    model = model_lib.build_model(model_cfg, metadata)
-    evaluator = make_evaluator(tf.distribute.get_strategy(), model, metadata.num_classes)
+    model = model_lib.build_model(model_cfg, spec.metadata)
+    evaluator = make_evaluator(tf.distribute.get_strategy(), model, spec.metadata.num_classes)
 
     def evaluate(pad: bool) -> dict:
         dataset = data_loader.load_split(
@@ -188,18 +158,6 @@ def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
     gap = np.maximum.accumulate(np.abs(curves.get("OtherKernels", one) - one))
     allowed = np.maximum(1e-3 * one, 3 * gap)
     assert np.all(np.abs(mirrored - one) <= allowed), (mirrored, one, allowed)
-
-
-def check_uneven_run(run_dir, output: str, replicas: int) -> None:
-    """The run finished, validation counted every example once and the loss went down."""
-    counts = json.loads((run_dir / "assets" / "metadata.json").read_text())["counts"]
-    size, global_batch_size = counts["validation"]["total"], 30 * replicas
-    assert 0 < size % global_batch_size < max(replicas, 2)  # the case this test is about
-    assert counts["test"]["total"] % global_batch_size
-    assert f"({size} validation examples)" in output
-    assert json.loads((run_dir / "result.json").read_text())["steps"] == 5
-    losses = list(logged_scalars(run_dir, "train", "loss").values())
-    assert len(losses) == 5 and losses[-1] < losses[0], losses
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import small_transformer
-from test_lstmnet import build_lstm, vectorizer
+from helpers import small_lstm, small_transformer, vectorizer
 
 from {{ cookiecutter.package_name }}.models.embeddings import set_word_vectors
 
@@ -28,7 +27,7 @@ def test_known_words_get_their_vectors_and_the_others_keep_theirs(tmp_path):
         set_word_vectors(other_size, VOCABULARY, str(tmp_path / "vectors.txt"), freeze=False)
 
 
-@pytest.mark.parametrize("build", [build_lstm, small_transformer], ids=["lstm", "transformer"])
+@pytest.mark.parametrize("build", [small_lstm, small_transformer], ids=["lstm", "transformer"])
 def test_text_nets_start_from_the_vectors_frozen(tmp_path, build):
     (tmp_path / "vectors.txt").write_text("\n".join(LINES))
     options = {"embeddings": str(tmp_path / "vectors.txt"), "freeze_embeddings": True}

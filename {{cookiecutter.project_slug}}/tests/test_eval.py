@@ -7,13 +7,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import keras_outputs_on_the_test_split
+from helpers import keras_outputs
 
 from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.eval import evaluate
 
 
-def test_evaluate_writes_metrics_and_report(shared_run_copy):
+def test_evaluate_writes_metrics_and_report_and_refuses_other_classes(shared_run_copy):
     run_dir = Path(shared_run_copy.run_dir)
     metrics = evaluate(run_dir)
     assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
@@ -21,7 +21,7 @@ def test_evaluate_writes_metrics_and_report(shared_run_copy):
     assert list(metrics["per_class"]) == metadata.class_names
 
     # The restored Keras model on every test example, counted here.
-    _, labels, probabilities = keras_outputs_on_the_test_split(shared_run_copy)
+    _, labels, probabilities = keras_outputs(shared_run_copy)
     correct = probabilities.argmax(axis=-1) == labels
     assert metrics["num_examples"] == metadata.counts["test"]["total"]
     assert np.isclose(metrics["accuracy"], correct.mean())
@@ -40,12 +40,8 @@ def test_evaluate_writes_metrics_and_report(shared_run_copy):
     assert all(metadata.class_names[labels[int(i)]] == true.strip() for i, true in rows)
     assert not any(correct[int(index)] for index, _ in rows)
 {%- endif %}
-
-
-def test_evaluating_on_data_with_other_classes_is_refused(shared_run_copy):
-    metadata_file = runs.assets_dir(shared_run_copy.run_dir) / "metadata.json"
-    metadata = json.loads(metadata_file.read_text())
-    metadata["class_names"] = list(reversed(metadata["class_names"]))
-    metadata_file.write_text(json.dumps(metadata))
+    metadata_file = runs.assets_dir(run_dir) / "metadata.json"  # data of other classes: refused
+    changed = json.loads(metadata_file.read_text())
+    metadata_file.write_text(json.dumps({**changed, "class_names": changed["class_names"][::-1]}))
     with pytest.raises(ValueError, match="Evaluate it on data with the same classes"):
-        evaluate(shared_run_copy.run_dir)
+        evaluate(run_dir)

@@ -40,17 +40,6 @@ def test_decode_image_is_lossless_and_converts_channels(stored, channels):
     np.testing.assert_array_equal(decoded, rgb if colour else gray)
 
 
-def test_store_image_resizes_averaging_fine_detail():
-    stripes = np.zeros((48, 72, 3), np.uint8)
-    stripes[:, ::2] = 255  # one-pixel columns: a resize that samples would alias them
-    stored = eager_and_in_map(
-        lambda raw: image_ops.store_image(raw, [16, 24], None), image_ops.encode_png(stripes)
-    )
-    assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
-    enlarged = image_ops.store_image(image_ops.encode_png(make_image(8, 8)), [32, 32], None)
-    assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
-
-
 def test_example_fn_turns_stored_pngs_into_normalised_model_inputs():
     metadata = SimpleNamespace(input_shape=[10, 14, 3], mean=[0.5] * 3, std=[0.25] * 3)
     image = make_image()  # gray: the model takes 3 channels
@@ -121,7 +110,16 @@ UPRIGHT = {  # Exif orientation -> how to show the stored pixels (numpy, rows fi
 
 
 @pytest.mark.slow
-def test_decode_and_store_image_turn_photos_upright():
+def test_store_image_averages_fine_detail_and_turns_photos_upright_as_decode_image_does():
+    stripes = np.zeros((48, 72, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel columns: a resize that samples would alias them
+    stored = eager_and_in_map(
+        lambda raw: image_ops.store_image(raw, [16, 24], None), image_ops.encode_png(stripes)
+    )
+    assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
+    enlarged = image_ops.store_image(image_ops.encode_png(make_image(8, 8)), [32, 32], None)
+    assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
+
     image = make_image(8, 8, 3)  # square: store_image keeps every orientation's size
     jpeg = tf.io.encode_jpeg(image).numpy()
     for encoded in (image_ops.encode_png(image), jpeg, b"", b"\xff\xd8"):  # without Exif

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import peak_memory_of_preprocess
+from helpers import make_folder, peak_memory_of_preprocess, total
 
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.data import (  # one per line at any name length
@@ -18,27 +18,9 @@ TINY_GIF = bytes.fromhex(
 )
 
 
-def write_image(path, value):
-    image = np.full((20, 24, 1), value, np.uint8)
-    image[0, 0] = 255 - value
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(tf.io.encode_png(image).numpy())
-
-
-def make_folder(root, classes=("cat", "dog"), per_class=6):
-    for label, name in enumerate(classes):
-        for index in range(per_class):
-            write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
-    return root
-
-
 def preprocess(make_config, *overrides):
     cfg = make_config("data=image_folder", "data.image_size=[16,16]", *overrides)
     return preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-
-
-def total(metadata):
-    return sum(count["total"] for count in metadata.counts.values())
 
 
 @pytest.mark.slow

@@ -1,10 +1,6 @@
-"""The model learns: a short deterministic run on the default data beats chance by far.
-
-Every other test passes with an untrained model; this one fails when training stops learning
-(a broken gradient, updates far too small, a loss on the wrong labels). The thresholds were
-calibrated once, on a 2-core CPU, with `pytest tests/test_learning.py` in a fresh bake; they
-leave a wide margin below the measured figure and far above chance.
-"""
+"""The model learns: a short deterministic run on the default data beats chance by far (every
+other test passes with an untrained model). The thresholds, calibrated once on a 2-core CPU
+(`pytest tests/test_learning.py`, a fresh bake), sit well below the measured figures."""
 
 import pytest
 from helpers import assert_learned

@@ -5,7 +5,7 @@ from {{ cookiecutter.package_name }}.models.lenet5net import build_lenet5
 
 
 @pytest.mark.parametrize("shape", [(32, 32, 1), (16, 16, 3)], ids=["grey", "small-colour"])
-def test_lenet5_maps_images_to_logits_with_its_options(shape):
+def test_lenet5_maps_images_of_16x16_or_more_to_logits_with_its_options(shape):
     model = build_lenet5(input_shape=shape, num_classes=10, activation="tanh", dropout_rate=0.5)
     assert model(np.zeros((2, *shape), np.float32)).shape == (2, 10)
     hidden = ["conv1", "conv2", "fc1", "fc2"]
@@ -14,8 +14,5 @@ def test_lenet5_maps_images_to_logits_with_its_options(shape):
     assert {model.get_layer(name).rate for name in ("dropout1", "dropout2")} == {0.5}
     if shape == (32, 32, 1):
         assert model.count_params() == 61706  # LeNet-5's
-
-
-def test_lenet5_refuses_images_too_small():
     with pytest.raises(ValueError, match="at least 16x16"):
         build_lenet5(input_shape=(8, 8, 1), num_classes=10, activation="relu", dropout_rate=0.0)

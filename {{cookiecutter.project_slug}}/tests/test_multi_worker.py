@@ -273,7 +273,7 @@ def test_a_worker_whose_peer_never_comes_stops(run_module, tmp_path):
 def test_two_workers_on_uneven_default_data(run_module, tmp_path):
     """The default data with a last global batch of 1 example for 2 workers: test_distribute's
     checks."""
-    from test_distribute import UNEVEN_RUN, check_uneven_run  # shared with it
+    from helpers import UNEVEN_RUN, check_uneven_run  # shared with test_distribute
 
     env, _ = worker_env(run_module, tmp_path)
     run_dir = tmp_path / "run"

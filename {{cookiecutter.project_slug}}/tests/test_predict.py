@@ -106,11 +106,9 @@ ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(
-    "overrides, message", [row[1:] for row in ERRORS], ids=[row[0] for row in ERRORS]
-)
+@pytest.mark.parametrize("error, overrides, message", ERRORS, ids=[row[0] for row in ERRORS])
 def test_predict_explains_bad_arguments(
-    test_split, tmp_path, monkeypatch, capsys, overrides, message
+    test_split, tmp_path, monkeypatch, capsys, error, overrides, message
 ):
     tf.saved_model.save(tf.Module(), str(tmp_path / "other"))  # a SavedModel without signatures
     export, inputs = test_split[0][-1], " ".join(test_split[0][:-1])
@@ -127,6 +125,6 @@ def test_predict_explains_bad_arguments(
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and message.format(**values) in errors[0]
-    if message.startswith("error: inputs= is required"):  # the usage: the docstring's commands
+    if error == "no-inputs":  # the usage: the docstring's commands
         assert err.splitlines()[1:] == predict.USAGE.splitlines()
         assert all(f"{PACKAGE}-predict inputs=" in line for line in err.splitlines()[1:])

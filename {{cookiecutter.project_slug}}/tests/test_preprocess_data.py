@@ -1,3 +1,7 @@
+"""preprocess_data.py and metadata.py: records, splits, reuse, and metadata.json."""
+
+import dataclasses
+import json
 import os
 import shutil
 from pathlib import Path
@@ -6,10 +10,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from {{ cookiecutter.package_name }} import jsonio
 from {{ cookiecutter.package_name }}.data import preprocess_data
+from {{ cookiecutter.package_name }}.data.metadata import (  # one per line at any name length
+    METADATA_FILE,
+    Metadata,
+)
 
 
-def test_preprocess_writes_a_file_per_split_and_counts(make_config):
+def test_preprocess_writes_a_file_per_split_and_counts_or_lists_known_sources(make_config):
     cfg = make_config()
     metadata = preprocess_data.preprocess(cfg.data, cfg.seed)
     records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
@@ -20,6 +29,31 @@ def test_preprocess_writes_a_file_per_split_and_counts(make_config):
         written = tf.data.TFRecordDataset(os.path.join(records_dir, f"{split}.tfrecord"))
         assert sum(metadata.counts[split]["per_class"].values()) == total == len(list(written))
     assert sorted(metadata.counts["train"]["per_class"]) == sorted(metadata.class_names)
+    with pytest.raises(ValueError, match="synthetic"):  # an unknown source: the known ones
+        preprocess_data.preprocess(make_config("data.name=nowhere").data, cfg.seed)
+
+
+def test_metadata_reads_back_what_preprocess_wrote_and_refuses_another_version(make_config):
+    cfg = make_config()
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    path = os.path.join(records_dir, METADATA_FILE)
+    on_disk = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert Metadata.read(records_dir) == Metadata.read(path) == metadata
+    content = dataclasses.asdict(metadata)
+{%- if cookiecutter.model_type == "rnn" %}
+    vocabulary_file = content.pop("vocabulary_file")  # its path, read beside metadata.json
+    assert vocabulary_file == os.path.join(records_dir, on_disk.pop("vocabulary_file"))
+{%- endif %}
+    assert content == on_disk
+    assert metadata.num_classes == len(metadata.class_names)
+{%- if cookiecutter.model_type == "cnn" %}
+    assert len(metadata.mean) == len(metadata.std) == metadata.input_shape[-1]
+{%- else %}
+    assert metadata.model_inputs["sequence_length"] == metadata.sequence_length
+{%- endif %}
+    jsonio.write_json(path, {"source": "old", "fingerprint": "0" * 64})
+    with pytest.raises(ValueError, match="another version of this project"):
+        Metadata.read(records_dir)
 
 
 def test_split_is_stratified_and_seeded():
@@ -66,12 +100,6 @@ def test_records_are_reused_redone_when_unfinished_and_a_change_writes_elsewhere
     Path(train_file).write_bytes(b"half")
     assert preprocess_data.ensure_preprocessed(cfg.data, cfg.seed) == (records_dir, first)
     assert os.path.getsize(train_file) > 100  # written again
-
-
-def test_unknown_source_lists_the_known_ones(make_config):
-    cfg = make_config("data.name=nowhere")
-    with pytest.raises(ValueError, match="synthetic"):
-        preprocess_data.preprocess(cfg.data, cfg.seed)
 
 
 def test_default_source_preprocesses(make_config):

@@ -22,17 +22,8 @@ def batch_norm_layers(model: keras.Model) -> list[keras.layers.BatchNormalizatio
     return [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
-def test_normalised_grey_images_reach_the_backbone_as_rgb_pixels():
-    model = build_small()
-    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1)).astype(np.float32)
-    to_rgb = keras.Model(model.inputs, model.get_layer("to_rgb").output)
-    np.testing.assert_allclose(
-        to_rgb((pixels / 255.0 - MEAN) / STD), np.repeat(pixels, 3, axis=-1), atol=1e-3
-    )
-
-
 @pytest.mark.parametrize("backbone", pretrainednet.BACKBONES)
-def test_weights_from_a_file_train_in_two_phases(tmp_path, backbone):
+def test_weights_from_a_file_train_in_two_phases_and_take_grey_images_as_rgb(tmp_path, backbone):
     scratch = build_small(backbone=backbone)
     # keras.applications' momentum 0.999 left the moving statistics of a net trained from
     # scratch so far behind that it put every MNIST test image in one class (9.75%).
@@ -42,6 +33,11 @@ def test_weights_from_a_file_train_in_two_phases(tmp_path, backbone):
     source.save_weights(path)
     model = build_small(backbone=backbone, weights=str(path))
     assert model(np.zeros((2, 32, 32, 1), np.float32)).shape == (2, 2)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1)).astype(np.float32)
+    to_rgb = keras.Model(model.inputs, model.get_layer("to_rgb").output)  # grey in, RGB pixels out
+    np.testing.assert_allclose(
+        to_rgb((pixels / 255.0 - MEAN) / STD), np.repeat(pixels, 3, axis=-1), atol=1e-3
+    )
     assert {layer.momentum for layer in batch_norm_layers(model)} == {KERAS_MOMENTUM[backbone]}
     for expected, actual in zip(source.weights, model.get_layer("backbone").weights, strict=True):
         np.testing.assert_array_equal(actual.numpy(), expected.numpy())

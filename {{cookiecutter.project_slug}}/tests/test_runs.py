@@ -45,9 +45,7 @@ def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path
     assert copied.read_bytes() == (Path(records_dir) / "metadata.json").read_bytes()
 
 
-def test_resume_is_refused_with_another_config_or_data_and_trains_on_with_more_epochs(
-    shared_run_copy,
-):
+def test_resume_refuses_another_config_or_data_and_trains_on_with_more_epochs(shared_run_copy):
     cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
     before = file_digests(run_dir)
     other = {"train": {"learning_rate": 0.02}, "model": {"dropout_rate": 0.25}}
@@ -73,9 +71,7 @@ def test_resume_is_refused_with_another_config_or_data_and_trains_on_with_more_e
     assert runs.load_config(run_dir).train.epochs == done["epochs"] + 1
 
 
-def test_a_locked_run_is_refused_naming_the_holder_and_a_killed_holder_frees_it(
-    shared_run_copy, run_module
-):
+def test_a_lock_refuses_naming_its_holder_and_a_killed_one_frees_it(shared_run_copy, run_module):
     cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
     before = file_digests(run_dir)
     refused = f"in use by another training \\(PID {os.getpid()} "

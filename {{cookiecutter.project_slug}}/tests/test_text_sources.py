@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import peak_memory_of_preprocess
+from helpers import HAM, SPAM, peak_memory_of_preprocess, write_text_folder
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.data import (
@@ -16,8 +16,6 @@ from {{ cookiecutter.package_name }}.data import (
     text_sources,
 )
 
-HAM = ["see you at lunch", "call me when you land", "thanks, that works", "ok see you soon"]
-SPAM = ["WIN a free prize now", "claim your free cash", "free entry, text WIN", "cash prize!"]
 ROWS = [(text, "ham") for text in HAM * 3] + [(text, "spam") for text in SPAM * 3]
 
 
@@ -71,14 +69,6 @@ def test_the_vocabulary_comes_from_the_training_split_most_frequent_first(make_c
     vocabulary = Path(records_dir, text_ops.VOCABULARY_FILE).read_text().split()
     assert metadata.counts["test"]["total"] == 2
     assert "zebra" not in vocabulary and "free" in vocabulary
-
-
-def write_text_folder(root, classes=("ham", "spam"), per_class=6):
-    for label, texts in zip(classes, (HAM, SPAM), strict=False):
-        (root / label).mkdir(parents=True)
-        for index in range(per_class):
-            (root / label / f"{index}.txt").write_text(texts[index % 4], encoding="utf-8")
-    return root
 
 
 def test_text_folder_reads_one_file_per_example(make_config, tmp_path):

@@ -18,10 +18,9 @@ import numpy as np
 import pytest
 {%- if cookiecutter.model_type == "rnn" %}
 import tensorflow as tf
-from helpers import keras_outputs_on_the_test_split, small_transformer
-from test_lstmnet import as_texts, vectorizer
+from helpers import as_texts, keras_outputs, small_transformer, vectorizer
 {%- else %}
-from helpers import keras_outputs_on_the_test_split
+from helpers import keras_outputs
 {%- endif %}
 
 from {{ cookiecutter.package_name }} import export as export_lib
@@ -40,7 +39,7 @@ def served(shared_run, tmp_path_factory):
     probabilities), for the tests to export again."""
     run_dir = tmp_path_factory.mktemp("tflite") / "run"
     shutil.copytree(shared_run.run_dir, run_dir)
-    return run_dir, *keras_outputs_on_the_test_split(shared_run)
+    return run_dir, *keras_outputs(shared_run)
 
 
 def client_tflite_inputs(export_dir: Path, raw_inputs) -> np.ndarray:

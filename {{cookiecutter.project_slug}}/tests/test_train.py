@@ -11,36 +11,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import EPOCH_LOGS, drive, logged_scalars, smoke_config, tiny_model
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from helpers import (
+    EPOCH_LOGS,
+    drive,
+    keras_outputs,
+    logged_scalars,
+    read_events,
+    smoke_config,
+    tiny_model,
+)
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from {{ cookiecutter.package_name }} import checkpoints, runs, summaries
-from {{ cookiecutter.package_name }} import model as model_lib
+from {{ cookiecutter.package_name }} import runs, summaries
 from {{ cookiecutter.package_name }}.controller import build_callbacks
-from {{ cookiecutter.package_name }}.data import (
-    data_loader,
-    input_ops,
-    preprocess_data,
-)
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
 slow = pytest.mark.slow  # trains
-
-
-def validation_accuracy(cfg):
-    """The accuracy of the run's latest weights on the validation split, counted here."""
-    metadata = runs.load_metadata(cfg.run_dir)
-    model = model_lib.build_model(cfg.model, metadata)
-    checkpoints.restore_model(model, cfg.run_dir)
-    records_dir = preprocess_data.records_path(cfg.data, cfg.seed)
-    count = metadata.counts["validation"]["total"]
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "validation", metadata, count)
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(cfg.run_dir))
-    inputs = tf.stack([example_fn(tf.constant(raw)) for raw in raw_inputs])
-    predicted = np.argmax(model(inputs, training=False), axis=-1)
-    return float(np.mean(predicted == np.array(labels)))
 
 
 SMOKE_RUN = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
@@ -48,8 +35,7 @@ SMOKE_RUN = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One smoke run (2 epochs of 5 steps, a checkpoint every 2 steps) that the tests here
-    read; a test that trains on in it works on a copy (copy_run)."""
+    """One smoke run: 2 epochs of 5 steps, a checkpoint every 2 (trained on only in copy_run's)."""
     cfg = smoke_config(tmp_path_factory.mktemp("smoke"), *SMOKE_RUN)
     return cfg, train(cfg)
 
@@ -62,8 +48,8 @@ def copy_run(smoke_run, make_config, *overrides):
 
 
 def checkpoint_steps(run_dir):
-    paths = glob.glob(os.path.join(run_dir, "checkpoints", "ckpt-*.index"))
-    return sorted(int(Path(path).stem.split("-")[1]) for path in paths)
+    paths = Path(run_dir, "checkpoints").glob("ckpt-*.index")
+    return sorted(int(path.stem.split("-")[1]) for path in paths)
 
 
 @slow
@@ -71,7 +57,8 @@ def test_train_writes_a_complete_run_directory(smoke_run):
     cfg, result = smoke_run
     run_dir = cfg.run_dir
     assert result["epochs"] == 2 and result["steps"] == 10 and np.isfinite(result["loss"])
-    assert np.isclose(result["val_accuracy"], validation_accuracy(cfg))
+    _, labels, probabilities = keras_outputs(cfg, "validation")  # the latest weights' accuracy
+    assert np.isclose(result["val_accuracy"], np.mean(probabilities.argmax(-1) == labels))
     for name in ("config.yaml", "train.log", "assets/metadata.json", "result.json"):
         assert os.path.exists(os.path.join(run_dir, name)), name
     log = Path(run_dir, "train.log").read_text()
@@ -88,24 +75,19 @@ def test_train_writes_a_complete_run_directory(smoke_run):
 
 
 @slow
-def test_eval_reads_the_latest_or_the_best_checkpoint(smoke_run, make_config):
-    cfg = copy_run(smoke_run, make_config)  # eval writes into the run folder
-    best = json.loads(Path(cfg.run_dir, "checkpoints", "best", "best.json").read_text())
-    assert Path(evaluate(cfg.run_dir, "best")["checkpoint"]).name == Path(best["checkpoint"]).name
-    assert Path(evaluate(cfg.run_dir)["checkpoint"]).name == "ckpt-10"
-    with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
-        evaluate(cfg.run_dir, "first")
-
-
-@slow
-def test_train_resumes_from_the_latest_complete_checkpoint(smoke_run, make_config):
-    """A save killed half-way leaves files that the `checkpoint` index does not name yet:
-    the resume reads the latest complete one, and prunes past train.keep_checkpoints."""
+def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke_run, make_config):
+    """A save killed half-way leaves files that the `checkpoint` index does not name yet: eval
+    and the resume read the latest complete one, and the resume prunes past keep_checkpoints."""
     cfg = copy_run(smoke_run, make_config, "train.epochs=3", "train.keep_checkpoints=2")
     checkpoints_dir = Path(cfg.run_dir, "checkpoints")
     (checkpoints_dir / "ckpt-99.index").write_bytes(b"\x00truncated")
     (checkpoints_dir / "ckpt-99.data-00000-of-00001").write_bytes(b"")
     (checkpoints_dir / "ckpt-99_temp").mkdir()
+    best = json.loads((checkpoints_dir / "best" / "best.json").read_text())
+    assert Path(evaluate(cfg.run_dir, "best")["checkpoint"]).name == Path(best["checkpoint"]).name
+    assert Path(evaluate(cfg.run_dir)["checkpoint"]).name == "ckpt-10"
+    with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
+        evaluate(cfg.run_dir, "first")
 
     resumed = train(cfg)
     assert resumed["epochs"] == 3 and resumed["steps"] == 15
@@ -171,20 +153,15 @@ def test_mixed_bfloat16_and_xla_on_the_cpu(run_module, tmp_path):
 {%- endif %}
 
 
-def read_events(event_dir: Path) -> EventAccumulator:
-    accumulator = EventAccumulator(str(event_dir), size_guidance={"tensors": 0})
-    accumulator.Reload()
-    return accumulator
-
-
 @slow
 def test_a_run_writes_its_tensorboard_summaries(smoke_run):
     cfg, _ = smoke_run
-    log_dir, metadata = Path(cfg.run_dir, "tensorboard"), runs.load_metadata(cfg.run_dir)
-    tags = set(read_events(log_dir / "train").Tags()["tensors"])
+    metadata = runs.load_metadata(cfg.run_dir)
+    tags = set(read_events(cfg.run_dir, "train").Tags()["tensors"])
     assert {"loss", "accuracy", "gradient_norm", "learning_rate", "examples_per_second"} <= tags
     assert list(logged_scalars(cfg.run_dir, "train", "loss")) == [2, 4, 5, 6, 8, 10]
 {%- if cookiecutter.model_type == "rnn" %}
+    log_dir = Path(cfg.run_dir, "tensorboard")
     words = (runs.assets_dir(cfg.run_dir) / "vocab.txt").read_text().splitlines()
     assert (log_dir / "train" / "metadata.tsv").read_text().splitlines() == words  # projector
     assert "metadata.tsv" in (log_dir / "train" / "projector_config.pbtxt").read_text()
@@ -193,7 +170,7 @@ def test_a_run_writes_its_tensorboard_summaries(smoke_run):
     assert shape[0] == len(words) == metadata.model_inputs["vocab_size"]
 {%- endif %}
 
-    events = read_events(log_dir / "validation")
+    events = read_events(cfg.run_dir, "validation")
     assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
     # The last picture is exactly the PNG of the matrix logged with it as a table.
     png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)[2]
@@ -206,14 +183,22 @@ def test_a_run_writes_its_tensorboard_summaries(smoke_run):
     expected = summaries.figure_image(summaries.confusion_figure(confusion, class_names))
     np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected[0])
 
-    content = read_events(log_dir).SummaryMetadata("_hparams_/session_start_info").plugin_data
+    content = read_events(cfg.run_dir).SummaryMetadata("_hparams_/session_start_info").plugin_data
     names = set(hparams_metadata.parse_session_start_info_plugin_data(content.content).hparams)
     assert {"model.name", "data.name", "train.learning_rate", "model.dropout_rate"} <= names
     assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & names
 
 
-def test_callbacks_are_made_from_their_target_and_a_resumed_run_appends(make_config, tmp_path):
-    """The documented CSVLogger line: ${run_dir} resolves, and a resumed run appends rows."""
+BAD_CALLBACKS = [  # (an entry of callbacks, what the error says of it)
+    ("{patience:3}", r"callbacks\[0\].*made a dict, not a keras"),  # no _target_
+    ("{_target_:collections.OrderedDict}", "made a OrderedDict, not a keras"),
+    ("{_target_:keras.callbacks.NoSuchCallback}", r"callbacks\[0\] could not"),
+]
+
+
+def test_callbacks_are_made_from_a_target_or_refused_and_a_resume_appends(make_config, tmp_path):
+    """The documented CSVLogger line: ${run_dir} resolves, and a resumed run appends rows; a bad
+    entry is refused, saying which and how."""
     assert build_callbacks(make_config(), tiny_model()).callbacks == []
     logger = "{_target_:keras.callbacks.CSVLogger,filename:'${run_dir}/metrics.csv',append:true}"
     cfg = make_config("callbacks=[" + logger + ",{_target_:keras.callbacks.History}]")
@@ -228,17 +213,6 @@ def test_callbacks_are_made_from_their_target_and_a_resumed_run_appends(make_con
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2]  # one header, three rows
     assert [float(row["val_accuracy"]) for row in rows] == [0.5, 0.75, 0.8]
     assert set(rows[0]) == {"epoch", *EPOCH_LOGS[0]}
-
-
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("callbacks=[{patience:3}]", r"callbacks\[0\].*made a dict, not a keras"),
-        ("callbacks=[{_target_:collections.OrderedDict}]", "made a OrderedDict, not a keras"),
-        ("callbacks=[{_target_:keras.callbacks.NoSuchCallback}]", r"callbacks\[0\] could not"),
-    ],
-    ids=["no-target", "not-a-callback", "unknown-target"],
-)
-def test_a_bad_callback_entry_says_which_and_how(make_config, override, message):
-    with pytest.raises(ValueError, match=message):
-        build_callbacks(make_config(override), tiny_model())
+    for entry, message in BAD_CALLBACKS:
+        with pytest.raises(ValueError, match=message):
+            build_callbacks(make_config(f"callbacks=[{entry}]"), tiny_model())
