@@ -99,6 +99,7 @@ COMMON_FILES = {
     "tests/test_preprocess_data.py",
     "tests/test_report.py",
     "tests/test_runs.py",
+    "tests/test_run_faults.py",
     "tests/test_runs_table.py",
     "tests/test_train.py",
     "tests/test_trainer.py",

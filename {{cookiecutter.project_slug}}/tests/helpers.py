@@ -246,8 +246,9 @@ def assert_learned(values: dict, min_accuracy: float, max_loss_ratio: float = 0.
     )
 
 
-def peak_memory_of_preprocess(env: dict, *overrides: str) -> int:
-    """Peak resident memory (bytes) of preprocess with `overrides`, in a process of its own."""
+def peak_memory_of_preprocess(env: dict, data: str, path: Path) -> int:
+    """Peak resident memory (bytes) of preprocessing data=`data` at `path`, in a new process."""
+    overrides = [f"data={data}", f"data.path={path}", f"data.records_dir={path}_records"]
     command = [sys.executable, "-m", f"{PACKAGE}.data.preprocess_data", *overrides]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -342,10 +343,10 @@ def write_image(path: Path, value: int) -> None:
     path.write_bytes(tf.io.encode_png(image).numpy())
 
 
-def make_folder(root: Path, classes=("cat", "dog"), per_class=6) -> Path:
-    """An image folder: `per_class` grey PNGs in each class sub-folder."""
+def make_folder(root: Path, classes=("cat", "dog"), per_class=6, first=0) -> Path:
+    """An image folder: `per_class` grey PNGs in each class sub-folder, from number `first`."""
     for label, name in enumerate(classes):
-        for index in range(per_class):
+        for index in range(first, first + per_class):
             write_image(root / name / f"{index:03d}.png", 40 + 60 * label + index)
     return root
 {%- else %}

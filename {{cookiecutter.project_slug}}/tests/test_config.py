@@ -8,17 +8,9 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }} import config, runs
-from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.train import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs"
-
-
-def test_the_default_config_composes_typed_with_the_projects_data_and_model(make_config):
-    cfg = make_config("~experiment")
-    assert isinstance(cfg.train.epochs, int) and cfg.run_dir.endswith("run")
-    assert cfg.data.name == "{{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"
-    assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
 
 
 # Every option of every config group but hparams_search (a sweeper's).
@@ -30,10 +22,13 @@ def test_the_yaml_gives_every_value(make_config, option, tmp_path):
     # The schema has no values of its own: a key that no YAML file sets would be missing. The
     # worked experiments (a user's own data, as a file to copy) take data.path.
     keep = [] if option.startswith("experiment=") else ["~experiment"]
-    cfg = make_config(*keep, option, f"data.path={tmp_path}")
+    cfg = make_config(*keep, option, f"data.path={CONFIGS}")  # a folder that exists
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    config.check_config(cfg)  # and each value is one that train takes
 
 
+# Composing refuses a wrong type, key or choice; train, before any work, a model option the
+# builder lacks or needs (model.check_options) and a value out of config.RULES. {tmp}: tmp_path.
 REFUSED = [
     ("train.epochs=many", "Value 'many' of type 'str' could not be converted to Integer"),
     ("train.epoch=3", "Key 'epoch' not in 'TrainConfig'"),
@@ -50,33 +45,43 @@ REFUSED = [
 {%- if cookiecutter.tracking == "mlflow" %}
     ("logger.name=wandb", "expected one of [tensorboard, mlflow]"),
 {%- endif %}
+    ("+model.colour=red", "takes no model.colour. Its options are that function's keyword"),
+    ("~model.dropout_rate", "needs model.dropout_rate"),
+    ("model._target_=math.no_such_net", "model._target_=math.no_such_net"),
+    ("model.dropout_rate=1.5", "model.dropout_rate=1.5 must be in [0, 1)."),
+    ("train.learning_rate=nan", "train.learning_rate=nan must be > 0 and finite."),
+    ("train.batch_size=0", "train.batch_size=0 must be at least 1."),
+    ("train.checkpoint_every_steps=-1", "checkpoint_every_steps=-1 must be 0 (off) or a multiple"),
+    ("train.steps_per_loop=4", "Set train.log_every_steps=4 or train.steps_per_loop=2."),
+    ("train.jit_compile=true", "Set train.deterministic=false to compile with XLA."),
+{%- if cookiecutter.model_type == "cnn" %}
+    ("data.image_size=[0,0]", "data.image_size=[0, 0] must be [height, width], each at least 1."),
+    ("data.channels=2", "data.channels=2 must be 1 (gray), 3 (colour) or null"),
+{%- else %}
+    ("data.sequence_length=0", "data.sequence_length=0 must be at least 1."),
+{%- endif %}
+    ("data.records_dir={tmp}/file", "data.records_dir={tmp}/file must be a folder (made if"),
+    ("data.test_path={tmp}/none", "data.test_path={tmp}/none must be a file or folder that"),
+    ("data.test_path={tmp}", "run_dir={tmp}/run is inside data.test_path={tmp}: the next"),
 ]
 
 
 @pytest.mark.parametrize("override, message", REFUSED, ids=[c[0] for c in REFUSED])
-def test_a_wrong_type_unknown_key_or_bad_choice_fails_to_compose(make_config, override, message):
-    with pytest.raises(ConfigCompositionException) as error:
-        make_config(override)
-    assert message in str(error.value.__cause__)
+def test_a_bad_value_is_refused_before_any_work(make_config, tmp_path, override, message):
+    (tmp_path / "file").touch()
+    with pytest.raises((ConfigCompositionException, ValueError)) as error:
+        train(make_config(*override.format(tmp=tmp_path).split()))
+    assert message.format(tmp=tmp_path) in str(error.value.__cause__ or error.value)
+    assert error.value.__cause__ or "\n" not in str(error.value)  # train's own: one line
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "file"]
 
 
-# A model's options are its builder's keyword arguments (model._target_); train checks them
-# before any work (model.check_options).
-MODEL_OPTIONS = [
-    ("+model.colour=red", "takes no model.colour.*configs/model/"),
-    ("~model.dropout_rate", "needs model.dropout_rate"),
-    ("model._target_=math.no_such_net", "model._target_=math.no_such_net"),
-]
-
-
-@pytest.mark.parametrize("override, message", MODEL_OPTIONS, ids=[o for o, _ in MODEL_OPTIONS])
-def test_a_model_option_the_builder_lacks_or_needs_is_refused(make_config, override, message):
-    cfg = make_config(override)
-    with pytest.raises(ValueError, match=message):
-        model_lib.check_options(cfg.model)
-    with pytest.raises(ValueError, match=message):
+def test_a_batch_larger_than_the_training_split_is_refused(make_config):
+    cfg = make_config("train.batch_size=100000")  # the smoke data: 192 training examples
+    expected = "train.batch_size=100000 on 1 replica.* than the 192 training examples"
+    with pytest.raises(ValueError, match=f"{expected}. Set train.batch_size=192 or less."):
         train(cfg)
-    assert not Path(cfg.run_dir).exists()  # refused before any work
+    assert not Path(cfg.run_dir).exists()  # only the records were made: they give the count
 
 
 {%- if cookiecutter.model_type == "cnn" %}
@@ -109,8 +114,11 @@ def test_eval_and_export_yaml_give_every_value_and_refuse_a_bad_checkpoint(comma
     assert "expected one of [latest, best]" in str(error.value.__cause__)
 
 
-def test_choices_compare_and_save_as_plain_strings(make_config, tmp_path):
-    cfg = make_config("train.optimizer=sgd", "data.cache=none")
+def test_the_default_config_is_typed_and_its_choices_save_as_strings(make_config, tmp_path):
+    cfg = make_config("~experiment", "train.optimizer=sgd", "data.cache=none")
+    assert cfg.data.name == "{{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"
+    assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
+    assert isinstance(cfg.train.epochs, int) and cfg.run_dir.endswith("run")
     assert cfg.train.optimizer == "sgd" and f"{cfg.data.cache}" == str(cfg.data.cache) == "none"
     assert "optimizer: sgd" in OmegaConf.to_yaml(cfg)
     saved = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))
@@ -119,7 +127,7 @@ def test_choices_compare_and_save_as_plain_strings(make_config, tmp_path):
     assert "optimizer: sgd" in (tmp_path / "config.yaml").read_text()
     # A resume compares the saved config with the new one: a changed choice is a difference.
     assert runs.config_differences(runs.load_config(tmp_path), cfg) == []
-    changed = make_config("train.optimizer=adam", "data.cache=none")
+    changed = make_config("~experiment", "train.optimizer=adam", "data.cache=none")
     differences = runs.config_differences(runs.load_config(tmp_path), changed)
     assert differences == [("train.optimizer", "sgd", "adam")]
 {%- if cookiecutter.tflite %}

@@ -84,33 +84,8 @@ def test_augment_images_changes_each_image_its_own_way_by_its_seed():
     assert not np.array_equal(eager, in_a_graph(tf.constant([7, 5], tf.int64)))
 
 
-def with_orientation(jpeg: bytes, orientation: int, byte_order: str) -> bytes:
-    """JPEG bytes with an Exif block (after the JFIF one) of two tags, the last the orientation."""
-    fields = [(42, 2), (8, 4), (2, 2)]  # TIFF header: magic, IFD0 offset; IFD0: two entries
-    fields += [(0x010F, 2), (2, 2), (4, 4), (0, 4)]  # tag, type, count, value: Make
-    fields += [(0x0112, 2), (3, 2), (1, 4), (orientation, 2), (0, 2), (0, 4)]  # no IFD1
-    endian = "little" if byte_order == "II" else "big"
-    payload = b"Exif\0\0" + byte_order.encode()
-    payload += b"".join(value.to_bytes(size, endian) for value, size in fields)
-    app1 = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
-    after_jfif = 4 + int.from_bytes(jpeg[4:6], "big")
-    return jpeg[:after_jfif] + app1 + jpeg[after_jfif:]
-
-
-UPRIGHT = {  # Exif orientation -> how to show the stored pixels (numpy, rows first)
-    1: lambda image: image,
-    2: lambda image: image[:, ::-1],
-    3: lambda image: image[::-1, ::-1],
-    4: lambda image: image[::-1],
-    5: lambda image: image.transpose(1, 0, 2),
-    6: lambda image: np.rot90(image, -1),  # a quarter turn clockwise
-    7: lambda image: np.rot90(image, 2).transpose(1, 0, 2),
-    8: lambda image: np.rot90(image, 1),
-}
-
-
 @pytest.mark.slow
-def test_store_image_averages_fine_detail_and_turns_photos_upright_as_decode_image_does():
+def test_store_image_averages_fine_detail_in_eager_mode_and_in_a_map():
     stripes = np.zeros((48, 72, 3), np.uint8)
     stripes[:, ::2] = 255  # one-pixel columns: a resize that samples would alias them
     stored = eager_and_in_map(
@@ -119,20 +94,3 @@ def test_store_image_averages_fine_detail_and_turns_photos_upright_as_decode_ima
     assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
     enlarged = image_ops.store_image(image_ops.encode_png(make_image(8, 8)), [32, 32], None)
     assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
-
-    image = make_image(8, 8, 3)  # square: store_image keeps every orientation's size
-    jpeg = tf.io.encode_jpeg(image).numpy()
-    for encoded in (image_ops.encode_png(image), jpeg, b"", b"\xff\xd8"):  # without Exif
-        assert int(image_ops.exif_orientation(encoded)) == 1
-    stored = tf.io.decode_jpeg(jpeg).numpy()
-    orientations = [*UPRIGHT] * 2
-    photos = [with_orientation(jpeg, code, order) for order in ("II", "MM") for code in UPRIGHT]
-    in_map = tf.data.Dataset.from_tensor_slices(photos).map(
-        lambda raw: image_ops.store_image(raw, [8, 8], 3)
-    )
-    for orientation, photo, mapped in zip(orientations, photos, in_map, strict=True):
-        assert int(image_ops.exif_orientation(photo)) == orientation
-        np.testing.assert_array_equal(
-            image_ops.decode_image(photo, 3), UPRIGHT[orientation](stored)
-        )
-        np.testing.assert_array_equal(mapped, UPRIGHT[orientation](stored))

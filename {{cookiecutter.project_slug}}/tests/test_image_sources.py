@@ -44,8 +44,9 @@ def test_image_folder_stores_every_format_at_the_image_size(make_config, tmp_pat
 
 
 def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, tmp_path):
-    root, test_root = make_folder(tmp_path / "train", per_class=10), tmp_path / "test"
-    paths = [f"data.path={root}", f"data.test_path={make_folder(test_root, per_class=3)}"]
+    root = make_folder(tmp_path / "train", per_class=10)
+    test_root = make_folder(tmp_path / "test", per_class=3, first=10)  # other images
+    paths = [f"data.path={root}", f"data.test_path={test_root}"]
     _, metadata = preprocess(make_config, *paths)
     assert metadata.input_shape == [16, 16, 1] and len(metadata.mean) == 1
     assert metadata.counts["test"]["per_class"] == {"cat": 3, "dog": 3}
@@ -94,12 +95,7 @@ def test_preprocess_memory_does_not_grow_with_the_number_of_images(run_module, t
             noise = np.random.default_rng(index).integers(0, 256, (256, 256, 3), np.uint8)
             path.write_bytes(tf.io.encode_jpeg(noise, quality=90).numpy())  # 60 KB, like a photo
     peaks = [
-        peak_memory_of_preprocess(
-            run_module.env,
-            "data=image_folder",
-            f"data.path={tmp_path / str(count)}",
-            f"data.records_dir={tmp_path / f'r{count}'}",
-        )
+        peak_memory_of_preprocess(run_module.env, "image_folder", tmp_path / str(count))
         for count in (200, 400)
     ]
     # 200 more JPEGs (12 MB): streaming grows by about 3 MB, code that held the files by 64.

@@ -1,5 +1,4 @@
-"""model.py: each net from its YAML file's _target_, the loss, optimizer and schedules; each
-other net through the whole loop; the net that docs/architecture.md adds."""
+"""model.py: each net from its YAML file, loss, optimizer, schedules, whole loop; docs' new net."""
 
 import shutil
 import sys
@@ -32,12 +31,12 @@ from {{ cookiecutter.package_name }}.models import FineTune
 {%- if cookiecutter.model_type == "cnn" %}
 NETS = ["lenet5", "resnet", "pretrained"]
 DATA = {"num_classes": 3, "input_shape": [32, 32, 1], "mean": [0.5], "std": [0.25]}
-METADATA = SimpleNamespace(model_arguments=lambda folder=None: DATA)
+METADATA = SimpleNamespace(model_arguments=lambda: DATA)
 INITIAL_WEIGHTS = ("model=pretrained", "model.weights=missing.weights.h5", ValueError)
 {%- else %}
 NETS = ["lstm", "transformer"]
 METADATA = SimpleNamespace(
-    model_arguments=lambda folder=None: {
+    model_arguments=lambda: {
         "num_classes": 3,
         "vectorizer": keras.layers.TextVectorization(
             vocabulary=["good", "bad"], output_sequence_length=8, name="vectorizer"
@@ -64,8 +63,7 @@ def test_each_yaml_builds_its_net_in_mixed_precision(make_config, name):
 
 
 def test_initial_weights_are_read_only_for_training(make_config, tmp_path):
-    """A model built to restore a checkpoint into (no data_dir) reads no starting weights
-    (INITIAL_WEIGHTS); one to train does, and the builder's own error comes through unwrapped."""
+    """A model to restore into (no data_dir) reads none; the builder's own error comes through."""
     name, option, error = INITIAL_WEIGHTS
     cfg = make_config(name, option)
     with pytest.raises(error, match="missing"):
@@ -73,7 +71,11 @@ def test_initial_weights_are_read_only_for_training(make_config, tmp_path):
     assert model_lib.build_model(cfg.model, METADATA).output_shape == (None, 3)
 
 
-def test_training_loss_is_cross_entropy_with_label_smoothing():
+def test_the_loss_and_optimizer_are_those_the_config_names():
+    adam, adamw, sgd = (model_lib.build_optimizer(n, 0.01, 0.2) for n in ("adam", "adamw", "sgd"))
+    assert type(adam) is keras.optimizers.Adam  # AdamW is an Adam: isinstance would not tell
+    assert type(adamw) is keras.optimizers.AdamW and adamw.weight_decay == pytest.approx(0.2)
+    assert type(sgd) is keras.optimizers.SGD and sgd.momentum == pytest.approx(0.9)
     labels = np.array([0, 1, 1, 1])
     logits = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.5], [0.2, 0.1]], np.float32)
     metadata = SimpleNamespace(num_classes=2)
@@ -108,13 +110,6 @@ def test_schedules_over_3_epochs_of_10_steps(lr_schedule, freeze_epochs, expecte
     rates = model_lib.build_schedule(lr_schedule, 0.1, total_steps=30)
 {%- endif %}
     assert [float(rates(step)) for step in range(0, 31, 5)] == pytest.approx(expected, abs=1e-5)
-
-
-def test_the_optimizer_is_the_one_the_config_names():
-    adam, adamw, sgd = (model_lib.build_optimizer(n, 0.01, 0.2) for n in ("adam", "adamw", "sgd"))
-    assert type(adam) is keras.optimizers.Adam  # AdamW is an Adam: isinstance would not tell
-    assert type(adamw) is keras.optimizers.AdamW and adamw.weight_decay == pytest.approx(0.2)
-    assert type(sgd) is keras.optimizers.SGD and sgd.momentum == pytest.approx(0.9)
 
 
 # Each other net, two epochs of 12 steps on the smoke data with a checkpoint every 5 steps:

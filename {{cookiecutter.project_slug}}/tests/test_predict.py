@@ -2,6 +2,9 @@
 
 import csv
 import json
+{% if cookiecutter.model_type == "cnn" -%}
+import os
+{% endif -%}
 import sys
 from pathlib import Path
 
@@ -21,7 +24,7 @@ def test_split(shared_run, tmp_path_factory):
     records_dir, records = runs.run_records(shared_run, runs.load_metadata(shared_run.run_dir))
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
     names = [records.class_names[label] for label in labels]
-    folder = tmp_path_factory.mktemp("inputs")
+    folder = tmp_path_factory.mktemp("inputs\N{SLIGHTLY SMILING FACE},(1)")  # Hydra: quoted
 {%- if cookiecutter.model_type == "cnn" %}
     by_name = {}
     for index, (raw, name) in enumerate(zip(raw_inputs, names, strict=True)):
@@ -29,9 +32,10 @@ def test_split(shared_run, tmp_path_factory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
         by_name[str(path)] = name
-    broken = [path.parent / "not_an_image.png", path.parent / "truncated.png"]
+    broken = [path.parent / name for name in ("not_an_image.png", "pipe.png", "truncated.png")]
     broken[0].write_bytes(b"these are not the bytes of an image")
-    broken[1].write_bytes(raw[:40])
+    os.mkfifo(broken[1])  # a special file: reading it would never end
+    broken[2].write_bytes(raw[:40])
     return [f"inputs={folder}", export], [str(path) for path in broken], by_name
 {%- else %}
     rows = [["label", "text"], *zip(names, [raw.decode() for raw in raw_inputs], strict=True)]

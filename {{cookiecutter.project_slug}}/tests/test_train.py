@@ -2,7 +2,6 @@
 Keras callback), the NaN stop, refused settings, and the callbacks the loop drives."""
 
 import csv
-import glob
 import json
 import os
 import shutil
@@ -95,6 +94,7 @@ def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke
     assert f"Resuming from {checkpoints_dir / 'ckpt-10'}" in log
     assert "epoch 3/3" in log and log.count("epoch 1/") == log.count("epoch 1/2")
     assert checkpoint_steps(cfg.run_dir) == [14, 15, 99]  # 2 kept; what it never saved, left
+    assert not (checkpoints_dir / "ckpt-99_temp").exists()  # a stopped save's folder: removed
 
 
 @slow
@@ -108,31 +108,13 @@ def test_the_documented_early_stopping_callback_stops_the_run(make_config):
 
 @slow
 def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
-    cfg = make_config("train.learning_rate=inf", "train.optimizer=sgd")
-    # Step 1 computes its loss before the infinite update; step 2's loss is NaN, and the
-    # check at the logging step (every 2 steps) sees it.
-    with pytest.raises(FloatingPointError, match="became nan by step 2; the run stopped"):
+    cfg = make_config("train.learning_rate=1e38", "train.optimizer=sgd")
+    # Step 1 computes its loss before the overflowing update; a later one's loss is NaN, and
+    # the check at the next logging step (every 2) sees it. No checkpoint: no run folder left.
+    step = {{ 2 if cookiecutter.model_type == "cnn" else 4 }}  # each net overflows to NaN at its own step
+    with pytest.raises(FloatingPointError, match=f"became nan by step {step}; the run stopped"):
         train(cfg)
-    assert not glob.glob(os.path.join(cfg.run_dir, "checkpoints", "**", "*.index"), recursive=True)
-
-
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("train.batch_size=0", "train.batch_size=0 must be at least 1"),
-        ("train.checkpoint_every_steps=-1", "must be 0 \\(off\\) or a multiple"),
-        (
-            "train.steps_per_loop=4",  # smoke logs every 2 steps
-            "log_every_steps=2 must be 0 \\(off\\) or a multiple of train.steps_per_loop=4 .*"
-            "Set train.log_every_steps=4 or train.steps_per_loop=2",
-        ),
-        ("train.jit_compile=true", "Set train.deterministic=false"),
-    ],
-)
-def test_a_bad_loop_setting_is_refused_before_anything_runs(make_config, override, message):
-    with pytest.raises(ValueError, match=message):
-        train(make_config(override))
-    assert not os.path.exists(make_config().run_dir)
+    assert not os.path.exists(cfg.run_dir)
 
 
 @pytest.mark.full
@@ -160,15 +142,6 @@ def test_a_run_writes_its_tensorboard_summaries(smoke_run):
     tags = set(read_events(cfg.run_dir, "train").Tags()["tensors"])
     assert {"loss", "accuracy", "gradient_norm", "learning_rate", "examples_per_second"} <= tags
     assert list(logged_scalars(cfg.run_dir, "train", "loss")) == [2, 4, 5, 6, 8, 10]
-{%- if cookiecutter.model_type == "rnn" %}
-    log_dir = Path(cfg.run_dir, "tensorboard")
-    words = (runs.assets_dir(cfg.run_dir) / "vocab.txt").read_text().splitlines()
-    assert (log_dir / "train" / "metadata.tsv").read_text().splitlines() == words  # projector
-    assert "metadata.tsv" in (log_dir / "train" / "projector_config.pbtxt").read_text()
-    reader = tf.train.load_checkpoint(str(log_dir / "train" / "embedding.ckpt"))
-    shape = reader.get_variable_to_shape_map()["embedding/.ATTRIBUTES/VARIABLE_VALUE"]
-    assert shape[0] == len(words) == metadata.model_inputs["vocab_size"]
-{%- endif %}
 
     events = read_events(cfg.run_dir, "validation")
     assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch

@@ -1,8 +1,6 @@
-"""A run's checkpoints (tf.train.CheckpointManager), resume and warm start. checkpoints/ckpt-<step>
-are the latest train.keep_checkpoints (model, random states, optimizer, epoch, best value);
-checkpoints/best/ the best by train.monitor, with best.json. Warm start, e.g. on other classes:
-
-    {{ cookiecutter.package_name }}-train train.init_from=runs/first
+"""A run's checkpoints: checkpoints/ckpt-<step> the latest train.keep_checkpoints (model, random
+states, optimizer, epoch, best value), checkpoints/best/ the best by train.monitor (best.json);
+resume, and warm start (e.g. on other classes: train.init_from=runs/first).
 """
 {% if cookiecutter.cluster %}
 import hashlib
@@ -60,8 +58,7 @@ class TrainState:
         return int(self.optimizer.iterations.numpy())
 
     def save_if_best(self, validation: dict) -> bool:
-        """When train.monitor (val_<name> is validation[name]) is the best so far, saves the
-        best checkpoint, then best.json beside it; returns whether it did."""
+        """Saves the best checkpoint and best.json when train.monitor is the best so far."""
         value = float(validation[self.monitor.removeprefix("val_")])
         if not is_better(self.monitor, value, float(self.best.numpy())):
             return False
@@ -89,8 +86,7 @@ def restore_state(
         best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
     checkpoint = tf.train.Checkpoint(
         model=model,
-        # Keras' seed states (dropout masks), which the model does not track: without them
-        # a resumed run would draw other masks than an uninterrupted one.
+        # Keras' seed states (dropout masks), untracked: a resume must draw the same masks.
         random_states=[
             v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")
         ],
@@ -122,9 +118,8 @@ def weights_digest(model: keras.Model) -> str:
 
 
 def warm_start(model: keras.Model, source: str) -> list[str]:
-    """Copies into `model` each layer's weights that `source` (a run folder, or a checkpoint of
-    a run) has under the same name and shapes, and names the others (e.g. a new output layer
-    for other classes), which keep their initial weights. Returns the layers loaded."""
+    """Copies the weights of each layer that `source` (a run, or a checkpoint of one) has by the
+    same name and shapes; logs the others. Returns the names of the layers loaded."""
     path = Path(source)
     latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(path)))
     prefix = latest if path.is_dir() else source

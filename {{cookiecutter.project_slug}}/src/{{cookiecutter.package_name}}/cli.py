@@ -1,11 +1,12 @@
-"""What every console script does at its edge: logging, exit codes, foreign overrides. The
-work itself (train(cfg), evaluate(...), ...) raises exceptions and never exits."""
+"""What every console script does at its edge: logging, exit codes, signals, foreign overrides.
+The work itself (train(cfg), evaluate(...), ...) raises exceptions and never exits."""
 
 import contextlib
 import logging
+import signal
 import sys
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -47,19 +48,28 @@ def quiet_tensorflow() -> Iterator[None]:
         tf.get_logger().setLevel(level)
 
 
+def raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM raises as Ctrl-C does, so `finally` blocks and context managers clean up."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 @contextlib.contextmanager
-def exit_on_user_error() -> Iterator[None]:
-    """Turns a USER_ERRORS exception into one log line and exit status 1."""
+def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
+    """A USER_ERRORS exception: one line, exit 1. SIGINT/SIGTERM: one line of `kept()`, 130/143."""
+    signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         yield
     except USER_ERRORS as error:
         log.error("%s", error)
         sys.exit(1)
+    except KeyboardInterrupt as stop:
+        name = str(stop) or "SIGINT"  # Ctrl-C, or raise_interrupt's SIGTERM
+        log.error("Stopped by %s: %s", name, kept() if kept else "it left nothing; run it again.")
+        sys.exit(128 + signal.Signals[name])
 
 
 def keep_known_overrides(arguments: Sequence[str], known: Sequence[str]) -> list[str]:
-    """The arguments a command with the config keys `known` takes (eval and export run with
-    train's ARGS): others are dropped with a log line; flags (--help, -m) and hydra.* stay."""
+    """`arguments` less the overrides of keys not `known`, named in a log line (ARGS of train)."""
     kept, ignored = [], []
     for argument in arguments:
         key = argument.split("=", 1)[0].lstrip("+~")

@@ -1,22 +1,35 @@
 """The types of the config, registered with Hydra's ConfigStore: a misspelt key, a wrong type or
 a choice not allowed fails when the config is composed. The values and their comments are the
-YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all.
-"""
+YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all."""
 
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from fnmatch import fnmatchcase
 {%- if cookiecutter.tflite %}
 from importlib import resources
 {%- endif %}
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig{{ ", OmegaConf" if cookiecutter.tflite }}
+from omegaconf import MISSING, DictConfig, OmegaConf
 
-AT_LEAST_ONE = ("epochs", "batch_size", "log_every_steps", "keep_checkpoints", "steps_per_loop")
 INTERVALS = ("log_every_steps", "checkpoint_every_steps")
+RULES = (  # what each value may be, by key patterns (the first row that matches)
+    ("*learning_rate *clip_norm", "> 0 and finite", lambda x: 0 < x < math.inf),
+    ("*_rate *fraction *label_smoothing", "in [0, 1)", lambda x: 0 <= x < 1),
+    ("*checkpoint_every_steps", "0 (off) or a multiple of steps_per_loop", lambda x: x >= 0),
+    ("seed *examples *cpus *padding *freeze_epochs *decay *brightness", ">= 0", lambda x: x >= 0),
+{%- if cookiecutter.model_type == "cnn" %}
+    ("*image_size", "[height, width], each at least 1", lambda x: len(x) == 2 and min(x) >= 1),
+    ("*channels", "1 (gray), 3 (colour) or null (as the data is)", lambda x: x in (1, 3)),
+{%- endif %}
+    ("*path", "a file or folder that exists", lambda x: "://" in x or Path(x).exists()),
+    ("*_dir runs_root", "a folder (made if missing), not a file", lambda x: not Path(x).is_file()),
+    ("*", "at least 1", lambda x: type(x) is not int or x >= 1),  # every other size or count
+)
 # Where a run is, how often it logs or saves, how it is fed and spread over devices: none of it
 # changes what is learned, so the runs table shows none of it.
 BOOKKEEPING = (
@@ -68,6 +81,7 @@ class DataConfig:
     name: str = MISSING
     path: str | None = MISSING
     test_path: str | None = MISSING
+    allow_overlap: bool = MISSING
 {%- if cookiecutter.model_type == "rnn" %}
     text_column: str = MISSING
     label_column: str = MISSING
@@ -192,15 +206,29 @@ def export_defaults() -> DictConfig:
 {%- endif %}
 
 
-def check_loop_settings(train_cfg: DictConfig) -> None:
-    """Refuses, with the fix, intervals that are not multiples of steps_per_loop (as orbit)."""
-    for key in AT_LEAST_ONE:
-        if train_cfg[key] < 1:
-            raise ValueError(f"train.{key}={train_cfg[key]} must be at least 1.")
-    every = train_cfg.steps_per_loop
+def check_config(cfg: DictConfig) -> None:
+    """Refuses, naming the key, values out of RULES, outputs in the data, bad loop settings."""
+    values = flatten(OmegaConf.to_container(cfg, resolve=True))
+    for key, value in values.items():
+        _, allowed, rule = next(r for r in RULES if any(fnmatchcase(key, p) for p in r[0].split()))
+        try:
+            refused = value not in (None, MISSING) and not rule(value)  # null: off or automatic
+        except TypeError:  # e.g. text for a number: model.* options have no schema types
+            refused = True
+        if refused:
+            raise ValueError(f"{key}={value} must be {allowed}.")
+    for key in ("run_dir", "runs_root", "data.records_dir", "data.download_dir"):  # written to
+        for data_key in ("data.path", "data.test_path"):
+            folder, data = values[key], values[data_key]
+            if folder and data and Path(folder).resolve().is_relative_to(Path(data).resolve()):
+                raise ValueError(
+                    f"{key}={folder} is inside {data_key}={data}: the next preprocess would "
+                    "read what is written there as data. Choose a folder outside it."
+                )
+    every = cfg.train.steps_per_loop
     for key in INTERVALS:
-        value = train_cfg[key]
-        if value < 0 or value % every:
+        value = cfg.train[key]
+        if value % every:
             fixes = [f"train.{key}={every}"]
             if value > 0:  # or fewer steps per call: their greatest common divisor
                 fixes.append(f"train.steps_per_loop={math.gcd(value, every)}")
@@ -209,7 +237,7 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
                 f"train.steps_per_loop={every} (work is done between calls of {every} steps). "
                 f"Set {' or '.join(fixes)}."
             )
-    if train_cfg.jit_compile is True and train_cfg.deterministic:
+    if cfg.train.jit_compile is True and cfg.train.deterministic:
         raise ValueError(
             "train.jit_compile=true cannot run with train.deterministic=true: XLA has no "
             "deterministic kernel for some gradients (e.g. MaxPool). Set "
@@ -217,9 +245,18 @@ def check_loop_settings(train_cfg: DictConfig) -> None:
         )
 
 
+def check_batch_size(batch_size: int, replicas: int, counts: Mapping) -> None:
+    """Refuses a global batch larger than the training split (Metadata.counts)."""
+    examples = counts["train"]["total"]
+    if batch_size * replicas > examples:
+        raise ValueError(
+            f"train.batch_size={batch_size} on {replicas} replica(s) is more than the {examples} "
+            f"training examples. Set train.batch_size={max(1, examples // replicas)} or less."
+        )
+
+
 def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-    """{"train": {"learning_rate": 0.001}} -> {"train.learning_rate": 0.001}: every leaf of a
-    nested mapping by its dotted key (an empty mapping and a list are leaves)."""
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}; an empty mapping and a list are leaves."""
     flat = {}
     for key, value in tree.items():
         if isinstance(value, Mapping) and value:

@@ -1,7 +1,6 @@
 """The training loop in orbit's shape (orbit/controller.py): calls of train.steps_per_loop steps,
-after each what is due at its step (log line and NaN check, checkpoint); an epoch ends with a
-full validation and checkpoints. Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but the per-batch ones,
-on_train_batch_end at log steps only (EarlyStopping: configs/train/default.yaml):
+then what is due (log line and NaN check, checkpoint); an epoch ends with a full validation.
+Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but per-batch ones (on_train_batch_end: log steps):
 
     {{ cookiecutter.package_name }}-train 'callbacks=[{_target_: keras.callbacks.CSVLogger, filename: ${run_dir}/metrics.csv, append: true}]'
 """
@@ -21,7 +20,7 @@ from omegaconf import DictConfig{% if cookiecutter.tracking == "mlflow" %}, Omeg
 {% if cookiecutter.cluster -%}
 from . import checkpoints as checkpoints_lib
 {% endif -%}
-from . import summaries
+from . import runs, summaries
 {%- if cookiecutter.tracking == "mlflow" %}
 from .mlflow_tracking import MLflowLogger
 {%- endif %}
@@ -49,6 +48,7 @@ class Controller:
         self.run_dir, self.values = Path(cfg.run_dir), {}
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
 {%- if cookiecutter.cluster %}
+        self.chief = write_dir == self.run_dir  # it alone moves runs_root/latest
         self.heartbeat = heartbeat  # a worker's watchdog: called after each call and validation
         if write_dir != self.run_dir:  # a multi-worker run's other workers call no callbacks
             self.callbacks = keras.callbacks.CallbackList([], model=state.model)
@@ -68,12 +68,14 @@ class Controller:
         self.callbacks.on_train_begin()
         validation = None
         try:
-            for epoch in range(int(state.epoch.numpy()), self.every.epochs):
+            for epoch in range(first := int(state.epoch.numpy()), self.every.epochs):
                 if state.model.stop_training:
                     break
                 self.callbacks.on_epoch_begin(epoch)
                 self.train_epoch(epoch)
                 validation = self.end_epoch(epoch)
+                if epoch == first{{ " and self.chief" if cookiecutter.cluster }}:  # it has a checkpoint: `latest` names it
+                    runs.point_latest(self.cfg)
             validation = validation or self.validate()  # nothing left to train
         finally:
             self.tensorboard.close()

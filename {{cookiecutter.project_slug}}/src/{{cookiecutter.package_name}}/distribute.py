@@ -1,12 +1,11 @@
 """The one place that knows about devices: a tf.distribute strategy from the distribute config.
 
-    {{ cookiecutter.package_name }}-train distribute=auto          # mirrored over all GPUs, else one device
+auto: mirrored over several GPUs (CUDA_VISIBLE_DEVICES) or logical CPUs, else one device.
+
     {{ cookiecutter.package_name }}-train distribute=mirrored distribute.logical_cpus=2   # no GPU needed
 {%- if cookiecutter.cluster %}
     TF_CONFIG='{...}' {{ cookiecutter.package_name }}-train distribute=multi_worker   # see scripts/launch_local.py
 {%- endif %}
-
-Mirrored takes every GPU (CUDA_VISIBLE_DEVICES picks them), else every logical CPU.
 """
 
 import functools
@@ -34,8 +33,7 @@ def split_cpu(num_logical_cpus: int) -> None:
 
 @functools.cache
 def probe_devices() -> tuple[str, ...]:
-    """The physical GPUs; call it first thing in a command. Without an NVIDIA device TensorFlow's
-    look prints "failed call to cuInit" from C++ (Python cannot catch it): there, it is muted."""
+    """The physical GPUs; call it first. Without NVIDIA's driver it mutes TF's cuInit error."""
     if os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi"):
         return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
     sys.stderr.flush()
@@ -69,8 +67,7 @@ def build_strategy(
 {%- else -%}
 def build_strategy(*, name: str, logical_cpus: int) -> tf.distribute.Strategy:
 {%- endif %}
-    """The strategy of `build_strategy(**cfg.distribute)` (configs/distribute/); call it before
-    any other TF op. auto: mirrored over several GPUs or logical CPUs, else one device."""
+    """The strategy of `build_strategy(**cfg.distribute)`; call it before any other TF op."""
     probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
@@ -137,8 +134,7 @@ def use_jit_compile(value: object, deterministic: bool) -> bool:
 
 
 def mixed_precision_policy(value: object) -> str:
-    """The Keras dtype policy of train.mixed_precision: float16 (with loss scaling) on a GPU,
-    bfloat16 (no loss scaling needed) on a CPU, float32 when off."""
+    """train.mixed_precision's Keras dtype policy: float16 on a GPU, bfloat16 on a CPU, or off."""
     if not resolve_switch(value, "train.mixed_precision"):
         return "float32"
     return "mixed_float16" if gpu_names() else "mixed_bfloat16"

@@ -1,10 +1,7 @@
-"""Evaluate a run's checkpoint on its test split; writes metrics.json and report.md.
+"""Evaluate a run's checkpoint (default: runs/latest, latest) on its test split or on other data
+of the same classes; writes metrics.json and report.md. Training overrides are ignored.
 
-    {{ cookiecutter.package_name }}-eval                                  # the newest run: runs/latest
-    {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best # the best by train.monitor
-    {{ cookiecutter.package_name }}-eval data.test_path=other_test_data/  # other test data, same classes
-
-Config, data assets and weights come from the run; training overrides are ignored with a note.
+    {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best data.test_path=other_test_data/
 """
 
 import json
@@ -35,8 +32,7 @@ KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "data.test_path")
 def evaluate(
     run_dir: str | Path, checkpoint: str = "latest", test_path: str | None = None
 ) -> dict:
-    """Evaluates `checkpoint` of `run_dir` on its test split or on `test_path`; writes
-    metrics.json and report.md into run_dir, returns the metrics."""
+    """Evaluates and writes metrics.json and report.md into run_dir; returns the metrics."""
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
@@ -51,6 +47,8 @@ def evaluate(
         raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
     model = model_lib.build_model(cfg.model, metadata)
     checkpoint_path = checkpoints.restore_model(model, run_dir, checkpoint)
+    if holder := runs.lock_holder(run_dir):
+        log.warning("%s is still training (%s): evaluating %s", run_dir, holder, checkpoint_path)
     example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
     inputs = tf.data.Dataset.from_tensor_slices(raw_inputs).map(example_fn, tf.data.AUTOTUNE)
     logits = model.predict(inputs.batch(cfg.train.batch_size), verbose=0)
@@ -66,14 +64,7 @@ def evaluate(
         "test_data": test_path or "the run's test split",
     }
     jsonio.write_json(run_dir / "metrics.json", metrics)
-{%- if cookiecutter.model_type == "rnn" %}
-    wrong = report.most_confident_errors(np.array(labels), probabilities, class_names)
-    for example in wrong:  # the text a person reads
-        example["text"] = raw_inputs[example["index"]].decode("utf-8", errors="replace")
-    report_file = report.write_report(run_dir, metrics, class_names, wrong)
-{%- else %}
     report_file = report.write_report(run_dir, metrics, class_names)
-{%- endif %}
 {%- if cookiecutter.tracking == "mlflow" %}
     log_artifacts(run_dir, [run_dir / "metrics.json", report_file])
 {%- endif %}

@@ -1,17 +1,14 @@
-"""Export a run as a SavedModel that takes raw inputs, in TensorFlow Serving's layout.
+"""Export a run (default runs/latest) as a SavedModel of raw inputs, in TF Serving's layout.
 
-    {{ cookiecutter.package_name }}-export                          # the newest run: runs/latest/export/<next version>/
     {{ cookiecutter.package_name }}-export run_dir=runs/DIR checkpoint=best{{ " export.tflite_quantization=int8" if cookiecutter.tflite }}
-    saved_model_cli show --all --dir runs/latest/export/1   # its signatures
 
-Staged: reloaded as TensorFlow Serving loads it, run on the test split and compared with the
-Keras model, then renamed into place (a failed check leaves nothing). export.json: its accuracy.
+Staged, reloaded as TensorFlow Serving loads it and compared with the Keras model on the test
+split, then renamed to export/<next version>/ (a failed check leaves nothing; export.json).
 """
 
 import logging
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import hydra
@@ -38,7 +35,6 @@ TOLERANCE = 1e-5  # the largest difference of the served probabilities from the 
 
 
 def build_archive(model: keras.Model, metadata: Metadata) -> keras.export.ExportArchive:
-    """raw inputs -> the training input ops -> model -> probabilities, class_id, class_name."""
 
     def classify(model_inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = tf.nn.softmax(model(model_inputs, training=False), axis=-1)
@@ -55,8 +51,7 @@ def build_archive(model: keras.Model, metadata: Metadata) -> keras.export.Export
 def compare(
     outputs: np.ndarray, expected: np.ndarray, tolerance: float, what: str, classes: bool = True
 ) -> float:
-    """The largest difference of `outputs` from `expected`, the Keras model's probabilities;
-    raises when it exceeds `tolerance` or (unless classes=False) a class differs."""
+    """max |outputs - expected|; raises above `tolerance` or (if `classes`) on another class."""
     difference = float(np.max(np.abs(outputs - expected)))
     same_classes = np.array_equal(outputs.argmax(axis=-1), expected.argmax(axis=-1))
     if difference > tolerance or (classes and not same_classes):
@@ -70,8 +65,8 @@ def compare(
 def check_export(
     path: Path, raw_inputs: list[bytes], expected: np.ndarray, metadata: Metadata, tolerance: float
 ) -> tuple[float, dict[str, dict]]:
-    """Runs every signature of the export at `path` on `raw_inputs`, loaded as TensorFlow Serving
-    loads it (a TF1 session): (largest difference from `expected`, outputs by signature)."""
+    """(largest difference, outputs by signature) of the export at `path` loaded as TensorFlow
+    Serving loads it (a TF1 session), on `raw_inputs`."""
     requests, outputs = serving.signature_inputs(raw_inputs, metadata), {}  # eager (no graph yet)
     try:
         with cli.quiet_tensorflow(), tf.Graph().as_default(), tf.compat.v1.Session() as session:
@@ -95,8 +90,8 @@ def check_export(
 
 
 def export(run_dir: str | Path, checkpoint: str = "latest", **options: object) -> Path:
-    """Exports `checkpoint` (latest, or best by train.monitor) of `run_dir` to the next
-    run_dir/export/<version>/ and returns that path; `options`: configs/export.yaml's export."""
+    """Exports `checkpoint` of `run_dir` to the next run_dir/export/<version>/; returns its path.
+    `options`: configs/export.yaml's export."""
     run_dir, options = Path(run_dir), OmegaConf.merge(export_defaults(), options)
 {%- else %}
 
@@ -111,9 +106,13 @@ def export(run_dir: str | Path, checkpoint: str = "latest") -> Path:
     versions = [int(path.name) for path in (run_dir / "export").glob("*") if path.name.isdigit()]
     final_path = run_dir / "export" / str(max(versions, default=0) + 1)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".staging-", dir=final_path.parent) as staging:
-        summary = write_export(Path(staging, "model"), model, cfg, run_dir{{ ", options" if cookiecutter.tflite }})
-        Path(staging, "model").rename(final_path)
+    staging = final_path.with_name(f".staging-{final_path.name}")  # removed however it ends
+    try:
+        shutil.rmtree(staging, ignore_errors=True)  # a killed export's
+        summary = write_export(staging, model, cfg, run_dir{{ ", options" if cookiecutter.tflite }})
+        staging.rename(final_path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 {%- if cookiecutter.tracking == "mlflow" %}
     log_artifacts(run_dir, [final_path])
 {%- endif %}

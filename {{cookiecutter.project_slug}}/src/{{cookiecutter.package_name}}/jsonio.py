@@ -1,5 +1,4 @@
-"""Small files that a reader never sees half written, on any tf.io.gfile file system (gs://
-too): run folders, records folders and checkpoints write their JSON and YAML through here."""
+"""Small JSON and YAML files a reader never sees half written, on any tf.io.gfile file system."""
 
 import json
 import os
@@ -9,8 +8,7 @@ import tensorflow as tf
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Writes `text` beside `path` (in a file named by this process: two writers never share
-    one), then renames it over `path`."""
+    """Writes `text` beside `path` (a file of this process' own), then renames it over `path`."""
     temporary = f"{path}.{os.getpid()}.tmp"
     with tf.io.gfile.GFile(temporary, "w") as text_file:
         text_file.write(text)

@@ -1,10 +1,10 @@
 """Builds the net of model.* (its `_target_` builder, through hydra.utils.instantiate, with the
 data's values) and what trains it: the loss, the optimizer and its learning-rate schedule{{ "
-(for a net that fine-tunes, models.FineTune, one per phase)" if cookiecutter.model_type == "cnn" }}.
-"""
+(for a net that fine-tunes, models.FineTune, one per phase)" if cookiecutter.model_type == "cnn" }}."""
 
 import inspect
 import logging
+import pydoc
 import sys
 from collections.abc import Callable, Mapping
 
@@ -33,10 +33,9 @@ Schedule = keras.optimizers.schedules.LearningRateSchedule
 def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
     """The builder of model._target_, or a ValueError naming what it lacks or does not take."""
     name, target = model_cfg.get("name"), model_cfg.get("_target_")
-    try:
-        build = hydra.utils.get_method(str(target))
-    except ImportError as error:
-        raise ValueError(f"model._target_={target} (configs/model/{name}.yaml): {error}") from None
+    build = pydoc.locate(str(target))  # None if not found (hydra's lookup logs three lines)
+    if not callable(build):
+        raise ValueError(f"model._target_={target} (configs/model/{name}.yaml) names no function.")
     parameters = inspect.signature(build).parameters
     given = set(model_cfg) - {"name", "_target_"}
     problems = [f"takes no model.{key}" for key in sorted(given - set(parameters))] + [
@@ -60,7 +59,7 @@ def build_model(model_cfg: Mapping, metadata: Metadata, data_dir: str | None = N
     if data_dir is None:
         module = sys.modules[build.__module__]
         options.update(dict.fromkeys(getattr(module, "INITIAL_WEIGHTS", ())))
-    data = metadata.model_arguments(data_dir)
+    data = metadata.model_arguments()
     data = {key: data[key] for key in inspect.signature(build).parameters if key in data}
     try:
         return hydra.utils.instantiate(options, **data, _convert_="all")
@@ -74,24 +73,19 @@ def cross_entropy() -> keras.losses.Loss:
 
 
 def build_loss(train_cfg: Mapping, metadata: Metadata) -> PerExampleLoss:
-    """Each example's cross-entropy with train.label_smoothing. Another loss goes here, e.g.
-    keras.losses.CategoricalFocalCrossentropy (docs/training.md)."""
+    """Each example's cross-entropy with train.label_smoothing (another loss: docs/training.md)."""
     loss = keras.losses.CategoricalCrossentropy(
         from_logits=True, label_smoothing=train_cfg.label_smoothing, reduction="none"
+    )  # on float32 logits: bfloat16 ones lose too much in the log
+    return lambda labels, logits: loss(
+        tf.one_hot(labels, metadata.num_classes), tf.cast(logits, tf.float32)
     )
-
-    def per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-        # In float32: bfloat16 logits lose too much in the log.
-        return loss(tf.one_hot(labels, metadata.num_classes), tf.cast(logits, tf.float32))
-
-    return per_example_loss
 
 
 def build_for_training(
     cfg: Mapping, metadata: Metadata, records_dir: str, strategy, steps_per_epoch: int
 ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """The model in train.mixed_precision's dtype policy with its starting weights, and an
-    optimizer for every weight that will train{{ " (a fine-tune's second phase's too)" if cookiecutter.model_type == "cnn" }}."""
+    """The model (train.mixed_precision's policy, starting weights) and its built optimizer."""
     policy = distribute.mixed_precision_policy(cfg.train.mixed_precision)
     log.info("Dtype policy %s", policy)
     previous_policy = keras.mixed_precision.global_policy()

@@ -22,22 +22,23 @@ on stdout or in output=FILE. (Accuracy on labelled data: {{ cookiecutter.package
 
 import csv
 import os
+import signal
 import sys
 from contextlib import nullcontext
 
 import hydra
 import tensorflow as tf
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from .{{ "predict_image" if cookiecutter.model_type == "cnn" else "predict_text" }} import SENT, SIGNATURE, SIGNATURE_INPUT, read_inputs
 
 BATCH_SIZE = 64  # inputs per call of the export
+TEXT_KEYS = ("inputs", "export_dir", "run_dir", "runs_root", "output", "column")
 USAGE = "\n".join(line for line in __doc__.splitlines() if line.startswith("    "))
 
 
 def find_export(export_dir: str | None, run_dir: str, runs_root: str) -> str:
-    """export_dir, or the newest version under <run_dir>/export/, where run_dir=latest is
-    what the pointer file <runs_root>/latest names (a path relative to its folder)."""
+    """export_dir, or the newest in <run_dir>/export/ (latest: what <runs_root>/latest names)."""
     if export_dir:
         return export_dir
     path = os.path.join(runs_root, "latest") if run_dir == "latest" else run_dir
@@ -57,8 +58,6 @@ def find_export(export_dir: str | None, run_dir: str, runs_root: str) -> str:
 
 def predict(cfg: DictConfig) -> None:
     """Classifies cfg.inputs with an export and writes the CSV."""
-    texts = {key: str(value) for key, value in cfg.items() if value}
-    cfg = OmegaConf.merge(cfg, texts)  # inputs=2024: a path, not a number
     if not cfg.inputs:
         raise ValueError(f"inputs= is required. Usage:\n{USAGE}")
     export_dir = find_export(cfg.export_dir, cfg.run_dir, cfg.runs_root)
@@ -82,13 +81,31 @@ def predict(cfg: DictConfig) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
-def main(cfg: DictConfig) -> None:
-    """Console script: {{ cookiecutter.package_name }}-predict inputs=... [run_dir=DIR|export_dir=DIR] [output=FILE]"""
+def _main(cfg: DictConfig) -> None:
+    signal.signal(signal.SIGTERM, stop)
     try:
         predict(cfg)
     except (ValueError, OSError, tf.errors.OpError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt as stopped:  # Ctrl-C, or stop()'s SIGTERM
+        name = str(stopped) or "SIGINT"
+        print(f"error: stopped by {name}; the CSV may be cut short.", file=sys.stderr)
+        sys.exit(128 + signal.Signals[name])
+
+
+def stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)  # as Ctrl-C: the same one line
+
+
+def main() -> None:
+    """Console script; each value is quoted for Hydra, which reads no emoji, comma or "(" bare."""
+    for index, argument in enumerate(sys.argv[1:], 1):
+        key, _, value = argument.partition("=")
+        if key in TEXT_KEYS and value[:1] not in ("'", '"') and value != "null":
+            escaped = value.replace("'", "\\'")
+            sys.argv[index] = f"{key}='{escaped}'"  # 2024 too: a path, not a number
+    _main()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
-"""What predict sends an image model's export: image files, through ``serve_bytes``. Imports no
-training code. Checked by ``python -m pytest tests/test_predict.py``."""
+"""What predict sends an image model's export: image files, through ``serve_bytes``."""
 
 import os
 {%- if cookiecutter.tflite %}
@@ -12,13 +11,13 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+# What tf.io.decode_image reads: the one list of preprocess (image_sources) and predict.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 SIGNATURE, SIGNATURE_INPUT, SENT = "serve_bytes", "image_bytes", "image files"
 
 
 def read_inputs(cfg: DictConfig) -> tuple[list[str], list[bytes], dict[str, str]]:
-    """(names, bytes, {name: why left out}) of the images of cfg.inputs (a file, or a folder
-    searched recursively); left out: what tf.io.decode_image cannot read (it fails its batch)."""
+    """(names, bytes, {name: why left out}) of the images of cfg.inputs, a file or a folder."""
     root, paths = cfg.inputs, [cfg.inputs]
     if tf.io.gfile.isdir(root):
         walk = tf.io.gfile.walk(root)
@@ -28,11 +27,14 @@ def read_inputs(cfg: DictConfig) -> tuple[list[str], list[bytes], dict[str, str]
         raise ValueError(f"inputs={root} holds no {'/'.join(IMAGE_EXTENSIONS)} files.")
     images, left_out = {}, {}
     for path in paths:
+        if "://" not in path and os.path.exists(path) and not os.path.isfile(path):  # a FIFO
+            left_out[path] = "not a regular file"
+            continue
         with tf.io.gfile.GFile(path, "rb") as image_file:
             images[path] = image_file.read()
         try:
             tf.io.decode_image(images[path], expand_animations=False)
-        except tf.errors.InvalidArgumentError:
+        except tf.errors.InvalidArgumentError:  # it would fail its whole batch
             left_out[path] = "not an image file that TensorFlow can decode"
             del images[path]
     return list(images), list(images.values()), left_out

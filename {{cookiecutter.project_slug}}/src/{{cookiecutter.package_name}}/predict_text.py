@@ -1,8 +1,5 @@
 """What predict sends a text model's export through ``serving_default``: raw UTF-8 texts, from a
-text file (one per line) or a column of a CSV file. Imports no training code. Checked by:
-
-    python -m pytest tests/test_predict.py
-"""
+text file (one per line) or a column of a CSV file. Imports no training code."""
 
 import csv
 import io
@@ -20,8 +17,7 @@ Inputs = tuple[list[str], list[bytes], dict[str, str]]  # names, raw inputs, {na
 
 
 def read_inputs(cfg: DictConfig) -> Inputs:
-    """Names and UTF-8 texts of cfg.inputs, a text file (one text a line) or a CSV file
-    (column=NAME), and the lines or rows left out."""
+    """Names and texts of cfg.inputs (a line each, or a CSV's column=NAME), and those left out."""
     with tf.io.gfile.GFile(cfg.inputs, "rb") as text_file:
         content = text_file.read()
     if cfg.column:
@@ -40,8 +36,7 @@ def read_inputs(cfg: DictConfig) -> Inputs:
 
 
 def read_csv_column(cfg: DictConfig, content: bytes) -> Inputs:
-    """The text column of a UTF-8 CSV file (with or without BOM), its dialect as csv.Sniffer
-    finds it; rows with another number of fields than the header are left out."""
+    """The text column of a UTF-8 CSV file (csv.Sniffer's dialect); ragged rows are left out."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -1,9 +1,6 @@
 """report.md, what a person reads after eval: headline numbers, confusion matrix, per-class
-scores{{ ", the surest mistakes" if cookiecutter.model_type == "rnn" }}. classification_metrics scores a confusion matrix (and validation)."""
+scores. classification_metrics scores a confusion matrix (and validation)."""
 
-{% if cookiecutter.model_type == "rnn" -%}
-import textwrap
-{% endif -%}
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,8 +14,7 @@ HEADLINE = ("accuracy", "macro_f1", "loss", "num_examples", "checkpoint")
 
 
 def classification_metrics(confusion: np.ndarray, class_names: Sequence) -> dict:
-    """accuracy, macro_f1 and per_class {name: precision, recall, f1, support, correct} of a
-    confusion matrix (rows: true class); a class without examples scores 0."""
+    """accuracy, macro_f1, per_class {name: precision, recall, f1, support, correct}; rows: true."""
     confusion = np.asarray(confusion)
     support, correct = confusion.sum(axis=1), np.diag(confusion)
     scores = np.zeros((3, len(class_names)))  # no examples at all, which sklearn refuses
@@ -38,49 +34,15 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence) -> dict
         "macro_f1": float(scores[2].mean()),
         "per_class": per_class,
     }
-{%- if cookiecutter.model_type == "rnn" %}
-
-
-def most_confident_errors(
-    labels: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str], k: int = 16
-) -> list[dict]:
-    """The `k` wrong predictions the model was surest of, surest first: index, true and predicted
-    class, confidence (the predicted class' probability)."""
-    predictions, confidences = probabilities.argmax(axis=-1), probabilities.max(axis=-1)
-    wrong = np.flatnonzero(predictions != labels)
-    surest = wrong[np.argsort(-confidences[wrong], kind="stable")][:k]
-    return [
-        {
-            "index": int(index),
-            "true": class_names[labels[index]],
-            "predicted": class_names[predictions[index]],
-            "confidence": float(confidences[index]),
-        }
-        for index in surest
-    ]
-
-
-def write_report(
-    directory: Path, metrics: dict, class_names: Sequence[str], wrong: list[dict]
-) -> Path:
-{%- else %}
 
 
 def write_report(directory: Path, metrics: dict, class_names: Sequence[str]) -> Path:
-{%- endif %}
     """Writes report.md and confusion_matrix.png into `directory`; returns the report's path."""
     directory, confusion = Path(directory), np.asarray(metrics["confusion_matrix"])
     figure = summaries.confusion_figure(confusion, class_names)
     (directory / "confusion_matrix.png").write_bytes(summaries.figure_png(figure))
     headline = [{key: metrics[key] for key in HEADLINE if key in metrics}]
     per_class = [{"class": name, **scores} for name, scores in metrics["per_class"].items()]
-{%- if cookiecutter.model_type == "rnn" %}
-    wrong = [{**example, "confidence": f"{example['confidence']:.3f}"} for example in wrong]
-    for example in wrong:  # one table cell: on one line, cut, its bars escaped
-        text = textwrap.shorten(example["text"], 300, placeholder="…")
-        example["text"] = text.replace("|", "\\|")
-    wrong_table = tabulate(wrong, "keys", tablefmt="github", disable_numparse=True)
-{%- endif %}
     sections = [
         "# Test report\n\n" + tabulate(headline, "keys", tablefmt="github", floatfmt=".4f"),
         "## Confusion matrix\n\nRows: the true class; columns: the predicted class.\n\n"
@@ -88,10 +50,6 @@ def write_report(directory: Path, metrics: dict, class_names: Sequence[str]) -> 
         + summaries.confusion_table(confusion, class_names),
         "## Per class\n\n"
         + tabulate(per_class, "keys", tablefmt="github", floatfmt=".4f", disable_numparse=[0]),
-{%- if cookiecutter.model_type == "rnn" %}
-        "## Most confidently wrong\n\nindex: the example's place in the test split.\n\n"
-        + (wrong_table or "No test example was classified wrongly."),
-{%- endif %}
     ]
     (directory / "report.md").write_text("\n\n".join(sections) + "\n", encoding="utf-8")
     return directory / "report.md"

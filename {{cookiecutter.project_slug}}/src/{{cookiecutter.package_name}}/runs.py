@@ -8,6 +8,7 @@ import itertools
 import logging
 import os
 import platform
+import shutil
 {%- if cookiecutter.cluster %}
 import tempfile
 {%- endif %}
@@ -36,6 +37,11 @@ def assets_dir(run_dir: str | Path) -> Path:
 
 def checkpoints_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
+
+
+def latest_checkpoint(run_dir: str | Path) -> str | None:
+    """The path of a run's latest complete checkpoint (the `checkpoint` index names it)."""
+    return tf.train.latest_checkpoint(str(checkpoints_dir(run_dir)))
 
 
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
@@ -76,7 +82,7 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
         return run_dir, True
     if cfg.run_dir:  # a file there: FileExistsError, naming it
         Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
-        return Path(cfg.run_dir), (Path(cfg.run_dir) / CONFIG_FILE).exists()
+        return Path(cfg.run_dir), latest_checkpoint(cfg.run_dir) is not None
 {%- if cookiecutter.cluster %}
     if cfg.distribute.name == "multi_worker":
         raise ValueError(
@@ -121,7 +127,7 @@ def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
     """The result of a run with nothing left to train (its epochs done), or None."""
-    latest = tf.train.latest_checkpoint(str(checkpoints_dir(run_dir)))
+    latest = latest_checkpoint(run_dir)
     if latest is None:
         return None
     values = tf.train.load_checkpoint(latest).get_tensor  # the variables of checkpoints.py
@@ -133,25 +139,36 @@ def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
     return {**saved, "epochs": epochs, "run_dir": str(run_dir), "checkpoint": latest}
 
 
+def lock_holder(run_dir: str | Path) -> str | None:
+    """Who holds run_dir's lock ("PID 12 on host"), or None (a killed holder's lock is free)."""
+    path = Path(run_dir) / LOCK_FILE
+    lock = filelock.FileLock(path, timeout=0) if path.exists() else contextlib.nullcontext()
+    with contextlib.suppress(filelock.Timeout), lock:
+        return None
+    return path.read_text(encoding="utf-8")
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
-    """Holds an OS lock (filelock, freed however the process ends) on run_dir/lock, which names
-    its holder. A new run that failed leaves no folder."""
-    path = Path(run_dir) / LOCK_FILE
+    """Holds run_dir/lock (naming its holder); a start that saved no checkpoint is removed."""
+    path, before = Path(run_dir) / LOCK_FILE, set(os.listdir(run_dir))
     lock = filelock.FileLock(path, timeout=0)
     try:
         lock.acquire()
     except filelock.Timeout:
-        holder = path.read_text(encoding="utf-8") if path.exists() else "?"
         raise RuntimeError(
-            f"{run_dir} is in use by another training ({holder}). Wait for it to end, or train "
-            "into another run_dir."
+            f"{run_dir} is in use by another training ({lock_holder(run_dir)}). Wait for it to "
+            "end, or train into another run_dir."
         ) from None
     path.write_text(f"PID {os.getpid()} on {platform.node()}")
     try:
         yield
-    finally:
-        path.unlink(missing_ok=True)  # while still held: no one else has it then
+    finally:  # while still held: no one else writes here then
+        written = [] if latest_checkpoint(run_dir) else set(os.listdir(run_dir)) - before
+        temporary = checkpoints_dir(run_dir).rglob("*_temp")  # of a save that was stopped
+        for leftover in [*(Path(run_dir) / name for name in written), *temporary, path]:
+            shutil.rmtree(leftover, ignore_errors=True)  # a folder; a file or a link:
+            leftover.unlink(missing_ok=True)
         lock.release()
         with contextlib.suppress(OSError):  # rmdir takes only an empty folder
             path.parent.rmdir()
@@ -168,19 +185,33 @@ def worker_dir() -> Iterator[Path]:
 
 
 def start_run(cfg: DictConfig, records_dir: str, metadata: Metadata) -> None:
-    """Writes assets/, config.yaml and the `latest` pointers; refuses other data on resume."""
+    """Writes assets/ and config.yaml; refuses other data when the run has a checkpoint."""
     run_dir, saved = Path(cfg.run_dir), assets_dir(cfg.run_dir) / METADATA_FILE
-    if saved.exists() and Metadata.read(saved).fingerprint != metadata.fingerprint:
+    trained = saved.exists() and latest_checkpoint(run_dir)
+    if trained and Metadata.read(saved).fingerprint != metadata.fingerprint:
         raise ValueError(
             f"{run_dir} was trained on other data (its assets/metadata.json differs from "
             f"{records_dir}). Train a new run (leave out run_dir), or restore the data."
         )
     copy_assets(records_dir, run_dir)  # again on resume: the same files
     save_config(cfg, run_dir)
-    for pointer in {Path(cfg.runs_root).resolve() / LATEST, run_dir.resolve().parent / LATEST}:
-        if pointer.parent in run_dir.resolve().parents:  # runs/latest and runs/<group>/latest
+
+
+def point_latest(cfg: DictConfig) -> None:
+    """Makes runs_root/latest and runs_root/<group>/latest name cfg.run_dir (once trained)."""
+    run_dir = Path(cfg.run_dir).resolve()
+    for pointer in {Path(cfg.runs_root).resolve() / LATEST, run_dir.parent / LATEST}:
+        if pointer.parent in run_dir.parents:
             pointer.parent.mkdir(parents=True, exist_ok=True)
-            jsonio.write_text(pointer, os.path.relpath(run_dir.resolve(), pointer.parent) + "\n")
+            jsonio.write_text(pointer, os.path.relpath(run_dir, pointer.parent) + "\n")
+
+
+def kept_note(run_dir: str | None) -> str:
+    """What a stopped training keeps, and how to go on."""
+    if latest := run_dir and latest_checkpoint(run_dir):
+        kept = f"{run_dir} keeps its checkpoint at step {latest.rsplit('-', 1)[-1]}"
+        return f"{kept}; go on with: make resume RUN_DIR={run_dir}"
+    return "it had saved no checkpoint, so it left no run; train again."
 
 
 def copy_assets(records_dir: str, run_dir: Path) -> None:
@@ -193,8 +224,7 @@ def copy_assets(records_dir: str, run_dir: Path) -> None:
 
 
 def run_records(cfg: DictConfig, metadata: Metadata, test_path: str | None = None) -> tuple:
-    """(records folder, metadata) of a run's data, found by its fingerprint without reading the
-    data (which may have moved), else written again; or of `test_path`, with the run's config."""
+    """(records folder, metadata) of a run's data (found by fingerprint) or of `test_path`."""
     if test_path is not None:
         data_cfg = OmegaConf.merge(cfg.data, {"test_path": test_path})
         return preprocess_data.ensure_preprocessed(data_cfg, cfg.seed)

@@ -1,10 +1,7 @@
-"""A table of training runs: one row per run (named by its folder, so by its start time), the
-hyper-parameters that differ, the metrics.
+"""A table of training runs: one row per run (by its folder, so by start time), the
+hyper-parameters that differ, the metrics. No TensorFlow here: it prints at once.
 
-    {{ cookiecutter.package_name }}-runs                                  # every run under runs/
-    {{ cookiecutter.package_name }}-runs runs/lenet5-digits --sort=-best_val_accuracy   # -: descending
-
-A missing value shows as `-` and sorts last. No TensorFlow here: the table prints at once.
+    {{ cookiecutter.package_name }}-runs [ROOT]    # every run under ROOT (runs/); `-`: no value
 """
 
 import argparse
@@ -56,34 +53,24 @@ def collect_runs(root: Path) -> list[dict]:
     return runs
 
 
-def table(runs: list[dict], sort: str = "run") -> tuple[list[str], list[dict]]:
-    """(columns, rows): the hyper-parameters that differ between the runs, rows sorted by the
-    column `sort` names ('-column': descending), missing last."""
+def table(runs: list[dict]) -> tuple[list[str], list[dict]]:
+    """(columns, rows): the runs' cells, with the hyper-parameters that differ between them."""
     hparams = [run["hparams"] for run in runs]
     keys = dict.fromkeys(key for run_hparams in hparams for key in run_hparams)
     differ = [key for key in keys if len({repr(h.get(key)) for h in hparams}) > 1]
     bests = dict.fromkeys(key for run in runs for key in run if key.startswith("best_"))
     columns = ["run", *differ, "epochs", *bests, "test_accuracy", "macro_f1", "exports"]
-    rows = [{**run["hparams"], **run} for run in runs]
-    column = sort.lstrip("-")
-    if column not in columns:
-        raise ValueError(f"--sort {column!r} is not a column; use one of: {', '.join(columns)}")
-    present = [row for row in rows if row.get(column) is not None]
-    numbers = all(isinstance(row[column], int | float) for row in present)
-    order = (lambda row: row[column]) if numbers else (lambda row: str(row[column]))
-    present.sort(key=order, reverse=sort.startswith("-"))
-    return columns, present + [row for row in rows if row.get(column) is None]
+    return columns, [{**run["hparams"], **run} for run in runs]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Prints the table of runs; returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", type=Path, default=Path("runs"))
-    parser.add_argument("--sort", metavar="COLUMN", default="run", help="-COLUMN descends")
     args = parser.parse_args(argv)
     try:
-        columns, rows = table(collect_runs(args.root), args.sort)
-    except (FileNotFoundError, ValueError, yaml.YAMLError) as error:  # YAMLError names the file
+        columns, rows = table(collect_runs(args.root))
+    except (FileNotFoundError, yaml.YAMLError) as error:  # YAMLError names the file
         print(f"error: {error}", file=sys.stderr)
         return 1
     if not rows:

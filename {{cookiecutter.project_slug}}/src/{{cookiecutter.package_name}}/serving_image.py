@@ -15,8 +15,7 @@ from .data.metadata import Metadata
 def add_signatures(
     archive: keras.export.ExportArchive, classify: Callable, metadata: Metadata
 ) -> None:
-    """Adds serving_default (decoded images) and serve_bytes (image files) to `archive`, which
-    tracks the model; `classify`: model inputs -> the export's outputs."""
+    """Adds serving_default and serve_bytes; `classify`: model inputs -> the export's outputs."""
     height, width, channels = metadata.input_shape
     prepare = image_ops.make_prepare_fn(metadata)  # as in training
 
@@ -38,8 +37,7 @@ def add_signatures(
 
 
 def signature_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> dict[str, dict]:
-    """{signature: its inputs} for the same stored images (the records' raw inputs): decoded
-    for serving_default, as the files they are for serve_bytes."""
+    """{signature: its inputs} of the records' stored images: decoded, and as files."""
     images = [image_ops.decode_stored(raw, metadata.input_shape) for raw in raw_inputs]
     return {
         "serving_default": {"images": np.stack(images)},

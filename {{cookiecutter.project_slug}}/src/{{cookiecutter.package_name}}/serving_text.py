@@ -14,8 +14,7 @@ from .data.metadata import Metadata
 def add_signatures(
     archive: keras.export.ExportArchive, classify: Callable, metadata: Metadata
 ) -> None:
-    """Adds serving_default (raw texts) to `archive`, which tracks the model; `classify`: model
-    inputs -> the export's outputs."""
+    """Adds serving_default (raw texts); `classify`: model inputs -> the export's outputs."""
     archive.add_endpoint("serving_default", classify, [tf.TensorSpec([None], tf.string, "texts")])
 
 

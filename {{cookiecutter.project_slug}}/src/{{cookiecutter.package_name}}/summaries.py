@@ -1,21 +1,17 @@
-"""What training writes for TensorBoard (`make tensorboard`): hparams; train/ the scalars{{ "" if cookiecutter.model_type == "cnn" else "
-(and the Embedding Projector's files)" }}; validation/ the scalars and confusion matrix of each full
-validation. report.md shares the pictures.
-"""
+"""A run's TensorBoard files (`make tensorboard`): hparams; train/ the scalars;
+validation/ the scalars and confusion matrix of each full validation."""
 
 import io
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-{% if cookiecutter.model_type == "rnn" %}import keras
-{% endif %}import numpy as np
+import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import ConfusionMatrixDisplay
-from tabulate import tabulate{% if cookiecutter.model_type == "rnn" %}
-from tensorboard.plugins import projector{% endif %}
+from tabulate import tabulate
 from tensorboard.plugins.hparams import api as hparams_api
 
 from .config import BOOKKEEPING, flatten
@@ -51,21 +47,6 @@ class TrainingSummaries:
             tf.summary.scalar("accuracy", validation["accuracy"])
             tf.summary.image("confusion_matrix", picture)
             tf.summary.text("confusion_matrix_table", confusion_table(confusion, class_names))
-{%- if cookiecutter.model_type == "rnn" %}
-
-    def write_embedding(self, model: keras.Model) -> None:
-        """The learned embedding for the PROJECTOR tab, row i named by token id i's word."""
-        log_dir = self.log_dir / "train"
-        words = model.get_layer("vectorizer").get_vocabulary()  # "" (padding), [UNK], ...
-        tsv = "".join((word or "[PAD]").replace("\t", " ") + "\n" for word in words)
-        (log_dir / "metadata.tsv").write_text(tsv, encoding="utf-8")
-        weights = keras.ops.convert_to_numpy(model.get_layer("embedding").embeddings)
-        tf.train.Checkpoint(embedding=tf.Variable(weights)).write(str(log_dir / "embedding.ckpt"))
-        config = projector.ProjectorConfig()
-        tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
-        config.embeddings.add(tensor_name=tensor_name, metadata_path="metadata.tsv")
-        projector.visualize_embeddings(str(log_dir), config)
-{%- endif %}
 
     def close(self) -> None:
         for writer in (self.train, self.validation, self.hparams):

@@ -1,13 +1,11 @@
-"""Train the model with one custom loop that serves every tf.distribute strategy:
+"""Train with one custom loop for every tf.distribute strategy, each run in a new folder
+runs/<model>-<data>/<date>_<time>/ (runs/latest: the newest with a checkpoint). For example:
 
     {{ cookiecutter.package_name }}-train train.epochs=5 run_dir=runs/exp1
     {{ cookiecutter.package_name }}-train train.resume=latest train.epochs=10            # train on
     {{ cookiecutter.package_name }}-train -m train.learning_rate=1e-3,3e-3 model.dropout_rate=0.1,0.3
-
-Each run gets a new folder runs/<model>-<data>/<date>_<time>/ (runs/latest names the newest).
 """
 
-import datetime
 import logging
 {% if cookiecutter.cluster -%}
 from collections.abc import Callable
@@ -24,7 +22,7 @@ from omegaconf import DictConfig
 from . import checkpoints as checkpoints_lib
 from . import cli, distribute, jsonio, runs
 from . import model as model_lib
-from .config import check_loop_settings, register_configs
+from .config import check_batch_size, check_config, register_configs
 from .controller import Controller
 from .data import data_loader, preprocess_data
 from .trainer import Trainer, distributed_datasets, make_evaluator
@@ -36,10 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict:
-    """Trains the model of `cfg` into a new run directory, or on in one whose config equals it
-    (runs.RESUMABLE_KEYS apart); returns the final metrics and checkpoints."""
+    """Trains into a new run folder, or on in one of an equal config; returns the result."""
     model_lib.check_options(cfg.model)  # before any work, as the config's keys
-    check_loop_settings(cfg.train)
+    check_config(cfg)
     cli.setup_logging()
 {%- if cookiecutter.cluster %}
     watchdog = None
@@ -81,7 +78,6 @@ def run_training(
 def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: Path) -> dict:
 {%- endif %}
     """train() once the strategy is up and the run accepted, in named steps."""
-    started = datetime.datetime.now().isoformat(timespec="seconds")
     run_dir = Path(cfg.run_dir)
     keras.backend.clear_session()  # a sweep trains several models in one process
     keras.utils.set_random_seed(cfg.seed)  # Python, NumPy, TensorFlow and the data order
@@ -96,9 +92,11 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         )
     else:
         records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+        check_batch_size(cfg.train.batch_size, strategy.num_replicas_in_sync, metadata.counts)
         runs.start_run(cfg, records_dir, metadata)
 {%- else %}
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+    check_batch_size(cfg.train.batch_size, strategy.num_replicas_in_sync, metadata.counts)
     runs.start_run(cfg, records_dir, metadata)
 {%- endif %}
     cli.setup_logging(write_dir / "train.log")
@@ -127,16 +125,11 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         cfg, state, trainer, datasets, steps_per_epoch, metadata.class_names, write_dir{{ ", heartbeat" if cookiecutter.cluster else "" }}
     )
     result = loop.run(make_evaluator(strategy, model, metadata.num_classes))
-{%- if cookiecutter.model_type == "rnn" %}
-    loop.tensorboard.write_embedding(model)
-{%- endif %}
 {%- if cookiecutter.cluster %}
     if write_dir != run_dir:  # a multi-worker run's other workers
         return result
 {%- endif %}
-    finished = datetime.datetime.now().isoformat(timespec="seconds")
-    result_file = run_dir / runs.RESULT_FILE
-    jsonio.write_json(result_file, {**result, "started": started, "finished": finished})
+    jsonio.write_json(run_dir / runs.RESULT_FILE, result)
     return result
 
 
@@ -145,7 +138,7 @@ def _main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN and not cfg.run_dir:
         cfg.run_dir = hydra_config.runtime.output_dir  # the job's folder in the sweep folder
-    with cli.exit_on_user_error():
+    with cli.exit_on_user_error(lambda: runs.kept_note(cfg.run_dir)):
         result = train(cfg)
     # What a sweeper (hparams_search=optuna) optimises: the best value of train.monitor.
     return result.get(f"best_{cfg.train.monitor}", float("nan"))

@@ -1,6 +1,5 @@
 """The compiled side of training (orbit's StandardTrainer and StandardEvaluator), under any
-tf.distribute strategy: `num_steps` train steps or a validation pass per tf.function call.
-"""
+tf.distribute strategy: `num_steps` train steps or a validation pass per tf.function call."""
 
 import logging
 from collections.abc import Callable, Iterator
@@ -28,8 +27,7 @@ class Datasets:
 def distributed_datasets(
     strategy: tf.distribute.Strategy, spec: data_loader.InputSpec, batch_size: int, step: int
 ) -> Datasets:
-    """Global batches of `batch_size`, one pipeline per worker; training from where `step` steps
-    left it, validation padded (weight 0) so that no replica gets a partial or empty batch."""
+    """Training from `step` on, and validation padded (weight 0) to full batches per replica."""
     validation_steps = []
 
     def make(context: tf.distribute.InputContext, training: bool) -> tf.data.Dataset:
@@ -62,9 +60,8 @@ def distributed_datasets(
 
 
 class Trainer:
-    """Synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop).
-    The loss is each example's summed over the replica's batch and divided by the global batch
-    size: the same under every strategy."""
+    """Synchronous train steps on every replica, `num_steps` per call (train.steps_per_loop);
+    the loss is divided by the global batch size, so it is the same under every strategy."""
 
     def __init__(self, strategy, model, optimizer, loss_fn, global_batch_size, train_cfg):
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
@@ -155,9 +152,8 @@ class Trainer:
 def make_evaluator(
     strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
 ) -> Callable[[Iterator, int], dict]:
-    """Returns evaluate(iterator, num_steps): loss (cross-entropy whatever trains, so runs
-    compare), accuracy, macro_f1, num_examples and confusion matrix (rows: true class) of
-    `num_steps` batches, in one call; padding (weight 0) counts nowhere."""
+    """evaluate(iterator, num_steps): cross-entropy (whatever trains, so runs compare), accuracy,
+    macro_f1, num_examples and confusion matrix (rows: true class); padding counts nowhere."""
     loss_fn = model_lib.cross_entropy()
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
@@ -184,8 +180,7 @@ def make_evaluator(
     def evaluate(iterator: Iterator, num_steps: int) -> dict:
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
         confusion = confusion.numpy()
-        scores = report.classification_metrics(confusion, range(num_classes))
-        scores = {key: scores[key] for key in ("accuracy", "macro_f1")}
+        scores = report.classification_metrics(confusion, range(num_classes))  # and per_class
         count = int(confusion.sum())
         loss = float(loss_sum) / max(count, 1)
         return {"loss": loss, **scores, "num_examples": count, "confusion_matrix": confusion}

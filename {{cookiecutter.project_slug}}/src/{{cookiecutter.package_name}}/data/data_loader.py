@@ -1,5 +1,4 @@
-"""TFRecord files -> batched, shuffled, prefetched tf.data.Datasets for train, eval and export;
-what happens to one example is input_ops' job."""
+"""TFRecord files -> batched, shuffled, prefetched tf.data.Datasets (one example: input_ops)."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,11 +52,8 @@ def input_spec(cfg: DictConfig, records_dir: str, metadata: Metadata) -> InputSp
 
 
 def read_records(records_dir: str, split: str, metadata: Metadata) -> tf.data.Dataset:
-    """The serialised examples of one split, checked to exist and to hold as many as metadata."""
-    path = input_ops.records_file(records_dir, split)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{path} is missing. Delete {records_dir}, run preprocess again.")
-    count = metadata.counts[split]["total"]
+    """The serialised examples of one split, checked to hold as many as metadata says."""
+    path, count = input_ops.records_file(records_dir, split), metadata.counts[split]["total"]
     return tf.data.TFRecordDataset(path).apply(tf.data.experimental.assert_cardinality(count))
 
 
@@ -72,10 +68,8 @@ def load_split(
     pad_to_full_batches: bool = False,
 ) -> tf.data.Dataset:
     """One split as (model inputs, int32 labels) batches of `batch_size` (per replica with an
-    `input_context`: each input pipeline reads the split and keeps its turn of the batches).
-    Training: endless shuffled passes of full batches, starting after `examples_fed` (a resume).
-    Else of known size; with `pad_to_full_batches`, (inputs, labels, weights) with weight-0
-    padding that gives every replica full batches."""
+    `input_context`: each input pipeline keeps its turn of the batches). Training: endless passes
+    from `examples_fed` on. Else, `pad_to_full_batches`: weight-0 padding (pad_with_weights)."""
     context = input_context or tf.distribute.InputContext()
     pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     count = spec.metadata.counts[split]["total"]
@@ -120,8 +114,7 @@ def decode_records(
 
 def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset:
     """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0): no
-    replica gets a partial or empty batch, which oneDNN's Conv2D and Keras' LSTM mishandle in a
-    distributed evaluation (TF 2.21 / Keras 3.15)."""
+    replica gets a partial batch, which oneDNN's Conv2D and Keras' LSTM mishandle (TF 2.21)."""
 
     def weighted(weight: float) -> Callable:
         return NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(weight)))
@@ -133,8 +126,7 @@ def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset
 def training_stream(
     examples: tf.data.Dataset, count: int, seed: int, shuffle_buffer: int, start_example: int = 0
 ) -> tf.data.Dataset:
-    """Endless passes over `examples`, pass p shuffled by (seed, p): a run resumed at
-    `start_example` sees exactly what an uninterrupted run would have seen."""
+    """Endless passes, pass p shuffled by (seed, p); from `start_example` as if never stopped."""
     start_pass, skip = divmod(start_example, count)
     skip = tf.constant(skip, tf.int64)
 
@@ -150,8 +142,7 @@ def training_stream(
 def augment_batches(
     batches: tf.data.Dataset, augment_fn: Callable, seed: int, deterministic: bool = True
 ) -> tf.data.Dataset:
-    """(stream positions, (inputs, labels)) batches -> (augmented inputs, labels): a batch at a
-    time (cheaper than per example), seeded by its first example's position in the stream."""
+    """Augments (positions, (inputs, labels)) batches, each seeded by its first stream position."""
 
     @NOT_CONVERTED
     def augment(positions: tf.Tensor, example: tuple) -> tuple:

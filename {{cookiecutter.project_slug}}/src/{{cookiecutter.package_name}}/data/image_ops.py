@@ -17,8 +17,7 @@ def encode_png(image: tf.Tensor) -> bytes:
 
 
 def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
-    """A uint8 image of 1 to 4 channels in `channels` (1 or 3; None: 1 for gray, 3 for colour),
-    alpha dropped; gray images stay unchanged."""
+    """A uint8 image of 1 to 4 channels in `channels` (1, 3; None: gray 1, colour 3), no alpha."""
     to_gray = tf.image.rgb_to_grayscale if channels == 1 else tf.identity
     to_rgb = tf.image.grayscale_to_rgb if channels == 3 else tf.identity
     colour = tf.shape(image)[-1] >= 3
@@ -27,40 +26,15 @@ def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
     return image
 
 
-def exif_orientation(encoded: tf.Tensor) -> tf.Tensor:
-    """The Exif orientation (1 to 8) of JPEG bytes, else 1. TensorFlow has no op for it: this
-    finds the orientation entry (tag 0x0112, one short) in the first 64 KB, in any byte order."""
-    # Two bytes after the first 64 KB that no entry can end with: a value always follows one.
-    head = tf.strings.join([tf.strings.substr(encoded, 0, 65536), b"\xff\xff"])
-    orientation = tf.constant(1, tf.int64)
-    for entry, skip in ((b"\x12\x01\x03\0\x01\0\0\0", 0), (b"\x01\x12\0\x03\0\0\0\x01", 1)):
-        parts = tf.strings.split(head, entry, maxsplit=1)  # little-, then big-endian
-        value = tf.cast(tf.io.decode_raw(parts[-1], tf.uint8)[skip], tf.int64)
-        found = (tf.size(parts) == 2) & (value >= 1) & (value <= 8)
-        orientation = tf.where(found & (orientation == 1), value, orientation)
-    return tf.where(tf.strings.substr(encoded, 0, 2) == b"\xff\xd8", orientation, 1)
-
-
-def apply_orientation(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
-    """Turns an image the way its Exif orientation says: 5 to 8 are 1 to 4 (as stored,
-    mirrored, turned half way, upside down) after a transpose."""
-    code = tf.cast(orientation, tf.int32) - 1
-    image = tf.cond(code >= 4, lambda: tf.image.transpose(image), lambda: image)
-    mirrored = (code % 4 == 1) | (code % 4 == 2)
-    image = tf.cond(mirrored, lambda: tf.image.flip_left_right(image), lambda: image)
-    return tf.cond(code % 4 >= 2, lambda: tf.image.flip_up_down(image), lambda: image)
-
-
 def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
-    """PNG/JPEG/BMP/GIF/WebP bytes as uint8 [height, width, channels] (see to_channels; a GIF's
-    first frame), turned upright by the JPEG's Exif orientation (as photo viewers show it)."""
+    """Image bytes as uint8 [height, width, channels] (to_channels). As Keras' image loaders, it
+    ignores a JPEG's Exif orientation: turn such photos upright on disk first."""
     image = tf.io.decode_image(encoded, expand_animations=False)
-    return to_channels(apply_orientation(image, exif_orientation(encoded)), channels)
+    return to_channels(image, channels)
 
 
 def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | None) -> tf.Tensor:
-    """Image file bytes as preprocess stores them and serve_bytes reads them: uint8, upright,
-    resized to `image_size` (antialiased: shrinking averages, never aliases)."""
+    """Image bytes as preprocess stores them and serve_bytes reads them: resized."""
     resized = tf.image.resize(decode_image(encoded, channels), image_size, antialias=True)
     return tf.saturate_cast(tf.round(resized), tf.uint8)
 
@@ -77,9 +51,8 @@ def augment_images(
     flip: bool = False,
     brightness: float = 0.0,
 ) -> tf.Tensor:
-    """Random changes to a batch of prepared images, each its own way: pad by `crop_padding`
-    pixels (mirrored) and crop back at a random offset, flip half left-right, add an offset in
-    [-brightness, brightness]. A pure function of `seed` (int [2]), for resumes."""
+    """Each image of a batch its own way: a random crop of it padded by `crop_padding` (mirrored),
+    a flip, a brightness offset up to `brightness`. A pure function of `seed` (int [2])."""
     # By hand where tf.image's stateless crop and brightness would change a batch one way.
     batch, height, width = tf.unstack(tf.shape(images)[:3])
     seeds = tf.random.experimental.stateless_split(seed, num=3)  # crop, flip, brightness
@@ -105,8 +78,7 @@ def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Te
 
 
 def make_prepare_fn(metadata: Metadata) -> Op:
-    """uint8 images (one or a batch) -> model inputs, normalised by the training pixels' mean
-    and std in [0, 1]. Training and the export's signatures both use it, so they cannot differ."""
+    """uint8 images (one or a batch) -> model inputs, as training and the export both see them."""
     return lambda images: (tf.cast(images, tf.float32) / 255.0 - metadata.mean) / metadata.std
 
 

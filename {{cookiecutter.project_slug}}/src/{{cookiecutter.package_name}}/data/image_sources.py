@@ -1,6 +1,5 @@
 """Image sources for preprocess_data (RawExamples of encoded images), and how they are stored:
-a PNG of data.image_size each, in parallel while the records are written (encode_examples). To
-add a source, see docs/architecture.md."""
+a PNG of data.image_size each (encode_examples). To add a source, see docs/architecture.md."""
 
 import logging
 import re
@@ -11,12 +10,12 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.datasets import load_digits
 
+from ..predict_image import IMAGE_EXTENSIONS
 from . import image_ops, sources
 from .sources import RawExamples, fetch_archive
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
 
 
@@ -49,8 +48,7 @@ def image_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 
 def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """MNIST (60,000 + 10,000 28x28 digits), from Keras' mnist.npz (not keras.datasets: its hash
-    check would download again over a file a test wrote)."""
+    """MNIST's 60,000 + 10,000 digits from Keras' mnist.npz (keras.datasets re-checks its hash)."""
     path = fetch_archive("mnist.npz", MNIST_URL, data_cfg.download_dir)
     names = [str(digit) for digit in range(10)]
     with np.load(path) as arrays:
@@ -62,15 +60,8 @@ def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
 SOURCES = {source.__name__: source for source in (digits, synthetic, image_folder, mnist)}
 
 
-def error_reason(error: Exception) -> str:
-    """The whole reason of an error on one line, without TensorFlow's op-name decorations."""
-    text = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(error))
-    return " ".join(text.split())
-
-
 def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """Stores images in parallel: yields (index, PNG, statistics) of each readable one, in order.
-    The others are decoded again to name them with their reason in one error at the end."""
+    """Stores images in parallel: (index, PNG, statistics) of each readable one; names the rest."""
     image_size, channels = list(data_cfg.image_size), data_cfg.channels
 
     def encode(index: tf.Tensor, raw: tf.Tensor) -> dict:
@@ -84,8 +75,9 @@ def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) ->
     def reason(raw) -> str:  # why `encode` failed on one input, run again eagerly
         try:
             encode(tf.constant(0, tf.int64), tf.constant(raw))
-        except (tf.errors.OpError, OSError) as error:
-            return f"{raw if from_files else 'an image'} ({error_reason(error)})"
+        except (tf.errors.OpError, OSError) as error:  # one line, no TensorFlow op names
+            text = re.sub(r"\{\{function_node [^}]*\}\}|\[Op:\w+\]( name: \S*)?", "", str(error))
+            return f"{raw if from_files else 'an image'} ({' '.join(text.split())})"
         return f"{raw if from_files else 'an image'} (failed once, then read; try again)"
 
     dataset = tf.data.Dataset.from_tensor_slices(list(inputs)).enumerate()

@@ -34,9 +34,8 @@ class Metadata:
     model_inputs: dict  # the model builder's arguments that the data sets
     counts: dict  # {split: {"total": n, "per_class": {class name: n}}}
 
-    def model_arguments(self, folder: str | Path | None = None) -> dict:
-        """The values a model builder may take from the data (model.DATA_ARGUMENTS); `folder` is
-        unused (read() resolved the files metadata.json names)."""
+    def model_arguments(self) -> dict:
+        """The values a model builder may take from the data (model.DATA_ARGUMENTS)."""
 {%- if cookiecutter.model_type == "cnn" %}
         data = {"mean": self.mean, "std": self.std}
 {%- else %}
@@ -52,10 +51,10 @@ class Metadata:
             path = os.path.join(path, METADATA_FILE)
         try:
             metadata = cls(**jsonio.read_json(path))
-        except TypeError as error:  # a key missing or unknown
+        except (TypeError, ValueError) as error:  # a key missing or unknown; cut short
             raise ValueError(
-                f"This metadata.json was written by another version of this project ({error}). "
-                "Delete its records folder and run preprocess again."
+                f"{path} cannot be read ({error}): cut short, or written by another version of "
+                "this project. Preprocess again; for a run's assets/, copy it from its records."
             ) from error
 {%- if cookiecutter.model_type == "cnn" %}
         return metadata

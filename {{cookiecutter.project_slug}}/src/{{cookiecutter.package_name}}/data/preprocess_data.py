@@ -1,6 +1,5 @@
-"""Raw source -> a TFRecord file per split (train / validation / test) + metadata.json, streamed
-(memory stays flat). Train, eval and export call `ensure_preprocessed`, which reuses the records
-in ``data.records_dir/<name>-<fingerprint>`` until the data changes."""
+"""Raw source -> a TFRecord file per split + metadata.json, streamed (memory stays flat). Train,
+eval and export call `ensure_preprocessed`: it reuses data.records_dir/<name>-<fingerprint>/."""
 
 import contextlib
 import hashlib
@@ -10,9 +9,12 @@ import logging
 import os
 {%- if cookiecutter.cluster %}
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+{%- else %}
+from collections.abc import Iterator
 {%- endif %}
 
+import filelock
 import hydra
 import numpy as np
 import tensorflow as tf
@@ -20,9 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
 from .. import cli, distribute, jsonio
-from ..config import register_configs
+from ..config import check_config, register_configs
 from ..data.metadata import METADATA_FILE, Metadata  # "..": sorted first in either variant
-from . import input_ops, sources
+from . import data_loader, input_ops, sources
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, TrainSummary, encode_examples
 
 log = logging.getLogger(__name__)
@@ -31,39 +33,50 @@ SPLITS = ("train", "validation", "test")
 # Keys that do not change what the records hold: no rebuild when they change. The files that
 # data.path and data.test_path name are hashed by content instead, wherever they are.
 UNHASHED_KEYS = {"records_dir", "download_dir", "cache", "shuffle_buffer", "augment"}
-UNHASHED_KEYS |= {"path", "test_path"}
+UNHASHED_KEYS |= {"path", "test_path", "allow_overlap"}
 
 
-def input_digest(path: str | None) -> str:
-    """A SHA-256 of the names and bytes of the (non-hidden) files under `path`, or of a file."""
+def file_digests(path: str | None) -> dict[str, str]:
+    """{name relative to `path`: SHA-256} of a file, or of the files read under a folder."""
     if not path or not tf.io.gfile.exists(path):
-        return ""
-    files = [path]
-    if tf.io.gfile.isdir(path):
-        walk = tf.io.gfile.walk(path)
-        files = [os.path.join(folder, name) for folder, _, names in walk for name in names]
-    digest = hashlib.sha256()
-    for file_path in sorted(files):
-        relative = os.path.relpath(file_path, path)
-        if not any(part.startswith(".") and part != "." for part in relative.split(os.sep)):
-            digest.update(f"{relative}\0{tf.io.gfile.stat(file_path).length}\0".encode())
-            with tf.io.gfile.GFile(file_path, "rb") as opened:
-                while chunk := opened.read(1 << 20):
-                    digest.update(chunk)
-    return digest.hexdigest()
+        return {}
+    digests = {}
+    for file_path in sources.walk_files(path)[0] if tf.io.gfile.isdir(path) else [path]:
+        digest = hashlib.sha256()
+        with tf.io.gfile.GFile(file_path, "rb") as opened:
+            while chunk := opened.read(1 << 20):
+                digest.update(chunk)
+        digests[os.path.relpath(file_path, path)] = digest.hexdigest()
+    return digests
+
+
+def check_overlap(data_cfg: DictConfig, train: dict[str, str], test: dict[str, str]) -> None:
+    """Refuses test files with the bytes of a training file, unless data.allow_overlap."""
+    training = set(train.values())
+    shared = [name for name, digest in test.items() if digest in training]
+    if shared:
+        example = os.path.normpath(os.path.join(data_cfg.test_path, shared[0]))
+        message = (
+            f"data.test_path overlaps data.path={data_cfg.path}: {len(shared)} test file(s) have "
+            f"the bytes of a training file, e.g. {example}: scores on them overstate accuracy."
+        )
+        if not data_cfg.get("allow_overlap"):  # a run trained before it had none
+            raise ValueError(f"{message} Remove them from one, or set data.allow_overlap=true.")
+        log.warning("%s Kept (data.allow_overlap=true).", message)
 
 
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
-    """A hash of what decides the records: the data config but UNHASHED_KEYS, the seed, the
-    input files, and the code that writes and decodes them."""
+    """A hash of the data config but UNHASHED_KEYS, the seed, the input files and the code."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
     for key in UNHASHED_KEYS:
         data.pop(key, None)
+    inputs = [file_digests(data_cfg.get(key)) for key in ("path", "test_path")]
+    check_overlap(data_cfg, *inputs)
     code = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
     content = {
         "data": data,
         "seed": seed,
-        "inputs": [input_digest(data_cfg.get("path")), input_digest(data_cfg.get("test_path"))],
+        "inputs": inputs,
         "code": [inspect.getsource(inspect.getmodule(function)) for function in code],
     }
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
@@ -76,18 +89,44 @@ def records_path(data_cfg: DictConfig, seed: int, data_fingerprint: str | None =
 
 
 def read_metadata(records_dir: str) -> Metadata | None:
-    """The metadata of finished records (metadata.json is written last), or None."""
-    finished = tf.io.gfile.exists(os.path.join(records_dir, METADATA_FILE))
-    return Metadata.read(records_dir) if finished else None
+    """The metadata of finished records that read whole, else None (a damaged one: named)."""
+    checked = metadata_file = os.path.join(records_dir, METADATA_FILE)
+    if not tf.io.gfile.exists(metadata_file):
+        return None
+    try:
+        metadata = Metadata.read(metadata_file)
+        for split in SPLITS:
+            checked = input_ops.records_file(records_dir, split)
+            for _ in data_loader.read_records(records_dir, split, metadata).batch(4096):
+                pass  # reading checks each record, then their count
+    except (ValueError, OSError, tf.errors.OpError):
+        log.warning("%s is damaged or cut short: preprocessing again.", checked)
+        tf.io.gfile.remove(metadata_file)
+        return None
+    return metadata
+
+
+@contextlib.contextmanager
+def records_lock(records_dir: str) -> Iterator[None]:
+    """An OS lock on <records_dir>.lock while records are checked or written (not on gs://)."""
+    if "://" in records_dir:
+        yield
+        return
+    with filelock.FileLock(f"{records_dir}.lock") as lock:
+        try:
+            yield
+        finally:
+            os.remove(lock.lock_file)  # while still held: no one else has it then
 
 
 def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]:
     """(records dir, metadata) for `data_cfg`, writing the records first if needed."""
     data_fingerprint = fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
-    metadata = read_metadata(records_dir)
-    if metadata is None:
-        return records_dir, preprocess(data_cfg, seed, data_fingerprint)
+    with records_lock(records_dir):  # a second process of this data waits, then reuses them
+        metadata = read_metadata(records_dir)
+        if metadata is None:
+            return records_dir, preprocess(data_cfg, seed, data_fingerprint)
     log.info("Reusing the records in %s", records_dir)
     return records_dir, metadata
 {%- if cookiecutter.cluster %}
@@ -148,8 +187,7 @@ def assign_splits(
 def write_records(
     examples: sources.RawExamples, data_cfg: DictConfig, seed: int, records_dir: str
 ) -> tuple[np.ndarray, TrainSummary]:
-    """Streams every example into the file of its split; returns the examples per split and
-    class, and the TrainSummary."""
+    """Streams each example into its split's file; returns the counts per split and class."""
     test_fraction = 0.0 if examples.test else data_cfg.test_fraction
     labels = np.asarray(examples.labels, np.int64)
     parts = [(examples, assign_splits(labels, data_cfg.validation_fraction, test_fraction, seed))]
@@ -178,8 +216,6 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
-    with contextlib.suppress(tf.errors.NotFoundError):
-        tf.io.gfile.remove(os.path.join(records_dir, METADATA_FILE))
     counts, summary = write_records(examples, data_cfg, seed, records_dir)
     class_names = examples.class_names
     empty = [name for name, count in zip(class_names, counts[0], strict=True) if not count]
@@ -205,6 +241,7 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
 def _main(cfg: DictConfig) -> None:
     cli.setup_logging()
     with cli.exit_on_user_error():
+        check_config(cfg)
         ensure_preprocessed(cfg.data, cfg.seed)
 
 

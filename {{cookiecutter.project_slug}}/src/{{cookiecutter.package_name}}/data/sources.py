@@ -15,8 +15,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RawExamples:
-    """Raw inputs (bytes, or with `from_files` paths; a sequence or an iterator), the index of
-    each one's class in `class_names`, and the source's own test split or None."""
+    """Inputs (bytes, or paths if `from_files`), their class indices, the source's test split."""
 
     inputs: Iterable
     labels: Sequence[int]
@@ -34,45 +33,61 @@ def require_path(path: str | None, key: str, example: str) -> str:
     return path
 
 
+def walk_files(root: str) -> tuple[list[str], dict[str, str]]:
+    """(sorted regular files under `root`, {entry: why left out, e.g. hidden, FIFO, loop})."""
+    files, skipped, seen = [], {}, set()
+    for folder, folders, names in tf.io.gfile.walk(root):
+        if os.path.realpath(folder) in seen:  # never on gs://, which has no links
+            skipped[folder], folders[:] = "a link to a folder read already: a loop", []
+            continue
+        seen.add(os.path.realpath(folder))
+        for name in folders + names:
+            path = os.path.join(folder, name.rstrip("/"))
+            if name[0] == ".":
+                skipped[path] = "hidden"
+            elif name in names and "://" not in root and not os.path.isfile(path):
+                skipped[path] = "not a regular file: a FIFO, device, dead or looping link"
+            elif name in names:
+                files.append(path)
+        folders[:] = sorted(name for name in folders if name[0] != ".")
+    return sorted(files), skipped
+
+
 def list_class_files(
     root: str, extensions: Sequence[str], key: str = "data.path"
 ) -> tuple[list[str], list[int], list[str]]:
-    """(paths, class indices, sorted class names) of the files in a folder with a sub-folder per
-    class, e.g. ``imgs/cat/001.png``. Hidden files are skipped, others named in a warning."""
+    """(paths, class indices, sorted class names) of `root`/<class>/.../<file>; warns of others."""
     require_path(root, key, "data/my_{{ "images" if cookiecutter.model_type == "cnn" else "texts" }}")
     example = f"{root.rstrip('/')}/<class_name>/<file>{extensions[0]}"
     if not tf.io.gfile.isdir(root):
         raise ValueError(f"{key}={root} is a file, not a folder like {example}.")
+    files, skipped = walk_files(root)
+    by_class = {}
+    for path in files:
+        class_name, _, inside = os.path.relpath(path, root).partition(os.sep)
+        if not inside:
+            skipped[path] = "not in a class folder"
+        elif not path.lower().endswith(tuple(extensions)):
+            skipped[path] = f"not {'/'.join(extensions)}"
+        else:
+            by_class.setdefault(class_name, []).append(path)
     names = sorted(name.rstrip("/") for name in tf.io.gfile.listdir(root) if name[0] != ".")
     class_names = [name for name in names if tf.io.gfile.isdir(os.path.join(root, name))]
+    class_names = [name for name in class_names if os.path.join(root, name) not in skipped]
     if not class_names:
         raise ValueError(f"{key}={root} has no class sub-folders. Expected {example}.")
-    paths, labels, empty, others = [], [], [], []
-    for label, name in enumerate(class_names):
-        walk = tf.io.gfile.walk(os.path.join(root, name))
-        found = sorted(os.path.join(parent, file) for parent, _, files in walk for file in files)
-        for path in found:
-            relative = os.path.relpath(path, root)
-            if any(part[0] == "." for part in relative.split(os.sep)):
-                continue  # hidden: .DS_Store, .ipynb_checkpoints/
-            if path.lower().endswith(tuple(extensions)):
-                paths.append(path)
-                labels.append(label)
-            else:
-                others.append(relative)
-        if label not in labels[-1:]:
-            empty.append(name)
+    empty = [name for name in class_names if name not in by_class]
     if empty:
         raise ValueError(
             f"{key}={root}: the class folder(s) {empty} hold no {'/'.join(extensions)} files. "
             f"Add examples or remove the folder(s). Expected {example}."
         )
-    if others:
-        log.warning(
-            f"{key}={root}: leaving out {len(others)} file(s) that are not "
-            f"{'/'.join(extensions)}: {', '.join(others[:10])}{' ...' if len(others) > 10 else ''}"
-            ". Convert them to use them."
-        )
+    left_out = sorted(f"{os.path.relpath(path, root)} ({why})" for path, why in skipped.items())
+    if left_out:
+        shown = ", ".join(left_out[:10]) + (" ..." if len(left_out) > 10 else "")
+        log.warning(f"{key}={root}: leaving out {len(left_out)} entries: {shown}.")
+    paths = [path for name in class_names for path in by_class[name]]
+    labels = [label for label, name in enumerate(class_names) for _ in by_class[name]]
     return paths, labels, class_names
 
 
@@ -119,8 +134,7 @@ def check_examples(examples: RawExamples, source: str, path: str | None = None) 
         where = f" (data.path={path})" if path else ""
         raise ValueError(
             f"data={source}{where} has only one class, {examples.class_names}: a classifier "
-            "needs at least two, or it learns nothing and scores 100%. Add the examples of "
-            "at least one other class (e.g. a second class folder, or rows with another label)."
+            "needs at least two. Add another class (a class folder, or rows with another label)."
         )
     if examples.test is not None and not len(examples.test.labels):
         raise ValueError(f"data={source} gave no test examples; check data.test_path.")

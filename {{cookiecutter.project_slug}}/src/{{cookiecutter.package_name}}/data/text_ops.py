@@ -14,9 +14,8 @@ VECTORIZER = "vectorizer"  # the name of the TextVectorization layer in every te
 
 @keras.saving.register_keras_serializable(package=__package__)  # model.keras reloads it
 def standardize_text(texts: tf.Tensor) -> tf.Tensor:
-    """Lower-cases UTF-8 text, replaces punctuation with spaces and numbers of 3 digits or more
-    (phones, amounts: each a word seen once) with "000". A text left without words becomes
-    OOV_TOKEN, one unknown word: no net can pool a sequence of padding alone."""
+    """Lower-cases, replaces punctuation with spaces and numbers of 3 digits or more (phones,
+    amounts) with "000"; a text left without words is OOV_TOKEN (no net can pool padding alone)."""
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, r"\p{P}", " ")
     texts = tf.strings.regex_replace(texts, r"\d{3,}", "000")
@@ -31,8 +30,7 @@ def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
 def make_vectorizer(
     vocabulary_file: str | Path, sequence_length: int
 ) -> keras.layers.TextVectorization:
-    """The layer from texts [N] to int64 word ids [N, sequence_length] (padded with 0 or cut; 1
-    for an unknown word) of a VOCABULARY_FILE."""
+    """Texts [N] -> word ids [N, sequence_length] by VOCABULARY_FILE (0: padding, 1: unknown)."""
     with tf.io.gfile.GFile(str(vocabulary_file)) as file:
         words = file.read().splitlines()[2:]  # ids 0 and 1 are the layer's own ("" and [UNK])
     return keras.layers.TextVectorization(

@@ -1,6 +1,5 @@
-"""Text sources for preprocess_data (RawExamples of UTF-8 text), and the training texts'
-vocabulary. CSV files and text folders are read twice, never held in memory: to check them,
-then to write the records. To add a source, see docs/architecture.md."""
+"""Text sources for preprocess_data (RawExamples of UTF-8 text; CSV files and folders are read
+twice, to check, then to write), and the vocabulary. To add one, see docs/architecture.md."""
 
 import csv
 import dataclasses
@@ -27,8 +26,7 @@ KERAS_DATASETS = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
 
 def digit_sentences(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """Sentences of 3 to 6 digit words, all odd ("One Seven Three") or all even: the
-    sequence-classification task of *Learning TensorFlow*, chapter 6."""
+    """3 to 6 digit words, all odd ("One Seven") or all even: *Learning TensorFlow*, chapter 6."""
     rng = np.random.default_rng(seed)
     labels = [index % 2 for index in range(data_cfg.num_examples)]
     choices = [[2, 4, 6, 8], [1, 3, 5, 7, 9]]
@@ -94,6 +92,8 @@ def sniff_csv(path: str, columns: Sequence[str], key: str) -> tuple[type[csv.Dia
     except csv.Error:
         dialect = csv.excel
     header = next(csv.reader(sample.splitlines(keepends=True), dialect), [])
+    if not header:
+        raise ValueError(f"{key}={path} is empty. Expected a header row, then a row per example.")
     for name, column in zip(("data.text_column", "data.label_column"), columns, strict=True):
         if column not in header:
             raise ValueError(
@@ -141,11 +141,10 @@ def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) ->
         first.setdefault(problem, (line, len(row)))
     if counts["ragged"]:
         raise ValueError(
-            f"{key}={path}: {counts['ragged']} row(s) have more or fewer fields than the "
-            f"header's {len(header)} ({dialect.delimiter!r}-separated), the first at line "
-            f"{first['ragged'][0]} ({first['ragged'][1]} fields). A text that holds the delimiter "
-            'must be quoted, e.g. "Hi, all",ham; save the file with a CSV writer (it quotes '
-            "them) or with another delimiter (tab, ';')."
+            f"{key}={path}: {counts['ragged']} row(s) differ from the header's {len(header)} "
+            f"fields ({dialect.delimiter!r}-separated), the first at line {first['ragged'][0]} "
+            f"({first['ragged'][1]} fields). Quote a text that holds the delimiter, e.g. "
+            "\"Hi, all\",ham (a CSV writer does), or use another delimiter (tab, ';')."
         )
     if counts["unlabelled"]:
         raise ValueError(
@@ -154,6 +153,8 @@ def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) ->
         )
     where = f"at {key}={path} line {first['empty'][0]}" if counts["empty"] else ""
     check_empty(counts["empty"], where, skip_invalid)
+    if not labels:
+        raise ValueError(f"{key}={path} has no rows under its header. Add a row per example.")
     return labels, csv_texts(path, key, dialect, text)
 
 
@@ -175,8 +176,7 @@ def text_folder(data_cfg: DictConfig, seed: int) -> RawExamples:
 
 
 def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
-    """IMDB reviews (25,000 + 25,000): Keras' imdb.npz of word ids back into text (not
-    keras.datasets: its hash check would download again over an archive a test wrote)."""
+    """IMDB's 25,000 + 25,000 reviews, Keras' imdb.npz's word ids as text (not keras.datasets)."""
     archive_path, index_path = (
         sources.fetch_archive(name, KERAS_DATASETS + name, data_cfg.download_dir)
         for name in ("imdb.npz", "imdb_word_index.json")
@@ -199,8 +199,7 @@ SOURCES = {
 
 
 def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
-    """(index, UTF-8 text to store, None) per example, read from its file when `from_files`;
-    empty texts are left out and counted at the end (check_empty)."""
+    """(index, UTF-8 text, None) per example (read from a file if `from_files`) but empty ones."""
     empty = []
     for index, raw in enumerate(inputs):
         stored = read_text(raw).encode("utf-8") if from_files else raw
@@ -212,8 +211,7 @@ def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) ->
 
 
 class TrainSummary:
-    """The words of the training texts, counted a batch at a time; `metadata` writes the
-    vocabulary."""
+    """The training texts' words, counted a batch at a time; `metadata` writes the vocabulary."""
 
     def __init__(self, data_cfg: DictConfig):
         self.data_cfg, self.counts, self.batch = data_cfg, Counter(), []

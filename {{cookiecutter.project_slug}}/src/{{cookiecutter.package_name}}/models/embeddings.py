@@ -1,6 +1,5 @@
-"""Pretrained word vectors for a text net's embedding layer, from a GloVe or fastText .vec text
-file (local or gs://): a word and its numbers on each line, spaces between (fastText's first
-line, "count dim", is skipped)."""
+"""Pretrained word vectors for a text net's embedding layer, from a GloVe or fastText .vec file
+(local or gs://): a word and its numbers on each line (fastText's "count dim" line skipped)."""
 
 import logging
 

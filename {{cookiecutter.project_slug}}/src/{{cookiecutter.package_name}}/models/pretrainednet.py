@@ -60,8 +60,7 @@ def build_pretrained(
 
 
 def check_options(input_shape: Sequence[int], backbone: str) -> None:
-    """Refuses a backbone or image size that build_pretrained cannot use (keras.applications
-    refuses weights that are not imagenet, None or a file)."""
+    """Refuses a backbone or image size that build_pretrained cannot use."""
     if backbone not in BACKBONES:
         raise ValueError(f"model.backbone={backbone!r}: choose one of {', '.join(BACKBONES)}.")
     height, width, _ = input_shape
@@ -98,8 +97,7 @@ def load_backbone(
 
 
 def set_trainable(model: keras.Model, fine_tune: bool) -> None:
-    """Freezes the backbone, or (`fine_tune`) thaws it but for batch norm, which keeps its
-    ImageNet statistics (frozen, it runs in inference mode). Call it before the training step
-    is traced and the optimizer built: both see what is trainable then."""
+    """Freezes the backbone, or (`fine_tune`) thaws it but batch norm (kept in inference mode).
+    Call it before the train step is traced and the optimizer built: both see what trains."""
     for layer in model.get_layer("backbone").layers:
         layer.trainable = fine_tune and not isinstance(layer, layers.BatchNormalization)

@@ -1,7 +1,6 @@
 """A small residual net for 32x32 to 96x96 images, after He et al. (2016), section 4.2 (CIFAR).
 Under tf.distribute, BatchNormalization normalises each replica's part of the batch on its own;
-synchronized_batch_norm uses the global batch's statistics, so N replicas compute what one does.
-"""
+synchronized_batch_norm uses the global batch's statistics, so N replicas compute what one does."""
 
 import functools
 from collections.abc import Sequence

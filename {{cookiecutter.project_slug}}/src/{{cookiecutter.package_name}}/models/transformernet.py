@@ -74,11 +74,9 @@ def encoder_block(
     dropout_rate: float,
     name: str,
 ) -> keras.KerasTensor:
-    """Self-attention (to the words that are not `padding`), then a two-layer feed-forward
-    net; each adds to its input, then normalises (the original Transformer's post-norm).
-
-    The mask is explicit: MultiHeadAttention clears the implicit one of its query, which the
-    residual Add also reads, so that a second block would attend to the padding."""
+    """Self-attention (to the words that are not `padding`), then a two-layer feed-forward net;
+    each adds to its input, then normalises (post-norm). The mask is explicit: MultiHeadAttention
+    clears the implicit one, which the residual Add reads, so a next block would see padding."""
     dim = x.shape[-1]
     attention = layers.MultiHeadAttention(
         num_heads, dim // num_heads, dropout=dropout_rate, name=f"{name}_attention"
