@@ -18,7 +18,8 @@ from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
 LONG_RUN = ("experiment=smoke", "data.num_examples=2000", "train.max_steps_per_epoch=null")
-STOPS = [  # (signal, sent once this file exists, what the line says is kept); 2 epochs
+LONG_RUN += ("train.epochs=100",)  # never over before the signal, however slow the machine
+STOPS = [  # (signal, sent once this file exists, what the line says is kept)
     (signal.SIGTERM, "runs/run/config.yaml", "it had saved no checkpoint, so it left no run"),
     (signal.SIGINT, "runs/latest", "keeps its checkpoint at step"),  # moved at the first one
 ]

@@ -64,7 +64,8 @@ def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
         sys.exit(1)
     except KeyboardInterrupt as stop:
         name = str(stop) or "SIGINT"  # Ctrl-C, or raise_interrupt's SIGTERM
-        log.error("Stopped by %s: %s", name, kept() if kept else "it left nothing; run it again.")
+        note = kept() if kept else "nothing unfinished is used; run it again."
+        log.error("Stopped by %s: %s", name, note)
         sys.exit(128 + signal.Signals[name])
 
 

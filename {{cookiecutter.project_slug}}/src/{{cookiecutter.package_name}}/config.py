@@ -1,6 +1,7 @@
 """The types of the config, registered with Hydra's ConfigStore: a misspelt key, a wrong type or
 a choice not allowed fails when the config is composed. The values and their comments are the
-YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all."""
+YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all.
+"""
 
 import math
 from collections.abc import Mapping
