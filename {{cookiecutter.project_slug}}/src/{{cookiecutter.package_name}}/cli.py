@@ -57,6 +57,7 @@ def raise_interrupt(signum: int, frame: object) -> None:
 def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
     """A USER_ERRORS exception: one line, exit 1. SIGINT/SIGTERM: one line of `kept()`, 130/143."""
     signal.signal(signal.SIGTERM, raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a parent ignored it
     try:
         yield
     except USER_ERRORS as error:

@@ -83,6 +83,7 @@ def predict(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path="configs", config_name="predict")
 def _main(cfg: DictConfig) -> None:
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a parent ignored it
     try:
         predict(cfg)
     except (ValueError, OSError, tf.errors.OpError) as error:
