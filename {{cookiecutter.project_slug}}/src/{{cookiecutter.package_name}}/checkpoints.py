@@ -98,7 +98,7 @@ def restore_state(
     latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
     best_checkpoint = tf.train.CheckpointManager(checkpoint, str(directory / BEST_DIR), 1)
     state = TrainState(model, optimizer, epoch, best, train_cfg.monitor, latest, best_checkpoint)
-    path = tf.train.latest_checkpoint(str(runs.checkpoints_dir(run_dir)))
+    path = runs.latest_checkpoint(run_dir)
     if path:
         checkpoint.restore(path).assert_existing_objects_matched()
         log.info("Resuming from %s at step %d", path, state.step)
@@ -121,7 +121,7 @@ def warm_start(model: keras.Model, source: str) -> list[str]:
     """Copies the weights of each layer that `source` (a run, or a checkpoint of one) has by the
     same name and shapes; logs the others. Returns the names of the layers loaded."""
     path = Path(source)
-    latest = tf.train.latest_checkpoint(str(runs.checkpoints_dir(path)))
+    latest = runs.latest_checkpoint(path)
     prefix = latest if path.is_dir() else source
     run_dirs = [d for d in (path, *path.resolve().parents) if (d / runs.CONFIG_FILE).exists()]
     if not run_dirs or prefix is None or not tf.io.gfile.exists(prefix + ".index"):
