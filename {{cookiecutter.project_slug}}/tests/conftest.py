@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # The run that the eval, export, serving and predict tests read: the default data, trained
 # and exported (export/1) once per test process. A test that changes it works on a copy.
 {%- if cookiecutter.model_type == "cnn" %}
-SHARED_RUN = ("data=digits", "train.epochs=3", "train.max_steps_per_epoch=null")  # ~0.95
+SHARED_RUN = ("data=digits", "train.epochs=3", "train.steps_per_epoch=null")  # ~0.95
 {%- else %}
 SHARED_RUN = ("data=digit_sentences", "data.num_examples=2000", "train.epochs=2")
 {%- endif %}

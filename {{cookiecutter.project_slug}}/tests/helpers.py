@@ -20,11 +20,16 @@ import pytest
 import tensorflow as tf
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from {{ cookiecutter.package_name }} import checkpoints, runs
 from {{ cookiecutter.package_name }} import model as model_lib
 from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import data_loader, input_ops
+from {{ cookiecutter.package_name }}.export import serving
+{%- if cookiecutter.model_type == "rnn" %}
+from {{ cookiecutter.package_name }}.models import lstmnet, transformernet
+{%- endif %}
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 
@@ -99,21 +104,13 @@ def kill_and_resume(run_module, run_dir, overrides, before=(), after=(), moment=
 
 # One short epoch on the default data split into 181 validation and 181 test examples: in
 # per-replica batches of 30 the last global batch of 1, 2 or 3 replicas holds 1 example.
-UNEVEN_RUN = [
+UNEVEN_RUN = ["train.batch_size=30", "train.epochs=1", "train.steps_per_epoch=5"]
+UNEVEN_RUN += ["train.log_every_steps=1", "train.steps_per_loop=1", "train.min_steps=0"]
 {%- if cookiecutter.model_type == "cnn" %}
-    "data=digits",
-    "data.validation_fraction=0.1005",
-    "data.test_fraction=0.1005",
+UNEVEN_RUN += ["data=digits", "data.validation_fraction=0.1005", "data.test_fraction=0.1005"]
 {%- else %}
-    "data=digit_sentences",
-    "data.num_examples=1805",
+UNEVEN_RUN += ["data=digit_sentences", "data.num_examples=1805"]
 {%- endif %}
-    "train.batch_size=30",
-    "train.epochs=1",
-    "train.max_steps_per_epoch=5",
-    "train.log_every_steps=1",
-    "train.steps_per_loop=1",
-]
 
 
 def check_uneven_run(run_dir: Path, output: str, replicas: int) -> None:
@@ -197,22 +194,16 @@ def as_texts(ids: np.ndarray) -> np.ndarray:
     return np.array(words, dtype=object)
 
 
-LSTM_OPTIONS = {"embedding_dim": 8, "units": 16, "cell": "lstm", "bidirectional": True}
-LSTM_OPTIONS |= {"num_layers": 1, "pooling": "last", "dropout_rate": 0.5}
-
-
 def small_lstm(**options) -> keras.Model:
-    """A small LSTM net (LSTM_OPTIONS) over vectorizer(6), every builder option given."""
-    from {{ cookiecutter.package_name }}.models import lstmnet
-
-    defaults = {**LSTM_OPTIONS, "embeddings": None, "freeze_embeddings": False}
-    return lstmnet.build_lstm(**{**defaults, "vectorizer": vectorizer(6), **options})
+    """A small LSTM net over vectorizer(6), every builder option given (`options` override)."""
+    defaults = {"embedding_dim": 8, "units": 16, "cell": "lstm", "bidirectional": True}
+    defaults.update(num_layers=1, pooling="last", dropout_rate=0.5, vectorizer=vectorizer(6))
+    defaults.update(embeddings=None, freeze_embeddings=False)
+    return lstmnet.build_lstm(**{**defaults, **options})
 
 
 def small_transformer(**options) -> keras.Model:
     """A small Transformer encoder, every builder option given (`options` override them)."""
-    from {{ cookiecutter.package_name }}.models import transformernet
-
     defaults = {"embedding_dim": 16, "num_heads": 2, "feed_forward_dim": 32, "num_blocks": 2}
     defaults.update(dropout_rate=0.0, embeddings=None, freeze_embeddings=False)
     return transformernet.build_transformer(**{**defaults, **options})
@@ -221,8 +212,6 @@ def small_transformer(**options) -> keras.Model:
 
 def read_events(run_dir: str | Path, writer: str = ""):
     """What a run wrote to TensorBoard (writer: train, validation or "": the hparams), all read."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     events = EventAccumulator(str(Path(run_dir, "tensorboard", writer)), {"tensors": 0})
     return events.Reload()
 
@@ -265,8 +254,6 @@ def fit(model, inputs, labels, learning_rate: float, epochs: int, batch_size: in
 
 def assert_export_serves_evals_accuracy(run_dir: Path) -> dict:
     """export/1, served the whole test split, scores eval's accuracy; returns eval's metrics."""
-    from {{ cookiecutter.package_name }}.export import serving
-
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     metadata = runs.load_metadata(run_dir)
     records_dir, _ = runs.run_records(runs.load_config(run_dir), metadata)
@@ -287,24 +274,17 @@ OTHER_NETS = {
     # A backbone's weights from a local file (written by net_files: nothing downloads), fine-
     # tuned in two phases: the first epoch on the frozen backbone, then the whole backbone.
     "pretrained": [
-        "model=pretrained",
-        "data.image_size=[32,32]",
-        "model.weights={files}/backbone.weights.h5",
-        "model.freeze_epochs=1",
-        "model.fine_tune_learning_rate=0.0003",
+        *("model=pretrained", "data.image_size=[32,32]", "model.freeze_epochs=1"),
+        *("model.weights={files}/backbone.weights.h5", "model.fine_tune_learning_rate=0.0003"),
     ],
 {%- else %}
     "transformer": [
-        "model=transformer",
-        "model.embedding_dim=16",
-        "model.feed_forward_dim=32",
-        "model.num_blocks=1",
+        *("model=transformer", "model.embedding_dim=16"),
+        *("model.feed_forward_dim=32", "model.num_blocks=1"),
     ],
     # Word vectors from a GloVe-format file (written by net_files) for part of the words.
     "lstm-embeddings": [
-        "model=lstm",
-        "model.embedding_dim=4",
-        "model.units=8",
+        *("model=lstm", "model.embedding_dim=4", "model.units=8"),
         "model.embeddings={files}/vectors.txt",
     ],
 {%- endif %}

@@ -77,7 +77,7 @@ def test_warm_start_from_a_run_or_a_checkpoint_on_other_classes_and_only_in_a_ne
 # 12 steps an epoch on the smoke data, a checkpoint every 4 steps. Dropout stays on{{ ", and so" if cookiecutter.model_type == "cnn" else ":" }}
 # {{ "does augmentation: their" if cookiecutter.model_type == "cnn" else "its" }} random states must be restored too.
 OVERRIDES = [
-    *("experiment=smoke", "train.epochs=4", "train.max_steps_per_epoch=null"),
+    *("experiment=smoke", "train.epochs=4", "train.steps_per_epoch=null"),
     *("train.checkpoint_every_steps=4", "train.log_every_steps=4", "train.deterministic=true"),
 {%- if cookiecutter.model_type == "cnn" %}
     *("data.augment.crop_padding=2", "data.augment.brightness=0.1"),
@@ -99,11 +99,9 @@ def uninterrupted(tmp_path_factory):
     return train(cfg)["run_dir"], f"data.records_dir={tmp_path / 'records'}"
 
 
-FULL = pytest.mark.full
-
-
 @pytest.mark.parametrize(
-    "moment", ["during-a-checkpoint-save", pytest.param("after-the-first-epoch", marks=FULL)]
+    "moment",
+    ["during-a-checkpoint-save", pytest.param("after-the-first-epoch", marks=pytest.mark.full)],
 )
 def test_a_run_killed_at_any_moment_resumes_to_the_same_weights(
     run_module, tmp_path, uninterrupted, moment

@@ -87,20 +87,16 @@ def test_a_batch_larger_than_the_training_split_is_refused(make_config):
 {%- if cookiecutter.model_type == "cnn" %}
 
 
-@pytest.mark.parametrize(
-    "overrides, size",
-    [
-        ([], [32, 32]),
-        (["model=resnet"], [32, 32]),
-        (["model=pretrained"], [224, 224]),  # the backbone's
-        (["model=pretrained", "data.image_size=[96,96]"], [96, 96]),  # unless set
-    ],
-)
+SIZES = [([], 32), (["model=resnet"], 32), (["model=pretrained"], 224)]  # 224: the backbone's
+SIZES += [(["model=pretrained", "data.image_size=[96,96]"], 96)]  # unless set
+
+
+@pytest.mark.parametrize("overrides, size", SIZES)
 def test_image_size_follows_the_net_unless_set(make_config, tmp_path, overrides, size):
     cfg = make_config("~experiment", *overrides)
-    assert list(cfg.data.image_size) == size
+    assert list(cfg.data.image_size) == [size, size]
     runs.save_config(cfg, tmp_path)  # a run keeps the value, resolved
-    assert list(runs.load_config(tmp_path).data.image_size) == size
+    assert list(runs.load_config(tmp_path).data.image_size) == [size, size]
 {%- endif %}
 
 
@@ -118,7 +114,6 @@ def test_the_default_config_is_typed_and_its_choices_save_as_strings(make_config
     cfg = make_config("~experiment", "train.optimizer=sgd", "data.cache=none")
     assert cfg.data.name == "{{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"
     assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
-    assert isinstance(cfg.train.epochs, int) and cfg.run_dir.endswith("run")
     assert cfg.train.optimizer == "sgd" and f"{cfg.data.cache}" == str(cfg.data.cache) == "none"
     assert "optimizer: sgd" in OmegaConf.to_yaml(cfg)
     saved = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))

@@ -10,13 +10,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-{% if cookiecutter.model_type == "cnn" -%}
-import numpy as np
 import pytest
-import tensorflow as tf
+{%- if cookiecutter.model_type == "cnn" %}
 from helpers import make_folder, total, write_image
-{%- else -%}
-import pytest
+{%- else %}
 from helpers import HAM, SPAM, total, write_text_folder
 {%- endif %}
 
@@ -67,8 +64,7 @@ LEFT_OUT = (  # what preprocessing does not read, and why, in one warning
 
 def unreadable_images(root, *skip_invalid):
     overrides = write_data(root)
-    pixels = np.random.default_rng(0).integers(0, 256, (30, 30, 3), np.uint8)
-    png = tf.io.encode_png(pixels).numpy()
+    png = (root / "cat" / "000.png").read_bytes()
     (root / "cat" / "broken.png").write_bytes(png[: len(png) // 2])  # truncated
     (root / "dog" / "empty.jpg").write_bytes(b"")
     return [*overrides, *skip_invalid]
@@ -106,10 +102,9 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
         lambda metadata, log: total(metadata) == 12 and "broken.png" in log and "empty.jpg" in log,
     ),
 }
-{%- else %}
-def rows(copies=3):  # without commas: written unquoted
-    pairs = [(text, "ham") for text in HAM * copies] + [(text, "spam") for text in SPAM * copies]
-    return [(text.replace(",", ""), label) for text, label in pairs]
+{%- else -%}
+ROWS = [(text.replace(",", ""), "ham") for text in HAM * 3]  # without commas: written unquoted
+ROWS += [(text.replace(",", ""), "spam") for text in SPAM * 3]
 
 
 def write_csv(path: Path, lines: list[str]) -> list[str]:
@@ -126,7 +121,7 @@ def write_data(root: Path, classes=("ham", "spam")) -> list[str]:
 
 
 def csv_lines(*extra: str) -> list[str]:
-    return ["text,label", *(f"{text},{label}" for text, label in rows()), *extra]
+    return ["text,label", *(f"{text},{label}" for text, label in ROWS), *extra]
 
 
 def ragged_rows(root):
@@ -205,9 +200,7 @@ FAULTS = {  # how to write the data: the error, or a check of (metadata, log)
     "empty-csv": (lambda root: write_csv(root / "t.csv", [""]), r"t.csv is empty\. Expected a"),
     "not-utf8-csv": (latin1_csv, r"t.csv line 26 is not UTF-8 text \(.*\); save it as UTF-8"),
     "semicolons-with-commas-in-texts": (
-        lambda root: write_csv(
-            root / "t.csv", ["text;label", *(f"{x}, ok;{y}" for x, y in rows())]
-        ),
+        lambda root: write_csv(root / "t.csv", ["text;label", *(f"{x}, ok;{y}" for x, y in ROWS)]),
         lambda metadata, log: total(metadata) == 24,
     ),
     "field-over-128-kb": (

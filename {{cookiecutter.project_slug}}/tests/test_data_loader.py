@@ -40,15 +40,13 @@ def test_evaluation_reads_its_file_once_decoded_as_stored(spec, cache, decodes_p
     the examples are those in the file, decoded by example_fn{{ " and never augmented" if cookiecutter.model_type == "cnn" else "" }}."""
     decodes, example_fn = [], input_ops.make_example_fn(spec.metadata, spec.records_dir)
 
-    def counted_example_fn(raw):  # not traced alone: its numbers are those of an eager call
+    def counted_fn(raw):  # not traced alone: its numbers are those of an eager call
         tick = tf.numpy_function(lambda: decodes.append(1) or np.int32(0), [], tf.int32)
         with tf.control_dependencies([tick]):
             return tf.identity(example_fn(raw))
 
-    changes = {"example_fn": counted_example_fn, "cache": cache{{ ', "augment_fn": shift' if cookiecutter.model_type == "cnn" else "" }}}
-    dataset = data_loader.load_split(
-        dataclasses.replace(spec, **changes), "validation", 8, training=False
-    )
+    counting = dataclasses.replace(spec, example_fn=counted_fn, cache=cache{{ ", augment_fn=shift" if cookiecutter.model_type == "cnn" else "" }})
+    dataset = data_loader.load_split(counting, "validation", 8, training=False)
     count = spec.metadata.counts["validation"]["total"]
     assert dataset.cardinality().numpy() == -(-count // 8)
     assert dataset.element_spec[1].dtype == tf.int32
@@ -60,12 +58,10 @@ def test_evaluation_reads_its_file_once_decoded_as_stored(spec, cache, decodes_p
     first, second = one_pass(), one_pass()
     assert first == second  # inputs and labels, in the same order
     assert len(decodes) == decodes_per_example * count
-    raw_inputs, labels = data_loader.read_raw_examples(
-        spec.records_dir, "validation", spec.metadata, count
-    )
+    split = data_loader.read_raw_examples(spec.records_dir, "validation", spec.metadata, count)
     expected = [
         (np.asarray(example_fn(tf.constant(raw)).numpy()).tobytes(), label)
-        for raw, label in zip(raw_inputs, labels, strict=True)
+        for raw, label in zip(*split, strict=True)
     ]
     assert sorted(first) == sorted(expected)
 
@@ -95,13 +91,11 @@ def test_training_stream_is_seeded_and_starts_anywhere_as_if_uninterrupted(spec)
 @pytest.mark.slow
 def test_input_pipelines_take_turns_over_the_batches(spec):
     """Each pipeline reads the whole split and keeps every n-th batch of the one stream."""
-    raw_spec = dataclasses.replace(spec, example_fn=lambda raw: raw, seed=1)
+    raw = dataclasses.replace(spec, example_fn=lambda raw: raw, seed=1)  # the stored examples
 
     def batches(pipelines, index, count, training=True):
         context = tf.distribute.InputContext(pipelines, index, pipelines)
-        dataset = data_loader.load_split(
-            raw_spec, "train", 4, training=training, input_context=context
-        )
+        dataset = data_loader.load_split(raw, "train", 4, training=training, input_context=context)
         return [batch.tolist() for batch, _ in dataset.take(count).as_numpy_iterator()]
 
     seen = [{raw for batch in batches(2, index, -1, False) for raw in batch} for index in (0, 1)]

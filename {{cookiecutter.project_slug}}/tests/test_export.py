@@ -21,8 +21,7 @@ from {{ cookiecutter.package_name }}.data import image_sources, input_ops
 @pytest.fixture(scope="module")
 def served(shared_run):
     """The shared run's config, export/1, raw test inputs, labels, Keras model's probabilities."""
-    path = Path(shared_run.run_dir) / "export" / "1"
-    return shared_run, path, *keras_outputs(shared_run)
+    return shared_run, Path(shared_run.run_dir, "export", "1"), *keras_outputs(shared_run)
 
 
 def test_the_export_folder_alone_serves_every_signature(served, tmp_path):
@@ -87,10 +86,9 @@ def test_serve_bytes_takes_images_of_another_size(served):
 def test_serving_default_takes_unseen_words_and_empty_texts(served):
     _, path, *_ = served
     serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    outputs = serve(texts=tf.constant(["never seen words", "", "!!!"]))
-    probabilities = outputs["probabilities"].numpy()
+    probabilities = serve(texts=tf.constant(["never seen words", "", "!!!"]))["probabilities"]
     assert probabilities.shape == (3, len(runs.load_metadata(path).class_names))
-    np.testing.assert_allclose(probabilities.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probabilities.numpy().sum(-1), 1.0, atol=1e-5)
 {%- endif %}
 
 

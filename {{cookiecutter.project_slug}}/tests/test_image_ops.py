@@ -9,13 +9,13 @@ import tensorflow as tf
 from {{ cookiecutter.package_name }}.data import image_ops
 
 
-def make_image(height=10, width=14, channels=1, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, size=(height, width, channels)).astype(np.uint8)
+def make_image(height=10, width=14, channels=1):
+    return np.random.default_rng(0).integers(0, 256, (height, width, channels), np.uint8)
 
 
-def eager_and_in_map(op, raw):
-    """op(raw) run eagerly and inside Dataset.map, as numpy; asserts that the two agree."""
+def eager_and_in_map(op, image):
+    """op on the PNG of `image`, eagerly and in Dataset.map, as numpy; asserts the two agree."""
+    raw = image_ops.encode_png(image)
     eager = tf.nest.map_structure(lambda tensor: tensor.numpy(), op(tf.constant(raw)))
     in_map = next(tf.data.Dataset.from_tensors(raw).map(op).as_numpy_iterator())
     tf.nest.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), in_map, eager)
@@ -28,9 +28,7 @@ CONVERSIONS = [(3, 3), (1, 3), (4, 1), (1, 1), (2, None), (4, None)]  # stored -
 @pytest.mark.parametrize("stored, channels", CONVERSIONS)
 def test_decode_image_is_lossless_and_converts_channels(stored, channels):
     image = make_image(channels=stored)
-    decoded = eager_and_in_map(
-        lambda raw: image_ops.decode_image(raw, channels), image_ops.encode_png(image)
-    )
+    decoded = eager_and_in_map(lambda raw: image_ops.decode_image(raw, channels), image)
     gray, rgb = image[..., :1], image[..., :3]  # None: alpha dropped, gray or colour kept
     if stored >= 3 and channels == 1:
         gray = tf.image.rgb_to_grayscale(rgb).numpy()
@@ -44,7 +42,7 @@ def test_example_fn_turns_stored_pngs_into_normalised_model_inputs():
     metadata = SimpleNamespace(input_shape=[10, 14, 3], mean=[0.5] * 3, std=[0.25] * 3)
     image = make_image()  # gray: the model takes 3 channels
     example_fn = image_ops.make_example_fn(metadata, "unused")
-    inputs = eager_and_in_map(example_fn, image_ops.encode_png(image))
+    inputs = eager_and_in_map(example_fn, image)
     expected = (np.repeat(image, 3, axis=-1) / 255.0 - 0.5) / 0.25
     np.testing.assert_allclose(inputs, expected, atol=1e-5)
     batch = image_ops.make_prepare_fn(metadata)(np.stack([image] * 2))  # a batch alike
@@ -59,9 +57,8 @@ def test_augment_images_changes_each_image_its_own_way_by_its_seed():
     assert image_ops.make_augment_fn({"augment": {"crop_padding": 0, "flip": False}}) is None
 
     def augment(seed, **options):
-        return image_ops.make_augment_fn({"augment": options})(
-            images, tf.constant([7, seed], tf.int64)
-        ).numpy()
+        augment_fn = image_ops.make_augment_fn({"augment": options})
+        return augment_fn(images, tf.constant([7, seed], tf.int64)).numpy()
 
     padded = np.pad(image, [[2, 2], [2, 2], [0, 0]], mode="symmetric")
     windows = [padded[row : row + 8, col : col + 8] for row in range(5) for col in range(5)]
@@ -88,9 +85,7 @@ def test_augment_images_changes_each_image_its_own_way_by_its_seed():
 def test_store_image_averages_fine_detail_in_eager_mode_and_in_a_map():
     stripes = np.zeros((48, 72, 3), np.uint8)
     stripes[:, ::2] = 255  # one-pixel columns: a resize that samples would alias them
-    stored = eager_and_in_map(
-        lambda raw: image_ops.store_image(raw, [16, 24], None), image_ops.encode_png(stripes)
-    )
+    stored = eager_and_in_map(lambda raw: image_ops.store_image(raw, [16, 24], None), stripes)
     assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
     enlarged = image_ops.store_image(image_ops.encode_png(make_image(8, 8)), [32, 32], None)
     assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8

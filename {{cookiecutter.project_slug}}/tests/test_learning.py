@@ -8,7 +8,7 @@ from helpers import assert_learned
 from {{ cookiecutter.package_name }}.train import train
 
 # 3 epochs of 20 steps of 32 (60 steps).
-LOOP = ("train.epochs=3", "train.max_steps_per_epoch=20", "train.batch_size=32")
+LOOP = ("train.epochs=3", "train.steps_per_epoch=20", "train.batch_size=32")
 LOOP += ("train.log_every_steps=5", "train.deterministic=true")
 {%- if cookiecutter.model_type == "cnn" %}
 # scikit-learn's digits, the default data: 10 classes, chance is 0.1. Measured (seed 42):

@@ -195,7 +195,7 @@ def test_a_chief_and_a_worker_match_one_device_on_the_same_global_batch(run_modu
 RESTART_RUN = [
     "experiment=smoke",
     "train.epochs=4",
-    "train.max_steps_per_epoch=null",  # 192 examples // (2 x 16): 6 steps an epoch, 24 in all
+    "train.steps_per_epoch=null",  # 192 examples // (2 x 16): 6 steps an epoch, 24 in all
     "train.checkpoint_every_steps=5",
     LEARNING_RATE,
 ]

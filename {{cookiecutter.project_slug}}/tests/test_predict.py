@@ -53,10 +53,9 @@ def run_main(monkeypatch, capsys, *overrides: str) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", [f"{PACKAGE}-predict", *overrides])
     try:
         predict.main()
-        status = 0
     except SystemExit as exit_:
-        status = exit_.code
-    return status, *capsys.readouterr()
+        return exit_.code, *capsys.readouterr()
+    return 0, *capsys.readouterr()
 
 
 def test_predict_leaves_out_unreadable_inputs_and_serves_the_exported_accuracy(
@@ -68,8 +67,7 @@ def test_predict_leaves_out_unreadable_inputs_and_serves_the_exported_accuracy(
     assert status == 0, err
     named = [line.split(": ")[1] for line in err.splitlines() if line.startswith("warning: ")]
     assert named == [f"left out {name}" for name in broken]
-    with open(output, newline="") as predictions:
-        rows = list(csv.DictReader(predictions))
+    rows = list(csv.DictReader(output.read_text().splitlines()))
     assert sorted(row["input"] for row in rows) == sorted(labels)
     assert all(0.0 < float(row["probability"]) <= 1.0 for row in rows)
     from_csv = sum(row["class_name"] == labels[row["input"]] for row in rows) / len(rows)

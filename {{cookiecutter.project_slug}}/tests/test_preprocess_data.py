@@ -12,10 +12,7 @@ import tensorflow as tf
 
 from {{ cookiecutter.package_name }} import jsonio
 from {{ cookiecutter.package_name }}.data import preprocess_data
-from {{ cookiecutter.package_name }}.data.metadata import (  # one per line at any name length
-    METADATA_FILE,
-    Metadata,
-)
+from {{ cookiecutter.package_name }}.data.metadata import Metadata
 
 
 def test_preprocess_writes_a_file_per_split_and_metadata_that_reads_back(make_config):
@@ -30,7 +27,7 @@ def test_preprocess_writes_a_file_per_split_and_metadata_that_reads_back(make_co
     assert sorted(metadata.counts["train"]["per_class"]) == sorted(metadata.class_names)
     with pytest.raises(ValueError, match="synthetic"):  # an unknown source: the known ones
         preprocess_data.preprocess(make_config("data.name=nowhere").data, cfg.seed)
-    path = os.path.join(records_dir, METADATA_FILE)
+    path = os.path.join(records_dir, "metadata.json")
     on_disk = json.loads(Path(path).read_text(encoding="utf-8"))
     assert Metadata.read(records_dir) == Metadata.read(path) == metadata
     content = dataclasses.asdict(metadata)
@@ -59,19 +56,19 @@ def test_split_is_stratified_and_seeded():
     assert np.bincount(labels[first == 2]).tolist() == [10, 10, 10, 10]
 
 
-@pytest.mark.parametrize(
-    "labels, fractions, message",
-    [
-        (np.arange(100) % 2, (0.0, 0.1), "validation_fraction=0.0"),
-        (np.arange(100) % 2, (0.1, -0.1), "test_fraction=-0.1"),
-        (np.arange(100) % 2, (0.5, 0.5), "leave examples to train on"),
-        (np.array([0, 0, 0, 0, 1]), (0.2, 0.2), "smallest classes"),
-    ],
-    ids=["zero-validation", "negative-test", "nothing-left", "too-few-per-class"],
-)
-def test_a_split_that_cannot_be_made_is_explained(labels, fractions, message):
+SPLIT_ERRORS = {  # (labels, validation and test fractions, what the error says)
+    "zero-validation": (np.arange(100) % 2, 0.0, 0.1, "validation_fraction=0.0"),
+    "negative-test": (np.arange(100) % 2, 0.1, -0.1, "test_fraction=-0.1"),
+    "nothing-left": (np.arange(100) % 2, 0.5, 0.5, "leave examples to train on"),
+    "too-few-per-class": (np.array([0, 0, 0, 0, 1]), 0.2, 0.2, "smallest classes"),
+}
+
+
+@pytest.mark.parametrize("case", SPLIT_ERRORS)
+def test_a_split_that_cannot_be_made_is_explained(case):
+    *arguments, message = SPLIT_ERRORS[case]
     with pytest.raises(ValueError, match=message):
-        preprocess_data.assign_splits(labels, *fractions, seed=0)
+        preprocess_data.assign_splits(*arguments, seed=0)
 
 
 @pytest.mark.slow

@@ -12,8 +12,7 @@ KERAS_MOMENTUM = {"mobilenet_v3_small": 0.999, "efficientnet_v2_b0": 0.9}  # of 
 
 def build_small(input_shape=(32, 32, 1), **changes) -> keras.Model:
     """The net of OPTIONS but `changes`, for two classes of images normalised as MEAN, STD."""
-    channels = input_shape[-1]
-    data = {"input_shape": input_shape, "mean": [MEAN] * channels, "std": [STD] * channels}
+    data = {"input_shape": input_shape, "mean": [MEAN], "std": [STD]}  # grey images
     return pretrainednet.build_pretrained(num_classes=2, **data, **{**OPTIONS, **changes})
 
 
@@ -53,15 +52,13 @@ def offline(*args, **kwargs):  # keras.utils.get_file without a network
     raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
 
 
-@pytest.mark.parametrize(
-    "options, message",
-    [
-        ({"backbone": "vgg16"}, "model.backbone"),
-        ({"weights": "missing.weights.h5"}, "weights=missing.weights.h5"),
-        ({"input_shape": (28, 28, 1)}, r"data.image_size=\[224,224\]"),
-        ({"weights": "imagenet"}, "model.weights=PATH.*model.weights=null"),  # offline
-    ],
-)
+BAD_OPTIONS = [({"backbone": "vgg16"}, "model.backbone")]
+BAD_OPTIONS += [({"weights": "missing.weights.h5"}, "weights=missing.weights.h5")]
+BAD_OPTIONS += [({"input_shape": (28, 28, 1)}, r"data.image_size=\[224,224\]")]
+BAD_OPTIONS += [({"weights": "imagenet"}, "model.weights=PATH.*model.weights=null")]  # offline
+
+
+@pytest.mark.parametrize("options, message", BAD_OPTIONS)
 def test_bad_options_are_refused_with_the_fix(monkeypatch, options, message):
     monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
     with pytest.raises(ValueError, match=message):

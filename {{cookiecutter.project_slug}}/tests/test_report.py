@@ -14,7 +14,7 @@ CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 CONFUSION = np.array([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
 
 
-def test_metrics_equal_hand_computed_values():
+def test_metrics_equal_hand_computed_values_and_the_report_shows_them(tmp_path):
     metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
     # cat: 5 of the 7 predicted cats are cats, 5 of the 6 cats are found: F1 2pr/(p+r) = 10/13.
     per_class = metrics["per_class"]
@@ -30,9 +30,6 @@ def test_metrics_equal_hand_computed_values():
     empty = report.classification_metrics(np.zeros((2, 2), int), ["a", "b"])  # no examples
     assert (empty["accuracy"], empty["macro_f1"], empty["per_class"]["b"]["f1"]) == (0, 0, 0)
 
-
-def test_write_report(tmp_path):
-    metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
     metrics.update(loss=0.5, num_examples=16, checkpoint="ckpt-3", confusion_matrix=CONFUSION)
     text = report.write_report(tmp_path, metrics, CLASS_NAMES).read_text()
     lines = [line.replace(" ", "") for line in text.splitlines()]  # tables are padded

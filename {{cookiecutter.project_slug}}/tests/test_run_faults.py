@@ -17,7 +17,7 @@ from {{ cookiecutter.package_name }} import runs
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
-LONG_RUN = ("experiment=smoke", "data.num_examples=2000", "train.max_steps_per_epoch=null")
+LONG_RUN = ("experiment=smoke", "data.num_examples=2000", "train.steps_per_epoch=null")
 LONG_RUN += ("train.epochs=100",)  # never over before the signal, however slow the machine
 STOPS = [  # (signal, sent once this file exists, what the line says is kept)
     (signal.SIGTERM, "runs/run/config.yaml", "it had saved no checkpoint, so it left no run"),
@@ -69,7 +69,7 @@ def test_a_failed_start_leaves_no_run_and_a_retry_starts_afresh(shared_run_copy,
     # What a killed start leaves (config.yaml, no checkpoint) takes another config afresh.
     killed = root / "killed"
     shutil.copytree(cfg.run_dir, killed, ignore=shutil.ignore_patterns("checkpoints"))
-    quick = {"epochs": 1, "max_steps_per_epoch": 1, "learning_rate": 0.02}
+    quick = {"epochs": 1, "steps_per_epoch": 1, "learning_rate": 0.02}
     result = train(OmegaConf.merge(cfg, {"run_dir": str(killed), "train": quick}))
     assert result["steps"] == 1 and runs.resolve_run_dir("latest", root) == killed.resolve()
 

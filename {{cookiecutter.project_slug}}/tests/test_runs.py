@@ -7,9 +7,26 @@ import os
 import shlex
 from pathlib import Path
 
+import numpy as np
 import pytest
-from helpers import assert_export_serves_evals_accuracy, run_bounded
+from helpers import (
+{%- if cookiecutter.model_type == "rnn" %}
+    HAM,
+    SPAM,
+{%- endif %}
+    assert_export_serves_evals_accuracy,
+    final_weights,
+{%- if cookiecutter.model_type == "cnn" %}
+    make_folder,
+{%- endif %}
+    read_events,
+    run_bounded,
+{%- if cookiecutter.model_type == "cnn" %}
+    write_image,
+{%- endif %}
+)
 from omegaconf import OmegaConf
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from {{ cookiecutter.package_name }} import runs, runs_table
 from {{ cookiecutter.package_name }}.data import preprocess_data
@@ -70,6 +87,36 @@ def test_resume_refuses_another_config_or_data_and_trains_on_with_more_epochs(sh
     assert runs.load_config(run_dir).train.epochs == done["epochs"] + 1
 
 
+def test_a_resume_takes_the_runs_own_config_and_only_the_keys_given(make_config, tmp_path):
+    """train.resume=DIR train.epochs=N alone goes on with a run trained on other data (nothing
+    to type again) to the weights of an uninterrupted run; a key given that a resume may not
+    change is refused, listed alone."""
+{%- if cookiecutter.model_type == "cnn" %}
+    folder = make_folder(tmp_path / "images", per_class=12)
+    data = ["data=image_folder", f"data.path={folder}", "data.image_size=[16,16]"]
+{%- else %}
+    texts = [(text.replace(",", ""), "ham") for text in HAM]
+    texts += [(text.replace(",", ""), "spam") for text in SPAM]
+    path = tmp_path / "texts.csv"
+    path.write_text("body,topic\n" + "".join(f"{text},{topic}\n" for text, topic in texts * 3))
+    data = ["data=csv", f"data.path={path}", "data.text_column=body", "data.label_column=topic"]
+{%- endif %}
+    data.append("train.lr_schedule=constant")  # cosine's curve ends at the run's last epoch
+    stopped, whole = (str(tmp_path / name) for name in ("stopped", "whole"))
+    train(make_config(*data, "train.epochs=1", f"run_dir={stopped}"))
+    given = [f"train.resume={stopped}", "train.epochs=2"]  # the command line
+    assert train(make_config("run_dir=null", *given), given)["epochs"] == 2
+    train(make_config(*data, "train.epochs=2", f"run_dir={whole}"))
+    for resumed, uninterrupted in zip(final_weights(stopped), final_weights(whole), strict=True):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+    given += ["train.learning_rate=0.5"]
+    with pytest.raises(ValueError) as refused:
+        train(make_config("run_dir=null", *given), given)
+    listed = [line for line in str(refused.value).splitlines() if " in the run, " in line]
+    rate = runs.load_config(stopped).train.learning_rate
+    assert listed == [f"  train.learning_rate: {rate} in the run, 0.5 now"]
+
+
 def test_what_is_not_a_run_explains(make_config, tmp_path):  # run_dir a file: test_config
     with pytest.raises(FileNotFoundError, match="no config.yaml"):
         train(make_config("run_dir=null", f"train.resume={tmp_path}"))
@@ -78,9 +125,11 @@ def test_what_is_not_a_run_explains(make_config, tmp_path):  # run_dir a file: t
         train(make_config("run_dir=null", root, "train.resume=latest"))
 
 
-def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path):
-    """The commands of `make train ARGS=...` (make -n) preprocess, train, evaluate, export."""
-    args = f"ARGS=experiment=smoke data.records_dir={tmp_path / 'records'}"
+def test_make_train_and_predict_on_the_default_data_print_no_alarming_lines(run_module, tmp_path):
+    """The commands of `make train ARGS=...` (make -n) preprocess, train, evaluate, export; then
+    predict. None prints a TensorFlow E/W line or absl's note (TF_CPP_MIN_LOG_LEVEL unset)."""
+    args = "ARGS=train.epochs=1 train.steps_per_epoch=3 train.min_steps=0"
+    args += f" data.records_dir={tmp_path / 'records'}"
     outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # of a make this test may run under
     env = {key: value for key, value in os.environ.items() if key not in outer}
     make = ["make", "--no-print-directory", "-n", "-o", "install", "train", args]
@@ -88,10 +137,22 @@ def test_make_train_with_args_runs_all_four_steps(run_module, tmp_path):
     assert dry_run.returncode == 0, dry_run.stderr
     commands = [shlex.split(line) for line in dry_run.stdout.splitlines()]
     assert [name.rsplit("-", 1)[-1] for name, *_ in commands] == list(MODULES)
+{%- if cookiecutter.model_type == "cnn" %}
+    write_image(tmp_path / "inputs" / "a.png", 100)
+{%- else %}
+    (tmp_path / "inputs").write_text("one two three\nfour five six seven\n")
+{%- endif %}
+    commands.append(["predict", f"inputs={tmp_path / 'inputs'}"])
+    del run_module.env["TF_CPP_MIN_LOG_LEVEL"]  # as a user's shell has it
     for name, *arguments in commands:
-        result = run_module(MODULES[name.rsplit("-", 1)[-1]], *arguments)
+        module = name.rsplit("-", 1)[-1]
+        result = run_module(MODULES.get(module, module), *arguments)
         assert result.returncode == 0, f"{name} {arguments}:\n{result.stderr[-3000:]}"
-    assert "Ignoring experiment=smoke" in result.stderr  # told, not failed
+        lines = (result.stdout + result.stderr).splitlines()
+        noise = ("E0000", "W0000", "WARNING: All log messages")
+        assert not [line for line in lines if line.startswith(noise)], f"{name}:\n{lines}"
+        if name.endswith("eval"):
+            assert "Ignoring train.epochs=1" in result.stderr  # told, not failed
     assert_export_serves_evals_accuracy(runs.resolve_run_dir(tmp_path / "runs/latest"))
 
 
@@ -106,9 +167,17 @@ def test_a_sweep_gives_every_job_its_own_run(run_module, tmp_path, sweep):
     result = run_module("train", "-m", "experiment=smoke", "train.epochs=1", *sweep.split())
     assert result.returncode == 0, result.stderr[-3000:]
     _, rows = runs_table.table(runs_table.collect_runs(tmp_path / "runs"))
-    assert [(row["run"][-2:], row["epochs"]) for row in rows] == [("/0", 1), ("/1", 1)]
+    names = [row["run"].rsplit("/", 1)[-1] for row in rows]  # each named by its overrides
+    assert [name[:2] for name in names] == ["0_", "1_"]
+    assert [row["epochs"] for row in rows] == [1, 1]
+    # TensorBoard's HParams tab: a row per job, the swept key first (as _<key>)
+    events = read_events(next((tmp_path / "runs").glob("*/multirun/*/0_*")), "validation")
+    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    info = hparams_metadata.parse_session_start_info_plugin_data(content)
+    assert info.group_name.endswith(names[0]) and "_train.learning_rate" in info.hparams
     if sweep == OPTUNA:
         best = next((tmp_path / "runs").glob("*/multirun/*/optimization_results.yaml"))
         assert "best_value" in best.read_text()
     else:
+        assert names[1] == "1_train.epochs=1,train.learning_rate=0.01"
         assert sorted(row["train.learning_rate"] for row in rows) == [0.001, 0.01]

@@ -21,8 +21,8 @@ RUNS = (
      {"accuracy": 0.72, "macro_f1": 0.7}, ("1",)),
     ("multirun/2025-01-03_12-00-00/0", 1e-5, 0.5, None, None, ()),
 )  # fmt: skip
-COLUMNS = ["run", "model.dropout_rate", "train.learning_rate", "epochs"]
-COLUMNS += ["best_val_accuracy", "test_accuracy", "macro_f1", "exports"]
+COLUMNS = ["run", "started", "model.dropout_rate", "train.learning_rate", "epochs"]
+COLUMNS += ["best_val_accuracy", "test_accuracy", "macro_f1", "exports", "stale"]
 
 
 @pytest.fixture
@@ -42,6 +42,8 @@ def runs_root(tmp_path: Path) -> Path:
         for name, content in [("result.json", result), ("metrics.json", metrics)]:
             if content is not None:
                 (run_dir / name).write_text(json.dumps(content))
+        if result:  # train.log's first line: when the run started
+            (run_dir / "train.log").write_text(f"{folder[:10]} 10:00:01,234 INFO Run dir\n")
     (root / "latest").write_text(f"{run_dir.relative_to(root)}\n")
     (root / "empty").mkdir()
     return root
@@ -55,7 +57,8 @@ def test_the_hyperparameters_that_differ_and_the_metrics_of_each_run(runs_root):
         "train.learning_rate": [0.01, 0.003, 1e-5], "model.dropout_rate": [0.1, 0.1, 0.5],
         "epochs": [2, 2, None], "best_val_accuracy": [0.5, 0.7, None],
         "test_accuracy": [0.45, 0.72, None], "macro_f1": [0.4, 0.7, None],
-        "exports": ["2,10", "1", None],
+        "exports": ["2,10", "1", None], "stale": [None, None, None],
+        "started": ["2025-01-01 10:00", "2025-01-02 10:00", None],
     }  # fmt: skip
     assert {column: [row[column] for row in rows] for column in expected} == expected
 
@@ -80,5 +83,5 @@ def test_an_aligned_table_of_runs_under_runs_without_tensorflow(runs_root):
     assert result.returncode == 0, result.stderr  # ROOT defaults to runs/
     lines = result.stdout.splitlines()
     assert lines[0].split() == COLUMNS and set(lines[1]) <= {"-", " "} and len(lines) == 5
-    assert lines[2].split()[-3:] == ["0.45", "0.4", "2,10"]
+    assert lines[2].split()[-4:] == ["0.4500", "0.4000", "2,10", "-"]  # one number format
     assert lines[-1].rstrip().endswith("-")  # the unfinished run: no metrics, no export

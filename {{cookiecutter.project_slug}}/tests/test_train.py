@@ -12,24 +12,28 @@ import pytest
 import tensorflow as tf
 from helpers import (
     EPOCH_LOGS,
+    OTHER_NETS,
     drive,
     keras_outputs,
     logged_scalars,
+    net_overrides,
     read_events,
     smoke_config,
     tiny_model,
 )
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from {{ cookiecutter.package_name }} import runs, summaries
+from {{ cookiecutter.package_name }} import runs, runs_table, summaries
 from {{ cookiecutter.package_name }}.controller import build_callbacks
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
 slow = pytest.mark.slow  # trains
+FULL = pytest.mark.full
 
 
 SMOKE_RUN = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
+SMOKE_RUN += ("train.profile_steps=[2,3]",)  # an XProf trace
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +89,12 @@ def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke
     best = json.loads((checkpoints_dir / "best" / "best.json").read_text())
     assert Path(evaluate(cfg.run_dir, "best")["checkpoint"]).name == Path(best["checkpoint"]).name
     assert Path(evaluate(cfg.run_dir)["checkpoint"]).name == "ckpt-10"
+    tested = {  # each checkpoint's results apart; metrics.json is the latest's
+        where: Path(json.loads(Path(cfg.run_dir, where).read_text())["checkpoint"]).name
+        for where in ("eval/best/metrics.json", "eval/latest/metrics.json", "metrics.json")
+    }
+    assert list(tested.values()) == [Path(best["checkpoint"]).name, "ckpt-10", "ckpt-10"]
+    assert Path(cfg.run_dir, "eval", "best", "report.md").exists()
     with pytest.raises(ValueError, match="checkpoint='first' must be latest or best"):
         evaluate(cfg.run_dir, "first")
 
@@ -95,6 +105,8 @@ def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke
     assert "epoch 3/3" in log and log.count("epoch 1/") == log.count("epoch 1/2")
     assert checkpoint_steps(cfg.run_dir) == [14, 15, 99]  # 2 kept; what it never saved, left
     assert not (checkpoints_dir / "ckpt-99_temp").exists()  # a stopped save's folder: removed
+    row = runs_table.read_run(Path(cfg.run_dir), "copy")  # metrics of ckpt-10, older: flagged
+    assert row["stale"] == "test" and row["started"] == log[:16]  # not the resume's time
 
 
 @slow
@@ -156,10 +168,14 @@ def test_a_run_writes_its_tensorboard_summaries(smoke_run):
     expected = summaries.figure_image(summaries.confusion_figure(confusion, class_names))
     np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected[0])
 
-    content = read_events(cfg.run_dir).SummaryMetadata("_hparams_/session_start_info").plugin_data
+    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data
     names = set(hparams_metadata.parse_session_start_info_plugin_data(content.content).hparams)
     assert {"model.name", "data.name", "train.learning_rate", "model.dropout_rate"} <= names
     assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & names
+    # train/ and validation/ only: no third run of TensorBoard; an XProf trace for its Profile tab
+    root = Path(cfg.run_dir, "tensorboard")
+    assert not [path for path in root.iterdir() if path.is_file()]
+    assert len(list(root.glob("plugins/profile/*/*.xplane.pb"))) == 1
 
 
 BAD_CALLBACKS = [  # (an entry of callbacks, what the error says of it)
@@ -189,3 +205,30 @@ def test_callbacks_are_made_from_a_target_or_refused_and_a_resume_appends(make_c
     for entry, message in BAD_CALLBACKS:
         with pytest.raises(ValueError, match=message):
             build_callbacks(make_config(f"callbacks=[{entry}]"), tiny_model())
+
+
+@pytest.mark.parametrize("net", ["default", *(pytest.param(n, marks=FULL) for n in OTHER_NETS)])
+def test_debug_overfit_learns_two_batches_by_heart_with_every_net(make_config, net, caplog):
+    files = Path(make_config().run_dir).parent / "files"
+    overrides = net_overrides(net, files) if net != "default" else []
+{%- if cookiecutter.model_type == "cnn" %}
+    # A random backbone's frozen batch norm (a fine-tune's) passes nothing on: from scratch.
+    overrides += ["model.weights=null"] if net == "pretrained" else []
+{%- endif %}
+    result = train(make_config("debug=overfit", *overrides))
+    assert result["accuracy"] >= 0.99 and result["steps"] == 500
+    assert "debug=overfit: 2 batches learnt (accuracy" in caplog.text
+
+
+def test_debug_fast_and_limit_check_the_wiring(run_module, make_config, tmp_path):
+    """debug=fast: one step, then eval and export, in one command; debug=limit: a tenth."""
+    records = f"data.records_dir={tmp_path / 'records'}"
+    result = run_module("train", "debug=fast", records)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = runs.resolve_run_dir("latest", tmp_path / "runs" / "debug")
+    assert json.loads((run_dir / "result.json").read_text())["steps"] == 1
+    assert (run_dir / "metrics.json").exists() and (run_dir / "export" / "1").is_dir()
+    cfg = make_config("debug=limit", records)
+    limited = runs.load_metadata(train(cfg)["run_dir"]).limited(0.1).counts
+    log = Path(cfg.run_dir, "train.log").read_text()
+    assert f"({limited['validation']['total']} validation examples)" in log

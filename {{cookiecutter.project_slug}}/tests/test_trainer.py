@@ -8,8 +8,6 @@ from omegaconf import OmegaConf
 
 from {{ cookiecutter.package_name }}.trainer import Trainer
 
-TRAIN_CFG = OmegaConf.create({"clip_norm": 0.0, "jit_compile": False, "deterministic": True})
-
 
 def per_example_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
@@ -44,7 +42,7 @@ def test_a_step_is_sgd_on_the_mean_loss_of_the_global_batch(num_steps, l2, clip)
         for weight, gradient in zip(expected, gradients, strict=True):
             weight.assign_sub(0.1 * gradient)
 
-    train_cfg = OmegaConf.merge(TRAIN_CFG, {"clip_norm": clip})
+    train_cfg = OmegaConf.create({"clip_norm": clip, "jit_compile": False, "deterministic": True})
     trainer = Trainer(strategy, model, optimizer, per_example_loss, 8, train_cfg)
     dataset = tf.data.Dataset.from_tensor_slices((inputs, labels)).batch(8)
     trainer.train_loop_begin(0)

@@ -1,7 +1,6 @@
 """A run's checkpoints: checkpoints/ckpt-<step> the latest train.keep_checkpoints (model, random
 states, optimizer, epoch, best value), checkpoints/best/ the best by train.monitor (best.json);
-resume, and warm start (e.g. on other classes: train.init_from=runs/first).
-"""
+resume, and warm start (e.g. on other classes: train.init_from=runs/first)."""
 {% if cookiecutter.cluster %}
 import hashlib
 {%- endif %}
@@ -84,15 +83,10 @@ def restore_state(
     with strategy.scope():
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         best = tf.Variable(np.nan, dtype=tf.float64, trainable=False)
+    # Keras' seed states (dropout masks), untracked: a resume must draw the same masks.
+    seeds = [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
     checkpoint = tf.train.Checkpoint(
-        model=model,
-        # Keras' seed states (dropout masks), untracked: a resume must draw the same masks.
-        random_states=[
-            v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")
-        ],
-        optimizer=optimizer,
-        epoch=epoch,
-        best_value=best,
+        model=model, random_states=seeds, optimizer=optimizer, epoch=epoch, best_value=best
     )
     directory = runs.checkpoints_dir({{ "write_dir" if cookiecutter.cluster else "run_dir" }})
     latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
@@ -121,8 +115,7 @@ def warm_start(model: keras.Model, source: str) -> list[str]:
     """Copies the weights of each layer that `source` (a run, or a checkpoint of one) has by the
     same name and shapes; logs the others. Returns the names of the layers loaded."""
     path = Path(source)
-    latest = runs.latest_checkpoint(path)
-    prefix = latest if path.is_dir() else source
+    prefix = runs.latest_checkpoint(path) if path.is_dir() else source
     run_dirs = [d for d in (path, *path.resolve().parents) if (d / runs.CONFIG_FILE).exists()]
     if not run_dirs or prefix is None or not tf.io.gfile.exists(prefix + ".index"):
         raise FileNotFoundError(

@@ -23,6 +23,9 @@ RULES = (  # what each value may be, by key patterns (the first row that matches
     ("*_rate *fraction *label_smoothing", "in [0, 1)", lambda x: 0 <= x < 1),
     ("*checkpoint_every_steps", "0 (off) or a multiple of steps_per_loop", lambda x: x >= 0),
     ("seed *examples *cpus *padding *freeze_epochs *decay *brightness", ">= 0", lambda x: x >= 0),
+    ("*min_steps *overfit_batches", "0 (off) or more", lambda x: x >= 0),
+    ("*limit", "in (0, 1]", lambda x: 0 < x <= 1),
+    ("*profile_steps", "[first, last] step, 1 <= first <= last", lambda x: 1 <= x[0] <= x[-1]),
 {%- if cookiecutter.model_type == "cnn" %}
     ("*image_size", "[height, width], each at least 1", lambda x: len(x) == 2 and min(x) >= 1),
     ("*channels", "1 (gray), 3 (colour) or null (as the data is)", lambda x: x in (1, 3)),
@@ -92,6 +95,7 @@ class DataConfig:
     num_examples: int = MISSING
     validation_fraction: float = MISSING
     test_fraction: float = MISSING
+    limit: float = MISSING
     skip_invalid: bool = MISSING
 {%- if cookiecutter.model_type == "cnn" %}
     image_size: list[int] = MISSING
@@ -110,7 +114,9 @@ class DataConfig:
 class TrainConfig:
     epochs: int = MISSING
     batch_size: int = MISSING
-    max_steps_per_epoch: int | None = MISSING
+    steps_per_epoch: int | None = MISSING
+    min_steps: int = MISSING
+    overfit_batches: int = MISSING
     optimizer: Optimizer = MISSING
     learning_rate: float = MISSING
     lr_schedule: LrSchedule = MISSING
@@ -127,6 +133,8 @@ class TrainConfig:
     init_from: str | None = MISSING
     log_every_steps: int = MISSING
     steps_per_loop: int = MISSING
+    profile_steps: list[int] | None = MISSING
+    eval_and_export: bool = MISSING
 
 
 @dataclass

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig{% if cookiecutter.tracking == "mlflow" %}, OmegaConf{% endif %}
@@ -44,7 +45,7 @@ class Controller:
 {%- endif %}
         self.cfg, self.every, self.state, self.trainer = cfg, cfg.train, state, trainer
         self.datasets, self.class_names = datasets, class_names
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_epoch, self.profiling = steps_per_epoch, False  # an XProf trace under way
         self.run_dir, self.values = Path(cfg.run_dir), {}
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
 {%- if cookiecutter.cluster %}
@@ -79,6 +80,8 @@ class Controller:
             validation = validation or self.validate()  # nothing left to train
         finally:
             self.tensorboard.close()
+            if self.profiling:  # the run ended before train.profile_steps did
+                tf.profiler.experimental.stop()
         epochs, steps = int(state.epoch.numpy()), state.step
         result = {
             **{key: self.values.get(key) for key in ("loss", "accuracy")},
@@ -107,10 +110,18 @@ class Controller:
         first, end = epoch * self.steps_per_epoch, (epoch + 1) * self.steps_per_epoch
         progbar = keras.utils.Progbar(self.steps_per_epoch, int(sys.stdout.isatty()))
         self.epoch_start = (time.perf_counter(), step)
+        first_profiled, last_profiled = every.profile_steps or (0, 0)
         while step < end:
             num_steps = min(every.steps_per_loop - step % every.steps_per_loop, end - step)
+            if step < first_profiled <= step + num_steps:  # whole calls, for the Profile tab
+                tf.profiler.experimental.start(str(self.tensorboard.log_dir))
+                self.profiling = True
+            with tf.profiler.experimental.Trace("train", step_num=step, _r=1):  # a step to XProf
+                self.trainer.train(self.train_iterator, num_steps)
             step += num_steps
-            self.trainer.train(self.train_iterator, num_steps)
+            if self.profiling and step >= last_profiled:
+                tf.profiler.experimental.stop()
+                self.profiling = False
 {%- if cookiecutter.cluster %}
             self.heartbeat()
 {%- endif %}

@@ -8,14 +8,13 @@ auto: mirrored over several GPUs (CUDA_VISIBLE_DEVICES) or logical CPUs, else on
 {%- endif %}
 """
 
-import functools
-{%- if cookiecutter.cluster %}
+{% if cookiecutter.cluster -%}
 import json
-{%- endif %}
+{% endif -%}
 import logging
+{%- if cookiecutter.cluster %}
 import os
-import shutil
-import sys
+{%- endif %}
 
 import tensorflow as tf
 
@@ -29,22 +28,6 @@ def split_cpu(num_logical_cpus: int) -> None:
         return
     devices = [tf.config.LogicalDeviceConfiguration()] * num_logical_cpus
     tf.config.set_logical_device_configuration(cpu, devices)  # fails once TF has started
-
-
-@functools.cache
-def probe_devices() -> tuple[str, ...]:
-    """The physical GPUs; call it first. Without NVIDIA's driver it mutes TF's cuInit error."""
-    if os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi"):
-        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 2)
-    try:
-        return tuple(device.name for device in tf.config.list_physical_devices("GPU"))
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def gpu_names() -> list[str]:
@@ -68,7 +51,6 @@ def build_strategy(
 def build_strategy(*, name: str, logical_cpus: int) -> tf.distribute.Strategy:
 {%- endif %}
     """The strategy of `build_strategy(**cfg.distribute)`; call it before any other TF op."""
-    probe_devices()
     if logical_cpus > 1:
         split_cpu(logical_cpus)
 {%- if cookiecutter.cluster %}
@@ -117,14 +99,9 @@ def multi_worker_strategy(communication: str, timeout_s: int) -> tf.distribute.S
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True in the one process that writes the run directory (always, but on multi_worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.cluster_spec().as_dict():
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    return task_type == "chief" or (
-        task_type == "worker" and task_id == 0 and "chief" not in resolver.cluster_spec().jobs
-    )
+    """True in the one process that writes the run directory: the chief, or worker 0 of a
+    cluster without one (always, but on multi_worker)."""
+    return strategy.extended.should_checkpoint
 {%- endif %}
 
 

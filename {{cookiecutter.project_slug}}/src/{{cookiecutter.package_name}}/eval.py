@@ -16,7 +16,7 @@ import tensorflow as tf
 from omegaconf import DictConfig
 from sklearn.metrics import confusion_matrix
 
-from . import checkpoints, cli, distribute, jsonio, report, runs
+from . import checkpoints, cli, jsonio, report, runs
 from . import model as model_lib
 from .config import register_configs
 from .data import data_loader, input_ops
@@ -32,10 +32,12 @@ KNOWN_KEYS = ("run_dir", "runs_root", "checkpoint", "data.test_path")
 def evaluate(
     run_dir: str | Path, checkpoint: str = "latest", test_path: str | None = None
 ) -> dict:
-    """Evaluates and writes metrics.json and report.md into run_dir; returns the metrics."""
+    """Evaluates and writes metrics.json and report.md into run_dir/eval/<checkpoint>[-<test
+    data>]/ (the latest on the run's test split: run_dir/metrics.json too); returns the metrics."""
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
+    records = records.limited(cfg.data.limit)  # debug=limit's fraction
     class_names = metadata.class_names
     if records.class_names != class_names:
         raise ValueError(
@@ -57,18 +59,22 @@ def evaluate(
     losses = keras.losses.sparse_categorical_crossentropy(np.array(labels), probabilities)
     metrics = {
         **report.classification_metrics(confusion, class_names),
-        "loss": float(np.mean(losses)),
+        "loss": max(0.0, float(np.mean(losses))),  # never -0.0
         "num_examples": len(labels),
         "confusion_matrix": confusion.tolist(),
         "checkpoint": checkpoint_path,
         "test_data": test_path or "the run's test split",
     }
-    jsonio.write_json(run_dir / "metrics.json", metrics)
-    report_file = report.write_report(run_dir, metrics, class_names)
+    write_dir = run_dir / "eval" / (checkpoint + (f"-{Path(test_path).name}" if test_path else ""))
+    write_dir.mkdir(parents=True, exist_ok=True)
+    jsonio.write_json(write_dir / "metrics.json", metrics)
+    if checkpoint == "latest" and test_path is None:  # what the run reports (the runs table)
+        jsonio.write_json(run_dir / "metrics.json", metrics)
+    report_file = report.write_report(write_dir, metrics, class_names)
 {%- if cookiecutter.tracking == "mlflow" %}
-    log_artifacts(run_dir, [run_dir / "metrics.json", report_file])
+    log_artifacts(run_dir, [write_dir / "metrics.json", report_file])
 {%- endif %}
-    log.info("Wrote %s and %s", run_dir / "metrics.json", report_file)
+    log.info("Wrote %s and %s", write_dir / "metrics.json", report_file)
     return metrics
 
 
@@ -77,13 +83,14 @@ def _main(cfg: DictConfig) -> None:
     with cli.exit_on_user_error():
         run_dir = runs.resolve_run_dir(cfg.run_dir, cfg.runs_root)
         metrics = evaluate(run_dir, cfg.checkpoint, cfg.data.test_path)
-    print(json.dumps({key: metrics[key] for key in report.HEADLINE}, indent=2))
+    headline = {key: metrics[key] for key in report.HEADLINE}
+    rounded = {k: round(v, 4) if isinstance(v, float) else v for k, v in headline.items()}
+    print(json.dumps(rounded, indent=2))
 
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-eval [run_dir=DIR|latest] [checkpoint=best]"""
     cli.setup_logging()
-    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()

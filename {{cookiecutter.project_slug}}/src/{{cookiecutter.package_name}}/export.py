@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig{{ ", OmegaConf" if cookiecutter.tflite }}
 
-from . import checkpoints, cli, distribute, jsonio, runs{{ ', tflite' if cookiecutter.tflite }}
+from . import checkpoints, cli, jsonio, runs{{ ', tflite' if cookiecutter.tflite }}
 from . import model as model_lib
 from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
 from .config import {{ "export_defaults, " if cookiecutter.tflite }}register_configs
@@ -110,6 +110,8 @@ def export(run_dir: str | Path, checkpoint: str = "latest") -> Path:
     try:
         shutil.rmtree(staging, ignore_errors=True)  # a killed export's
         summary = write_export(staging, model, cfg, run_dir{{ ", options" if cookiecutter.tflite }})
+        summary["checkpoint"] = checkpoint_path  # the runs table flags an older one
+        jsonio.write_json(staging / "export.json", summary)
         staging.rename(final_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -124,12 +126,12 @@ def export(run_dir: str | Path, checkpoint: str = "latest") -> Path:
 def write_export(
     path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path, options: DictConfig
 ) -> dict:
-    """Writes the checked SavedModel (and .tflite) of `model` and export.json into `path`."""
+    """Writes the checked SavedModel (and .tflite) of `model` into `path`; returns its figures."""
 {%- else %}
 
 
 def write_export(path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path) -> dict:
-    """Writes the checked SavedModel of `model` and export.json into `path`."""
+    """Writes the checked SavedModel of `model` into `path`; returns its figures."""
 {%- endif %}
     metadata, assets = runs.load_metadata(run_dir), runs.assets_dir(run_dir)
     records_dir, records = runs.run_records(cfg, metadata)
@@ -147,7 +149,6 @@ def write_export(path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path)
         test = (raw_inputs, labels)
         summary["tflite"] = tflite.write(model, cfg, path, test, options, compare, CHECK_EXAMPLES)
 {%- endif %}
-    jsonio.write_json(path / "export.json", summary)
     return summary
 
 
@@ -161,7 +162,6 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [checkpoint=best]"""
     cli.setup_logging()
-    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
     register_configs()
     _main()

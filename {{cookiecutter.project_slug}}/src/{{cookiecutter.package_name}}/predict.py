@@ -57,7 +57,6 @@ def find_export(export_dir: str | None, run_dir: str, runs_root: str) -> str:
 
 
 def predict(cfg: DictConfig) -> None:
-    """Classifies cfg.inputs with an export and writes the CSV."""
     if not cfg.inputs:
         raise ValueError(f"inputs= is required. Usage:\n{USAGE}")
     export_dir = find_export(cfg.export_dir, cfg.run_dir, cfg.runs_root)

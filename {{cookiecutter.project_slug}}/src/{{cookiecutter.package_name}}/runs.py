@@ -12,7 +12,7 @@ import shutil
 {%- if cookiecutter.cluster %}
 import tempfile
 {%- endif %}
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import filelock
@@ -97,6 +97,27 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
         with contextlib.suppress(FileExistsError):
             run_dir.mkdir(parents=True)
             return run_dir, False
+
+
+def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """For a resume (train.resume, or a run_dir with a checkpoint): the run's config.yaml with the
+    keys of `overrides` (key=value: the command line's) from cfg, for check_resumable. Else cfg."""
+    run_dir = cfg.train.resume and resolve_run_dir(cfg.train.resume, cfg.runs_root)
+    run_dir = run_dir or (cfg.run_dir and latest_checkpoint(cfg.run_dir) and cfg.run_dir)
+    if not run_dir or not (Path(run_dir) / CONFIG_FILE).exists():
+        return cfg  # a new run, or choose_run_dir says what is wrong
+    resumed = load_config(run_dir)
+    for key in (override.split("=", 1)[0].lstrip("+~") for override in overrides):
+        if key.startswith("hydra."):
+            continue
+        value, saved = OmegaConf.select(cfg, key, default=KeyError), OmegaConf.select(resumed, key)
+        if value is KeyError:  # experiment=..., hparams_search=...: compare all of cfg
+            return cfg
+        # data=csv for a run of data=csv: the run's own data config, not the file's defaults
+        same_choice = isinstance(value, DictConfig) and value.get("name") == saved.get("name")
+        if not same_choice:
+            OmegaConf.update(resumed, key, value, merge=False)
+    return resumed
 
 
 def config_differences(saved: DictConfig, new: DictConfig) -> list[tuple[str, object, object]]:

@@ -5,6 +5,7 @@ hyper-parameters that differ, the metrics. No TensorFlow here: it prints at once
 """
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
@@ -26,9 +27,17 @@ def read_run(run_dir: Path, name: str) -> dict:
     """One run's cells, its hyper-parameters apart under "hparams"."""
     config, result = read(run_dir / "config.yaml"), read(run_dir / "result.json")
     metrics, monitor = read(run_dir / "metrics.json"), config.get("train.monitor")
-    exports = sorted((path.name for path in (run_dir / "export").glob("[0-9]*")), key=int)
+    exports = sorted(run_dir.glob("export/[0-9]*"), key=lambda path: int(path.name))
+    index, started = run_dir / "checkpoints" / "checkpoint", None  # names the latest checkpoint
+    latest = yaml.safe_load(index.read_text())["model_checkpoint_path"] if index.is_file() else ""
+    sources = {"test": metrics, "export": read(exports[-1] / "export.json") if exports else {}}
+    names = {key: Path(made.get("checkpoint", latest)).name for key, made in sources.items()}
+    stale = [key for key, name in names.items() if name != latest]
+    with contextlib.suppress(OSError), open(run_dir / "train.log", encoding="utf-8") as log:
+        started = log.readline()[:16]  # its first line's time: when the run started
     return {
         "run": name,
+        "started": started,
         "hparams": {
             key: value
             for key, value in config.items()
@@ -38,7 +47,8 @@ def read_run(run_dir: Path, name: str) -> dict:
         **({f"best_{monitor}": result.get(f"best_{monitor}")} if monitor else {}),
         "test_accuracy": metrics.get("accuracy"),
         "macro_f1": metrics.get("macro_f1"),
-        "exports": ",".join(exports) or None,
+        "exports": ",".join(path.name for path in exports) or None,
+        "stale": ",".join(stale) or None,  # made from an older checkpoint than the latest
     }
 
 
@@ -59,7 +69,8 @@ def table(runs: list[dict]) -> tuple[list[str], list[dict]]:
     keys = dict.fromkeys(key for run_hparams in hparams for key in run_hparams)
     differ = [key for key in keys if len({repr(h.get(key)) for h in hparams}) > 1]
     bests = dict.fromkeys(key for run in runs for key in run if key.startswith("best_"))
-    columns = ["run", *differ, "epochs", *bests, "test_accuracy", "macro_f1", "exports"]
+    columns = ["run", "started", *differ, "epochs", *bests, "test_accuracy", "macro_f1"]
+    columns += ["exports", "stale"]
     return columns, [{**run["hparams"], **run} for run in runs]
 
 
@@ -77,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"No runs under {args.root}: no config.yaml there.", file=sys.stderr)
         return 0
     cells = [[row.get(column) for column in columns] for row in rows]
-    print(tabulate(cells, columns, floatfmt=".4g", missingval="-"))
+    print(tabulate(cells, columns, floatfmt=".4f", missingval="-"))
     return 0
 
 

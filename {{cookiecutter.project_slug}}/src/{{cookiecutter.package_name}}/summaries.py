@@ -1,13 +1,15 @@
-"""A run's TensorBoard files (`make tensorboard`): hparams; train/ the scalars;
-validation/ the scalars and confusion matrix of each full validation."""
+"""A run's TensorBoard files (`make tensorboard`): train/ the scalars; validation/ the scalars
+and confusion matrix of each full validation, and the run's hparams (so no third, empty run)."""
 
 import io
+import os
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+from hydra.core.hydra_config import HydraConfig
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 from sklearn.metrics import ConfusionMatrixDisplay
@@ -21,18 +23,24 @@ BOOKKEEPING_HPARAMS = (*BOOKKEEPING, "checkpoint", "export.*", "hydra*")
 
 
 class TrainingSummaries:
-    """A run's TensorBoard files: hparams in log_dir, train/ and validation/ as two runs below."""
+    """A run's TensorBoard files: train/ and validation/, two runs of TensorBoard."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.train = tf.summary.create_file_writer(str(log_dir / "train"))
         self.validation = tf.summary.create_file_writer(str(log_dir / "validation"))
-        self.hparams = tf.summary.create_file_writer(str(log_dir))
 
     def write_hparams(self, cfg: DictConfig) -> None:
-        config = OmegaConf.to_container(cfg, resolve=True)
-        with self.hparams.as_default():
-            hparams_api.hparams(flat_hparams(config), trial_id=Path(cfg.run_dir).name)
+        """The keys given on the command line (a sweep's too) come first in the HParams tab, which
+        orders by name: again as _<key>. A row per run, named by its path below runs_root."""
+        hparams = flat_hparams(OmegaConf.to_container(cfg, resolve=True))
+        given = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+        keys = (override.split("=", 1)[0].lstrip("+~") for override in given)
+        keys = (key if key in hparams else f"{key}.name" for key in keys)  # model=resnet
+        first = {f"_{key}": hparams[key] for key in keys if key in hparams}
+        with self.validation.as_default():
+            trial = os.path.relpath(cfg.run_dir, cfg.runs_root)
+            hparams_api.hparams({**first, **hparams}, trial_id=trial)
 
     def write_training(self, values: Mapping[str, float], step: int) -> None:
         with self.train.as_default(step=step):
@@ -49,7 +57,7 @@ class TrainingSummaries:
             tf.summary.text("confusion_matrix_table", confusion_table(confusion, class_names))
 
     def close(self) -> None:
-        for writer in (self.train, self.validation, self.hparams):
+        for writer in (self.train, self.validation):
             writer.close()
 
 

@@ -8,7 +8,9 @@ runs/<model>-<data>/<date>_<time>/ (runs/latest: the newest with a checkpoint). 
 
 import logging
 {% if cookiecutter.cluster -%}
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+{% else -%}
+from collections.abc import Sequence
 {% endif -%}
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from . import model as model_lib
 from .config import check_batch_size, check_config, register_configs
 from .controller import Controller
 from .data import data_loader, preprocess_data
+from .eval import evaluate
+from .export import export
 from .trainer import Trainer, distributed_datasets, make_evaluator
 {%- if cookiecutter.cluster %}
 from .watchdog import Watchdog
@@ -33,11 +37,14 @@ from .watchdog import Watchdog
 log = logging.getLogger(__name__)
 
 
-def train(cfg: DictConfig) -> dict:
-    """Trains into a new run folder, or on in one of an equal config; returns the result."""
+def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
+    """Trains into a new run folder, or on in one; returns the result. A resume trains with the
+    run's config.yaml and, if `overrides` (the command line's key=value) are given, those keys."""
     model_lib.check_options(cfg.model)  # before any work, as the config's keys
     check_config(cfg)
     cli.setup_logging()
+    if overrides is not None:
+        cfg = runs.resumed_config(cfg, overrides)
 {%- if cookiecutter.cluster %}
     watchdog = None
     if cfg.distribute.name == "multi_worker":
@@ -92,19 +99,24 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         )
     else:
         records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-        check_batch_size(cfg.train.batch_size, strategy.num_replicas_in_sync, metadata.counts)
-        runs.start_run(cfg, records_dir, metadata)
 {%- else %}
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+{%- endif %}
+    global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
+    metadata = metadata.limited(cfg.data.limit, cfg.train.overfit_batches * global_batch_size)
     check_batch_size(cfg.train.batch_size, strategy.num_replicas_in_sync, metadata.counts)
+    steps_per_epoch = plan_epochs(cfg.train, metadata.counts["train"]["total"], global_batch_size)
+{%- if cookiecutter.cluster %}
+    if write_dir == run_dir:
+        runs.start_run(cfg, records_dir, metadata)
+{%- else %}
     runs.start_run(cfg, records_dir, metadata)
 {%- endif %}
     cli.setup_logging(write_dir / "train.log")
-    log.info("Run directory %s", run_dir)
+    epochs, min_steps = cfg.train.epochs, cfg.train.min_steps
+    note = "Run directory %s: %d epochs of %d steps (at least train.min_steps=%d in all)"
+    log.info(note, run_dir, epochs, steps_per_epoch, min_steps)
     # The model and its optimizer, restored from the run's latest checkpoint or warm started.
-    global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
-    steps_per_epoch = max(1, metadata.counts["train"]["total"] // global_batch_size)
-    steps_per_epoch = min(steps_per_epoch, cfg.train.max_steps_per_epoch or steps_per_epoch)
     model, optimizer = model_lib.build_for_training(
         cfg, metadata, records_dir, strategy, steps_per_epoch
     )
@@ -130,7 +142,20 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         return result
 {%- endif %}
     jsonio.write_json(run_dir / runs.RESULT_FILE, result)
+    if cfg.train.overfit_batches:  # debug=overfit's verdict
+        accuracy, batches = result["accuracy"], cfg.train.overfit_batches
+        verdict = "learnt" if accuracy >= 0.99 else "NOT learnt: check labels, loss, inputs, rate"
+        level = logging.INFO if accuracy >= 0.99 else logging.WARNING
+        log.log(level, "debug=overfit: %d batches %s (accuracy %.4f)", batches, verdict, accuracy)
     return result
+
+
+def plan_epochs(train_cfg: DictConfig, examples: int, batch_size: int) -> int:
+    """Steps per epoch (train.steps_per_epoch, else a pass over the data); epochs grow to take
+    train.min_steps steps on small data (saved so in config.yaml)."""
+    steps_per_epoch = train_cfg.steps_per_epoch or max(1, examples // batch_size)
+    train_cfg.epochs = max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
+    return steps_per_epoch
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
@@ -139,7 +164,10 @@ def _main(cfg: DictConfig) -> float:
     if hydra_config.mode == RunMode.MULTIRUN and not cfg.run_dir:
         cfg.run_dir = hydra_config.runtime.output_dir  # the job's folder in the sweep folder
     with cli.exit_on_user_error(lambda: runs.kept_note(cfg.run_dir)):
-        result = train(cfg)
+        result = train(cfg, hydra_config.overrides.task)
+        if cfg.train.eval_and_export:  # debug=fast
+            evaluate(result["run_dir"])
+            export(result["run_dir"])
     # What a sweeper (hparams_search=optuna) optimises: the best value of train.monitor.
     return result.get(f"best_{cfg.train.monitor}", float("nan"))
 

@@ -182,7 +182,7 @@ def make_evaluator(
         confusion = confusion.numpy()
         scores = report.classification_metrics(confusion, range(num_classes))  # and per_class
         count = int(confusion.sum())
-        loss = float(loss_sum) / max(count, 1)
+        loss = max(0.0, float(loss_sum) / max(count, 1))  # never -0.0
         return {"loss": loss, **scores, "num_examples": count, "confusion_matrix": confusion}
 
     return evaluate

@@ -52,9 +52,11 @@ def input_spec(cfg: DictConfig, records_dir: str, metadata: Metadata) -> InputSp
 
 
 def read_records(records_dir: str, split: str, metadata: Metadata) -> tf.data.Dataset:
-    """The serialised examples of one split, checked to hold as many as metadata says."""
-    path, count = input_ops.records_file(records_dir, split), metadata.counts[split]["total"]
-    return tf.data.TFRecordDataset(path).apply(tf.data.experimental.assert_cardinality(count))
+    """The serialised examples of one split (every stride-th: Metadata.limited), checked to hold
+    as many as metadata says."""
+    path, count = input_ops.records_file(records_dir, split), metadata.counts[split]
+    records = tf.data.TFRecordDataset(path).shard(count.get("stride", 1), 0).take(count["total"])
+    return records.apply(tf.data.experimental.assert_cardinality(count["total"]))
 
 
 def load_split(
@@ -94,7 +96,9 @@ def load_split(
     dataset = dataset.shard(pipelines, pipeline_id)
 {%- if cookiecutter.model_type == "cnn" %}
     if augmented:  # only this pipeline's batches
-        dataset = augment_batches(dataset, spec.augment_fn, spec.seed, deterministic)
+        # One at a time under op determinism (which runs it so anyway, with a NodeDef error).
+        calls = None if spec.deterministic else tf.data.AUTOTUNE
+        dataset = augment_batches(dataset, spec.augment_fn, spec.seed, calls, deterministic)
 {%- endif %}
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
 
@@ -140,7 +144,7 @@ def training_stream(
 
 
 def augment_batches(
-    batches: tf.data.Dataset, augment_fn: Callable, seed: int, deterministic: bool = True
+    batches: tf.data.Dataset, augment_fn: Callable, seed: int, calls: int | None, ordered: bool
 ) -> tf.data.Dataset:
     """Augments (positions, (inputs, labels)) batches, each seeded by its first stream position."""
 
@@ -149,7 +153,7 @@ def augment_batches(
         inputs, labels = example
         return augment_fn(inputs, tf.stack([tf.constant(seed, tf.int64), positions[0]])), labels
 
-    return batches.map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return batches.map(augment, num_parallel_calls=calls, deterministic=ordered if calls else None)
 {%- endif %}
 
 

@@ -1,6 +1,7 @@
 """TensorFlow ops of images, eager or in ``tf.data``: preprocess stores images with `store_image`
 (as the export's serve_bytes reads them); training and the export prepare them alike."""
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -12,7 +13,6 @@ Op = Callable[[tf.Tensor], tf.Tensor]
 
 
 def encode_png(image: tf.Tensor) -> bytes:
-    """Encodes a uint8 [height, width, channels] image as PNG bytes."""
     return tf.io.encode_png(image).numpy()
 
 
@@ -29,8 +29,7 @@ def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
 def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
     """Image bytes as uint8 [height, width, channels] (to_channels). As Keras' image loaders, it
     ignores a JPEG's Exif orientation: turn such photos upright on disk first."""
-    image = tf.io.decode_image(encoded, expand_animations=False)
-    return to_channels(image, channels)
+    return to_channels(tf.io.decode_image(encoded, expand_animations=False), channels)
 
 
 def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | None) -> tf.Tensor:
@@ -72,9 +71,7 @@ def augment_images(
 def make_augment_fn(data_cfg: Mapping) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor] | None:
     """fn(images, seed) -> images: data.augment's changes (augment_images); None when all off."""
     options = dict(data_cfg["augment"])
-    if any(options.values()):
-        return lambda images, seed: augment_images(images, seed, **options)
-    return None
+    return functools.partial(augment_images, **options) if any(options.values()) else None
 
 
 def make_prepare_fn(metadata: Metadata) -> Op:

@@ -18,7 +18,6 @@ FEATURES = {
 
 
 def records_file(records_dir: str, split: str) -> str:
-    """The TFRecord file of one split."""
     return os.path.join(records_dir, f"{split}.tfrecord")
 
 

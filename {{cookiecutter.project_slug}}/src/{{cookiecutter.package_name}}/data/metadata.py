@@ -1,6 +1,7 @@
 """metadata.json: what preprocess_data learnt about a records folder, copied into each run."""
 
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -42,6 +43,17 @@ class Metadata:
         data = {"vectorizer": make_vectorizer(self.vocabulary_file, self.sequence_length)}
 {%- endif %}
         return {"num_classes": self.num_classes, **self.model_inputs, **data}
+
+    def limited(self, fraction: float, train_examples: int = 0) -> "Metadata":
+        """Each split cut to `fraction` (data.limit), taken evenly over it (data_loader), and the
+        training split to its first `train_examples` if not 0 (train.overfit_batches)."""
+        counts = {}
+        for split, count in self.counts.items():
+            total = math.ceil(count["total"] * fraction)
+            if split == "train" and train_examples:
+                total = min(total, train_examples)
+            counts[split] = {**count, "total": total, "stride": count["total"] // max(total, 1)}
+        return dataclasses.replace(self, counts=counts)
 
     @classmethod
     def read(cls, path_or_dir: str | Path) -> "Metadata":

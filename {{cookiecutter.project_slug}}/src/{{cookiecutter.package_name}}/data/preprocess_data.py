@@ -21,7 +21,7 @@ import tensorflow as tf
 from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
-from .. import cli, distribute, jsonio
+from .. import cli, jsonio
 from ..config import check_config, register_configs
 from ..data.metadata import METADATA_FILE, Metadata  # "..": sorted first in either variant
 from . import data_loader, input_ops, sources
@@ -72,13 +72,9 @@ def fingerprint(data_cfg: DictConfig, seed: int) -> str:
         data.pop(key, None)
     inputs = [file_digests(data_cfg.get(key)) for key in ("path", "test_path")]
     check_overlap(data_cfg, *inputs)
-    code = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
-    content = {
-        "data": data,
-        "seed": seed,
-        "inputs": inputs,
-        "code": [inspect.getsource(inspect.getmodule(function)) for function in code],
-    }
+    functions = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
+    code = [inspect.getsource(inspect.getmodule(function)) for function in functions]
+    content = {"data": data, "seed": seed, "inputs": inputs, "code": code}
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode("utf-8")).hexdigest()
 
 
@@ -150,14 +146,6 @@ def wait_for_records(
 {%- endif %}
 
 
-def load_source(data_cfg: DictConfig, seed: int) -> sources.RawExamples:
-    """The examples of the source named by data.name, checked."""
-    if data_cfg.name not in SOURCES:
-        raise ValueError(f"data={data_cfg.name!r} is no data source; choose one of {[*SOURCES]}")
-    examples = SOURCES[data_cfg.name](data_cfg, seed)
-    return sources.check_examples(examples, data_cfg.name, data_cfg.get("path"))
-
-
 def assign_splits(
     labels: np.ndarray, validation_fraction: float, test_fraction: float, seed: int
 ) -> np.ndarray:
@@ -212,7 +200,10 @@ def write_records(
 
 def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = None) -> Metadata:
     """Writes the records, then metadata.json (which marks them finished), and returns it."""
-    examples = load_source(data_cfg, seed)
+    if data_cfg.name not in SOURCES:
+        raise ValueError(f"data={data_cfg.name!r} is no data source; choose one of {[*SOURCES]}")
+    examples = SOURCES[data_cfg.name](data_cfg, seed)
+    examples = sources.check_examples(examples, data_cfg.name, data_cfg.get("path"))
     data_fingerprint = data_fingerprint or fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     tf.io.gfile.makedirs(records_dir)
@@ -247,7 +238,6 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-preprocess [data=...] [key=value ...]"""
-    distribute.probe_devices()  # first: without an NVIDIA GPU it mutes CUDA's start-up errors
     register_configs()
     _main()
 

@@ -114,13 +114,6 @@ def check_empty(count: int, first: str, skip_invalid: bool) -> None:
         log.warning("Leaving out %d empty text(s), the first %s", count, first)
 
 
-def csv_texts(path: str, key: str, dialect: type[csv.Dialect], column: int) -> Iterator[bytes]:
-    """The non-empty texts of a CSV file's column, read from the file once more."""
-    for _, row in csv_rows(path, key, dialect):
-        if row[column].strip():
-            yield row[column].encode("utf-8")
-
-
 def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) -> tuple:
     """(label of each kept row, their texts) of a checked CSV file (RFC 4180 quoting): ragged
     or unlabelled rows are errors; empty texts too, unless skip_invalid (then left out)."""
@@ -155,7 +148,8 @@ def read_csv(path: str, columns: Sequence[str], key: str, skip_invalid: bool) ->
     check_empty(counts["empty"], where, skip_invalid)
     if not labels:
         raise ValueError(f"{key}={path} has no rows under its header. Add a row per example.")
-    return labels, csv_texts(path, key, dialect, text)
+    rows = csv_rows(path, key, dialect)  # read again as the texts are written
+    return labels, (row[text].encode("utf-8") for _, row in rows if row[text].strip())
 
 
 def csv_source(data_cfg: DictConfig, seed: int) -> RawExamples:

@@ -24,7 +24,11 @@ def build_transformer(
 ) -> keras.Model:
     """Raw texts [N] -> word ids (`vectorizer`) -> word + position embeddings -> encoder
     blocks -> dense classifier -> float32 logits."""
-    check_options(num_blocks, num_heads, embedding_dim)
+    if num_blocks < 1 or num_heads < 1 or embedding_dim % num_heads:
+        raise ValueError(
+            f"model.num_blocks={num_blocks} must be at least 1, and model.embedding_dim="
+            f"{embedding_dim} must divide by model.num_heads={num_heads}."
+        )
 
     # === Inputs ===
     inputs = keras.Input(shape=(), dtype="string", name="texts")
@@ -55,15 +59,6 @@ def build_transformer(
     model = keras.Model(inputs, outputs, name="transformer")
     set_word_vectors(embedding, vectorizer.get_vocabulary(), embeddings, freeze_embeddings)
     return model
-
-
-def check_options(num_blocks: int, num_heads: int, embedding_dim: int) -> None:
-    """Refuses a number of blocks or heads that build_transformer cannot use."""
-    if num_blocks < 1 or num_heads < 1 or embedding_dim % num_heads:
-        raise ValueError(
-            f"model.num_blocks={num_blocks} must be at least 1, and model.embedding_dim="
-            f"{embedding_dim} must divide by model.num_heads={num_heads}."
-        )
 
 
 def encoder_block(
