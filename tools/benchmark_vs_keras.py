@@ -217,6 +217,7 @@ def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path
     command = [sys.executable, "-m", f"{package}.train", f"experiment={EXPERIMENTS[args.model]}"]
     command += [f"data.path={args.data_path}", f"data.records_dir={work_dir / 'records'}"]
     command += [f"train.epochs={epochs}", f"train.batch_size={args.batch_size}"]
+    command += ["train.min_steps=0"]  # the same epochs as side A
     command += [f"run_dir={run_dir}", f"runs_root={work_dir / 'runs'}", *args.overrides]
     env = {**os.environ, "PYTHONPATH": str(src)}
     start = time.perf_counter()

@@ -39,7 +39,7 @@ TIMEOUT = 60  # seconds a command may take (after its signal, for the signal cas
 MOMENT_TIMEOUT = 180  # seconds to wait for the moment a signal is sent at
 TRAIN, EVAL, EXPORT, PREDICT = "train", "eval", "export", "predict"
 PREPROCESS = "data.preprocess_data"
-TINY = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=8"]
+TINY = ["train.epochs=1", "train.steps_per_epoch=2", "train.batch_size=8", "train.min_steps=0"]
 IMG = ["data=image_folder", "data.path=imgs", *TINY]  # the shared trained run's config
 SYN = ["data=synthetic", *TINY]
 LONG = ["data=synthetic", "train.epochs=1000", "train.steps_per_epoch=2"]

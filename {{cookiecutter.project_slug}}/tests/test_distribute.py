@@ -75,7 +75,7 @@ def test_padded_validation_gives_replicas_full_batches(validation_records, pipel
 def test_evaluation_leaves_the_padding_out(validation_records):
     spec, model_cfg = validation_records
     model = model_lib.build_model(model_cfg, spec.metadata)
-    evaluator = make_evaluator(tf.distribute.get_strategy(), model, spec.metadata.num_classes)
+    evaluator = make_evaluator(tf.distribute.get_strategy(), model, spec.metadata.class_names)
 
     def evaluate(pad: bool) -> dict:
         dataset = data_loader.load_split(

@@ -41,9 +41,7 @@ def is_better(monitor: str, value: float, best: float) -> bool:
 
 
 @dataclass
-class TrainState:
-    """Everything the loop updates and its checkpoints."""
-
+class TrainState:  # everything the loop updates and its checkpoints
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
     epoch: tf.Variable  # completed epochs
@@ -69,16 +67,20 @@ class TrainState:
         return True
 
 
+{% if cookiecutter.cluster -%}
 def restore_state(
     train_cfg: Mapping,
     model: keras.Model,
-    optimizer: keras.optimizers.Optimizer,
+    optimizer: keras.Optimizer,
     strategy: tf.distribute.Strategy,
-{%- if cookiecutter.cluster %}
     write_dir: Path,  # run_dir, but on the workers other than the chief
-{%- endif %}
     run_dir: Path,
 ) -> TrainState:
+{%- else -%}
+def restore_state(
+    train_cfg: Mapping, model: keras.Model, optimizer: keras.Optimizer, strategy, run_dir: Path
+) -> TrainState:
+{%- endif %}
     """The run's state, resumed from the latest checkpoint of `run_dir`, else warm-started."""
     with strategy.scope():
         epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -92,8 +94,7 @@ def restore_state(
     latest = tf.train.CheckpointManager(checkpoint, str(directory), train_cfg.keep_checkpoints)
     best_checkpoint = tf.train.CheckpointManager(checkpoint, str(directory / BEST_DIR), 1)
     state = TrainState(model, optimizer, epoch, best, train_cfg.monitor, latest, best_checkpoint)
-    path = runs.latest_checkpoint(run_dir)
-    if path:
+    if path := runs.latest_checkpoint(run_dir):
         checkpoint.restore(path).assert_existing_objects_matched()
         log.info("Resuming from %s at step %d", path, state.step)
     elif train_cfg.init_from:

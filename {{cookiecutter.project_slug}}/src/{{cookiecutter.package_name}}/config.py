@@ -17,7 +17,6 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-INTERVALS = ("log_every_steps", "checkpoint_every_steps")
 RULES = (  # what each value may be, by key patterns (the first row that matches)
     ("*learning_rate *clip_norm", "> 0 and finite", lambda x: 0 < x < math.inf),
     ("*_rate *fraction *label_smoothing", "in [0, 1)", lambda x: 0 <= x < 1),
@@ -235,16 +234,13 @@ def check_config(cfg: DictConfig) -> None:
                     "read what is written there as data. Choose a folder outside it."
                 )
     every = cfg.train.steps_per_loop
-    for key in INTERVALS:
-        value = cfg.train[key]
+    for key in ("log_every_steps", "checkpoint_every_steps"):
+        value = cfg.train[key]  # > 0 (RULES) where not a multiple: fewer steps per call fit
         if value % every:
-            fixes = [f"train.{key}={every}"]
-            if value > 0:  # or fewer steps per call: their greatest common divisor
-                fixes.append(f"train.steps_per_loop={math.gcd(value, every)}")
             raise ValueError(
                 f"train.{key}={value} must be 0 (off) or a multiple of "
                 f"train.steps_per_loop={every} (work is done between calls of {every} steps). "
-                f"Set {' or '.join(fixes)}."
+                f"Set train.{key}={every} or train.steps_per_loop={math.gcd(value, every)}."
             )
     if cfg.train.jit_compile is True and cfg.train.deterministic:
         raise ValueError(

@@ -36,17 +36,11 @@ def is_due(step: int, every: int) -> bool:
 
 class Controller:
     """orbit's Controller, by epochs: calls end at multiples of steps_per_loop and epoch ends."""
-{% if cookiecutter.cluster %}
-    def __init__(
-        self, cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir, heartbeat
-    ):
-{%- else %}
-    def __init__(self, cfg, state, trainer, datasets, steps_per_epoch, class_names, write_dir):
-{%- endif %}
+
+    def __init__(self, cfg, state, trainer, datasets, steps_per_epoch, write_dir{{ ", heartbeat" if cookiecutter.cluster }}):
         self.cfg, self.every, self.state, self.trainer = cfg, cfg.train, state, trainer
-        self.datasets, self.class_names = datasets, class_names
-        self.steps_per_epoch, self.profiling = steps_per_epoch, False  # an XProf trace under way
-        self.run_dir, self.values = Path(cfg.run_dir), {}
+        self.datasets, self.steps_per_epoch, self.values = datasets, steps_per_epoch, {}
+        self.run_dir, self.profiling = Path(cfg.run_dir), False  # profiling: an XProf trace is on
         self.tensorboard = summaries.TrainingSummaries(write_dir / "tensorboard")
 {%- if cookiecutter.cluster %}
         self.chief = write_dir == self.run_dir  # it alone moves runs_root/latest
@@ -153,7 +147,7 @@ class Controller:
 {%- if cookiecutter.cluster %}
         self.heartbeat()
 {%- endif %}
-        self.tensorboard.write_validation(validation, self.class_names, step)
+        self.tensorboard.write_validation(validation, step)
         state.epoch.assign(epoch + 1)
         improved = state.save_if_best(validation)
         state.latest_checkpoints.save(checkpoint_number=step)

@@ -24,10 +24,9 @@ log = logging.getLogger(__name__)
 def split_cpu(num_logical_cpus: int) -> None:
     """Splits the CPU into logical devices (mirrored without GPUs), before TensorFlow starts."""
     cpu = tf.config.list_physical_devices("CPU")[0]
-    if len(tf.config.get_logical_device_configuration(cpu) or []) == num_logical_cpus:
-        return
-    devices = [tf.config.LogicalDeviceConfiguration()] * num_logical_cpus
-    tf.config.set_logical_device_configuration(cpu, devices)  # fails once TF has started
+    if len(tf.config.get_logical_device_configuration(cpu) or []) != num_logical_cpus:
+        devices = [tf.config.LogicalDeviceConfiguration()] * num_logical_cpus
+        tf.config.set_logical_device_configuration(cpu, devices)  # fails once TF has started
 
 
 def gpu_names() -> list[str]:

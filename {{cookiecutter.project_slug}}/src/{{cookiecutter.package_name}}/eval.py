@@ -4,25 +4,24 @@ of the same classes; writes metrics.json and report.md. Training overrides are i
     {{ cookiecutter.package_name }}-eval run_dir=runs/DIR checkpoint=best data.test_path=other_test_data/
 """
 
+import dataclasses
 import json
 import logging
 import sys
 from pathlib import Path
 
 import hydra
-import keras
-import numpy as np
 import tensorflow as tf
 from omegaconf import DictConfig
-from sklearn.metrics import confusion_matrix
 
 from . import checkpoints, cli, jsonio, report, runs
 from . import model as model_lib
 from .config import register_configs
-from .data import data_loader, input_ops
+from .data.data_loader import input_spec, load_split
 {%- if cookiecutter.tracking == "mlflow" %}
 from .mlflow_tracking import log_artifacts
 {%- endif %}
+from .trainer import make_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -37,34 +36,26 @@ def evaluate(
     run_dir = Path(run_dir)
     cfg, metadata = runs.load_config(run_dir), runs.load_metadata(run_dir)
     records_dir, records = runs.run_records(cfg, metadata, test_path)
-    records = records.limited(cfg.data.limit)  # debug=limit's fraction
     class_names = metadata.class_names
     if records.class_names != class_names:
         raise ValueError(
             f"The test data ({records_dir}) has the classes {records.class_names}, but {run_dir} "
             f"was trained on {class_names}. Evaluate it on data with the same classes."
         )
-    raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
-    if not raw_inputs:
+    records = records.limited(cfg.data.limit)  # debug=limit's fraction
+    if not records.counts["test"]["total"]:
         raise ValueError(f"The test split of {records_dir} is empty: nothing to evaluate.")
     model = model_lib.build_model(cfg.model, metadata)
     checkpoint_path = checkpoints.restore_model(model, run_dir, checkpoint)
     if holder := runs.lock_holder(run_dir):
         log.warning("%s is still training (%s): evaluating %s", run_dir, holder, checkpoint_path)
-    example_fn = input_ops.make_example_fn(metadata, runs.assets_dir(run_dir))
-    inputs = tf.data.Dataset.from_tensor_slices(raw_inputs).map(example_fn, tf.data.AUTOTUNE)
-    logits = model.predict(inputs.batch(cfg.train.batch_size), verbose=0)
-    probabilities = tf.nn.softmax(logits.astype(np.float64), axis=-1).numpy()
-    confusion = confusion_matrix(labels, probabilities.argmax(-1), labels=range(len(class_names)))
-    losses = keras.losses.sparse_categorical_crossentropy(np.array(labels), probabilities)
-    metrics = {
-        **report.classification_metrics(confusion, class_names),
-        "loss": max(0.0, float(np.mean(losses))),  # never -0.0
-        "num_examples": len(labels),
-        "confusion_matrix": confusion.tolist(),
-        "checkpoint": checkpoint_path,
-        "test_data": test_path or "the run's test split",
-    }
+    # As validation is run: the run's input ops (metadata), the test records' counts (records).
+    spec = dataclasses.replace(input_spec(cfg, records_dir, metadata), metadata=records)
+    test = load_split(spec, "test", cfg.train.batch_size, training=False, pad_to_full_batches=True)
+    evaluator = make_evaluator(tf.distribute.get_strategy(), model, class_names)
+    metrics = evaluator(iter(test), len(test))
+    metrics["confusion_matrix"] = metrics["confusion_matrix"].tolist()
+    metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
     write_dir = run_dir / "eval" / (checkpoint + (f"-{Path(test_path).name}" if test_path else ""))
     write_dir.mkdir(parents=True, exist_ok=True)
     jsonio.write_json(write_dir / "metrics.json", metrics)

@@ -35,7 +35,6 @@ TOLERANCE = 1e-5  # the largest difference of the served probabilities from the 
 
 
 def build_archive(model: keras.Model, metadata: Metadata) -> keras.export.ExportArchive:
-
     def classify(model_inputs: tf.Tensor) -> dict[str, tf.Tensor]:
         probabilities = tf.nn.softmax(model(model_inputs, training=False), axis=-1)
         class_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
@@ -143,13 +142,15 @@ def write_export(path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path)
     shutil.copytree(assets, path / "assets", dirs_exist_ok=True)  # metadata.json (class names)...
     difference, outputs = check_export(path, raw_inputs, expected, metadata, TOLERANCE)
     accuracy = float(np.mean(outputs["serving_default"]["class_id"] == labels))
-    summary = dict(largest_difference=difference, accuracy=accuracy, test_examples=len(labels))
 {%- if cookiecutter.tflite %}
+    summary = dict(largest_difference=difference, accuracy=accuracy, test_examples=len(labels))
     if options.tflite or options.tflite_quantization != "none":  # a quantization implies it
         test = (raw_inputs, labels)
         summary["tflite"] = tflite.write(model, cfg, path, test, options, compare, CHECK_EXAMPLES)
-{%- endif %}
     return summary
+{%- else %}
+    return dict(largest_difference=difference, accuracy=accuracy, test_examples=len(labels))
+{%- endif %}
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="export")

@@ -114,8 +114,7 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         if value is KeyError:  # experiment=..., hparams_search=...: compare all of cfg
             return cfg
         # data=csv for a run of data=csv: the run's own data config, not the file's defaults
-        same_choice = isinstance(value, DictConfig) and value.get("name") == saved.get("name")
-        if not same_choice:
+        if not (isinstance(value, DictConfig) and value.get("name") == saved.get("name")):
             OmegaConf.update(resumed, key, value, merge=False)
     return resumed
 
@@ -148,8 +147,7 @@ def check_resumable(cfg: DictConfig, run_dir: Path) -> None:
 
 def finished_result(cfg: DictConfig, run_dir: Path) -> dict | None:
     """The result of a run with nothing left to train (its epochs done), or None."""
-    latest = latest_checkpoint(run_dir)
-    if latest is None:
+    if (latest := latest_checkpoint(run_dir)) is None:
         return None
     values = tf.train.load_checkpoint(latest).get_tensor  # the variables of checkpoints.py
     epochs = int(values("epoch/.ATTRIBUTES/VARIABLE_VALUE"))
@@ -214,7 +212,11 @@ def start_run(cfg: DictConfig, records_dir: str, metadata: Metadata) -> None:
             f"{run_dir} was trained on other data (its assets/metadata.json differs from "
             f"{records_dir}). Train a new run (leave out run_dir), or restore the data."
         )
-    copy_assets(records_dir, run_dir)  # again on resume: the same files
+    saved.parent.mkdir(parents=True, exist_ok=True)  # preprocessing's assets (not the records)
+    for name in tf.io.gfile.listdir(records_dir):  # again on resume: the same files
+        source = os.path.join(records_dir, name)
+        if not name.endswith((".tfrecord", ".tmp")) and not tf.io.gfile.isdir(source):
+            tf.io.gfile.copy(source, str(saved.parent / name), overwrite=True)
     save_config(cfg, run_dir)
 
 
@@ -233,15 +235,6 @@ def kept_note(run_dir: str | None) -> str:
         kept = f"{run_dir} keeps its checkpoint at step {latest.rsplit('-', 1)[-1]}"
         return f"{kept}; go on with: make resume RUN_DIR={run_dir}"
     return "it had saved no checkpoint, so it left no run; train again."
-
-
-def copy_assets(records_dir: str, run_dir: Path) -> None:
-    """Copies metadata.json and the other assets of preprocessing (not the records) into a run."""
-    assets_dir(run_dir).mkdir(parents=True, exist_ok=True)
-    for name in tf.io.gfile.listdir(records_dir):
-        source, target = os.path.join(records_dir, name), str(assets_dir(run_dir) / name)
-        if not name.endswith((".tfrecord", ".tmp")) and not tf.io.gfile.isdir(source):
-            tf.io.gfile.copy(source, target, overwrite=True)
 
 
 def run_records(cfg: DictConfig, metadata: Metadata, test_path: str | None = None) -> tuple:

@@ -35,14 +35,11 @@ def read_run(run_dir: Path, name: str) -> dict:
     stale = [key for key, name in names.items() if name != latest]
     with contextlib.suppress(OSError), open(run_dir / "train.log", encoding="utf-8") as log:
         started = log.readline()[:16]  # its first line's time: when the run started
+    hparams = {k: v for k, v in config.items() if not any(fnmatchcase(k, p) for p in BOOKKEEPING)}
     return {
         "run": name,
         "started": started,
-        "hparams": {
-            key: value
-            for key, value in config.items()
-            if not any(fnmatchcase(key, pattern) for pattern in BOOKKEEPING)
-        },
+        "hparams": hparams,
         "epochs": result.get("epochs"),
         **({f"best_{monitor}": result.get(f"best_{monitor}")} if monitor else {}),
         "test_accuracy": metrics.get("accuracy"),

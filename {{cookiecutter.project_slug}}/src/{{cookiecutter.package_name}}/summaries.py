@@ -22,9 +22,7 @@ from .config import BOOKKEEPING, flatten
 BOOKKEEPING_HPARAMS = (*BOOKKEEPING, "checkpoint", "export.*", "hydra*")
 
 
-class TrainingSummaries:
-    """A run's TensorBoard files: train/ and validation/, two runs of TensorBoard."""
-
+class TrainingSummaries:  # train/ and validation/, two runs of TensorBoard
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
         self.train = tf.summary.create_file_writer(str(log_dir / "train"))
@@ -47,8 +45,8 @@ class TrainingSummaries:
             for name, value in values.items():
                 tf.summary.scalar(name, value)
 
-    def write_validation(self, validation: Mapping, class_names: Sequence[str], step: int) -> None:
-        confusion = validation["confusion_matrix"]
+    def write_validation(self, validation: Mapping, step: int) -> None:
+        confusion, class_names = validation["confusion_matrix"], list(validation["per_class"])
         picture = figure_image(confusion_figure(confusion, class_names))
         with self.validation.as_default(step=step):
             tf.summary.scalar("loss", validation["loss"])

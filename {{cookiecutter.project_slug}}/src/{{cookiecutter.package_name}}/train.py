@@ -21,14 +21,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from . import checkpoints as checkpoints_lib
 from . import cli, distribute, jsonio, runs
-from . import model as model_lib
+from .checkpoints import restore_state
 from .config import check_batch_size, check_config, register_configs
 from .controller import Controller
 from .data import data_loader, preprocess_data
 from .eval import evaluate
 from .export import export
+from .model import build_for_training, build_loss, check_options
 from .trainer import Trainer, distributed_datasets, make_evaluator
 {%- if cookiecutter.cluster %}
 from .watchdog import Watchdog
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict:
     """Trains into a new run folder, or on in one; returns the result. A resume trains with the
     run's config.yaml and, if `overrides` (the command line's key=value) are given, those keys."""
-    model_lib.check_options(cfg.model)  # before any work, as the config's keys
+    check_options(cfg.model)  # before any work, as the config's keys
     check_config(cfg)
     cli.setup_logging()
     if overrides is not None:
@@ -71,8 +71,7 @@ def train_in_run_dir(cfg: DictConfig, strategy: tf.distribute.Strategy, heartbea
     with runs.run_lock(run_dir):
         if resuming:
             runs.check_resumable(cfg, run_dir)
-            finished = runs.finished_result(cfg, run_dir)
-            if finished is not None:
+            if finished := runs.finished_result(cfg, run_dir):
                 return finished
         return run_training(cfg, strategy, run_dir{{ ", heartbeat" if cookiecutter.cluster else "" }})
 
@@ -105,7 +104,10 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
     global_batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     metadata = metadata.limited(cfg.data.limit, cfg.train.overfit_batches * global_batch_size)
     check_batch_size(cfg.train.batch_size, strategy.num_replicas_in_sync, metadata.counts)
-    steps_per_epoch = plan_epochs(cfg.train, metadata.counts["train"]["total"], global_batch_size)
+    # train.steps_per_epoch, else a pass; epochs grow to train.min_steps (so in config.yaml).
+    examples, train_cfg = metadata.counts["train"]["total"], cfg.train
+    steps_per_epoch = train_cfg.steps_per_epoch or max(1, examples // global_batch_size)
+    train_cfg.epochs = max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
 {%- if cookiecutter.cluster %}
     if write_dir == run_dir:
         runs.start_run(cfg, records_dir, metadata)
@@ -113,30 +115,23 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
     runs.start_run(cfg, records_dir, metadata)
 {%- endif %}
     cli.setup_logging(write_dir / "train.log")
-    epochs, min_steps = cfg.train.epochs, cfg.train.min_steps
     note = "Run directory %s: %d epochs of %d steps (at least train.min_steps=%d in all)"
-    log.info(note, run_dir, epochs, steps_per_epoch, min_steps)
+    log.info(note, run_dir, train_cfg.epochs, steps_per_epoch, train_cfg.min_steps)
     # The model and its optimizer, restored from the run's latest checkpoint or warm started.
-    model, optimizer = model_lib.build_for_training(
-        cfg, metadata, records_dir, strategy, steps_per_epoch
-    )
+    model, optimizer = build_for_training(cfg, metadata, records_dir, strategy, steps_per_epoch)
 {%- if cookiecutter.cluster %}
-    state = checkpoints_lib.restore_state(
-        cfg.train, model, optimizer, strategy, write_dir, run_dir
-    )
+    state = restore_state(cfg.train, model, optimizer, strategy, write_dir, run_dir)
 {%- else %}
-    state = checkpoints_lib.restore_state(cfg.train, model, optimizer, strategy, run_dir)
+    state = restore_state(cfg.train, model, optimizer, strategy, run_dir)
 {%- endif %}
     log.info("Model %s: %d parameters", model.name, model.count_params())
     # The trainer, its data, and the loop.
-    loss_fn = model_lib.build_loss(cfg.train, metadata)
+    loss_fn = build_loss(cfg.train, metadata)
     trainer = Trainer(strategy, model, optimizer, loss_fn, global_batch_size, cfg.train)
     spec = data_loader.input_spec(cfg, records_dir, metadata)
     datasets = distributed_datasets(strategy, spec, global_batch_size, state.step)
-    loop = Controller(
-        cfg, state, trainer, datasets, steps_per_epoch, metadata.class_names, write_dir{{ ", heartbeat" if cookiecutter.cluster else "" }}
-    )
-    result = loop.run(make_evaluator(strategy, model, metadata.num_classes))
+    loop = Controller(cfg, state, trainer, datasets, steps_per_epoch, write_dir{{ ", heartbeat" if cookiecutter.cluster }})
+    result = loop.run(make_evaluator(strategy, model, metadata.class_names))
 {%- if cookiecutter.cluster %}
     if write_dir != run_dir:  # a multi-worker run's other workers
         return result
@@ -148,14 +143,6 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         level = logging.INFO if accuracy >= 0.99 else logging.WARNING
         log.log(level, "debug=overfit: %d batches %s (accuracy %.4f)", batches, verdict, accuracy)
     return result
-
-
-def plan_epochs(train_cfg: DictConfig, examples: int, batch_size: int) -> int:
-    """Steps per epoch (train.steps_per_epoch, else a pass over the data); epochs grow to take
-    train.min_steps steps on small data (saved so in config.yaml)."""
-    steps_per_epoch = train_cfg.steps_per_epoch or max(1, examples // batch_size)
-    train_cfg.epochs = max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
-    return steps_per_epoch
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")

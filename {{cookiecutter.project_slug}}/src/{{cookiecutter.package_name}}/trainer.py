@@ -2,7 +2,7 @@
 tf.distribute strategy: `num_steps` train steps or a validation pass per tf.function call."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -122,10 +122,8 @@ class Trainer:
         model, optimizer, variables = self.model, self.optimizer, self.model.trainable_variables
         with tf.GradientTape() as tape:
             logits = model(inputs, training=True)
-            per_example_loss = self.loss_fn(labels, logits)
-            loss = tf.nn.compute_average_loss(
-                per_example_loss, global_batch_size=self.global_batch_size
-            )
+            losses = self.loss_fn(labels, logits)  # per example
+            loss = tf.nn.compute_average_loss(losses, global_batch_size=self.global_batch_size)
             if model.losses:  # the net's own regularizers
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
             scaled_loss = optimizer.scale_loss(loss)
@@ -133,9 +131,8 @@ class Trainer:
         # clipped and measured whole (Keras would clip each replica's part). Dense, because
         # Keras' Adam squares a sparse gradient (of a lookup table) row by row, duplicates apart.
         context = tf.distribute.get_replica_context()
-        gradients = context.all_reduce(
-            tf.distribute.ReduceOp.SUM, tape.gradient(scaled_loss, variables)
-        )
+        gradients = tape.gradient(scaled_loss, variables)
+        gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
         gradients = [tf.convert_to_tensor(gradient) for gradient in gradients]
         loss_scale = optimizer.scale_loss(tf.constant(1.0))  # > 1 with float16 loss scaling
         norm = tf.linalg.global_norm(gradients)
@@ -144,22 +141,22 @@ class Trainer:
         # The optimizer sums over replicas again: give each replica an equal share.
         shares = [gradient / context.num_replicas_in_sync for gradient in gradients]
         optimizer.apply_gradients(zip(shares, variables, strict=True))
-        self.metrics["loss"].update_state(per_example_loss)  # weighted, as it is optimised
+        self.metrics["loss"].update_state(losses)  # weighted, as it is optimised
         self.metrics["accuracy"].update_state(labels, logits)
         self.metrics["gradient_norm"].update_state(norm / loss_scale)
 
 
 def make_evaluator(
-    strategy: tf.distribute.Strategy, model: keras.Model, num_classes: int
+    strategy: tf.distribute.Strategy, model: keras.Model, class_names: Sequence[str]
 ) -> Callable[[Iterator, int], dict]:
-    """evaluate(iterator, num_steps): cross-entropy (whatever trains, so runs compare), accuracy,
-    macro_f1, num_examples and confusion matrix (rows: true class); padding counts nowhere."""
-    loss_fn = model_lib.cross_entropy()
+    """evaluate(iterator, num_steps) of validation and eval: cross-entropy (whatever trains, so
+    runs compare), accuracy, macro_f1, per_class, num_examples, confusion matrix (rows: true)."""
+    loss_fn, num_classes = model_lib.cross_entropy(), len(class_names)
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
         logits = model(inputs, training=False)
         per_example_loss = tf.cast(loss_fn(labels, logits), tf.float32)
-        if weights is None:
+        if weights is None:  # else padding, of weight 0, counts nowhere
             weights = tf.ones_like(per_example_loss)
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         confusion = tf.math.confusion_matrix(
@@ -169,8 +166,7 @@ def make_evaluator(
 
     @tf.function
     def evaluate_loop(iterator: Iterator, num_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        loss_sum = tf.constant(0.0, tf.float64)
-        confusion = tf.zeros([num_classes, num_classes], tf.int64)
+        loss_sum, confusion = tf.constant(0.0, tf.float64), tf.zeros([num_classes] * 2, tf.int64)
         for _ in tf.range(num_steps):
             batch_loss, batch_confusion = strategy.run(replica_step, args=next(iterator))
             loss_sum += strategy.reduce(tf.distribute.ReduceOp.SUM, batch_loss, axis=None)
@@ -180,7 +176,7 @@ def make_evaluator(
     def evaluate(iterator: Iterator, num_steps: int) -> dict:
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
         confusion = confusion.numpy()
-        scores = report.classification_metrics(confusion, range(num_classes))  # and per_class
+        scores = report.classification_metrics(confusion, class_names)
         count = int(confusion.sum())
         loss = max(0.0, float(loss_sum) / max(count, 1))  # never -0.0
         return {"loss": loss, **scores, "num_examples": count, "confusion_matrix": confusion}

@@ -77,8 +77,14 @@ def load_split(
     count = spec.metadata.counts[split]["total"]
     # The order of the parallel maps: pipelines that take turns need one order.
     deterministic = spec.deterministic or not training or pipelines > 1
+
+    @NOT_CONVERTED
+    def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # (model input, label)
+        raw_input, label = input_ops.parse_example(serialized)
+        return spec.example_fn(raw_input), label
+
     records = read_records(spec.records_dir, split, spec.metadata)
-    dataset = decode_records(records, spec.example_fn, deterministic)
+    dataset = records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if pad_to_full_batches and not training:  # before the cache: a later pass reads memory only
         step_size = batch_size * context.num_replicas_in_sync
         dataset = pad_with_weights(dataset, -(-count // step_size) * step_size - count)
@@ -101,19 +107,6 @@ def load_split(
         dataset = augment_batches(dataset, spec.augment_fn, spec.seed, calls, deterministic)
 {%- endif %}
     return dataset.prefetch(tf.data.AUTOTUNE).with_options(WITHOUT_AUTOTUNING)
-
-
-def decode_records(
-    records: tf.data.Dataset, example_fn: Callable, deterministic: bool
-) -> tf.data.Dataset:
-    """(model input, label) of each serialised example."""
-
-    @NOT_CONVERTED
-    def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        raw_input, label = input_ops.parse_example(serialized)
-        return example_fn(raw_input), label
-
-    return records.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
 
 
 def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset:

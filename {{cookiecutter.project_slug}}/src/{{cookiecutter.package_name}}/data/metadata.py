@@ -16,9 +16,7 @@ METADATA_FILE = "metadata.json"
 
 
 @dataclasses.dataclass(frozen=True)
-class Metadata:
-    """The content of metadata.json, one field per key."""
-
+class Metadata:  # the content of metadata.json, one field per key
     source: str  # data.name
     fingerprint: str  # of the data config, the input files and the code that wrote the records
     class_names: list[str]
@@ -62,15 +60,17 @@ class Metadata:
         if tf.io.gfile.isdir(path):
             path = os.path.join(path, METADATA_FILE)
         try:
+{%- if cookiecutter.model_type == "cnn" %}
+            return cls(**jsonio.read_json(path))
+{%- else %}
             metadata = cls(**jsonio.read_json(path))
+{%- endif %}
         except (TypeError, ValueError) as error:  # a key missing or unknown; cut short
             raise ValueError(
                 f"{path} cannot be read ({error}): cut short, or written by another version of "
                 "this project. Preprocess again; for a run's assets/, copy it from its records."
             ) from error
-{%- if cookiecutter.model_type == "cnn" %}
-        return metadata
-{%- else %}
+{%- if cookiecutter.model_type == "rnn" %}
         # The vocabulary beside it, wherever it is read: records folder, run assets or export.
         vocabulary_file = os.path.join(os.path.dirname(path), metadata.vocabulary_file)
         return dataclasses.replace(metadata, vocabulary_file=vocabulary_file)
