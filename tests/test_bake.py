@@ -20,10 +20,12 @@ else:  # Python 3.10, the oldest that baked projects support (CI bakes on it)
     import tomli as tomllib
 
 import black
+import numpy as np
 import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -450,6 +452,40 @@ def test_baked_project_tests_pass(baked):
         raise
     assert suite.returncode == 0, stdout[-6000:] + stderr[-3000:]
     assert " passed" in stdout and "failed" not in stdout
+
+
+def draw_shapes(root: Path, per_class: int = 80, size: int = 64) -> Path:
+    """Circles, squares and triangles of random size and place, light on dark, as PNG files."""
+    rng, (y, x) = np.random.default_rng(0), np.mgrid[:size, :size] + 0.5
+    for name in ("circle", "square", "triangle"):
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            r = rng.uniform(0.1, 0.25) * size  # the half width
+            dx, dy = abs(x - rng.uniform(r, size - r)), y - rng.uniform(r, size - r)
+            inside = dict(circle=dx**2 + dy**2 < r**2, square=(dx < r) & (abs(dy) < r))
+            inside["triangle"] = (abs(dy) < r) & (dx < (dy + r) / 2)  # apex up
+            image = np.where(inside[name], rng.integers(155, 256), rng.integers(0, 100))
+            Image.fromarray(image.astype(np.uint8)).save(root / name / f"{index:02d}.png")
+    return root
+
+
+def test_the_defaults_learn_a_small_image_folder(baked, tmp_path):
+    """240 drawn shapes, 3 steps an epoch: train.min_steps makes the 30 default epochs enough
+    (a CNN bake's docs/training.md has the figures). The commands a user types, nothing else."""
+    answers, project = baked
+    if answers["model_type"] != "cnn":
+        pytest.skip("images: a CNN bake")
+    env = {**os.environ, "PYTHONPATH": str(project / "src")}
+    package, shapes, outputs = package_of(project), draw_shapes(tmp_path / "shapes"), []
+    for command in ("train", "data=image_folder", f"data.path={shapes}"), ("eval",):
+        arguments = [sys.executable, "-m", f"{package}.{command[0]}", *command[1:]]
+        done = subprocess.run(arguments, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs.append(done.stderr)
+    assert "167 epochs of 3 steps (at least train.min_steps=500" in outputs[0]
+    latest = tmp_path / "runs" / "latest"
+    run_dir = latest.parent / latest.read_text().strip()
+    assert json.loads((run_dir / "metrics.json").read_text())["accuracy"] >= 0.9
 
 
 # Per model type: the real data set beside the checkout, what preprocess must count in it.
