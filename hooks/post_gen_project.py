@@ -17,6 +17,7 @@ ANSWERS_JSON = r"""{{ {
     "cluster": cookiecutter.cluster,
     "tracking": cookiecutter.tracking,
     "tflite": cookiecutter.tflite,
+    "tfds": cookiecutter.tfds,
 } | tojson }}"""
 
 # Paths (relative to the project root) that only one model type uses.
@@ -79,11 +80,24 @@ CLUSTER_PATHS = [
     "tests/test_multi_worker.py",
 ]
 
-# Paths that only the tracking=mlflow answer uses.
+# Paths that only some tracking answers use (all: mlflow and wandb).
+LOGGER_PATHS = ["src/{package}/configs/logger"]  # the group: tensorboard and the others
 MLFLOW_PATHS = [
+    "src/{package}/configs/logger/mlflow.yaml",
     "src/{package}/mlflow_tracking.py",
-    "src/{package}/configs/logger",  # the logger group: tensorboard or mlflow
     "tests/test_mlflow_tracking.py",
+]
+WANDB_PATHS = [
+    "src/{package}/configs/logger/wandb.yaml",
+    "src/{package}/wandb_tracking.py",
+    "tests/test_wandb_tracking.py",
+]
+
+# Paths that only the tfds answer (data=tfds: TensorFlow Datasets) uses.
+TFDS_PATHS = [
+    "src/{package}/data/tfds_source.py",
+    "src/{package}/configs/data/tfds.yaml",
+    "tests/test_tfds_source.py",
 ]
 
 # Paths that only the tflite answer (a .tflite for LiteRT beside the SavedModel) uses.
@@ -144,10 +158,16 @@ def main() -> None:
         remove_github_actions(root)
     if not answers["cluster"]:
         remove_paths(root, package, CLUSTER_PATHS)
-    if answers["tracking"] != "mlflow":
+    if answers["tracking"] not in ("mlflow", "all"):
         remove_paths(root, package, MLFLOW_PATHS)
+    if answers["tracking"] not in ("wandb", "all"):
+        remove_paths(root, package, WANDB_PATHS)
+    if answers["tracking"] == "tensorboard":
+        remove_paths(root, package, LOGGER_PATHS)
     if not answers["tflite"]:
         remove_paths(root, package, TFLITE_PATHS)
+    if not answers["tfds"]:
+        remove_paths(root, package, TFDS_PATHS)
     print_next_steps(root, package)
 
 

@@ -25,7 +25,7 @@ ANSWERS_JSON = r"""{{ {
 
 MODEL_TYPES = ("cnn", "rnn")
 LICENSES = ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary")
-TRACKINGS = ("tensorboard", "mlflow")
+TRACKINGS = ("tensorboard", "mlflow", "wandb", "all")
 SLUG_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 # Longer names push `from <package>.models.lenet5net import build_lenet5` past black's 99
@@ -33,7 +33,7 @@ PACKAGE_PATTERN = re.compile(r"^[a-z_][a-z0-9_]*$")
 MAX_PACKAGE_LENGTH = 50
 # A package named like a module the project imports would shadow it.
 IMPORTED = {"tensorflow", "keras", "numpy", "hydra", "omegaconf", "sklearn", "tensorboard", "yaml"}
-IMPORTED |= {"mlflow", "optuna", "pytest", "conftest", *sys.stdlib_module_names}
+IMPORTED |= {"mlflow", "wandb", "optuna", "pytest", "conftest", *sys.stdlib_module_names}
 VERSION_PATTERN = re.compile(r"^\d+(\.\d+)*([abc]|rc|\.post|\.dev)?\d*$")
 # Free-text answers: the templates escape them for Python and TOML, but they must stay one line.
 TEXT_ANSWERS = ("project_name", "description", "author_name", "author_email")

@@ -73,6 +73,7 @@ NAMES = {
         "my_tf_project",
     ),
 }
+TRACKINGS = ("tensorboard", "mlflow", "wandb", "all")
 LICENSE_AND_ACTIONS = list(itertools.product(LICENSES, (True, False)))
 
 
@@ -80,9 +81,10 @@ def _fixture_id(context: dict, name: str) -> str:
     actions = "actions" if context["github_actions"] else "no-actions"
     cluster = "-cluster" if context["cluster"] else ""
     tflite = "-tflite" if context["tflite"] else ""
+    tfds = "-tfds" if context["tfds"] else ""
     return (
         f"{context['model_type']}-{name}-{context['license']}-{actions}{cluster}"
-        f"-{context['tracking']}{tflite}"
+        f"-{context['tracking']}{tflite}{tfds}"
     )
 
 
@@ -97,8 +99,9 @@ def supported_combinations() -> list:
                 "license": license_name,
                 "github_actions": actions,
                 "cluster": bool((index + shift) % 2),
-                "tracking": ("tensorboard", "mlflow")[(index // 2 + shift) % 2],
+                "tracking": TRACKINGS[(index // 2 + shift) % len(TRACKINGS)],
                 "tflite": bool((index + shift + 1) % 2),
+                "tfds": bool((index // 3 + shift) % 2),
                 **answers,
             }
             # Installing needs a build per row: once per name is enough.
@@ -147,8 +150,9 @@ def test_the_matrix_covers_every_answer():
         clusters = {c["cluster"] for c in contexts if c["model_type"] == model_type}
         assert clusters == {True, False}, model_type
         pairs = {(c["cluster"], c["tracking"]) for c in contexts if c["model_type"] == model_type}
-        assert len(pairs) == 4, model_type  # each cluster answer with each tracker
+        assert len(pairs) == 8, model_type  # each cluster answer with each tracker
         assert {c["tflite"] for c in contexts if c["model_type"] == model_type} == {True, False}
+        assert {c["tfds"] for c in contexts if c["model_type"] == model_type} == {True, False}
     assert len(contexts) == len(MODEL_TYPES) * len(NAMES)
 
 
@@ -252,11 +256,14 @@ def test_supported_combination_bakes_a_clean_project(
     assert (project / ".github" / "workflows" / "ci.yml").exists() == context["github_actions"]
     assert (project / "Dockerfile").exists() == context["cluster"]
     assert (project / "src" / package / "watchdog.py").exists() == context["cluster"]
-    mlflow = (project / "src" / package / "mlflow_tracking.py").exists()
-    assert mlflow == (context["tracking"] == "mlflow")
-    assert ('"mlflow' in (project / "pyproject.toml").read_text(encoding="utf-8")) == mlflow
+    pyproject = (project / "pyproject.toml").read_text(encoding="utf-8")
+    for logger in ("mlflow", "wandb"):
+        chosen = context["tracking"] in (logger, "all")
+        assert (project / "src" / package / f"{logger}_tracking.py").exists() == chosen
+        assert (f'"{logger}>=' in pyproject) == chosen
     assert (project / "src" / package / "tflite.py").exists() == context["tflite"]
     assert (project / "tests" / "test_tflite.py").exists() == context["tflite"]
+    assert (project / "src" / package / "data" / "tfds_source.py").exists() == context["tfds"]
     run_tool(project, "ruff", "check", "--no-cache", ".")
     assert_black_clean(project, checked_python_files)
     if install:

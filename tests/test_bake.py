@@ -49,6 +49,10 @@ COMMON_FILES = {
     "docs/results.md",
     "docs/testing.md",
     "docs/training.md",
+    "docs/platforms.md",
+    "notebooks/quickstart.ipynb",
+    f"{SOURCE}/configs/local/example.yaml",
+    "tests/test_notebook.py",
     f"{SOURCE}/__init__.py",
     f"{SOURCE}/config.py",
     f"{SOURCE}/configs/__init__.py",
@@ -155,11 +159,17 @@ VARIANT_FILES = {
     },
 }
 GITHUB_FILES = {".github/workflows/ci.yml"}
-MLFLOW_FILES = {  # tracking=mlflow
-    f"{SOURCE}/configs/logger/mlflow.yaml",
-    f"{SOURCE}/configs/logger/tensorboard.yaml",
-    f"{SOURCE}/mlflow_tracking.py",
-    "tests/test_mlflow_tracking.py",
+LOGGER_FILES = {  # tracking: the files of each logger (all: both)
+    "mlflow": {
+        f"{SOURCE}/configs/logger/mlflow.yaml",
+        f"{SOURCE}/mlflow_tracking.py",
+        "tests/test_mlflow_tracking.py",
+    },
+    "wandb": {
+        f"{SOURCE}/configs/logger/wandb.yaml",
+        f"{SOURCE}/wandb_tracking.py",
+        "tests/test_wandb_tracking.py",
+    },
 }
 CLUSTER_FILES = {  # the cluster answer: training on several machines
     ".dockerignore",
@@ -172,6 +182,11 @@ CLUSTER_FILES = {  # the cluster answer: training on several machines
     f"{SOURCE}/watchdog.py",
     "tests/test_deploy.py",
     "tests/test_multi_worker.py",
+}
+TFDS_FILES = {  # the tfds answer: data=tfds
+    f"{SOURCE}/configs/data/tfds.yaml",
+    f"{SOURCE}/data/tfds_source.py",
+    "tests/test_tfds_source.py",
 }
 TFLITE_FILES = {  # the tflite answer: model.tflite for LiteRT
     f"{SOURCE}/tflite.py",
@@ -187,6 +202,7 @@ VARIANTS = {
         "model_type": "cnn",
         "project_name": "Bob's Digit Net",
         "cluster": True,
+        "tfds": True,
     },
     "rnn-korean-apache-no-actions": {
         "model_type": "rnn",
@@ -194,7 +210,7 @@ VARIANTS = {
         "package_name": "hangul_digits",
         "license": "Apache-2.0",
         "github_actions": False,
-        "tracking": "mlflow",
+        "tracking": "all",
         "tflite": True,
     },
 }
@@ -235,10 +251,14 @@ def test_the_file_set_is_exactly_the_variants(baked):
         expected |= GITHUB_FILES
     if answers.get("cluster", False):
         expected |= CLUSTER_FILES
-    if answers.get("tracking", "tensorboard") == "mlflow":
-        expected |= MLFLOW_FILES
+    tracking = answers.get("tracking", "tensorboard")
+    for logger, files in LOGGER_FILES.items():
+        if tracking in (logger, "all"):
+            expected |= files | {f"{SOURCE}/configs/logger/tensorboard.yaml"}
     if answers.get("tflite", False):
         expected |= TFLITE_FILES
+    if answers.get("tfds", False):
+        expected |= TFDS_FILES
     assert project_files(project) == {
         path.format(package=package_of(project)) for path in expected
     }
@@ -635,12 +655,12 @@ def test_pre_gen_hook_refuses_unsupported_choices_itself():
         "author_email": "a@b.c",
     }
     assert check_answers(good) == []
-    bad = {"model_type": "transformer", "license": "GPL", "tracking": "wandb"}
+    bad = {"model_type": "transformer", "license": "GPL", "tracking": "neptune"}
     errors = check_answers({**good, **bad})
     assert len(errors) == 3
     assert "model_type 'transformer'" in errors[0] and "cnn, rnn" in errors[0]
     assert "license 'GPL'" in errors[1]
-    assert "tracking 'wandb'" in errors[2] and "tensorboard, mlflow" in errors[2]
+    assert "tracking 'neptune'" in errors[2] and "tensorboard, mlflow, wandb, all" in errors[2]
 
 
 def test_post_gen_hook_removes_the_other_variant(tmp_path):

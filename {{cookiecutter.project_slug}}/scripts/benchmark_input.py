@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 
 from {{ cookiecutter.package_name }} import cli, distribute, runs
 from {{ cookiecutter.package_name }} import model as model_lib
-from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import (
     data_loader,
     preprocess_data,
@@ -120,7 +119,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200, help="batches timed per measurement")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for every source")
     args = parser.parse_args()
-    register_configs()
     rows = []
     with tempfile.TemporaryDirectory() as work_dir:
         for source in args.data or DEFAULT_SOURCES:

@@ -17,7 +17,6 @@ from benchmark_input import train_step_speed
 from hydra import compose, initialize_config_module
 
 from {{ cookiecutter.package_name }} import cli, distribute
-from {{ cookiecutter.package_name }}.config import register_configs
 from {{ cookiecutter.package_name }}.data import preprocess_data
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -42,7 +41,6 @@ def main() -> None:
     chosen = args.settings.split(",")
     if chosen[0] != "float32" or not set(chosen) <= set(SETTINGS):
         parser.error(f"--settings: float32 first, then any of {', '.join(SETTINGS)}")
-    register_configs()
     cli.setup_logging()
     speeds = {}
     with tempfile.TemporaryDirectory() as work_dir:

@@ -66,11 +66,8 @@ def run_module(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
     from helpers import PACKAGE, run_bounded
 
     source_dir = Path(__file__).resolve().parents[1] / "src"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(source_dir), os.environ.get("PYTHONPATH", "")]),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
+    python_path = os.pathsep.join([str(source_dir), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": python_path, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
     def run(module: str, *overrides: str, timeout: int = 300) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", f"{PACKAGE}.{module}", *overrides]

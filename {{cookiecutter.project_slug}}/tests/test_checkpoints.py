@@ -76,13 +76,12 @@ def test_warm_start_from_a_run_or_a_checkpoint_on_other_classes_and_only_in_a_ne
 
 # 12 steps an epoch on the smoke data, a checkpoint every 4 steps. Dropout stays on{{ ", and so" if cookiecutter.model_type == "cnn" else ":" }}
 # {{ "does augmentation: their" if cookiecutter.model_type == "cnn" else "its" }} random states must be restored too.
-OVERRIDES = [
-    *("experiment=smoke", "train.epochs=4", "train.steps_per_epoch=null"),
-    *("train.checkpoint_every_steps=4", "train.log_every_steps=4", "train.deterministic=true"),
+OVERRIDES = ["experiment=smoke", "train.epochs=4", "train.steps_per_epoch=null"]
+OVERRIDES += ["train.checkpoint_every_steps=4", "train.log_every_steps=4"]
+OVERRIDES += ["train.deterministic=true"]
 {%- if cookiecutter.model_type == "cnn" %}
-    *("data.augment.crop_padding=2", "data.augment.brightness=0.1"),
+OVERRIDES += ["data.augment.crop_padding=2", "data.augment.brightness=0.1"]
 {%- endif %}
-]
 KILL_POINTS = {
     # a save under way after a complete one: the resumed run starts from that one
     "during-a-checkpoint-save": lambda checkpoints_dir: (checkpoints_dir / "checkpoint").exists()

@@ -1,9 +1,13 @@
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import tensorflow as tf
 from helpers import PACKAGE
-from hydra import compose, initialize_config_module
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
@@ -13,11 +17,12 @@ from {{ cookiecutter.package_name }}.train import train
 CONFIGS = Path(__file__).resolve().parents[1] / "src" / PACKAGE / "configs"
 
 
-# Every option of every config group but hparams_search (a sweeper's).
+# Every option of every config group but a sweeper's and this machine's (configs/local/).
+NOT_CHOSEN = ("hparams_search", "local")
 OPTIONS = [f"{path.parent.name}={path.stem}" for path in sorted(CONFIGS.glob("*/*.yaml"))]
 
 
-@pytest.mark.parametrize("option", [o for o in OPTIONS if not o.startswith("hparams_search=")])
+@pytest.mark.parametrize("option", [o for o in OPTIONS if o.split("=")[0] not in NOT_CHOSEN])
 def test_the_yaml_gives_every_value(make_config, option, tmp_path):
     # The schema has no values of its own: a key that no YAML file sets would be missing. The
     # worked experiments (a user's own data, as a file to copy) take data.path.
@@ -42,8 +47,11 @@ REFUSED = [
 {%- else %}
     ("distribute.name=parameter_server", "expected one of [auto, one_device, mirrored]"),
 {%- endif %}
-{%- if cookiecutter.tracking == "mlflow" %}
-    ("logger.name=wandb", "expected one of [tensorboard, mlflow]"),
+{%- if cookiecutter.tracking in ("mlflow", "all") %}
+    ("logger=mlflow logger.mlflow.tracking_url=x", "Key 'tracking_url' not in 'MLflowConfig'"),
+{%- endif %}
+{%- if cookiecutter.tracking in ("wandb", "all") %}
+    ("logger=wandb logger.wandb.mode=sometimes", "expected one of [online, offline, disabled]"),
 {%- endif %}
     ("+model.colour=red", "takes no model.colour. Its options are that function's keyword"),
     ("~model.dropout_rate", "needs model.dropout_rate"),
@@ -61,6 +69,7 @@ REFUSED = [
     ("data.sequence_length=0", "data.sequence_length=0 must be at least 1."),
 {%- endif %}
     ("data.records_dir={tmp}/file", "data.records_dir={tmp}/file must be a folder (made if"),
+    ("data.records_dir=s3://b/r", "data.records_dir=s3://b/r: this TensorFlow has no file system"),
     ("data.test_path={tmp}/none", "data.test_path={tmp}/none must be a file or folder that"),
     ("data.test_path={tmp}", "run_dir={tmp}/run is inside data.test_path={tmp}: the next"),
 ]
@@ -74,6 +83,15 @@ def test_a_bad_value_is_refused_before_any_work(make_config, tmp_path, override,
     assert message.format(tmp=tmp_path) in str(error.value.__cause__ or error.value)
     assert error.value.__cause__ or "\n" not in str(error.value)  # train's own: one line
     assert sorted(tmp_path.iterdir()) == [tmp_path / "file"]
+
+
+def test_a_gs_path_without_its_file_system_names_the_extra(make_config, monkeypatch):
+    # As where TensorFlow has no GCS file system of its own and the gcs extra is not installed.
+    monkeypatch.setattr(tf.io.gfile, "get_registered_schemes", lambda: ["file", ""])
+    monkeypatch.setitem(sys.modules, "tensorflow_io_gcs_filesystem", None)  # fails to import
+    fix = r"no file system for gs:// paths. Install the gcs extra: pip install -e '.\[gcs\]'"
+    with pytest.raises(ValueError, match=f"^data.path=gs://b/x: this TensorFlow has {fix}"):
+        train(make_config("data.path=gs://b/x"))
 
 
 def test_a_batch_larger_than_the_training_split_is_refused(make_config):
@@ -93,16 +111,13 @@ SIZES += [(["model=pretrained", "data.image_size=[96,96]"], 96)]  # unless set
 
 @pytest.mark.parametrize("overrides, size", SIZES)
 def test_image_size_follows_the_net_unless_set(make_config, tmp_path, overrides, size):
-    cfg = make_config("~experiment", *overrides)
-    assert list(cfg.data.image_size) == [size, size]
-    runs.save_config(cfg, tmp_path)  # a run keeps the value, resolved
+    runs.save_config(make_config("~experiment", *overrides), tmp_path)  # the value, resolved
     assert list(runs.load_config(tmp_path).data.image_size) == [size, size]
 {%- endif %}
 
 
 @pytest.mark.parametrize("command", ["eval", "export"])
 def test_eval_and_export_yaml_give_every_value_and_refuse_a_bad_checkpoint(command):
-    config.register_configs()
     with initialize_config_module(config_module=f"{PACKAGE}.configs", version_base="1.3"):
         OmegaConf.to_container(compose(config_name=command), throw_on_missing=True)
         with pytest.raises(ConfigCompositionException) as error:
@@ -110,12 +125,28 @@ def test_eval_and_export_yaml_give_every_value_and_refuse_a_bad_checkpoint(comma
     assert "expected one of [latest, best]" in str(error.value.__cause__)
 
 
+def test_a_local_config_sets_this_machines_runs_root_for_every_command(tmp_path):
+    # configs/local/default.yaml is git-ignored; the command line and a debug preset still win.
+    configs = shutil.copytree(CONFIGS, tmp_path / "configs")
+    example = (configs / "local" / "example.yaml").read_text()  # copied as its comment says
+    local = example.replace("\nruns_root: runs ", "\nruns_root: /mnt/disk/runs ")
+    (configs / "local" / "default.yaml").write_text(local)
+    with initialize_config_dir(str(configs), version_base="1.3"):
+        roots = [compose(name).runs_root for name in ("config", "eval", "export", "predict")]
+        assert roots == ["/mnt/disk/runs"] * 4
+        assert compose("config", ["runs_root=here"]).runs_root == "here"
+        assert compose("config", ["debug=fast"]).runs_root == "runs/debug"
+    subprocess.run(["git", "init", "-q", tmp_path / "repo"], check=True)
+    shutil.copy(CONFIGS.parents[2] / ".gitignore", tmp_path / "repo")
+    path = f"src/{PACKAGE}/configs/local/default.yaml"
+    ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=tmp_path / "repo")
+    assert ignored.returncode == 0
+
+
 def test_the_default_config_is_typed_and_its_choices_save_as_strings(make_config, tmp_path):
     cfg = make_config("~experiment", "train.optimizer=sgd", "data.cache=none")
-    assert cfg.data.name == "{{ 'digits' if cookiecutter.model_type == 'cnn' else 'digit_sentences' }}"
-    assert cfg.model.name == "{{ 'lenet5' if cookiecutter.model_type == 'cnn' else 'lstm' }}"
+    assert (cfg.data.name, cfg.model.name) == {{ '("digits", "lenet5")' if cookiecutter.model_type == 'cnn' else '("digit_sentences", "lstm")' }}
     assert cfg.train.optimizer == "sgd" and f"{cfg.data.cache}" == str(cfg.data.cache) == "none"
-    assert "optimizer: sgd" in OmegaConf.to_yaml(cfg)
     saved = json.loads(json.dumps(OmegaConf.to_container(cfg, resolve=True)))
     assert saved["train"]["optimizer"] == "sgd" and saved["data"]["cache"] == "none"
     runs.save_config(cfg, tmp_path)

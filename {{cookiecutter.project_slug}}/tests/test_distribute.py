@@ -64,8 +64,7 @@ def test_padded_validation_gives_replicas_full_batches(validation_records, pipel
             assert len(batch_labels) == len(weights) == batch_size
             labels.update(batch_labels[weights == 1].tolist())
             assert set(weights.tolist()) <= {0.0, 1.0}
-    local_replicas = replicas // pipelines
-    assert len(set(batches)) == 1 and batches[0] % local_replicas == 0
+    assert len(set(batches)) == 1 and batches[0] % (replicas // pipelines) == 0  # local replicas
     plain = data_loader.load_split(spec, "validation", batch_size, training=False)
     assert labels == collections.Counter(np.concatenate([y for _, y in plain.as_numpy_iterator()]))
     assert sum(labels.values()) == spec.metadata.counts["validation"]["total"]
@@ -91,15 +90,12 @@ def test_evaluation_leaves_the_padding_out(validation_records):
 {%- if cookiecutter.model_type == "cnn" %}
 
 
-# What the mirrored test changes in a net's options, and why.
-MIRRORED_NET_OPTIONS = {
-    # From a random initialisation, so that the backbone's batch norm trains (synchronised over
-    # the replicas) in the second phase. Its batch variances then hang on float32 summation
-    # order: one device with other kernels (TF_ENABLE_ONEDNN_OPTS=0) moved the curve by 0.6% at
-    # the phase change on one CPU, 0.005% on another. So the test measures that gap in the same
-    # run and allows three times it. Unsynchronised batch norm is far off (tools/mirrored_noise.py).
-    "pretrained": ["model.weights=null", "train.learning_rate=0.0005"],
-}
+# The pretrained net, here from random weights so that the backbone's batch norm trains
+# (synchronised over the replicas) in the second phase: its batch variances then hang on float32
+# summation order. One device with other kernels (TF_ENABLE_ONEDNN_OPTS=0) moved the curve by
+# 0.6% at the phase change on one CPU, 0.005% on another, so the test measures that gap in the
+# same run and allows 3 times it. Unsynchronised batch norm is far off (tools/mirrored_noise.py).
+PRETRAINED_OPTIONS = ["model.weights=null", "train.learning_rate=0.0005"]
 {%- endif %}
 
 
@@ -122,9 +118,9 @@ def test_mirrored_training_matches_one_device(run_module, tmp_path, net):
         "Mirrored": ["distribute=mirrored", "distribute.logical_cpus=2", "train.batch_size=16"],
     }
 {%- if cookiecutter.model_type == "cnn" %}
-    common += MIRRORED_NET_OPTIONS.get(net, [])  # last: a key given twice takes its last value
-    if net in MIRRORED_NET_OPTIONS:  # what summation order alone does: other kernels
-        runs["OtherKernels"] = runs["OneDevice"]
+    if net == "pretrained":  # last: a key given twice takes its last value
+        common += PRETRAINED_OPTIONS
+        runs["OtherKernels"] = runs["OneDevice"]  # what summation order alone does
 {%- endif %}
     curves = {}
     for name, overrides in runs.items():

@@ -10,24 +10,16 @@ from pathlib import Path
 import pytest
 from helpers import run_bounded
 
-FULL = pytest.mark.full
 PROJECT = Path(__file__).resolve().parents[1]
+UNKNOWN_SOURCE = "train experiment=smoke data.name=nowhere"
+BAD_INPUT = [("eval run_dir=missing", "is not a run directory")]  # (command, what stderr says)
+BAD_INPUT += [pytest.param(UNKNOWN_SOURCE, "is no data source", marks=pytest.mark.full)]
 
 
-@pytest.mark.parametrize(
-    "module, overrides, message",
-    [
-        ("eval", ["run_dir=missing"], "is not a run directory"),
-        pytest.param(
-            "train", ["experiment=smoke", "data.name=nowhere"], "is no data source", marks=FULL
-        ),
-    ],
-    ids=["eval-without-run", "unknown-source"],
-)
-def test_bad_input_exits_non_zero_with_a_message(run_module, module, overrides, message):
-    result = run_module(module, *overrides)
-    assert result.returncode == 1
-    assert message in result.stderr
+@pytest.mark.parametrize("command, message", BAD_INPUT, ids=["eval-without-run", "unknown-source"])
+def test_bad_input_exits_non_zero_with_a_message(run_module, command, message):
+    result = run_module(*command.split())
+    assert result.returncode == 1 and message in result.stderr
 
 
 def run_script(name, *arguments, cwd):

@@ -1,5 +1,8 @@
 """Every image source, on files the tests write themselves (bad data: test_data_faults.py)."""
 
+import base64
+from unittest import mock
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -13,14 +16,7 @@ from {{ cookiecutter.package_name }}.data import (  # one per line at any name l
 )
 
 # A 1x1 GIF: TensorFlow decodes GIF (one frame here) but cannot write it.
-TINY_GIF = bytes.fromhex(
-    "474946383961010001008000000000" "00ffffff21f90401000000002c00000000010001000002024401003b"
-)
-
-
-def preprocess(make_config, *overrides):
-    cfg = make_config("data=image_folder", "data.image_size=[16,16]", *overrides)
-    return preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
+TINY_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
 
 
 @pytest.mark.slow
@@ -30,7 +26,8 @@ def test_image_folder_stores_every_format_at_the_image_size(make_config, tmp_pat
     photo = np.zeros((300, 400, 3), np.uint8)
     photo[150:] = 255  # landscape, bottom half white
     (root / "cat" / "photo.jpg").write_bytes(tf.io.encode_jpeg(photo).numpy())
-    records_dir, metadata = preprocess(make_config, f"data.path={root}")
+    cfg = make_config("data=image_folder", "data.image_size=[16,16]", f"data.path={root}")
+    records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     assert metadata.class_names == ["cat", "dog"] and total(metadata) == 18
     assert metadata.input_shape == [16, 16, 3]  # one image is colour
     stored = [
@@ -47,7 +44,8 @@ def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, 
     root = make_folder(tmp_path / "train", per_class=10)
     test_root = make_folder(tmp_path / "test", per_class=3, first=10)  # other images
     paths = [f"data.path={root}", f"data.test_path={test_root}"]
-    _, metadata = preprocess(make_config, *paths)
+    cfg = make_config("data=image_folder", "data.image_size=[16,16]", *paths)
+    _, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
     assert metadata.input_shape == [16, 16, 1] and len(metadata.mean) == 1
     assert metadata.counts["test"]["per_class"] == {"cat": 3, "dog": 3}
     assert metadata.counts["train"]["total"] + metadata.counts["validation"]["total"] == 20
@@ -57,7 +55,7 @@ def test_grayscale_folders_give_one_channel_and_a_given_test_split(make_config, 
 
 
 @pytest.mark.slow
-def test_mnist_reads_its_cached_archive(make_config, tmp_path):
+def test_mnist_reads_its_cached_archive_or_says_where_it_goes(make_config, tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     images, labels = rng.integers(0, 256, (120, 28, 28)).astype(np.uint8), np.arange(120) % 10
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
@@ -72,15 +70,10 @@ def test_mnist_reads_its_cached_archive(make_config, tmp_path):
     stored = [(label, image_ops.decode_image(raw).numpy().tobytes()) for raw, label in split]
     written = zip(labels[:20].tolist(), [image.tobytes() for image in images[:20]], strict=True)
     assert sorted(stored) == sorted(written)  # the pixels laid out right, with their labels
-
-
-def test_a_missing_archive_without_network_is_explained(make_config, tmp_path, monkeypatch):
-    def no_network(*args, **kwargs):
-        raise OSError("URL fetch failure")
-
-    monkeypatch.setattr("keras.utils.get_file", no_network)
-    cfg = make_config("data=mnist", f"data.download_dir={tmp_path}")
-    with pytest.raises(RuntimeError, match="copy the file to .*mnist.npz"):
+    offline = mock.Mock(side_effect=OSError("URL fetch failure"))  # no archive, no network
+    monkeypatch.setattr("keras.utils.get_file", offline)
+    cfg = make_config("data=mnist", f"data.download_dir={tmp_path / 'empty'}")
+    with pytest.raises(RuntimeError, match="copy the file to .*empty/datasets/mnist.npz"):
         preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
 
 

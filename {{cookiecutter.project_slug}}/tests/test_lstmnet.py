@@ -3,15 +3,12 @@ import pytest
 from helpers import as_texts, small_lstm, vectorizer
 from keras.layers import RNN, Bidirectional
 
+# (options, the recurrent layers they make)
+VARIANTS = [({}, ["bidirectional_1"]), ({"num_layers": 2}, ["bidirectional_1", "bidirectional_2"])]
+VARIANTS += [({"cell": "gru", "bidirectional": False, "pooling": "mean"}, ["gru_1"])]
 
-@pytest.mark.parametrize(
-    "options, expected",
-    [
-        ({}, ["bidirectional_1"]),
-        ({"cell": "gru", "bidirectional": False, "pooling": "mean"}, ["gru_1"]),
-        ({"num_layers": 2}, ["bidirectional_1", "bidirectional_2"]),
-    ],
-)
+
+@pytest.mark.parametrize("options, expected", VARIANTS)
 def test_lstm_variants_map_texts_to_logits_and_mask_the_padding(options, expected):
     model = small_lstm(num_classes=3, **options)
     texts = as_texts([[2, 3, 4, 0, 0, 0], [5, 1, 0, 0, 0, 0]])

@@ -26,16 +26,15 @@ def test_split(shared_run, tmp_path_factory):
     names = [records.class_names[label] for label in labels]
     folder = tmp_path_factory.mktemp("inputs\N{SLIGHTLY SMILING FACE},(1)")  # Hydra: quoted
 {%- if cookiecutter.model_type == "cnn" %}
-    by_name = {}
-    for index, (raw, name) in enumerate(zip(raw_inputs, names, strict=True)):
-        path = folder / name / f"{index:04d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
+    paths = [folder / name / f"{index:04d}.png" for index, name in enumerate(names)]
+    for path, raw in zip(paths, raw_inputs, strict=True):  # a folder per class
+        path.parent.mkdir(exist_ok=True)
         path.write_bytes(raw)
-        by_name[str(path)] = name
     broken = [path.parent / name for name in ("not_an_image.png", "pipe.png", "truncated.png")]
     broken[0].write_bytes(b"these are not the bytes of an image")
     os.mkfifo(broken[1])  # a special file: reading it would never end
     broken[2].write_bytes(raw[:40])
+    by_name = {str(path): path.parent.name for path in paths}
     return [f"inputs={folder}", export], [str(path) for path in broken], by_name
 {%- else %}
     rows = [["label", "text"], *zip(names, [raw.decode() for raw in raw_inputs], strict=True)]

@@ -1,3 +1,5 @@
+from unittest import mock
+
 import keras
 import numpy as np
 import pytest
@@ -34,9 +36,8 @@ def test_weights_from_a_file_train_in_two_phases_and_take_grey_images_as_rgb(tmp
     assert model(np.zeros((2, 32, 32, 1), np.float32)).shape == (2, 2)
     pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 1)).astype(np.float32)
     to_rgb = keras.Model(model.inputs, model.get_layer("to_rgb").output)  # grey in, RGB pixels out
-    np.testing.assert_allclose(
-        to_rgb((pixels / 255.0 - MEAN) / STD), np.repeat(pixels, 3, axis=-1), atol=1e-3
-    )
+    rgb = to_rgb((pixels / 255.0 - MEAN) / STD)  # of the normalised inputs the model takes
+    np.testing.assert_allclose(rgb, np.repeat(pixels, 3, axis=-1), atol=1e-3)
     assert {layer.momentum for layer in batch_norm_layers(model)} == {KERAS_MOMENTUM[backbone]}
     for expected, actual in zip(source.weights, model.get_layer("backbone").weights, strict=True):
         np.testing.assert_array_equal(actual.numpy(), expected.numpy())
@@ -48,10 +49,6 @@ def test_weights_from_a_file_train_in_two_phases_and_take_grey_images_as_rgb(tmp
     assert len(model.trainable_weights) == 2 + sum(len(layer.weights) for layer in others)
 
 
-def offline(*args, **kwargs):  # keras.utils.get_file without a network
-    raise Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
-
-
 BAD_OPTIONS = [({"backbone": "vgg16"}, "model.backbone")]
 BAD_OPTIONS += [({"weights": "missing.weights.h5"}, "weights=missing.weights.h5")]
 BAD_OPTIONS += [({"input_shape": (28, 28, 1)}, r"data.image_size=\[224,224\]")]
@@ -60,6 +57,7 @@ BAD_OPTIONS += [({"weights": "imagenet"}, "model.weights=PATH.*model.weights=nul
 
 @pytest.mark.parametrize("options, message", BAD_OPTIONS)
 def test_bad_options_are_refused_with_the_fix(monkeypatch, options, message):
-    monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
+    offline = Exception("URL fetch failure: [Errno -3] Temporary failure in name resolution")
+    monkeypatch.setattr("keras.src.utils.file_utils.get_file", mock.Mock(side_effect=offline))
     with pytest.raises(ValueError, match=message):
         build_small(**options)

@@ -14,7 +14,7 @@ CLASS_NAMES = ["cat", "dog", "fox", "owl"]
 CONFUSION = np.array([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 4, 0], [0, 0, 0, 0]])
 
 
-def test_metrics_equal_hand_computed_values_and_the_report_shows_them(tmp_path):
+def test_metrics_equal_hand_computed_values_and_the_report_and_its_pictures_show_them(tmp_path):
     metrics = report.classification_metrics(CONFUSION, CLASS_NAMES)
     # cat: 5 of the 7 predicted cats are cats, 5 of the 6 cats are found: F1 2pr/(p+r) = 10/13.
     per_class = metrics["per_class"]
@@ -39,8 +39,7 @@ def test_metrics_equal_hand_computed_values_and_the_report_shows_them(tmp_path):
     assert "|owl|0.0000|0.0000|0.0000|0|0|" in lines  # the per-class table
     assert "|cat|5|1|0|0|" in lines  # the confusion matrix as a table
 
-
-def test_confusion_picture_and_table_name_the_classes_and_count_every_cell():
+    # The picture and the table name every class (one like a number too), count every cell.
     confusion, names = np.array([[3, 1], [0, 4]]), ["cat", "007"]
     (axes,) = summaries.confusion_figure(confusion, names).axes
     assert [label.get_text() for label in axes.get_xticklabels()] == names

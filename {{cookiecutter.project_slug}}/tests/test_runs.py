@@ -1,19 +1,16 @@
 """Run folders: a new dated one per run, `latest`, resume only on purpose, the lock, records found
 without the data, sweeps, and `make train` with any ARGS. Most work on a copy of the shared run."""
 
-import hashlib
 import json
 import os
+import re
 import shlex
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import (
-{%- if cookiecutter.model_type == "rnn" %}
-    HAM,
-    SPAM,
-{%- endif %}
+    PACKAGE,
     assert_export_serves_evals_accuracy,
     final_weights,
 {%- if cookiecutter.model_type == "cnn" %}
@@ -23,6 +20,8 @@ from helpers import (
     run_bounded,
 {%- if cookiecutter.model_type == "cnn" %}
     write_image,
+{%- else %}
+    write_text_folder,
 {%- endif %}
 )
 from omegaconf import OmegaConf
@@ -34,12 +33,6 @@ from {{ cookiecutter.package_name }}.train import train
 
 # The commands of `make train`, by their name's last part, and the module each runs.
 MODULES = dict(preprocess="data.preprocess_data", train="train", eval="eval", export="export")
-
-
-def file_digests(folder: Path) -> dict[str, str]:
-    """SHA-256 of every file below `folder`, by relative path."""
-    files = sorted(path for path in folder.rglob("*") if path.is_file())
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).digest() for p in files}
 
 
 def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path, monkeypatch):
@@ -63,7 +56,7 @@ def test_each_run_gets_a_new_dated_folder_that_latest_names(shared_run, tmp_path
 
 def test_resume_refuses_another_config_or_data_and_trains_on_with_more_epochs(shared_run_copy):
     cfg, run_dir = shared_run_copy, Path(shared_run_copy.run_dir)
-    before = file_digests(run_dir)
+    before = {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()}
     other = {"train": {"learning_rate": 0.02}, "model": {"dropout_rate": 0.25}}
     for way in ({}, {"run_dir": None, "train": {"resume": str(run_dir)}}):
         with pytest.raises(ValueError) as refused:
@@ -80,7 +73,8 @@ def test_resume_refuses_another_config_or_data_and_trains_on_with_more_epochs(sh
     done = json.loads((run_dir / runs.RESULT_FILE).read_text())
     again = train(OmegaConf.merge(cfg, {"run_dir": None, "train": {"resume": str(run_dir)}}))
     assert again["epochs"] == done["epochs"]  # a finished run asked again does nothing
-    assert file_digests(run_dir) == before  # config.yaml, checkpoints, train.log
+    # No file changed, or came or went: config.yaml, checkpoints, train.log
+    assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
     resumed = train(OmegaConf.merge(cfg, {"train": {"epochs": done["epochs"] + 1}}))
     assert (resumed["run_dir"], resumed["epochs"]) == (str(run_dir), done["epochs"] + 1)
     assert resumed["steps"] == done["steps"] // done["epochs"] * (done["epochs"] + 1)
@@ -90,16 +84,13 @@ def test_resume_refuses_another_config_or_data_and_trains_on_with_more_epochs(sh
 def test_a_resume_takes_the_runs_own_config_and_only_the_keys_given(make_config, tmp_path):
     """train.resume=DIR train.epochs=N alone goes on with a run trained on other data (nothing
     to type again) to the weights of an uninterrupted run; a key given that a resume may not
-    change is refused, listed alone."""
+    change is refused, listed alone; what is not a run, or no run yet, is explained."""
 {%- if cookiecutter.model_type == "cnn" %}
     folder = make_folder(tmp_path / "images", per_class=12)
     data = ["data=image_folder", f"data.path={folder}", "data.image_size=[16,16]"]
 {%- else %}
-    texts = [(text.replace(",", ""), "ham") for text in HAM]
-    texts += [(text.replace(",", ""), "spam") for text in SPAM]
-    path = tmp_path / "texts.csv"
-    path.write_text("body,topic\n" + "".join(f"{text},{topic}\n" for text, topic in texts * 3))
-    data = ["data=csv", f"data.path={path}", "data.text_column=body", "data.label_column=topic"]
+    folder = write_text_folder(tmp_path / "texts", per_class=12)
+    data = ["data=text_folder", f"data.path={folder}"]
 {%- endif %}
     data.append("train.lr_schedule=constant")  # cosine's curve ends at the run's last epoch
     stopped, whole = (str(tmp_path / name) for name in ("stopped", "whole"))
@@ -115,43 +106,43 @@ def test_a_resume_takes_the_runs_own_config_and_only_the_keys_given(make_config,
     listed = [line for line in str(refused.value).splitlines() if " in the run, " in line]
     rate = runs.load_config(stopped).train.learning_rate
     assert listed == [f"  train.learning_rate: {rate} in the run, 0.5 now"]
-
-
-def test_what_is_not_a_run_explains(make_config, tmp_path):  # run_dir a file: test_config
-    with pytest.raises(FileNotFoundError, match="no config.yaml"):
+    with pytest.raises(FileNotFoundError, match="no config.yaml"):  # run_dir a file: test_config
         train(make_config("run_dir=null", f"train.resume={tmp_path}"))
-    root = f"runs_root={tmp_path / 'runs'}"
     with pytest.raises(FileNotFoundError, match="there is no run yet"):
-        train(make_config("run_dir=null", root, "train.resume=latest"))
+        train(make_config("run_dir=null", f"runs_root={tmp_path}/none", "train.resume=latest"))
 
 
-def test_make_train_and_predict_on_the_default_data_print_no_alarming_lines(run_module, tmp_path):
-    """The commands of `make train ARGS=...` (make -n) preprocess, train, evaluate, export; then
-    predict. None prints a TensorFlow E/W line or absl's note (TF_CPP_MIN_LOG_LEVEL unset)."""
-    args = "ARGS=train.epochs=1 train.steps_per_epoch=3 train.min_steps=0"
-    args += f" data.records_dir={tmp_path / 'records'}"
+def test_make_train_is_the_documented_commands_and_they_print_no_alarming_lines(
+    run_module, tmp_path
+):
+    """The commands of `make train ARGS=...` (make -n) are docs/platforms.md's commands without
+    make; those, as written there, preprocess, train, evaluate, export; then predict. None
+    prints a TensorFlow E/W line or absl's note (TF_CPP_MIN_LOG_LEVEL unset)."""
+    args = ["train.epochs=1", "train.steps_per_epoch=3", "train.min_steps=0"]
+    args += [f"data.records_dir={tmp_path / 'records'}"]  # make's ARGS, each command's too
     outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # of a make this test may run under
     env = {key: value for key, value in os.environ.items() if key not in outer}
-    make = ["make", "--no-print-directory", "-n", "-o", "install", "train", args]
+    make_args = "ARGS=" + " ".join(args)
+    make = ["make", "--no-print-directory", "-n", "-o", "install", "train", make_args]
     dry_run = run_bounded(make, 60, cwd=Path(__file__).resolve().parents[1], env=env)
     assert dry_run.returncode == 0, dry_run.stderr
-    commands = [shlex.split(line) for line in dry_run.stdout.splitlines()]
-    assert [name.rsplit("-", 1)[-1] for name, *_ in commands] == list(MODULES)
+    made = [shlex.split(line)[0].rsplit("-", 1)[-1] for line in dry_run.stdout.splitlines()]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "platforms.md").read_text()
+    commands = re.findall(rf"^    python -m {PACKAGE}\.(\S+)$", docs, re.MULTILINE)[:4]
+    assert commands == [MODULES[name] for name in made] == list(MODULES.values())
 {%- if cookiecutter.model_type == "cnn" %}
     write_image(tmp_path / "inputs" / "a.png", 100)
 {%- else %}
     (tmp_path / "inputs").write_text("one two three\nfour five six seven\n")
 {%- endif %}
-    commands.append(["predict", f"inputs={tmp_path / 'inputs'}"])
     del run_module.env["TF_CPP_MIN_LOG_LEVEL"]  # as a user's shell has it
-    for name, *arguments in commands:
-        module = name.rsplit("-", 1)[-1]
-        result = run_module(MODULES.get(module, module), *arguments)
-        assert result.returncode == 0, f"{name} {arguments}:\n{result.stderr[-3000:]}"
+    for module, *arguments in [*([c, *args] for c in commands), ["predict", "inputs=inputs"]]:
+        result = run_module(module, *arguments)
+        assert result.returncode == 0, f"{module} {arguments}:\n{result.stderr[-3000:]}"
         lines = (result.stdout + result.stderr).splitlines()
         noise = ("E0000", "W0000", "WARNING: All log messages")
-        assert not [line for line in lines if line.startswith(noise)], f"{name}:\n{lines}"
-        if name.endswith("eval"):
+        assert not [line for line in lines if line.startswith(noise)], f"{module}:\n{lines}"
+        if module == "eval":
             assert "Ignoring train.epochs=1" in result.stderr  # told, not failed
     assert_export_serves_evals_accuracy(runs.resolve_run_dir(tmp_path / "runs/latest"))
 

@@ -25,5 +25,5 @@ def test_vectorizer_pads_cuts_and_maps_unknown_words_for_a_batch_and_in_map(tmp_
     assert vectorizer(tf.constant(texts)).numpy().tolist() == expected
     in_map = tf.data.Dataset.from_tensor_slices(texts).batch(2).map(vectorizer).unbatch()
     assert [ids.tolist() for ids in in_map.as_numpy_iterator()] == expected
-    example_fn = text_ops.make_example_fn(None, tmp_path)  # the model takes the text itself
+    example_fn = text_ops.make_example_fn(None)  # the model takes the text itself
     assert example_fn(tf.constant(texts[0])).numpy() == texts[0].encode()

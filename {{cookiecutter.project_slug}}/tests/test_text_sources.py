@@ -34,8 +34,7 @@ def preprocess(make_config, *overrides):
 def all_texts(records_dir, metadata):
     texts = []
     for split in preprocess_data.SPLITS:
-        count = metadata.counts[split]["total"]
-        texts += data_loader.read_raw_examples(records_dir, split, metadata, count)[0]
+        texts += data_loader.read_raw_examples(records_dir, split, metadata, -1)[0]
     return sorted(text.decode("utf-8") for text in texts)
 
 

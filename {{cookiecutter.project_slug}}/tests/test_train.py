@@ -28,35 +28,24 @@ from {{ cookiecutter.package_name }}.controller import build_callbacks
 from {{ cookiecutter.package_name }}.eval import evaluate
 from {{ cookiecutter.package_name }}.train import train
 
-slow = pytest.mark.slow  # trains
 FULL = pytest.mark.full
-
-
 SMOKE_RUN = ("train.checkpoint_every_steps=2", "train.keep_checkpoints=10")
 SMOKE_RUN += ("train.profile_steps=[2,3]",)  # an XProf trace
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """One smoke run: 2 epochs of 5 steps, a checkpoint every 2 (trained on only in copy_run's)."""
+    """One smoke run: 2 epochs of 5 steps, a checkpoint every 2 (trained on only in a copy)."""
     cfg = smoke_config(tmp_path_factory.mktemp("smoke"), *SMOKE_RUN)
     return cfg, train(cfg)
 
 
-def copy_run(smoke_run, make_config, *overrides):
-    """A copy of the smoke run in this test's folder, and its config with `overrides`."""
-    cfg, _ = smoke_run
-    shutil.copytree(cfg.run_dir, make_config().run_dir)
-    return make_config(f"data.records_dir={cfg.data.records_dir}", *SMOKE_RUN, *overrides)
-
-
 def checkpoint_steps(run_dir):
-    paths = Path(run_dir, "checkpoints").glob("ckpt-*.index")
-    return sorted(int(path.stem.split("-")[1]) for path in paths)
+    return sorted(int(path.stem[5:]) for path in Path(run_dir, "checkpoints").glob("ckpt-*.index"))
 
 
-@slow
-def test_train_writes_a_complete_run_directory(smoke_run):
+@pytest.mark.slow
+def test_train_writes_a_complete_run_directory_and_tensorboard_summaries(smoke_run):
     cfg, result = smoke_run
     run_dir = cfg.run_dir
     assert result["epochs"] == 2 and result["steps"] == 10 and np.isfinite(result["loss"])
@@ -76,12 +65,41 @@ def test_train_writes_a_complete_run_directory(smoke_run):
     assert best["checkpoint"] == result["best_checkpoint"]
     assert best["step"] in (5, 10) and os.path.exists(best["checkpoint"] + ".index")
 
+    # TensorBoard: train/ every logging step, validation/ every epoch, and the hparams
+    metadata = runs.load_metadata(run_dir)
+    tags = set(read_events(run_dir, "train").Tags()["tensors"])
+    assert {"loss", "accuracy", "gradient_norm", "learning_rate", "examples_per_second"} <= tags
+    assert list(logged_scalars(run_dir, "train", "loss")) == [2, 4, 5, 6, 8, 10]
+    events = read_events(run_dir, "validation")
+    assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
+    # The last picture is exactly the PNG of the matrix logged with it as a table.
+    png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)[2]
+    table = tf.make_ndarray(events.Tensors("confusion_matrix_table")[-1].tensor_proto)
+    rows = [line.strip("|").split("|") for line in table.item().decode().splitlines()[2:]]
+    class_names = [row[0].strip() for row in rows]
+    confusion = np.array([[int(count) for count in row[1:]] for row in rows])
+    assert class_names == metadata.class_names
+    assert confusion.sum() == metadata.counts["validation"]["total"]
+    expected = summaries.figure_image(summaries.confusion_figure(confusion, class_names))
+    np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected[0])
+    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data
+    names = set(hparams_metadata.parse_session_start_info_plugin_data(content.content).hparams)
+    assert {"model.name", "data.name", "train.learning_rate", "model.dropout_rate"} <= names
+    assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & names
+    # train/ and validation/ only: no third run of TensorBoard; an XProf trace for its Profile tab
+    root = Path(run_dir, "tensorboard")
+    assert not [path for path in root.iterdir() if path.is_file()]
+    assert len(list(root.glob("plugins/profile/*/*.xplane.pb"))) == 1
 
-@slow
+
+@pytest.mark.slow
 def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke_run, make_config):
     """A save killed half-way leaves files that the `checkpoint` index does not name yet: eval
     and the resume read the latest complete one, and the resume prunes past keep_checkpoints."""
-    cfg = copy_run(smoke_run, make_config, "train.epochs=3", "train.keep_checkpoints=2")
+    smoke_cfg, _ = smoke_run  # trained on in a copy, in this test's folder
+    shutil.copytree(smoke_cfg.run_dir, make_config().run_dir)
+    records = f"data.records_dir={smoke_cfg.data.records_dir}"
+    cfg = make_config(records, *SMOKE_RUN, "train.epochs=3", "train.keep_checkpoints=2")
     checkpoints_dir = Path(cfg.run_dir, "checkpoints")
     (checkpoints_dir / "ckpt-99.index").write_bytes(b"\x00truncated")
     (checkpoints_dir / "ckpt-99.data-00000-of-00001").write_bytes(b"")
@@ -109,16 +127,7 @@ def test_eval_and_a_resume_read_the_latest_complete_or_the_best_checkpoint(smoke
     assert row["stale"] == "test" and row["started"] == log[:16]  # not the resume's time
 
 
-@slow
-def test_the_documented_early_stopping_callback_stops_the_run(make_config):
-    # No epoch can beat the first by more than min_delta=2, so patience 1 ends epoch 2.
-    stop = "{_target_:keras.callbacks.EarlyStopping,monitor:val_accuracy,mode:max,patience:1"
-    stop += ",min_delta:2}"
-    result = train(make_config("train.epochs=5", f"callbacks=[{stop}]"))
-    assert result["epochs"] == 2 and result["steps"] == 10
-
-
-@slow
+@pytest.mark.slow
 def test_a_diverging_loss_stops_the_run_at_its_step(make_config):
     cfg = make_config("train.learning_rate=1e38", "train.optimizer=sgd")
     # Step 1 computes its loss before the overflowing update; a later one's loss is NaN, and
@@ -147,37 +156,6 @@ def test_mixed_bfloat16_and_xla_on_the_cpu(run_module, tmp_path):
 {%- endif %}
 
 
-@slow
-def test_a_run_writes_its_tensorboard_summaries(smoke_run):
-    cfg, _ = smoke_run
-    metadata = runs.load_metadata(cfg.run_dir)
-    tags = set(read_events(cfg.run_dir, "train").Tags()["tensors"])
-    assert {"loss", "accuracy", "gradient_norm", "learning_rate", "examples_per_second"} <= tags
-    assert list(logged_scalars(cfg.run_dir, "train", "loss")) == [2, 4, 5, 6, 8, 10]
-
-    events = read_events(cfg.run_dir, "validation")
-    assert [event.step for event in events.Tensors("accuracy")] == [5, 10]  # full, per epoch
-    # The last picture is exactly the PNG of the matrix logged with it as a table.
-    png = tf.make_ndarray(events.Tensors("confusion_matrix")[-1].tensor_proto)[2]
-    table = tf.make_ndarray(events.Tensors("confusion_matrix_table")[-1].tensor_proto)
-    rows = [line.strip("|").split("|") for line in table.item().decode().splitlines()[2:]]
-    class_names = [row[0].strip() for row in rows]
-    confusion = np.array([[int(count) for count in row[1:]] for row in rows])
-    assert class_names == metadata.class_names
-    assert confusion.sum() == metadata.counts["validation"]["total"]
-    expected = summaries.figure_image(summaries.confusion_figure(confusion, class_names))
-    np.testing.assert_array_equal(tf.io.decode_png(png).numpy(), expected[0])
-
-    content = events.SummaryMetadata("_hparams_/session_start_info").plugin_data
-    names = set(hparams_metadata.parse_session_start_info_plugin_data(content.content).hparams)
-    assert {"model.name", "data.name", "train.learning_rate", "model.dropout_rate"} <= names
-    assert not {"run_dir", "data.records_dir", "data.cache", "train.log_every_steps"} & names
-    # train/ and validation/ only: no third run of TensorBoard; an XProf trace for its Profile tab
-    root = Path(cfg.run_dir, "tensorboard")
-    assert not [path for path in root.iterdir() if path.is_file()]
-    assert len(list(root.glob("plugins/profile/*/*.xplane.pb"))) == 1
-
-
 BAD_CALLBACKS = [  # (an entry of callbacks, what the error says of it)
     ("{patience:3}", r"callbacks\[0\].*made a dict, not a keras"),  # no _target_
     ("{_target_:collections.OrderedDict}", "made a OrderedDict, not a keras"),
@@ -197,8 +175,7 @@ def test_callbacks_are_made_from_a_target_or_refused_and_a_resume_appends(make_c
     drive(callbacks, range(2, 3))  # resumed
     assert callbacks.callbacks[1].history["val_loss"] == [0.7]  # each callback driven
     assert callbacks.callbacks[1].model is callbacks.model
-    with open(Path(cfg.run_dir, "metrics.csv"), newline="") as file:
-        rows = list(csv.DictReader(file))
+    rows = list(csv.DictReader(Path(cfg.run_dir, "metrics.csv").read_text().splitlines()))
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2]  # one header, three rows
     assert [float(row["val_accuracy"]) for row in rows] == [0.5, 0.75, 0.8]
     assert set(rows[0]) == {"epoch", *EPOCH_LOGS[0]}
@@ -221,14 +198,20 @@ def test_debug_overfit_learns_two_batches_by_heart_with_every_net(make_config, n
 
 
 def test_debug_fast_and_limit_check_the_wiring(run_module, make_config, tmp_path):
-    """debug=fast: one step, then eval and export, in one command; debug=limit: a tenth."""
+    """debug=fast: one step, then eval and export, in one command; debug=limit: a tenth, for 3
+    epochs, here ended after 2 by the documented early stopping callback."""
     records = f"data.records_dir={tmp_path / 'records'}"
     result = run_module("train", "debug=fast", records)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = runs.resolve_run_dir("latest", tmp_path / "runs" / "debug")
     assert json.loads((run_dir / "result.json").read_text())["steps"] == 1
     assert (run_dir / "metrics.json").exists() and (run_dir / "export" / "1").is_dir()
-    cfg = make_config("debug=limit", records)
-    limited = runs.load_metadata(train(cfg)["run_dir"]).limited(0.1).counts
+    # No epoch can beat the first by more than min_delta=2, so patience 1 ends epoch 2.
+    stop = "{_target_:keras.callbacks.EarlyStopping,monitor:val_accuracy,mode:max,patience:1"
+    stop += ",min_delta:2}"
+    cfg = make_config("debug=limit", records, f"callbacks=[{stop}]")
+    values = train(cfg)
+    assert values["epochs"] == 2 and values["steps"] == 10
+    limited = runs.load_metadata(values["run_dir"]).limited(0.1).counts
     log = Path(cfg.run_dir, "train.log").read_text()
     assert f"({limited['validation']['total']} validation examples)" in log

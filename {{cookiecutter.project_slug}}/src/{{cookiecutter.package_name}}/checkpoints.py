@@ -20,7 +20,6 @@ from . import model as model_lib
 log = logging.getLogger(__name__)
 
 BEST_DIR, BEST_FILE = "best", "best.json"  # checkpoints/best/: the best by train.monitor
-MONITORS = {"val_accuracy": "max", "val_loss": "min"}
 
 
 def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest") -> str:
@@ -36,8 +35,8 @@ def restore_model(model: keras.Model, run_dir: str | Path, which: str = "latest"
 
 
 def is_better(monitor: str, value: float, best: float) -> bool:
-    """Whether `value` of train.monitor beats `best` (NaN: no validation yet)."""
-    return bool(np.isnan(best) or (value > best if MONITORS[monitor] == "max" else value < best))
+    """Whether `value` of train.monitor beats `best` (NaN: none yet): loss lower, else higher."""
+    return bool(np.isnan(best) or (value < best if monitor == "val_loss" else value > best))
 
 
 @dataclass

@@ -12,9 +12,10 @@ from pathlib import Path
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
-# A bad config or bad data, a missing file or a full disk: a message, not a traceback.
-USER_ERRORS = (ValueError, OSError, FloatingPointError, RuntimeError)
+# A bad config or bad data, a missing file, a full disk, a bucket out of reach: a message.
+USER_ERRORS = (ValueError, OSError, FloatingPointError, RuntimeError, tf.errors.NotFoundError)
 USER_ERRORS += (tf.errors.PermissionDeniedError, tf.errors.ResourceExhaustedError)
+USER_ERRORS += (tf.errors.FailedPreconditionError,)  # e.g. gs:// with no network
 
 
 def setup_logging(log_file: Path | None = None) -> None:

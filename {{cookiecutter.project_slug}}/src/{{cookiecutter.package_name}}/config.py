@@ -3,6 +3,7 @@ a choice not allowed fails when the config is composed. The values and their com
 YAML files under configs/; `{{ cookiecutter.package_name }}-train --cfg job` prints them all.
 """
 
+import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -63,13 +64,13 @@ Communication = choice("Communication", "auto", "ring", "nccl")
 {%- else %}
 Strategy = choice("Strategy", "auto", "one_device", "mirrored")
 {%- endif %}
-{%- if cookiecutter.tracking == "mlflow" %}
-Logger = choice("Logger", "tensorboard", "mlflow")
-{%- endif %}
 {%- if cookiecutter.tflite %}
 Quantization = choice("Quantization", "none", "dynamic", "float16", "int8")  # of the .tflite
 {%- endif %}
 Checkpoint = choice("Checkpoint", "latest", "best")  # eval's and export's: best by train.monitor
+{%- if cookiecutter.tracking in ("wandb", "all") %}
+WandbMode = choice("WandbMode", "online", "offline", "disabled")  # wandb.init's mode
+{%- endif %}
 
 {% if cookiecutter.model_type == "cnn" %}
 @dataclass
@@ -90,6 +91,10 @@ class DataConfig:
     label_column: str = MISSING
 {%- endif %}
     download_dir: str | None = MISSING
+{%- if cookiecutter.tfds %}
+    tfds_name: str | None = MISSING
+    tfds_data_dir: str | None = MISSING
+{%- endif %}
     records_dir: str = MISSING
     num_examples: int = MISSING
     validation_fraction: float = MISSING
@@ -157,14 +162,36 @@ class ExportConfig:
     quantized_tolerance: float = MISSING
     calibration_examples: int = MISSING
 {%- endif %}
-{%- if cookiecutter.tracking == "mlflow" %}
+{%- if cookiecutter.tracking in ("mlflow", "all") %}
 
 
 @dataclass
-class LoggerConfig:
-    name: Logger = MISSING
+class MLflowConfig:  # configs/logger/mlflow.yaml
+    _target_: str = MISSING
     tracking_uri: str | None = MISSING
     experiment_name: str | None = MISSING
+{%- endif %}
+{%- if cookiecutter.tracking in ("wandb", "all") %}
+
+
+@dataclass
+class WandbConfig:  # configs/logger/wandb.yaml
+    _target_: str = MISSING
+    project: str = MISSING
+    entity: str | None = MISSING
+    mode: WandbMode | None = MISSING
+{%- endif %}
+{%- if cookiecutter.tracking != "tensorboard" %}
+
+
+@dataclass
+class LoggerConfig:  # the loggers chosen (logger=[mlflow,wandb]: both), each a Keras callback
+{%- if cookiecutter.tracking in ("mlflow", "all") %}
+    mlflow: MLflowConfig | None = None
+{%- endif %}
+{%- if cookiecutter.tracking in ("wandb", "all") %}
+    wandb: WandbConfig | None = None
+{%- endif %}
 {%- endif %}
 
 
@@ -178,7 +205,7 @@ class Config:  # of a training run
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
     distribute: DistributeConfig = field(default_factory=DistributeConfig)
-{%- if cookiecutter.tracking == "mlflow" %}
+{%- if cookiecutter.tracking != "tensorboard" %}
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 {%- endif %}
     callbacks: list[Any] = MISSING
@@ -189,6 +216,7 @@ class RunCommandConfig:  # eval's and export's: a run and which checkpoint of it
     run_dir: str = MISSING
     runs_root: str = MISSING
     checkpoint: Checkpoint = MISSING
+    local: dict[str, Any] = field(default_factory=dict)  # configs/local/: its runs_root
 
 
 @dataclass
@@ -214,6 +242,20 @@ def export_defaults() -> DictConfig:
 {%- endif %}
 
 
+def check_url(key: str, url: str) -> None:
+    """Refuses a URL (gs://...) whose scheme TensorFlow has no file system for, naming the fix."""
+    import tensorflow as tf  # here only: the runs table reads configs without TensorFlow
+
+    scheme = url.split("://")[0]
+    if scheme == "gs" and scheme not in tf.io.gfile.get_registered_schemes():
+        with contextlib.suppress(ImportError):  # the gcs extra registers gs:// when imported
+            import tensorflow_io_gcs_filesystem  # noqa: F401
+    if scheme not in tf.io.gfile.get_registered_schemes():
+        fix = " Install the gcs extra: pip install -e '.[gcs]' (Python 3.12 or older)."
+        message = f"{key}={url}: this TensorFlow has no file system for {scheme}:// paths."
+        raise ValueError(message + (fix if scheme == "gs" else ""))
+
+
 def check_config(cfg: DictConfig) -> None:
     """Refuses, naming the key, values out of RULES, outputs in the data, bad loop settings."""
     values = flatten(OmegaConf.to_container(cfg, resolve=True))
@@ -225,6 +267,8 @@ def check_config(cfg: DictConfig) -> None:
             refused = True
         if refused:
             raise ValueError(f"{key}={value} must be {allowed}.")
+        if isinstance(value, str) and "://" in value:
+            check_url(key, value)
     for key in ("run_dir", "runs_root", "data.records_dir", "data.download_dir"):  # written to
         for data_key in ("data.path", "data.test_path"):
             folder, data = values[key], values[data_key]
@@ -271,15 +315,11 @@ def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def register_configs() -> None:
-    """Registers the schemas that the YAML files under configs/ extend."""
-    store = ConfigStore.instance()
-    store.store(name="base_config", node=Config)
-    store.store(name="base_eval", node=EvalConfig)
-    store.store(name="base_export", node={{ "ExportCommandConfig" if cookiecutter.tflite else "RunCommandConfig" }})
-    store.store(group="data", name="base_data", node=DataConfig)
-    store.store(group="train", name="base_train", node=TrainConfig)
-    store.store(group="distribute", name="base_distribute", node=DistributeConfig)
-{%- if cookiecutter.tracking == "mlflow" %}
-    store.store(group="logger", name="base_logger", node=LoggerConfig)
-{%- endif %}
+# The schemas that the YAML files under configs/ extend, registered when this module is imported.
+store = ConfigStore.instance()
+store.store(name="base_config", node=Config)
+store.store(name="base_eval", node=EvalConfig)
+store.store(name="base_export", node={{ "ExportCommandConfig" if cookiecutter.tflite else "RunCommandConfig" }})
+store.store(group="data", name="base_data", node=DataConfig)
+store.store(group="train", name="base_train", node=TrainConfig)
+store.store(group="distribute", name="base_distribute", node=DistributeConfig)

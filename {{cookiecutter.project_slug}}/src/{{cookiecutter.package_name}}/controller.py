@@ -1,6 +1,6 @@
 """The training loop in orbit's shape (orbit/controller.py): calls of train.steps_per_loop steps,
 then what is due (log line and NaN check, checkpoint); an epoch ends with a full validation.
-Keras callbacks{{ " (logger=mlflow's and yours)" if cookiecutter.tracking == "mlflow" }} see every hook but per-batch ones (on_train_batch_end: log steps):
+Keras callbacks{{ " (the loggers' and yours)" if cookiecutter.tracking != "tensorboard" }} see every hook but per-batch ones (on_train_batch_end: log steps):
 
     {{ cookiecutter.package_name }}-train 'callbacks=[{_target_: keras.callbacks.CSVLogger, filename: ${run_dir}/metrics.csv, append: true}]'
 """
@@ -16,15 +16,12 @@ import numpy as np
 import tensorflow as tf
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig{% if cookiecutter.tracking == "mlflow" %}, OmegaConf{% endif %}
+from omegaconf import DictConfig{% if cookiecutter.tracking != "tensorboard" %}, OmegaConf{% endif %}
 
 {% if cookiecutter.cluster -%}
 from . import checkpoints as checkpoints_lib
 {% endif -%}
 from . import runs, summaries
-{%- if cookiecutter.tracking == "mlflow" %}
-from .mlflow_tracking import MLflowLogger
-{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +74,9 @@ class Controller:
             if self.profiling:  # the run ended before train.profile_steps did
                 tf.profiler.experimental.stop()
         epochs, steps = int(state.epoch.numpy()), state.step
-        result = {
-            **{key: self.values.get(key) for key in ("loss", "accuracy")},
-            **{f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")},
-            f"best_{self.every.monitor}": float(state.best.numpy()),
-        }
+        result = {key: self.values.get(key) for key in ("loss", "accuracy")}
+        result |= {f"val_{key}": validation[key] for key in ("loss", "accuracy", "macro_f1")}
+        result[f"best_{self.every.monitor}"] = float(state.best.numpy())
 {%- if cookiecutter.cluster %}
         digest = checkpoints_lib.weights_digest(state.model)  # equal on every worker
         log.info(
@@ -167,15 +162,18 @@ def describe(values: dict) -> str:
 
 
 def build_callbacks(cfg: DictConfig, model: keras.Model) -> keras.callbacks.CallbackList:
-    """{{ "The logger's callback, then each" if cookiecutter.tracking == "mlflow" else "Each" }} `{_target_: some.Callback, arg: value}` of cfg.callbacks, set to `model`."""
+    """{{ "The callback of each logger chosen (logger=...), then each" if cookiecutter.tracking != "tensorboard" else "Each" }} `{_target_: some.Callback, arg: value}` of cfg.callbacks, set to `model`."""
     callbacks = []
-{%- if cookiecutter.tracking == "mlflow" %}
-    if cfg.logger.name == "mlflow":
-        params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
-        logger = cfg.logger
-        callbacks.append(
-            MLflowLogger(Path(cfg.run_dir), logger.tracking_uri, logger.experiment_name, params)
-        )
+{%- if cookiecutter.tracking != "tensorboard" %}
+    params = summaries.flat_hparams(OmegaConf.to_container(cfg, resolve=True))
+    for name, spec in cfg.logger.items():  # logger=[mlflow,wandb]: each gets every epoch
+        if spec is not None:
+            try:
+                logger = instantiate(spec, run_dir=cfg.run_dir, params=params, _convert_="all")
+            except InstantiationException as error:  # e.g. without its extra
+                extra = f"pip install -e '.[{name}]' installs {name}"
+                raise ValueError(f"logger={name} could not start ({error}); {extra}") from error
+            callbacks.append(logger)
 {%- endif %}
     for index, spec in enumerate(cfg.callbacks):
         try:

@@ -60,8 +60,7 @@ def build_strategy(*, name: str, logical_cpus: int) -> tf.distribute.Strategy:
 {%- else %}
     strategy = local_strategy(name)
 {%- endif %}
-    devices = ", ".join(strategy.extended.worker_devices)
-    replicas = strategy.num_replicas_in_sync
+    devices, replicas = ", ".join(strategy.extended.worker_devices), strategy.num_replicas_in_sync
     log.info("Strategy %s with %d replica(s) on %s", type(strategy).__name__, replicas, devices)
     return strategy
 

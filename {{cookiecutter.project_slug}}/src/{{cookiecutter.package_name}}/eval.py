@@ -16,11 +16,7 @@ from omegaconf import DictConfig
 
 from . import checkpoints, cli, jsonio, report, runs
 from . import model as model_lib
-from .config import register_configs
 from .data.data_loader import input_spec, load_split
-{%- if cookiecutter.tracking == "mlflow" %}
-from .mlflow_tracking import log_artifacts
-{%- endif %}
 from .trainer import make_evaluator
 
 log = logging.getLogger(__name__)
@@ -54,7 +50,6 @@ def evaluate(
     test = load_split(spec, "test", cfg.train.batch_size, training=False, pad_to_full_batches=True)
     evaluator = make_evaluator(tf.distribute.get_strategy(), model, class_names)
     metrics = evaluator(iter(test), len(test))
-    metrics["confusion_matrix"] = metrics["confusion_matrix"].tolist()
     metrics.update(checkpoint=checkpoint_path, test_data=test_path or "the run's test split")
     write_dir = run_dir / "eval" / (checkpoint + (f"-{Path(test_path).name}" if test_path else ""))
     write_dir.mkdir(parents=True, exist_ok=True)
@@ -62,8 +57,11 @@ def evaluate(
     if checkpoint == "latest" and test_path is None:  # what the run reports (the runs table)
         jsonio.write_json(run_dir / "metrics.json", metrics)
     report_file = report.write_report(write_dir, metrics, class_names)
-{%- if cookiecutter.tracking == "mlflow" %}
-    log_artifacts(run_dir, [write_dir / "metrics.json", report_file])
+{%- if cookiecutter.tracking in ("mlflow", "all") %}
+    if (run_dir / "mlflow.json").exists():  # trained with logger=mlflow
+        from .mlflow_tracking import log_artifacts  # the mlflow extra's import
+
+        log_artifacts(run_dir, [write_dir / "metrics.json", report_file])
 {%- endif %}
     log.info("Wrote %s and %s", write_dir / "metrics.json", report_file)
     return metrics
@@ -83,7 +81,6 @@ def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-eval [run_dir=DIR|latest] [checkpoint=best]"""
     cli.setup_logging()
     sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
-    register_configs()
     _main()
 
 

@@ -20,12 +20,11 @@ from omegaconf import DictConfig{{ ", OmegaConf" if cookiecutter.tflite }}
 from . import checkpoints, cli, jsonio, runs{{ ', tflite' if cookiecutter.tflite }}
 from . import model as model_lib
 from . import {{ "serving_image" if cookiecutter.model_type == "cnn" else "serving_text" }} as serving
-from .config import {{ "export_defaults, " if cookiecutter.tflite }}register_configs
+{%- if cookiecutter.tflite %}
+from .config import export_defaults
+{%- endif %}
 from .data import data_loader, input_ops
 from .data.metadata import Metadata
-{%- if cookiecutter.tracking == "mlflow" %}
-from .mlflow_tracking import log_artifacts
-{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +113,11 @@ def export(run_dir: str | Path, checkpoint: str = "latest") -> Path:
         staging.rename(final_path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-{%- if cookiecutter.tracking == "mlflow" %}
-    log_artifacts(run_dir, [final_path])
+{%- if cookiecutter.tracking in ("mlflow", "all") %}
+    if (run_dir / "mlflow.json").exists():  # trained with logger=mlflow
+        from .mlflow_tracking import log_artifacts  # the mlflow extra's import
+
+        log_artifacts(run_dir, [final_path])
 {%- endif %}
     log.info("Exported and checked %s (from %s): %s", final_path, checkpoint_path, summary)
     return final_path
@@ -135,7 +137,7 @@ def write_export(path: Path, model: keras.Model, cfg: DictConfig, run_dir: Path)
     metadata, assets = runs.load_metadata(run_dir), runs.assets_dir(run_dir)
     records_dir, records = runs.run_records(cfg, metadata)
     raw_inputs, labels = data_loader.read_raw_examples(records_dir, "test", records, -1)
-    example_fn = input_ops.make_example_fn(metadata, assets)
+    example_fn = input_ops.make_example_fn(metadata)
     checked = tf.stack([example_fn(raw) for raw in raw_inputs[:CHECK_EXAMPLES]])
     expected = tf.nn.softmax(model(checked, training=False), axis=-1).numpy()
     build_archive(model, metadata).write_out(str(path), verbose=False)
@@ -164,7 +166,6 @@ def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-export [run_dir=DIR|latest] [checkpoint=best]"""
     cli.setup_logging()
     sys.argv[1:] = cli.keep_known_overrides(sys.argv[1:], KNOWN_KEYS)
-    register_configs()
     _main()
 
 

@@ -1,11 +1,11 @@
 """MLflow tracking (logger=mlflow): each run directory gets one MLflow run, with the config as
 params, each epoch's metrics, the result, and eval's and export's files as artifacts.
 
-    {{ cookiecutter.package_name }}-train logger=mlflow
+    {{ cookiecutter.package_name }}-train logger=mlflow{{ "             # logger=[mlflow,wandb]: W&B too" if cookiecutter.tracking == "all" }}
     mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db
 
-logger.tracking_uri (default $MLFLOW_TRACKING_URI, else ./mlruns/) and logger.experiment_name
-choose where.
+logger.mlflow.tracking_uri (default $MLFLOW_TRACKING_URI, else ./mlruns/) and
+logger.mlflow.experiment_name choose where.
 """
 
 import json
@@ -39,13 +39,13 @@ class MLflowLogger(keras.callbacks.Callback):
 
     def __init__(
         self,
-        run_dir: Path,
+        run_dir: str | Path,
         tracking_uri: str | None,
         experiment_name: str | None,
         params: Mapping[str, Any],
     ):
         super().__init__()
-        self.run_dir = run_dir
+        self.run_dir = Path(run_dir)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.params = params
@@ -87,8 +87,9 @@ def log_artifacts(run_dir: Path, paths: list[Path]) -> None:
     run_dir = Path(run_dir)
     config_path = run_dir / CONFIG_FILE
     logger = OmegaConf.load(config_path).get("logger") if config_path.exists() else None
-    if logger is None or logger.get("name") != "mlflow":
+    if logger is None or logger.get("mlflow") is None:
         return
+    logger = logger.mlflow
     client, run_id = open_mlflow_run(
         run_dir, logger.get("tracking_uri"), logger.get("experiment_name")
     )

@@ -38,11 +38,9 @@ def check_options(model_cfg: Mapping) -> Callable[..., keras.Model]:
         raise ValueError(f"model._target_={target} (configs/model/{name}.yaml) names no function.")
     parameters = inspect.signature(build).parameters
     given = set(model_cfg) - {"name", "_target_"}
-    problems = [f"takes no model.{key}" for key in sorted(given - set(parameters))] + [
-        f"needs model.{key}"
-        for key, parameter in parameters.items()
-        if parameter.default is parameter.empty and key not in {*given, *DATA_ARGUMENTS}
-    ]
+    required = [key for key, value in parameters.items() if value.default is value.empty]
+    problems = [f"takes no model.{key}" for key in sorted(given - set(parameters))]
+    problems += [f"needs model.{key}" for key in required if key not in {*given, *DATA_ARGUMENTS}]
     if problems:
         raise ValueError(
             f"model={name}: {target} {' and '.join(problems)}. Its options are that "
@@ -65,11 +63,6 @@ def build_model(model_cfg: Mapping, metadata: Metadata, data_dir: str | None = N
         return hydra.utils.instantiate(options, **data, _convert_="all")
     except InstantiationException as error:  # the builder's own error says what is wrong
         raise error.__cause__ or error from None
-
-
-def cross_entropy() -> keras.losses.Loss:
-    """Per-example cross-entropy on logits: the validation loss, whatever trains, so runs compare."""
-    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction="none")
 
 
 def build_loss(train_cfg: Mapping, metadata: Metadata) -> PerExampleLoss:
@@ -146,6 +139,5 @@ class TwoPhaseSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.first, self.second, self.boundary = first, second, boundary
 
     def __call__(self, step: tf.Tensor) -> tf.Tensor:
-        step = tf.cast(step, tf.float32)
         return tf.where(step < self.boundary, self.first(step), self.second(step - self.boundary))
 {%- endif %}

@@ -29,11 +29,8 @@ def classification_metrics(confusion: np.ndarray, class_names: Sequence) -> dict
         precision, recall, f1 = (float(values[index]) for values in scores)
         per_class[name] = dict(precision=precision, recall=recall, f1=f1)
         per_class[name].update(support=int(support[index]), correct=int(correct[index]))
-    return {
-        "accuracy": int(correct.sum()) / max(int(support.sum()), 1),
-        "macro_f1": float(scores[2].mean()),
-        "per_class": per_class,
-    }
+    accuracy = int(correct.sum()) / max(int(support.sum()), 1)
+    return {"accuracy": accuracy, "macro_f1": float(scores[2].mean()), "per_class": per_class}
 
 
 def write_report(directory: Path, metrics: dict, class_names: Sequence[str]) -> Path:

@@ -102,9 +102,8 @@ def choose_run_dir(cfg: DictConfig) -> tuple[Path, bool]:
 def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     """For a resume (train.resume, or a run_dir with a checkpoint): the run's config.yaml with the
     keys of `overrides` (key=value: the command line's) from cfg, for check_resumable. Else cfg."""
-    run_dir = cfg.train.resume and resolve_run_dir(cfg.train.resume, cfg.runs_root)
-    run_dir = run_dir or (cfg.run_dir and latest_checkpoint(cfg.run_dir) and cfg.run_dir)
-    if not run_dir or not (Path(run_dir) / CONFIG_FILE).exists():
+    run_dir = resolve_run_dir(cfg.train.resume, cfg.runs_root) if cfg.train.resume else cfg.run_dir
+    if not run_dir or not latest_checkpoint(run_dir):
         return cfg  # a new run, or choose_run_dir says what is wrong
     resumed = load_config(run_dir)
     for key in (override.split("=", 1)[0].lstrip("+~") for override in overrides):

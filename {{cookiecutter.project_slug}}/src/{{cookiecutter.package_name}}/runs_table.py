@@ -36,17 +36,13 @@ def read_run(run_dir: Path, name: str) -> dict:
     with contextlib.suppress(OSError), open(run_dir / "train.log", encoding="utf-8") as log:
         started = log.readline()[:16]  # its first line's time: when the run started
     hparams = {k: v for k, v in config.items() if not any(fnmatchcase(k, p) for p in BOOKKEEPING)}
-    return {
-        "run": name,
-        "started": started,
-        "hparams": hparams,
-        "epochs": result.get("epochs"),
-        **({f"best_{monitor}": result.get(f"best_{monitor}")} if monitor else {}),
-        "test_accuracy": metrics.get("accuracy"),
-        "macro_f1": metrics.get("macro_f1"),
-        "exports": ",".join(path.name for path in exports) or None,
-        "stale": ",".join(stale) or None,  # made from an older checkpoint than the latest
-    }
+    row = {"run": name, "started": started, "hparams": hparams, "epochs": result.get("epochs")}
+    if monitor:
+        row[f"best_{monitor}"] = result.get(f"best_{monitor}")
+    row.update(test_accuracy=metrics.get("accuracy"), macro_f1=metrics.get("macro_f1"))
+    row["exports"] = ",".join(path.name for path in exports) or None
+    row["stale"] = ",".join(stale) or None  # made from an older checkpoint than the latest
+    return row
 
 
 def collect_runs(root: Path) -> list[dict]:

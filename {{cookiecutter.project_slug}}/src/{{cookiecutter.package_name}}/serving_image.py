@@ -2,6 +2,7 @@
 serving_default takes uint8 images [N, height, width, channels] of data.image_size, serve_bytes
 image files [N] of any size, read as preprocess stored the training images (store_image)."""
 
+import functools
 from collections.abc import Callable, Sequence
 
 import keras
@@ -18,17 +19,14 @@ def add_signatures(
     """Adds serving_default and serve_bytes; `classify`: model inputs -> the export's outputs."""
     height, width, channels = metadata.input_shape
     prepare = image_ops.make_prepare_fn(metadata)  # as in training
+    store = functools.partial(image_ops.store_image, image_size=[height, width], channels=channels)
+    stored_spec = tf.TensorSpec(metadata.input_shape, tf.uint8)
 
     def serve_images(images: tf.Tensor) -> dict[str, tf.Tensor]:
         return classify(prepare(images))
 
     def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
-        images = tf.map_fn(
-            lambda encoded: image_ops.store_image(encoded, [height, width], channels),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec(metadata.input_shape, tf.uint8),
-        )
-        return serve_images(images)
+        return serve_images(tf.map_fn(store, image_bytes, fn_output_signature=stored_spec))
 
     images_spec = tf.TensorSpec([None, height, width, channels], tf.uint8, "images")
     archive.add_endpoint("serving_default", serve_images, [images_spec])
@@ -39,7 +37,5 @@ def add_signatures(
 def signature_inputs(raw_inputs: Sequence[bytes], metadata: Metadata) -> dict[str, dict]:
     """{signature: its inputs} of the records' stored images: decoded, and as files."""
     images = [image_ops.decode_stored(raw, metadata.input_shape) for raw in raw_inputs]
-    return {
-        "serving_default": {"images": np.stack(images)},
-        "serve_bytes": {"image_bytes": np.array(raw_inputs, dtype=object)},
-    }
+    files = np.array(raw_inputs, dtype=object)
+    return {"serving_default": {"images": np.stack(images)}, "serve_bytes": {"image_bytes": files}}

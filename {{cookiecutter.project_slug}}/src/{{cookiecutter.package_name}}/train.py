@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 
 from . import cli, distribute, jsonio, runs
 from .checkpoints import restore_state
-from .config import check_batch_size, check_config, register_configs
+from .config import check_batch_size, check_config
 from .controller import Controller
 from .data import data_loader, preprocess_data
 from .eval import evaluate
@@ -137,10 +137,10 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
         return result
 {%- endif %}
     jsonio.write_json(run_dir / runs.RESULT_FILE, result)
-    if cfg.train.overfit_batches:  # debug=overfit's verdict
-        accuracy, batches = result["accuracy"], cfg.train.overfit_batches
+    if batches := cfg.train.overfit_batches:  # debug=overfit's verdict
+        accuracy = result["accuracy"]
         verdict = "learnt" if accuracy >= 0.99 else "NOT learnt: check labels, loss, inputs, rate"
-        level = logging.INFO if accuracy >= 0.99 else logging.WARNING
+        level = logging.INFO if verdict == "learnt" else logging.WARNING
         log.log(level, "debug=overfit: %d batches %s (accuracy %.4f)", batches, verdict, accuracy)
     return result
 
@@ -161,7 +161,6 @@ def _main(cfg: DictConfig) -> float:
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-train [key=value ...]"""
-    register_configs()
     _main()
 
 

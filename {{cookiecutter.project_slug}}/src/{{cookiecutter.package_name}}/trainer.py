@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 
 from . import distribute, report
-from . import model as model_lib
 from .data import data_loader
 
 log = logging.getLogger(__name__)
@@ -28,24 +27,14 @@ def distributed_datasets(
     strategy: tf.distribute.Strategy, spec: data_loader.InputSpec, batch_size: int, step: int
 ) -> Datasets:
     """Training from `step` on, and validation padded (weight 0) to full batches per replica."""
-    validation_steps = []
 
     def make(context: tf.distribute.InputContext, training: bool) -> tf.data.Dataset:
-        dataset = data_loader.load_split(
-            spec,
-            "train" if training else "validation",
-            context.get_per_replica_batch_size(batch_size),
-            training=training,
-            input_context=context,
-            examples_fed=step * batch_size,
-            pad_to_full_batches=not training,
-        )
-        if training:
-            return dataset
-        # A pipeline feeds each of its replicas one batch per step, in turn.
-        local_replicas = context.num_replicas_in_sync // context.num_input_pipelines
-        validation_steps.append(int(dataset.cardinality()) // local_replicas)
-        return dataset.repeat()
+        split = "train" if training else "validation"
+        options = {"input_context": context, "examples_fed": step * batch_size}
+        options["pad_to_full_batches"] = not training
+        size = context.get_per_replica_batch_size(batch_size)
+        dataset = data_loader.load_split(spec, split, size, training=training, **options)
+        return dataset if training else dataset.repeat()
 
     # No per-device buffer when every device is a CPU: the batches are on the host already,
     # and its autotuning thread made the end of a run wait for seconds.
@@ -56,7 +45,9 @@ def distributed_datasets(
         strategy.distribute_datasets_from_function(partial(make, training=training), options)
         for training in (True, False)
     )
-    return Datasets(train, validation, validation_steps[0])
+    # Padded to whole global batches (load_split): a step takes one batch from every replica.
+    validation_steps = -(-spec.metadata.counts["validation"]["total"] // batch_size)
+    return Datasets(train, validation, validation_steps)
 
 
 class Trainer:
@@ -106,9 +97,8 @@ class Trainer:
 
     def train(self, iterator: Iterator, num_steps: int) -> None:  # in one call
         if self.train_loop is None:
-            replica_step = self.replica_step
-            if self.jit_compile:
-                replica_step = tf.function(replica_step, jit_compile=True)
+            compiled = tf.function(self.replica_step, jit_compile=True)
+            replica_step = compiled if self.jit_compile else self.replica_step
 
             @tf.function
             def train_loop(iterator: Iterator, num_steps: tf.Tensor) -> None:
@@ -151,18 +141,18 @@ def make_evaluator(
 ) -> Callable[[Iterator, int], dict]:
     """evaluate(iterator, num_steps) of validation and eval: cross-entropy (whatever trains, so
     runs compare), accuracy, macro_f1, per_class, num_examples, confusion matrix (rows: true)."""
-    loss_fn, num_classes = model_lib.cross_entropy(), len(class_names)
+    num_classes = len(class_names)
 
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
-        logits = model(inputs, training=False)
-        per_example_loss = tf.cast(loss_fn(labels, logits), tf.float32)
+        logits = tf.cast(model(inputs, training=False), tf.float32)
+        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         if weights is None:  # else padding, of weight 0, counts nowhere
-            weights = tf.ones_like(per_example_loss)
+            weights = tf.ones_like(losses)
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         confusion = tf.math.confusion_matrix(
             labels, predictions, num_classes=num_classes, weights=weights, dtype=tf.int64
         )
-        return tf.cast(tf.reduce_sum(per_example_loss * weights), tf.float64), confusion
+        return tf.cast(tf.reduce_sum(losses * weights), tf.float64), confusion
 
     @tf.function
     def evaluate_loop(iterator: Iterator, num_steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -175,9 +165,9 @@ def make_evaluator(
 
     def evaluate(iterator: Iterator, num_steps: int) -> dict:
         loss_sum, confusion = evaluate_loop(iterator, tf.constant(num_steps))
-        confusion = confusion.numpy()
+        confusion = confusion.numpy().tolist()  # plain ints, as metrics.json holds them
         scores = report.classification_metrics(confusion, class_names)
-        count = int(confusion.sum())
+        count = int(np.sum(confusion))
         loss = max(0.0, float(loss_sum) / max(count, 1))  # never -0.0
         return {"loss": loss, **scores, "num_examples": count, "confusion_matrix": confusion}
 

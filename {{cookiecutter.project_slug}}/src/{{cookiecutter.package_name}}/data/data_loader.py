@@ -37,11 +37,8 @@ class InputSpec:
 
 def input_spec(cfg: DictConfig, records_dir: str, metadata: Metadata) -> InputSpec:
     """The spec of `cfg`, its example_fn traced once for all splits (once each: a second or two)."""
-    example_fn = tf.function(
-        input_ops.make_example_fn(metadata, records_dir),
-        input_signature=[tf.TensorSpec([], tf.string)],
-        autograph=False,  # see NOT_CONVERTED
-    )
+    signature = [tf.TensorSpec([], tf.string)]  # autograph=False: see NOT_CONVERTED
+    example_fn = tf.function(input_ops.make_example_fn(metadata), signature, autograph=False)
     options = (cfg.seed, cfg.data.cache, cfg.data.shuffle_buffer, cfg.train.deterministic)
 {%- if cookiecutter.model_type == "cnn" %}
     augment_fn = input_ops.make_augment_fn(cfg.data)
@@ -73,10 +70,9 @@ def load_split(
     `input_context`: each input pipeline keeps its turn of the batches). Training: endless passes
     from `examples_fed` on. Else, `pad_to_full_batches`: weight-0 padding (pad_with_weights)."""
     context = input_context or tf.distribute.InputContext()
-    pipelines, pipeline_id = context.num_input_pipelines, context.input_pipeline_id
     count = spec.metadata.counts[split]["total"]
     # The order of the parallel maps: pipelines that take turns need one order.
-    deterministic = spec.deterministic or not training or pipelines > 1
+    deterministic = spec.deterministic or not training or context.num_input_pipelines > 1
 
     @NOT_CONVERTED
     def decode(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:  # (model input, label)
@@ -91,15 +87,14 @@ def load_split(
     if spec.cache == "memory":
         dataset = dataset.cache()
     if training:
-        shuffle_buffer = min(spec.shuffle_buffer, count)
-        dataset = training_stream(dataset, count, spec.seed, shuffle_buffer, examples_fed)
+        dataset = training_stream(dataset, count, spec.seed, spec.shuffle_buffer, examples_fed)
 {%- if cookiecutter.model_type == "cnn" %}
     augmented = training and spec.augment_fn is not None
     if augmented:  # (position in the stream, example): the seed of its augmentation
         dataset = dataset.enumerate(examples_fed)
 {%- endif %}
     dataset = dataset.batch(batch_size, drop_remainder=training or pad_to_full_batches)
-    dataset = dataset.shard(pipelines, pipeline_id)
+    dataset = dataset.shard(context.num_input_pipelines, context.input_pipeline_id)
 {%- if cookiecutter.model_type == "cnn" %}
     if augmented:  # only this pipeline's batches
         # One at a time under op determinism (which runs it so anyway, with a NodeDef error).
@@ -112,12 +107,10 @@ def load_split(
 def pad_with_weights(examples: tf.data.Dataset, padding: int) -> tf.data.Dataset:
     """(input, label, 1.0) for each example, then `padding` times (first input, label, 0.0): no
     replica gets a partial batch, which oneDNN's Conv2D and Keras' LSTM mishandle (TF 2.21)."""
-
-    def weighted(weight: float) -> Callable:
-        return NOT_CONVERTED(lambda inputs, label: (inputs, label, tf.constant(weight)))
-
-    padded = examples.take(1).repeat(padding)  # the first example, decoded again
-    return examples.map(weighted(1.0)).concatenate(padded.map(weighted(0.0)))
+    weighted = examples.map(NOT_CONVERTED(lambda inputs, label: (inputs, label, 1.0)))
+    unweighted = NOT_CONVERTED(lambda inputs, label, _: (inputs, label, 0.0))
+    padded = weighted.take(1).repeat(padding).map(unweighted)  # the first, decoded again
+    return weighted.concatenate(padded)
 
 
 def training_stream(
@@ -125,9 +118,12 @@ def training_stream(
 ) -> tf.data.Dataset:
     """Endless passes, pass p shuffled by (seed, p); from `start_example` as if never stopped."""
     start_pass, skip = divmod(start_example, count)
-    skip = tf.constant(skip, tf.int64)
+    skip, shuffle_buffer = tf.constant(skip, tf.int64), min(shuffle_buffer, count)
 
     def one_pass(pass_index: tf.Tensor) -> tf.data.Dataset:
+        # This graph's own seed, so that the order is (seed, p)'s whatever the global seed: a
+        # global seed of 0 (seed=0) would make TensorFlow compare the tensor op seed with 0.
+        tf.random.set_seed(1)
         pass_seed = seed * 1_000_003 + pass_index
         shuffled = examples.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=False)
         return shuffled.skip(tf.where(pass_index == start_pass, skip, 0))

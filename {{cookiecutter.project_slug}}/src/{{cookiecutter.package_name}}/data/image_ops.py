@@ -3,17 +3,12 @@
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 import tensorflow as tf
 
 from .metadata import Metadata
 
 Op = Callable[[tf.Tensor], tf.Tensor]
-
-
-def encode_png(image: tf.Tensor) -> bytes:
-    return tf.io.encode_png(image).numpy()
 
 
 def to_channels(image: tf.Tensor, channels: int | None) -> tf.Tensor:
@@ -79,7 +74,7 @@ def make_prepare_fn(metadata: Metadata) -> Op:
     return lambda images: (tf.cast(images, tf.float32) / 255.0 - metadata.mean) / metadata.std
 
 
-def make_example_fn(metadata: Metadata, assets_dir: str | Path) -> Op:
-    """The op from one stored image to the model's input (nothing needed from `assets_dir`)."""
-    shape, prepare = metadata.input_shape, make_prepare_fn(metadata)
-    return lambda stored: prepare(decode_stored(stored, shape))
+def make_example_fn(metadata: Metadata) -> Op:
+    """The op from one stored image to the model's input."""
+    prepare = make_prepare_fn(metadata)
+    return lambda stored: prepare(decode_stored(stored, metadata.input_shape))

@@ -13,6 +13,9 @@ from sklearn.datasets import load_digits
 from ..predict_image import IMAGE_EXTENSIONS
 from . import image_ops, sources
 from .sources import RawExamples, fetch_archive
+{%- if cookiecutter.tfds %}
+from .tfds_source import tfds_examples
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.n
 def from_arrays(images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> RawExamples:
     """Encodes uint8 [N, height, width(, channels)] arrays as PNG examples."""
     images = images[..., np.newaxis] if images.ndim == 3 else images
-    inputs = [image_ops.encode_png(image) for image in images]
+    inputs = [tf.io.encode_png(image).numpy() for image in images]
     return RawExamples(inputs, [int(label) for label in labels], class_names)
 
 
@@ -57,7 +60,19 @@ def mnist(data_cfg: DictConfig, seed: int) -> RawExamples:
     return train
 
 
+{%- if cookiecutter.tfds %}
+
+
+def tfds(data_cfg: DictConfig, seed: int) -> RawExamples:
+    """A prepared TensorFlow Datasets dataset of images (data.tfds_name; tfds_source.py)."""
+    return tfds_examples(data_cfg, "Image", lambda image: tf.io.encode_png(image).numpy())
+{%- endif %}
+
+
 SOURCES = {source.__name__: source for source in (digits, synthetic, image_folder, mnist)}
+{%- if cookiecutter.tfds %}
+SOURCES["tfds"] = tfds
+{%- endif %}
 
 
 def encode_examples(inputs: Sequence, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:

@@ -57,8 +57,7 @@ class Metadata:  # the content of metadata.json, one field per key
     def read(cls, path_or_dir: str | Path) -> "Metadata":
         """Reads a metadata.json, or the one in a folder; refuses one of another format."""
         path = str(path_or_dir)
-        if tf.io.gfile.isdir(path):
-            path = os.path.join(path, METADATA_FILE)
+        path = os.path.join(path, METADATA_FILE) if tf.io.gfile.isdir(path) else path
         try:
 {%- if cookiecutter.model_type == "cnn" %}
             return cls(**jsonio.read_json(path))

@@ -2,6 +2,7 @@
 eval and export call `ensure_preprocessed`: it reuses data.records_dir/<name>-<fingerprint>/."""
 
 import contextlib
+import functools
 import hashlib
 import inspect
 import json
@@ -22,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.model_selection import train_test_split
 
 from .. import cli, jsonio
-from ..config import check_config, register_configs
+from ..config import check_config
 from ..data.metadata import METADATA_FILE, Metadata  # "..": sorted first in either variant
 from . import data_loader, input_ops, sources
 from .{{ "image" if cookiecutter.model_type == "cnn" else "text" }}_sources import SOURCES, TrainSummary, encode_examples
@@ -68,8 +69,7 @@ def check_overlap(data_cfg: DictConfig, train: dict[str, str], test: dict[str, s
 def fingerprint(data_cfg: DictConfig, seed: int) -> str:
     """A hash of the data config but UNHASHED_KEYS, the seed, the input files and the code."""
     data = OmegaConf.to_container(data_cfg, resolve=True)
-    for key in UNHASHED_KEYS:
-        data.pop(key, None)
+    data = {key: value for key, value in data.items() if key not in UNHASHED_KEYS}
     inputs = [file_digests(data_cfg.get(key)) for key in ("path", "test_path")]
     check_overlap(data_cfg, *inputs)
     functions = (input_ops.serialize_example, input_ops.make_example_fn, encode_examples)
@@ -120,8 +120,7 @@ def ensure_preprocessed(data_cfg: DictConfig, seed: int) -> tuple[str, Metadata]
     data_fingerprint = fingerprint(data_cfg, seed)
     records_dir = records_path(data_cfg, seed, data_fingerprint)
     with records_lock(records_dir):  # a second process of this data waits, then reuses them
-        metadata = read_metadata(records_dir)
-        if metadata is None:
+        if (metadata := read_metadata(records_dir)) is None:
             return records_dir, preprocess(data_cfg, seed, data_fingerprint)
     log.info("Reusing the records in %s", records_dir)
     return records_dir, metadata
@@ -151,16 +150,13 @@ def assign_splits(
 ) -> np.ndarray:
     """The split of each example (its index in SPLITS), stratified by label and seeded."""
     splits, rest = np.zeros(len(labels), np.int64), np.arange(len(labels))
+    seeded_split = functools.partial(train_test_split, random_state=seed)
     try:
         if test_fraction:
-            rest, test = train_test_split(
-                rest, test_size=test_fraction, stratify=labels, random_state=seed
-            )
+            rest, test = seeded_split(rest, test_size=test_fraction, stratify=labels)
             splits[test] = SPLITS.index("test")
         validation_size = validation_fraction / (1.0 - test_fraction)
-        _, validation = train_test_split(
-            rest, test_size=validation_size, stratify=labels[rest], random_state=seed
-        )
+        _, validation = seeded_split(rest, test_size=validation_size, stratify=labels[rest])
     except ValueError as error:
         raise ValueError(
             f"Cannot split {len(labels)} examples by data.validation_fraction="
@@ -184,10 +180,8 @@ def write_records(
     counts = np.zeros((len(SPLITS), len(examples.class_names)), np.int64)
     summary = TrainSummary(data_cfg)
     with contextlib.ExitStack() as stack:
-        writers = [
-            stack.enter_context(tf.io.TFRecordWriter(input_ops.records_file(records_dir, split)))
-            for split in SPLITS
-        ]
+        paths = [input_ops.records_file(records_dir, split) for split in SPLITS]
+        writers = [stack.enter_context(tf.io.TFRecordWriter(path)) for path in paths]
         for part, splits in parts:
             for index, stored, facts in encode_examples(part.inputs, part.from_files, data_cfg):
                 label, split = part.labels[index], splits[index]
@@ -238,7 +232,6 @@ def _main(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console script: {{ cookiecutter.package_name }}-preprocess [data=...] [key=value ...]"""
-    register_configs()
     _main()
 
 

@@ -22,25 +22,16 @@ def standardize_text(texts: tf.Tensor) -> tf.Tensor:
     return tf.where(tf.strings.regex_full_match(texts, r"\s*"), OOV_TOKEN, texts)
 
 
-def split_words(texts: tf.Tensor) -> tf.RaggedTensor:
-    """Standardises texts [N] and splits them into words [N, None], as the vocabulary is counted."""
-    return tf.strings.split(standardize_text(texts))
-
-
 def make_vectorizer(
     vocabulary_file: str | Path, sequence_length: int
 ) -> keras.layers.TextVectorization:
     """Texts [N] -> word ids [N, sequence_length] by VOCABULARY_FILE (0: padding, 1: unknown)."""
     with tf.io.gfile.GFile(str(vocabulary_file)) as file:
         words = file.read().splitlines()[2:]  # ids 0 and 1 are the layer's own ("" and [UNK])
-    return keras.layers.TextVectorization(
-        standardize=standardize_text,
-        vocabulary=words,
-        output_sequence_length=sequence_length,
-        name=VECTORIZER,
-    )
+    options = {"vocabulary": words, "output_sequence_length": sequence_length, "name": VECTORIZER}
+    return keras.layers.TextVectorization(standardize=standardize_text, **options)
 
 
-def make_example_fn(metadata: object, assets_dir: object) -> Callable[[tf.Tensor], tf.Tensor]:
+def make_example_fn(metadata: object) -> Callable[[tf.Tensor], tf.Tensor]:
     """The model's input of one raw input: the text itself (its vectorizer makes the ids)."""
     return lambda text: text

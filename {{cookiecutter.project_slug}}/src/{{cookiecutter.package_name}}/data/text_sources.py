@@ -2,7 +2,6 @@
 twice, to check, then to write), and the vocabulary. To add one, see docs/architecture.md."""
 
 import csv
-import dataclasses
 import itertools
 import json
 import logging
@@ -18,6 +17,9 @@ from omegaconf import DictConfig
 from .. import jsonio
 from . import sources, text_ops
 from .sources import RawExamples
+{%- if cookiecutter.tfds %}
+from .tfds_source import tfds_examples
+{%- endif %}
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +56,6 @@ def utf8(content: bytes, where: str) -> str:
         return content.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ValueError(f"{where} is not UTF-8 text ({error}); save it as UTF-8.") from error
-
-
-def read_text(path: str) -> str:
-    with tf.io.gfile.GFile(path, "rb") as opened:
-        return utf8(opened.read(), path)
 
 
 def csv_rows(path: str, key: str, dialect: type[csv.Dialect]) -> Iterator[tuple[int, list[str]]]:
@@ -177,26 +174,40 @@ def imdb(data_cfg: DictConfig, seed: int) -> RawExamples:
     )
     with open(index_path) as index_file:
         words = {index + 3: word for word, index in json.load(index_file).items()}
-    splits = []
+    examples = None
     with np.load(archive_path, allow_pickle=True) as archive:
-        for part in ("train", "test"):
+        for part in ("test", "train"):  # the training split holds the test split
             ids = archive[f"x_{part}"]
             texts = [" ".join(words[i] for i in row if i in words).encode() for row in ids]
             labels = [int(label) for label in archive[f"y_{part}"]]
-            splits.append(RawExamples(texts, labels, ["negative", "positive"]))
-    return dataclasses.replace(splits[0], test=splits[1])
+            examples = RawExamples(texts, labels, ["negative", "positive"], test=examples)
+    return examples
 
 
-SOURCES = {
-    source.__name__: source for source in (digit_sentences, synthetic, text_folder, imdb)
-} | {"csv": csv_source}
+{%- if cookiecutter.tfds %}
+
+
+def tfds(data_cfg: DictConfig, seed: int) -> RawExamples:
+    """A prepared TensorFlow Datasets dataset of texts (data.tfds_name; tfds_source.py)."""
+    return tfds_examples(data_cfg, "Text", lambda text: text)  # UTF-8 bytes, as the others
+{%- endif %}
+
+
+SOURCES = {source.__name__: source for source in (digit_sentences, synthetic, text_folder, imdb)}
+SOURCES["csv"] = csv_source  # data=csv
+{%- if cookiecutter.tfds %}
+SOURCES["tfds"] = tfds
+{%- endif %}
 
 
 def encode_examples(inputs: Iterable, from_files: bool, data_cfg: DictConfig) -> Iterator[tuple]:
     """(index, UTF-8 text, None) per example (read from a file if `from_files`) but empty ones."""
     empty = []
     for index, raw in enumerate(inputs):
-        stored = read_text(raw).encode("utf-8") if from_files else raw
+        stored = raw
+        if from_files:
+            with tf.io.gfile.GFile(raw, "rb") as opened:
+                stored = utf8(opened.read(), raw).encode("utf-8")
         if stored.strip():
             yield index, stored, None
         else:
@@ -216,8 +227,8 @@ class TrainSummary:
             self.count_batch()
 
     def count_batch(self) -> None:  # the words split as the model's vectorizer splits them
-        words = text_ops.split_words(tf.constant(self.batch, tf.string)).flat_values
-        self.counts.update(word.decode("utf-8") for word in words.numpy())
+        words = tf.strings.split(text_ops.standardize_text(tf.constant(self.batch, tf.string)))
+        self.counts.update(word.decode("utf-8") for word in words.flat_values.numpy())
         self.batch = []
 
     def metadata(self, assets_dir: str) -> dict:

@@ -32,12 +32,8 @@ def build_pretrained(
 
     # === Inputs, as [0, 255] RGB pixels ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
-    pixels = layers.Normalization(
-        mean=[255.0 * value for value in mean],
-        variance=[(255.0 * value) ** 2 for value in std],
-        invert=True,
-        name="to_pixels",
-    )(inputs)
+    moments = {"mean": [255.0 * m for m in mean], "variance": [(255.0 * s) ** 2 for s in std]}
+    pixels = layers.Normalization(**moments, invert=True, name="to_pixels")(inputs)
     if input_shape[-1] == 1:
         pixels = layers.Concatenate(name="to_rgb")([pixels, pixels, pixels])
 

@@ -77,12 +77,10 @@ def encoder_block(
         num_heads, dim // num_heads, dropout=dropout_rate, name=f"{name}_attention"
     )(x, x, attention_mask=keras.ops.expand_dims(padding, 1))
     attention = layers.Dropout(dropout_rate, name=f"{name}_attention_dropout")(attention)
-    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_attention_norm")(
-        layers.Add(name=f"{name}_attention_add")([x, attention])
-    )
+    x = layers.Add(name=f"{name}_attention_add")([x, attention])
+    x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_attention_norm")(x)
     hidden = layers.Dense(feed_forward_dim, activation="relu", name=f"{name}_hidden")(x)
     hidden = layers.Dense(dim, name=f"{name}_output")(hidden)
     hidden = layers.Dropout(dropout_rate, name=f"{name}_output_dropout")(hidden)
-    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_output_norm")(
-        layers.Add(name=f"{name}_output_add")([x, hidden])
-    )
+    x = layers.Add(name=f"{name}_output_add")([x, hidden])
+    return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_output_norm")(x)
