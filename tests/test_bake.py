@@ -302,6 +302,8 @@ src/{package}/report.py                 image      the confusion matrix as a pic
 tests/test_train.py                     image      the confusion matrix as a picture
 tests/test_report.py                    image      the confusion matrix; data.image_size: merge
 tests/test_predict.py                   image      predict refuses the export of an image model
+notebooks/quickstart.ipynb              image      the confusion matrix as a picture
+tests/test_notebook.py                  image      the confusion matrix as a picture
 """
 
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -149,7 +150,7 @@ def declared_requirements(project: Path) -> dict[str, Requirement]:
     requirements = [*metadata["dependencies"]]
     for extra in metadata["optional-dependencies"].values():
         requirements += extra
-    return {Requirement(text).name.lower(): Requirement(text) for text in requirements}
+    return {canonicalize_name(Requirement(text).name): Requirement(text) for text in requirements}
 
 
 def test_python_range_and_gpu_extra_match_tensorflow(project):
@@ -182,7 +183,7 @@ def test_every_imported_package_is_declared(project):
     declared = declared_requirements(project)
     distributions = importlib.metadata.packages_distributions()
     for module in sorted(imported_modules(project) - set(sys.stdlib_module_names) - local):
-        providers = {name.lower() for name in distributions.get(module, [module])}
+        providers = {canonicalize_name(name) for name in distributions.get(module, [module])}
         assert providers & set(declared), f"{module} (from {providers}) is not declared"
 
 

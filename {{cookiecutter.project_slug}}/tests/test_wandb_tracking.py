@@ -8,6 +8,7 @@ from pathlib import Path
 {% if cookiecutter.tracking == "all" -%}
 import mlflow
 {% endif -%}
+import wandb
 from helpers import EPOCH_LOGS, drive, tiny_model
 from omegaconf import OmegaConf
 from wandb.proto import wandb_internal_pb2
@@ -52,6 +53,7 @@ def test_wandb_offline_logs_every_epoch_to_one_run_across_a_resume(
     run_id = json.loads((run_dir / "wandb.json").read_text())["run_id"]
     drive(build_callbacks(cfg, model), range(2, 3))  # resumed: the same W&B run
     assert json.loads((run_dir / "wandb.json").read_text())["run_id"] == run_id
+    wandb.teardown()  # W&B's service writes the run's file after finish(): now, when it stops
     assert {path.name.rsplit("-", 1)[-1] for path in run_dir.glob("wandb/offline-run-*")} == {
         run_id
     }
@@ -72,6 +74,7 @@ def test_two_loggers_at_once_each_get_every_epoch(make_config, tmp_path, monkeyp
     run_dir.mkdir()
     OmegaConf.save(cfg, run_dir / "config.yaml")
     drive(build_callbacks(cfg, tiny_model()), range(0, 3))
+    wandb.teardown()
     expected = [logs["val_loss"] for logs in EPOCH_LOGS]
     assert [entry["val_loss"] for entry in wandb_records(run_dir, "history")] == expected
     saved = json.loads((run_dir / "mlflow.json").read_text())

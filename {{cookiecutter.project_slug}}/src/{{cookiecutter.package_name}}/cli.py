@@ -22,16 +22,17 @@ def setup_logging(log_file: Path | None = None) -> None:
     """Logs INFO and above to stderr and, when given, to `log_file` (appending)."""
     root = logging.getLogger()
     root.setLevel(logging.INFO)
-    for handler in [h for h in root.handlers if getattr(h, "_from_cli", False)]:
-        root.removeHandler(handler)
-        handler.close()
-    console = logging.StreamHandler(sys.stderr)
+    old = [h for h in root.handlers if getattr(h, "_from_cli", False)]  # removed once replaced:
+    console = logging.StreamHandler(sys.stderr)  # a signal meanwhile still finds a handler
     if sys.stdout.isatty():  # the progress bar shows these; the log file keeps them
         console.addFilter(lambda record: not getattr(record, "progress", False))
     for handler in [console] + ([logging.FileHandler(log_file)] if log_file else []):
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler._from_cli = True
         root.addHandler(handler)
+    for handler in old:
+        root.removeHandler(handler)
+        handler.close()
     for name in ("absl", "tensorflow"):  # tf.distribute's chatter per epoch and collective op
         logging.getLogger(name).setLevel(logging.WARNING)
 
