@@ -5,7 +5,8 @@ Runs, as child processes on the same data, batch size and epochs, side A and the
 `<package>-train experiment=image_folder_digits` (CNN bakes) or `experiment=csv_spam` (RNN
 bakes) with the project's defaults, alternating A B A B after one untimed round of each
 (which writes the records and warms the file cache). Side A is a keras-io style script
-(CNN: LeNet-5 on an image folder, image_dataset_from_directory, cache, prefetch, fit; RNN:
+(CNN: LeNet-5 on an image folder, image_dataset_from_directory, cache, the project's random
+shifts of up to 2 pixels as a RandomTranslation layer in the map (--shift), prefetch, fit; RNN:
 TextVectorization + Embedding + Bidirectional(LSTM(64)) on a CSV), or with --against-src
 the same train command run from another bake's src/ (an A/B of two versions of the loop).
 Prints, with min / median / max over the rounds, the whole command's wall time (start-up
@@ -52,7 +53,9 @@ RESULT_PREFIX = "PLAIN_KERAS_RESULT "
 # === The plain Keras script (A) ===
 
 
-def plain_keras_cnn(data_path: str, batch_size: int, epochs: int, out_dir: str) -> dict:
+def plain_keras_cnn(
+    data_path: str, batch_size: int, epochs: int, out_dir: str, shift: int = 0
+) -> dict:
     """LeNet-5 on an image folder as keras-io writes it; returns val_accuracy and examples/s.
 
     80% trains, 10% validates (the project's split sizes; another random draw), with a
@@ -68,7 +71,15 @@ def plain_keras_cnn(data_path: str, batch_size: int, epochs: int, out_dir: str) 
         batch_size=batch_size,
     )
     val_ds = held_out.unbatch().take(len(held_out.file_paths) // 2).batch(batch_size)
-    train_ds = train_ds.cache().prefetch(tf.data.AUTOTUNE)
+    train_ds = train_ds.cache()
+    if shift:  # the project's random crop (data.augment.crop_padding), as keras-io augments
+        factors = (shift / IMAGE_SIZE[0], shift / IMAGE_SIZE[1])
+        augment = layers.RandomTranslation(*factors, fill_mode="constant")
+        train_ds = train_ds.map(
+            lambda images, labels: (augment(images, training=True), labels),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    train_ds = train_ds.prefetch(tf.data.AUTOTUNE)
     val_ds = val_ds.cache().prefetch(tf.data.AUTOTUNE)
 
     model = keras.Sequential(
@@ -200,7 +211,7 @@ def run_plain(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
     out_dir = Path(tempfile.mkdtemp(dir=work_dir))
     command = [sys.executable, __file__, str(args.project), args.data_path, "--plain"]
     command += ["--epochs", str(epochs), "--batch-size", str(args.batch_size)]
-    command += ["--work-dir", str(out_dir)]
+    command += ["--work-dir", str(out_dir), "--shift", str(args.shift)]
     start = time.perf_counter()
     output = run(command, os.environ)
     wall = time.perf_counter() - start
@@ -287,13 +298,24 @@ def main() -> None:
     )
     parser.add_argument("--work-dir", type=Path, help="default: a temporary folder")
     parser.add_argument("--plain", action="store_true", help="run the plain script once")
+    parser.add_argument(
+        "--shift",
+        type=int,
+        default=2,
+        help="CNN: the plain script's random shifts in pixels, as the project's crop_padding=2",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides for train")
     args = parser.parse_args()
     src = args.project.resolve() / "src"
     args.model = "cnn" if (src / package_of(src) / "data" / "image_ops.py").exists() else "rnn"
     if args.plain:
-        plain_keras = plain_keras_cnn if args.model == "cnn" else plain_keras_rnn
-        result = plain_keras(args.data_path, args.batch_size, args.epochs, str(args.work_dir))
+        if args.model == "cnn":
+            options = (args.batch_size, args.epochs, str(args.work_dir), args.shift)
+            result = plain_keras_cnn(args.data_path, *options)
+        else:
+            result = plain_keras_rnn(
+                args.data_path, args.batch_size, args.epochs, str(args.work_dir)
+            )
         print(RESULT_PREFIX + json.dumps(result))
         return
     side_a = f"train of {args.against_src}" if args.against_src else "plain Keras fit"
