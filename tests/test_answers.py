@@ -11,6 +11,7 @@ the same files again and again; cluster and tracking alternate so that each pair
 non-default names of both model types (the CNN with the cluster answer on).
 """
 
+import dataclasses
 import difflib
 import hashlib
 import itertools
@@ -222,9 +223,11 @@ def black_mode(project: Path) -> black.Mode:
 
 
 def assert_black_clean(project: Path, checked: set[str]) -> None:
-    """`black --check .`, in process: each bake holds 50 files, most of them alike."""
-    mode = black_mode(project)
-    for path in sorted(project.rglob("*.py")):
+    """`black --check .`, in process: each bake holds 50 files, most of them alike; notebooks
+    too (black[jupyter]), whose cells hold the package name as well."""
+    python_mode = black_mode(project)
+    for path in sorted([*project.rglob("*.py"), *project.rglob("*.ipynb")]):
+        mode = dataclasses.replace(python_mode, is_ipynb=path.suffix == ".ipynb")
         source = path.read_text(encoding="utf-8")
         digest = hashlib.sha256(f"{mode}{source}".encode()).hexdigest()
         if digest in checked:
