@@ -48,6 +48,25 @@ EPOCH_LINE = re.compile(
     r"epoch (\d+)/\d+ - .*(?:examples_per_second ([\d.]+(?:e[+-]?\d+)?)|- ([\d.]+) examples/s)"
 )
 RESULT_PREFIX = "PLAIN_KERAS_RESULT "
+FIRST_STEP_PREFIX = "FIRST_STEP_AT "
+# Side B's train command, with its first call of the compiled loop split in two (one step,
+# then the rest: the same traced function) so that the end of the first step is seen.
+PROJECT_WRAPPER = f"""
+import runpy, sys, time
+package = sys.argv.pop(1)
+trainer = __import__(package + ".trainer", fromlist=["Trainer"]).Trainer
+original = trainer.train
+def train(self, iterator, num_steps):
+    if not getattr(trainer, "first_step_seen", False):
+        trainer.first_step_seen = True
+        original(self, iterator, 1)
+        print("{FIRST_STEP_PREFIX}%r" % time.time(), flush=True)
+        num_steps -= 1
+    if num_steps:
+        original(self, iterator, num_steps)
+trainer.train = train
+runpy.run_module(package + ".train", run_name="__main__", alter_sys=True)
+"""
 
 
 # === The plain Keras script (A) ===
@@ -167,6 +186,7 @@ def fit_and_time(
     return {
         "val_accuracy": history.history["val_accuracy"][-1],
         "examples_per_second": timer.steady_state(examples_per_epoch),
+        "first_step_at": timer.first_step_at,
     }
 
 
@@ -177,6 +197,10 @@ class EpochTimer(keras.callbacks.Callback):
         super().__init__()
         self.seconds: list[float] = []
         self.start = 0.0
+        self.first_step_at = 0.0  # time.time() when the first training step ended
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.first_step_at = self.first_step_at or time.time()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.start = time.perf_counter()
@@ -188,6 +212,21 @@ class EpochTimer(keras.callbacks.Callback):
         """Examples/s over every epoch but the first (tracing, cache filling)."""
         later = self.seconds[1:] or self.seconds
         return examples_per_epoch * len(later) / sum(later)
+
+
+def make_shifted(source: Path, target: Path, copies: int) -> None:
+    """Writes each image of an image folder `copies` times into `target`, shifted by a pixel
+    or two each time (the first as it is): 8,000 MNIST digits make 48,000 with --copies 6."""
+    shifts = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, -1), (2, 0), (0, 2)]
+    for path in sorted(source.glob("*/*.png")):
+        image = tf.io.decode_png(path.read_bytes()).numpy()
+        height, width = image.shape[:2]
+        padded = np.pad(image, ((2, 2), (2, 2), (0, 0)))
+        (target / path.parent.name).mkdir(parents=True, exist_ok=True)
+        for index, (down, right) in enumerate(shifts[:copies]):
+            shifted = padded[2 - down : 2 - down + height, 2 - right : 2 - right + width]
+            png = tf.io.encode_png(shifted).numpy()
+            (target / path.parent.name / f"{path.stem}_{index}.png").write_bytes(png)
 
 
 # === Running and timing both (A and B) ===
@@ -212,11 +251,17 @@ def run_plain(args: argparse.Namespace, epochs: int, work_dir: Path) -> dict:
     command = [sys.executable, __file__, str(args.project), args.data_path, "--plain"]
     command += ["--epochs", str(epochs), "--batch-size", str(args.batch_size)]
     command += ["--work-dir", str(out_dir), "--shift", str(args.shift)]
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     output = run(command, os.environ)
     wall = time.perf_counter() - start
-    (line,) = [line for line in output.splitlines() if line.startswith(RESULT_PREFIX)]
-    return {"wall": wall, **json.loads(line.removeprefix(RESULT_PREFIX))}
+    result = json.loads(prefixed_line(output, RESULT_PREFIX))
+    return {"wall": wall, "startup": result.pop("first_step_at") - started, **result}
+
+
+def prefixed_line(output: str, prefix: str) -> str:
+    """The rest of the one line of `output` that starts with `prefix`."""
+    (line,) = [line for line in output.splitlines() if line.startswith(prefix)]
+    return line.removeprefix(prefix)
 
 
 def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path) -> dict:
@@ -225,15 +270,19 @@ def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path
     work_dir.mkdir(exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(dir=work_dir)) / "run"
     package = package_of(src)
-    command = [sys.executable, "-m", f"{package}.train", f"experiment={EXPERIMENTS[args.model]}"]
-    command += [f"data.path={args.data_path}", f"data.records_dir={work_dir / 'records'}"]
+    command = [sys.executable, "-c", PROJECT_WRAPPER, package]
+    command += [f"experiment={EXPERIMENTS[args.model]}"]
+    # --count-preprocessing: new records each time, so B's wall time includes writing them.
+    records = f"records-{time.time_ns()}" if args.count_preprocessing else "records"
+    command += [f"data.path={args.data_path}", f"data.records_dir={work_dir / records}"]
     command += [f"train.epochs={epochs}", f"train.batch_size={args.batch_size}"]
     command += ["train.min_steps=0"]  # the same epochs as side A
     command += [f"run_dir={run_dir}", f"runs_root={work_dir / 'runs'}", *args.overrides]
     env = {**os.environ, "PYTHONPATH": str(src)}
-    start = time.perf_counter()
-    run(command, env)
+    started, start = time.time(), time.perf_counter()
+    output = run(command, env)
     wall = time.perf_counter() - start
+    startup = float(prefixed_line(output, FIRST_STEP_PREFIX)) - started
     speeds = [
         float(match[2] or match[3])
         for match in EPOCH_LINE.finditer((run_dir / "train.log").read_text())
@@ -242,6 +291,7 @@ def run_project(args: argparse.Namespace, epochs: int, work_dir: Path, src: Path
     result = json.loads((run_dir / "result.json").read_text())
     return {
         "wall": wall,
+        "startup": startup,
         "val_accuracy": result["val_accuracy"],
         "examples_per_second": len(speeds) / sum(1 / speed for speed in speeds),
     }
@@ -271,6 +321,7 @@ def report(rounds: list[tuple[dict, dict]], loads: list[float], side_a: str) -> 
     print(f"{'':<28}{'A: ' + side_a:>26}{'B: project train':>26}")
     for name, key, digits in (
         ("whole command, s", "wall", 1),
+        ("start to first step end, s", "startup", 2),
         ("steady state, examples/s", "examples_per_second", 0),
         ("val_accuracy (last epoch)", "val_accuracy", 4),
     ):
@@ -282,6 +333,8 @@ def report(rounds: list[tuple[dict, dict]], loads: list[float], side_a: str) -> 
     print("Ratios, min / median / max over the rounds (above 1: B is faster):")
     print(f"  whole command (A wall / B wall)        {spread(wall_ratios)}x")
     print(f"  steady state (B examples/s / A's)      {spread(speed_ratios)}x")
+    gaps = [b["startup"] - a["startup"] for a, b in rounds]
+    print(f"  start-up (B's first step - A's), s     {spread(gaps)}")
 
 
 def main() -> None:
@@ -304,8 +357,22 @@ def main() -> None:
         default=2,
         help="CNN: the plain script's random shifts in pixels, as the project's crop_padding=2",
     )
+    parser.add_argument(
+        "--make-shifted",
+        type=Path,
+        metavar="DIR",
+        help="write --copies shifted copies of data_path's PNGs into DIR, and stop",
+    )
+    parser.add_argument("--copies", type=int, default=6)
+    parser.add_argument(
+        "--count-preprocessing",
+        action="store_true",
+        help="B preprocesses the data in every round (else once, in the untimed round)",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides for train")
     args = parser.parse_args()
+    if args.make_shifted:
+        return make_shifted(Path(args.data_path), args.make_shifted, args.copies)
     src = args.project.resolve() / "src"
     args.model = "cnn" if (src / package_of(src) / "data" / "image_ops.py").exists() else "rnn"
     if args.plain:

@@ -59,8 +59,7 @@ def benchmark(source: str, overrides: list[str], steps: int, work_dir: Path) -> 
     cli.setup_logging()
     strategy = distribute.build_strategy(**cfg.distribute)
     records_dir, metadata = preprocess_data.ensure_preprocessed(cfg.data, cfg.seed)
-    run_dir = Path(cfg.run_dir)
-    runs.copy_assets(records_dir, run_dir)
+    runs.start_run(cfg, records_dir, metadata)  # the run folder's assets, as train writes them
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
 
     spec = data_loader.input_spec(cfg, records_dir, metadata)
@@ -91,8 +90,7 @@ def train_step_speed(
     steps: int,
 ) -> float:
     """Examples/s of trainer.py's training step alone, on one batch held in memory."""
-    run_dir = Path(cfg.run_dir)
-    runs.copy_assets(records_dir, run_dir)
+    runs.start_run(cfg, records_dir, metadata)  # the run folder's assets, as train writes them
     batch_size = cfg.train.batch_size * strategy.num_replicas_in_sync
     model, optimizer = model_lib.build_for_training(cfg, metadata, records_dir, strategy, steps)
     loss_fn = model_lib.build_loss(cfg.train, metadata)

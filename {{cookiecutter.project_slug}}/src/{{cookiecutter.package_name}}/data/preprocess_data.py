@@ -223,16 +223,12 @@ def preprocess(data_cfg: DictConfig, seed: int, data_fingerprint: str | None = N
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="config")
-def _main(cfg: DictConfig) -> None:
+def main(cfg: DictConfig) -> None:
+    """Console script: {{ cookiecutter.package_name }}-preprocess [data=...] [key=value ...]"""
     cli.setup_logging()
     with cli.exit_on_user_error():
         check_config(cfg)
         ensure_preprocessed(cfg.data, cfg.seed)
-
-
-def main() -> None:
-    """Console script: {{ cookiecutter.package_name }}-preprocess [data=...] [key=value ...]"""
-    _main()
 
 
 if __name__ == "__main__":

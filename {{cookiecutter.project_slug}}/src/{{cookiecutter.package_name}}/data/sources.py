@@ -36,7 +36,9 @@ def require_path(path: str | None, key: str, example: str) -> str:
 def walk_files(root: str) -> tuple[list[str], dict[str, str]]:
     """(sorted regular files under `root`, {entry: why left out, e.g. hidden, FIFO, loop})."""
     files, skipped, seen = [], {}, set()
-    for folder, folders, names in tf.io.gfile.walk(root):
+    # os.walk is 10x faster on a disk; tf.io.gfile.walk reads gs:// too. Both follow links.
+    walk = tf.io.gfile.walk(root) if "://" in root else os.walk(root, followlinks=True)
+    for folder, folders, names in walk:
         if os.path.realpath(folder) in seen:  # never on gs://, which has no links
             skipped[folder], folders[:] = "a link to a folder read already: a loop", []
             continue
@@ -45,9 +47,9 @@ def walk_files(root: str) -> tuple[list[str], dict[str, str]]:
             path = os.path.join(folder, name.rstrip("/"))
             if name[0] == ".":
                 skipped[path] = "hidden"
-            elif name in names and "://" not in root and not os.path.isfile(path):
+            elif name not in folders and "://" not in root and not os.path.isfile(path):
                 skipped[path] = "not a regular file: a FIFO, device, dead or looping link"
-            elif name in names:
+            elif name not in folders:
                 files.append(path)
         folders[:] = sorted(name for name in folders if name[0] != ".")
     return sorted(files), skipped
