@@ -10,13 +10,18 @@ shifts of up to 2 pixels as a RandomTranslation layer in the map (--shift), pref
 TextVectorization + Embedding + Bidirectional(LSTM(64)) on a CSV), or with --against-src
 the same train command run from another bake's src/ (an A/B of two versions of the loop).
 Prints, with min / median / max over the rounds, the whole command's wall time (start-up
-included), the steady-state training examples/s (epochs 2 on, validation left out), and
+included), the time from process start to the end of the first training step (side B's
+first call of its compiled loop is split into one step and the rest, the same traced
+function), the steady-state training examples/s (epochs 2 on, validation left out), and
 their ratios:
 
     make demo   # or any bake; then, from the template repository:
     .venv/bin/python tools/benchmark_vs_keras.py build/demo/my_tf_project path/to/mnist_png --repeat 3
     .venv/bin/python tools/benchmark_vs_keras.py NEW_BAKE path/to/mnist_png --against-src OLD_BAKE/src
     .venv/bin/python tools/benchmark_vs_keras.py RNN_BAKE path/to/sms_spam.csv --epochs 5
+    # 48,000 digits from 8,000 (shifted copies), then with B's preprocessing in every round:
+    .venv/bin/python tools/benchmark_vs_keras.py BAKE path/to/mnist_png --make-shifted /tmp/mnist-48k
+    .venv/bin/python tools/benchmark_vs_keras.py BAKE /tmp/mnist-48k --count-preprocessing
 
 Key=value arguments go to the project's train command only (both sides with --against-src).
 A busy machine stretches both sides alike, since they alternate; the load average is

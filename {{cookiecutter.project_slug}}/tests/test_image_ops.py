@@ -86,3 +86,19 @@ def test_store_image_averages_fine_detail_in_eager_mode_and_in_a_map():
     assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
     enlarged = image_ops.store_image(tf.io.encode_png(make_image(8, 8)), [32, 32], None)
     assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
+
+
+SHRUNK = [([32, 32], True), ([100, 60], True), ([200, 256], False)]  # 1/8, 1/2, whole
+
+
+@pytest.mark.parametrize("size, shrunk", SHRUNK)
+def test_a_large_jpeg_is_decoded_smaller_first_and_stored_as_a_full_decode_would_be(size, shrunk):
+    ramp = np.linspace(0, 255, 256)
+    photo = np.stack(np.broadcast_arrays(ramp[:, None], ramp[None, :], 90), -1).astype(np.uint8)
+    jpeg = tf.io.encode_jpeg(photo, quality=95)
+    full = np.round(tf.image.resize(tf.io.decode_jpeg(jpeg), size, antialias=True))
+    stored = image_ops.store_image(jpeg, size, 3).numpy()
+    in_map = tf.data.Dataset.from_tensors(jpeg).map(lambda x: image_ops.store_image(x, size, 3))
+    assert np.array_equal(stored, next(in_map.as_numpy_iterator())) and stored.shape == (*size, 3)
+    difference = np.abs(stored - full)  # libjpeg's DCT scaling, then the same resize
+    assert difference.max() <= 6 and (difference.max() > 0) == shrunk, difference.max()

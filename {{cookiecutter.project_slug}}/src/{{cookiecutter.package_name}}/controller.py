@@ -5,7 +5,6 @@ Keras callbacks{{ " (the loggers' and yours)" if cookiecutter.tracking != "tenso
     {{ cookiecutter.package_name }}-train 'callbacks=[{_target_: keras.callbacks.CSVLogger, filename: ${run_dir}/metrics.csv, append: true}]'
 """
 
-import functools
 import logging
 import sys
 import time
@@ -56,9 +55,8 @@ class Controller:
         if state.step == 0:  # a new run
             self.tensorboard.write_hparams(self.cfg)
         self.train_iterator = iter(self.datasets.train)
-        # Made at the first validation, not before the first step; one serves every pass.
-        validation_iterator = functools.cache(lambda: iter(self.datasets.validation))
-        self.validate = lambda: evaluate(validation_iterator(), self.datasets.validation_steps)
+        validation_iterator = iter(self.datasets.validation)  # a new one per pass rebuilt it
+        self.validate = lambda: evaluate(validation_iterator, self.datasets.validation_steps)
         self.callbacks.on_train_begin()
         validation = None
         try:

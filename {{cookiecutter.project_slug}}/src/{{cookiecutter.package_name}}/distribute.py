@@ -103,11 +103,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 {%- endif %}
 
 
-def use_jit_compile(value: object, deterministic: bool) -> bool:
-    """train.jit_compile as a bool: `auto` is XLA on a GPU unless the run is deterministic."""
-    return resolve_switch(value, "train.jit_compile") and (value is True or not deterministic)
-
-
 def mixed_precision_policy(value: object) -> str:
     """train.mixed_precision's Keras dtype policy: float16 on a GPU, bfloat16 on a CPU, or off."""
     if not resolve_switch(value, "train.mixed_precision"):

@@ -57,8 +57,10 @@ class Trainer:
     def __init__(self, strategy, model, optimizer, loss_fn, global_batch_size, train_cfg):
         self.strategy, self.model, self.optimizer = strategy, model, optimizer
         self.loss_fn, self.global_batch_size = loss_fn, global_batch_size  # model.build_loss's
-        self.clip_norm, deterministic = train_cfg.clip_norm, train_cfg.deterministic
-        self.jit_compile = distribute.use_jit_compile(train_cfg.jit_compile, deterministic)
+        self.clip_norm, jit_compile = train_cfg.clip_norm, train_cfg.jit_compile
+        # `auto`: XLA on a GPU, unless the run is deterministic.
+        xla = distribute.resolve_switch(jit_compile, "train.jit_compile")
+        self.jit_compile = xla and (jit_compile is True or not train_cfg.deterministic)
 {%- if cookiecutter.model_type == "rnn" %}
         if self.jit_compile and any(x.dtype == "string" for x in model.inputs):
             log.warning("XLA compiles no string op: train.jit_compile is off for this net")

@@ -28,7 +28,14 @@ def build_pretrained(
     fine_tune_learning_rate: float,
 ) -> keras.Model:
     """Backbone + pooling + dropout + a dense classifier; pretrained weights add a `fine_tune`."""
-    check_options(input_shape, backbone)
+    if backbone not in BACKBONES:
+        raise ValueError(f"model.backbone={backbone!r}: choose one of {', '.join(BACKBONES)}.")
+    height, width, _ = input_shape
+    if min(height, width) < 32:  # the smallest keras.applications takes without its top
+        raise ValueError(
+            f"model=pretrained needs images of at least 32x32, got {height}x{width}. Set "
+            "data.image_size=[224,224], the size of the backbones' ImageNet images."
+        )
 
     # === Inputs, as [0, 255] RGB pixels ===
     inputs = keras.Input(shape=tuple(input_shape), name="images")
@@ -53,18 +60,6 @@ def build_pretrained(
         model.fine_tune = FineTune(freeze_epochs, fine_tune_learning_rate, set_trainable)
         set_trainable(model, False)
     return model
-
-
-def check_options(input_shape: Sequence[int], backbone: str) -> None:
-    """Refuses a backbone or image size that build_pretrained cannot use."""
-    if backbone not in BACKBONES:
-        raise ValueError(f"model.backbone={backbone!r}: choose one of {', '.join(BACKBONES)}.")
-    height, width, _ = input_shape
-    if min(height, width) < 32:  # the smallest keras.applications takes without its top
-        raise ValueError(
-            f"model=pretrained needs images of at least 32x32, got {height}x{width}. Set "
-            "data.image_size=[224,224], the size of the backbones' ImageNet images."
-        )
 
 
 def load_backbone(
