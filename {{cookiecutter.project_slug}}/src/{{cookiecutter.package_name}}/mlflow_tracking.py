@@ -19,9 +19,6 @@ from typing import Any
 import keras
 import mlflow
 from mlflow.entities import Metric, Param
-from omegaconf import OmegaConf
-
-from .runs import CONFIG_FILE
 
 log = logging.getLogger(__name__)
 
@@ -81,18 +78,14 @@ class MLflowLogger(keras.callbacks.Callback):
 def log_artifacts(run_dir: Path, paths: list[Path]) -> None:
     """Adds files and folders (metrics.json, report.md, an export) to a run's MLflow run.
 
-    Does nothing unless the run was trained with logger=mlflow (its config.yaml says so).
-    A file or folder inside run_dir keeps its relative place (export/1/ stays export/1/).
+    Does nothing unless the run was trained with logger=mlflow: it has mlflow.json, which eval
+    and export look for too (before importing MLflow). A file or folder inside run_dir keeps
+    its relative place (export/1/ stays export/1/).
     """
     run_dir = Path(run_dir)
-    config_path = run_dir / CONFIG_FILE
-    logger = OmegaConf.load(config_path).get("logger") if config_path.exists() else None
-    if logger is None or logger.get("mlflow") is None:
+    if not (run_dir / MLFLOW_FILE).exists():
         return
-    logger = logger.mlflow
-    client, run_id = open_mlflow_run(
-        run_dir, logger.get("tracking_uri"), logger.get("experiment_name")
-    )
+    client, run_id = open_mlflow_run(run_dir, None, None)  # the MLflow run mlflow.json names
     for path in map(Path, paths):
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist: nothing to log to MLflow.")
