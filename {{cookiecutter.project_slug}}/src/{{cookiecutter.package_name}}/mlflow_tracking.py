@@ -8,7 +8,6 @@ logger.mlflow.tracking_uri (default $MLFLOW_TRACKING_URI, else ./mlruns/) and
 logger.mlflow.experiment_name choose where.
 """
 
-import json
 import logging
 import os
 import time
@@ -19,6 +18,8 @@ from typing import Any
 import keras
 import mlflow
 from mlflow.entities import Metric, Param
+
+from . import jsonio
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def open_mlflow_run(
     """
     record = Path(run_dir) / MLFLOW_FILE
     if record.exists():
-        saved = json.loads(record.read_text())
+        saved = jsonio.read_json(record)
         return mlflow.MlflowClient(saved["tracking_uri"]), saved["run_id"]
     artifact_location = None
     if tracking_uri is None:
@@ -137,7 +138,7 @@ def open_mlflow_run(
     )
     run_id = run.info.run_id
     saved = {"tracking_uri": tracking_uri, "experiment_id": experiment_id, "run_id": run_id}
-    record.write_text(json.dumps(saved, indent=2) + "\n")
+    jsonio.write_json(record, saved)  # whole or not at all, as wandb.json
     return client, run_id
 
 
