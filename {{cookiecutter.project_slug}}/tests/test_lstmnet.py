@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 from helpers import as_texts, small_lstm, vectorizer
@@ -21,6 +22,9 @@ def test_lstm_variants_map_texts_to_logits_and_mask_the_padding(options, expecte
     longer = small_lstm(vectorizer=vectorizer(8), num_classes=3, **options)  # 2 more padding ids
     longer.set_weights(model.get_weights())
     np.testing.assert_allclose(longer(texts).numpy(), model(texts).numpy(), atol=1e-5)
+    trimmed = keras.Model(model.input, model.get_layer("trim_padding").output)
+    assert trimmed(texts).shape == (2, 3)  # the longest text's ids: no step of padding alone
+    np.testing.assert_allclose(model(texts[1:]).numpy(), model(texts).numpy()[1:], atol=1e-5)
 
 
 @pytest.mark.parametrize("key, value", [("cell", "rnn"), ("pooling", "max"), ("num_layers", 0)])

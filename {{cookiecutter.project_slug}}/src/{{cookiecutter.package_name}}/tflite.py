@@ -33,6 +33,7 @@ from .predict_image import tflite_pixels
 {%- else %}
 from .data import data_loader, text_ops
 from .data.metadata import Metadata
+from .models.lstmnet import TrimPadding
 from .predict_text import token_ids
 {%- endif %}
 
@@ -159,16 +160,24 @@ def convert(
 
 def unrolled(model: keras.Model) -> keras.Model:
     """A copy of `model`, weights and all, with every recurrent loop unrolled: TFLite's builtin
-    ops cannot run Keras' loop over a tensor list."""
+    ops cannot run Keras' loop over a tensor list.
+{%- if cookiecutter.model_type == "rnn" %} An unrolled loop has a fixed length: TrimPadding
+    passes the ids on whole there.
+{%- endif %}"""
 
     def unroll(config: object) -> object:
         if not isinstance(config, dict):
             return config
         return {key: True if key == "unroll" else unroll(value) for key, value in config.items()}
 
-    copy = keras.models.clone_model(
-        model, clone_function=lambda layer: layer.__class__.from_config(unroll(layer.get_config()))
-    )
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
+{%- if cookiecutter.model_type == "rnn" %}
+        if isinstance(layer, TrimPadding):
+            return keras.layers.Identity(name=layer.name)
+{%- endif %}
+        return layer.__class__.from_config(unroll(layer.get_config()))
+
+    copy = keras.models.clone_model(model, clone_function=clone)
     copy.set_weights(model.get_weights())
     return copy
 

@@ -148,8 +148,7 @@ def make_evaluator(
     def replica_step(inputs: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor | None = None):
         logits = tf.cast(model(inputs, training=False), tf.float32)
         losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        if weights is None:  # else padding, of weight 0, counts nowhere
-            weights = tf.ones_like(losses)
+        weights = tf.ones_like(losses) if weights is None else weights  # padding's: 0
         predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
         confusion = tf.math.confusion_matrix(
             labels, predictions, num_classes=num_classes, weights=weights, dtype=tf.int64

@@ -48,8 +48,7 @@ class Metadata:  # the content of metadata.json, one field per key
         counts = {}
         for split, count in self.counts.items():
             total = math.ceil(count["total"] * fraction)
-            if split == "train" and train_examples:
-                total = min(total, train_examples)
+            total = min(total, train_examples or total) if split == "train" else total
             counts[split] = {**count, "total": total, "stride": count["total"] // max(total, 1)}
         return dataclasses.replace(self, counts=counts)
 

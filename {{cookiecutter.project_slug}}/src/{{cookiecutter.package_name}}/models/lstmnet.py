@@ -7,12 +7,20 @@ for text classification.
 from typing import Literal
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from .embeddings import set_word_vectors
 
 RECURRENT_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU}  # by model.cell
 INITIAL_WEIGHTS = ("embeddings",)  # model.embeddings: a restored checkpoint replaces them
+
+
+@keras.saving.register_keras_serializable(package=__package__)  # model.keras reloads it
+class TrimPadding(layers.Layer):
+    """Word ids [N, L] -> [N, the batch's longest text]: no recurrent step over padding alone."""
+
+    def call(self, token_ids):
+        return token_ids[:, : ops.max(ops.count_nonzero(token_ids, axis=1))]
 
 
 def build_lstm(
@@ -39,7 +47,7 @@ def build_lstm(
 
     # === Inputs ===
     inputs = keras.Input(shape=(), dtype="string", name="texts")
-    token_ids = vectorizer(inputs)
+    token_ids = TrimPadding(name="trim_padding")(vectorizer(inputs))
 
     # === Encoder ===
     vocab_size = vectorizer.vocabulary_size()
