@@ -86,6 +86,8 @@ def test_store_image_averages_fine_detail_in_eager_mode_and_in_a_map():
     assert stored.shape == (16, 24, 3) and stored.min() > 100 and stored.max() < 160
     enlarged = image_ops.store_image(tf.io.encode_png(make_image(8, 8)), [32, 32], None)
     assert enlarged.shape == (32, 32, 1) and enlarged.dtype == tf.uint8
+    antialiased = np.round(tf.image.resize(make_image(8, 8), [32, 32], antialias=True))
+    assert np.abs(enlarged.numpy() - antialiased).max() <= 1  # by plain bilinear: the same
 
 
 SHRUNK = [([32, 32], True), ([100, 60], True), ([200, 256], False)]  # 1/8, 1/2, whole

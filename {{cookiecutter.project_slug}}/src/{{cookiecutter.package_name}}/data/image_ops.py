@@ -28,8 +28,8 @@ def decode_image(encoded: tf.Tensor, channels: int | None = None) -> tf.Tensor:
 
 
 def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | None) -> tf.Tensor:
-    """Image bytes as preprocess stores them and serve_bytes reads them: resized; a JPEG decoded
-    at 1/2, 1/4 or 1/8 of its size where that still covers `image_size` (libjpeg: faster)."""
+    """Image bytes as preprocess stores them and serve_bytes reads them: resized, antialiased if
+    it shrinks; a JPEG decoded at 1/2, 1/4 or 1/8 size where that still fits (libjpeg: faster)."""
 
     def decode_jpeg() -> tf.Tensor:
         fits = tf.reduce_min(tf.image.extract_jpeg_shape(encoded)[:2] // image_size)
@@ -38,7 +38,9 @@ def store_image(encoded: tf.Tensor, image_size: Sequence[int], channels: int | N
         return to_channels(tf.switch_case(shrink, ratios), channels)
 
     image = tf.cond(tf.io.is_jpeg(encoded), decode_jpeg, lambda: decode_image(encoded, channels))
-    resized = tf.image.resize(image, image_size, antialias=True)
+    resize = functools.partial(tf.image.resize, image, image_size)  # bilinear
+    shrinks = tf.reduce_any(tf.shape(image)[:2] > image_size)  # if not, antialiasing is moot
+    resized = tf.cond(shrinks, lambda: resize(antialias=True), resize)  # and 3x slower
     return tf.saturate_cast(tf.round(resized), tf.uint8)
 
 
