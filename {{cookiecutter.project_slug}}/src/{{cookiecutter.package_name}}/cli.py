@@ -2,6 +2,7 @@
 The work itself (train(cfg), evaluate(...), ...) raises exceptions and never exits."""
 
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -58,6 +59,8 @@ def raise_interrupt(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
     """A USER_ERRORS exception: one line, exit 1. SIGINT/SIGTERM: one line of `kept()`, 130/143."""
+    if not gc.get_freeze_count():  # the imports' objects (TensorFlow's: many) never collected
+        gc.freeze()  # (once: a sweep's later runs are collected)
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a parent ignored it
     try:
