@@ -59,8 +59,8 @@ def raise_interrupt(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
     """A USER_ERRORS exception: one line, exit 1. SIGINT/SIGTERM: one line of `kept()`, 130/143."""
-    if not gc.get_freeze_count():  # the imports' objects (TensorFlow's: many) never collected
-        gc.freeze()  # (once: a sweep's later runs are collected)
+    if not gc.get_freeze_count():  # once: the imports' objects (TensorFlow's: many) are left
+        gc.freeze()  # out of every collection; a sweep's later runs are collected as usual
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a parent ignored it
     try:
