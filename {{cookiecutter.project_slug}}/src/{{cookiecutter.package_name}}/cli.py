@@ -2,7 +2,6 @@
 The work itself (train(cfg), evaluate(...), ...) raises exceptions and never exits."""
 
 import contextlib
-import gc
 import logging
 import signal
 import sys
@@ -59,8 +58,6 @@ def raise_interrupt(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def exit_on_user_error(kept: Callable[[], str] | None = None) -> Iterator[None]:
     """A USER_ERRORS exception: one line, exit 1. SIGINT/SIGTERM: one line of `kept()`, 130/143."""
-    if not gc.get_freeze_count():  # once: the imports' objects (TensorFlow's: many) are left
-        gc.freeze()  # out of every collection; a sweep's later runs are collected as usual
     signal.signal(signal.SIGTERM, raise_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also where a parent ignored it
     try:

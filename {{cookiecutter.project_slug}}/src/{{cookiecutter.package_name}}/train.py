@@ -6,6 +6,7 @@ runs/<model>-<data>/<date>_<time>/ (runs/latest: the newest with a checkpoint). 
     {{ cookiecutter.package_name }}-train -m train.learning_rate=1e-3,3e-3 model.dropout_rate=0.1,0.3
 """
 
+import gc
 import logging
 {% if cookiecutter.cluster -%}
 from collections.abc import Callable, Sequence
@@ -146,8 +147,7 @@ def run_training(cfg: DictConfig, strategy: tf.distribute.Strategy, write_dir: P
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="config")
-def main(cfg: DictConfig) -> float:
-    """Console script: {{ cookiecutter.package_name }}-train [key=value ...]"""
+def _main(cfg: DictConfig) -> float:
     hydra_config = HydraConfig.get()
     if hydra_config.mode == RunMode.MULTIRUN and not cfg.run_dir:
         cfg.run_dir = hydra_config.runtime.output_dir  # the job's folder in the sweep folder
@@ -158,6 +158,12 @@ def main(cfg: DictConfig) -> float:
             export(result["run_dir"])
     # What a sweeper (hparams_search=optuna) optimises: the best value of train.monitor.
     return result.get(f"best_{cfg.train.monitor}", float("nan"))
+
+
+def main() -> None:
+    """Console script: {{ cookiecutter.package_name }}-train [key=value ...]"""
+    gc.freeze()  # the imports' objects (TensorFlow's: many) are left out of every collection
+    _main()
 
 
 if __name__ == "__main__":
